@@ -1,0 +1,1 @@
+"""The ksqlite engine: catalog, planner, operators, serde, state, log, and the Engine facade."""

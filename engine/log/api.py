@@ -1,0 +1,122 @@
+"""The log interface: the only thing the engine knows about storage.
+
+Kafka's model: topics of N partitions, records (key bytes, value bytes, timestamp, headers) at
+consecutive offsets per partition, consumer groups with committed offsets. Records move in Arrow
+record batches, never one Python object per record. The embedded implementation
+(`engine.log.embedded.EmbeddedLog`) keeps them in local files; an Apache Kafka implementation
+can be put behind the same two Protocols without touching the engine.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Optional, Protocol, runtime_checkable
+
+import pyarrow as pa
+
+HEADER_TYPE = pa.list_(pa.struct([("key", pa.string()), ("value", pa.binary())]))
+
+# What a producer appends. `value` null is a tombstone; `key` null is a keyless record.
+# `headers` may be null (no headers). Extra columns are ignored.
+PRODUCE_SCHEMA = pa.schema([
+    ("key", pa.binary()),
+    ("value", pa.binary()),
+    ("timestamp", pa.int64()),
+    ("headers", HEADER_TYPE),
+])
+
+# What a consumer reads: the produce columns plus where each record sits.
+CONSUME_SCHEMA = pa.schema([
+    ("topic", pa.string()),
+    ("partition", pa.int32()),
+    ("offset", pa.int64()),
+    ("key", pa.binary()),
+    ("value", pa.binary()),
+    ("timestamp", pa.int64()),
+    ("headers", HEADER_TYPE),
+])
+
+
+@dataclass(frozen=True)
+class TopicConfig:
+    """Per-topic settings, named as Kafka's topic configs are."""
+    partitions: int = 1
+    cleanup_policy: str = "delete"          # delete | compact | compact,delete
+    retention_ms: int = 7 * 24 * 3600 * 1000  # -1: keep forever
+    retention_bytes: int = -1               # per partition; -1: no limit
+    segment_bytes: int = 64 * 1024 * 1024
+    delete_retention_ms: int = 24 * 3600 * 1000  # how long compaction keeps tombstones
+    extra: tuple[tuple[str, str], ...] = field(default=())  # other configs, passed through
+
+
+@runtime_checkable
+class Consumer(Protocol):
+    """A member of a consumer group reading some topics. Not thread-safe: one thread per consumer."""
+
+    def assignment(self) -> list[tuple[str, int]]:
+        """The (topic, partition) pairs this member owns now (after the latest rebalance)."""
+
+    def poll(self, max_records: int = 100_000) -> Optional[pa.RecordBatch]:
+        """The next records (CONSUME_SCHEMA) from the assigned partitions, or None if none are
+        available. Ordering holds within a partition. Advances the position, not the commit."""
+
+    def seek(self, topic: str, partition: int, offset: int) -> None:
+        """Read `partition` from `offset` next."""
+
+    def seek_to_beginning(self) -> None: ...
+
+    def seek_to_timestamp(self, timestamp_ms: int) -> None:
+        """Every assigned partition moves to its first record with timestamp >= timestamp_ms."""
+
+    def position(self, topic: str, partition: int) -> int:
+        """The offset the next poll reads from in that partition."""
+
+    def commit(self, offsets: Optional[dict[tuple[str, int], int]] = None) -> None:
+        """Durably commit the given next-offsets (default: the current positions) for the group."""
+
+    def committed(self) -> dict[tuple[str, int], int]: ...
+
+    def close(self) -> None:
+        """Leave the group; the member's partitions are reassigned to the remaining members."""
+
+
+@runtime_checkable
+class Log(Protocol):
+    """Topics, producing and consumer groups."""
+
+    # --- admin ---
+    def create_topic(self, name: str, config: TopicConfig = TopicConfig(), exist_ok: bool = False) -> None: ...
+    def delete_topic(self, name: str) -> None: ...
+    def topic_exists(self, name: str) -> bool: ...
+    def list_topics(self) -> list[str]: ...
+    def topic_config(self, name: str) -> TopicConfig: ...
+
+    # --- produce ---
+    def append(self, topic: str, records: pa.RecordBatch | pa.Table,
+               partition: Optional[int] | pa.Array = None) -> None:
+        """Append records (PRODUCE_SCHEMA columns). `partition`: None routes each record with
+        Kafka's default partitioner (murmur2 of the key bytes; keyless records round-robin),
+        an int sends all to that partition, an int32 array gives one partition per record.
+        Returns once the records are durable per the log's flush policy."""
+
+    # --- read ---
+    def start_offsets(self, topic: str) -> list[int]: ...
+    def end_offsets(self, topic: str) -> list[int]:
+        """Per partition, the offset the next appended record will get."""
+
+    def read(self, topic: str, partition: int, offset: int, max_records: int = 100_000) -> pa.RecordBatch:
+        """Records (CONSUME_SCHEMA) of one partition from `offset` (or the first offset after it
+        still present, after retention/compaction); empty at the end."""
+
+    def offset_for_timestamp(self, topic: str, partition: int, timestamp_ms: int) -> int: ...
+
+    def consumer(self, group: str, topics: Iterable[str], auto_offset_reset: str = "earliest") -> Consumer:
+        """Join `group` as a new member subscribed to `topics`; partitions are split between the
+        group's live members. Positions start at the group's committed offsets, else per
+        auto_offset_reset (earliest | latest)."""
+
+    # --- maintenance ---
+    def run_maintenance(self, now_ms: Optional[int] = None) -> None:
+        """Apply retention (delete whole old segments) and compaction."""
+
+    def flush(self) -> None: ...
+    def close(self) -> None: ...

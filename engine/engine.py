@@ -11,8 +11,28 @@ they are and the REPL renders them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator, Optional
+
+from engine import metadata, pull, testrecords
+from engine.catalog import Catalog
+from engine.commands import CommandLog
+from engine.ddl import Config
+from engine.errors import KsqlException, KsqlStatementException, ParseFailedException
+from engine.executor import Executor
+from engine.log.api import Log, TopicConfig
+from engine.log.embedded import EmbeddedLog
+from engine.operators.sink import RowSink
+from engine.planner.logical import LogicalPlanner
+from engine.planner.physical import build_physical_plan
+from engine.processing_log import ProcessingLog
+from engine.runtime import QueryTask, Scheduler
+from grammar import ast
+from grammar.errors import ParseError
+from grammar.parser import parse_statement, split_statements, substitute_variables
 
 
 @dataclass
@@ -56,18 +76,63 @@ class PushRow:
     tombstone: bool = False
 
 
-class PushQuery:
-    """A running transient push query. Iterate for rows (blocks until the next row arrives or
-    the query ends at its LIMIT); `close()` stops it. `columns` is the header schema."""
-    query_id: str
-    columns: list[QueryColumn]
 
-    def __iter__(self) -> Iterator[PushRow]: ...
-    def poll(self, timeout: float = 0.0) -> list[PushRow]:
-        """Rows produced so far (waiting up to `timeout` seconds for the first one)."""
+class PushQuery:
+    """A running transient push query. Iterate for rows (blocks until the next row arrives or the
+    query ends at its LIMIT); `poll` returns what has arrived; `close()` stops it."""
+
+    def __init__(self, query_id: str, columns: list[QueryColumn], task, sink, on_close):
+        self.query_id = query_id
+        self.columns = columns
+        self._task = task
+        self._sink = sink
+        self._on_close = on_close
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"push-{query_id}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._closed.is_set() and not self._sink.done:
+            if not self._task.step():
+                self._closed.wait(0.01)
+        with self._sink.condition:
+            self._sink.condition.notify_all()
+
     @property
-    def done(self) -> bool: ...
-    def close(self) -> None: ...
+    def done(self) -> bool:
+        """The query ended (LIMIT reached, closed or failed) and every row has been taken."""
+        finished = self._sink.done or self._closed.is_set() or self._task.state != "RUNNING"
+        return finished and not self._sink.rows
+
+    @property
+    def limit_reached(self) -> bool:
+        return self._sink.done
+
+    @property
+    def error(self) -> Optional[str]:
+        return self._task.error
+
+    def poll(self, timeout: float = 0.0) -> list[PushRow]:
+        with self._sink.condition:
+            if not self._sink.rows and timeout > 0 and not self.done:
+                self._sink.condition.wait(timeout)
+            rows = [PushRow(values, tombstone) for values, tombstone in self._sink.rows]
+            self._sink.rows.clear()
+        return rows
+
+    def __iter__(self) -> Iterator[PushRow]:
+        while True:
+            rows = self.poll(timeout=0.1)
+            yield from rows
+            if not rows and self.done:
+                return
+
+    def close(self) -> None:
+        if not self._closed.is_set():
+            self._closed.set()
+            self._thread.join(timeout=5)
+            self._task.close()
+            self._on_close(self.query_id)
 
 
 class Engine:
@@ -77,20 +142,204 @@ class Engine:
       execute(sql, properties=None, variables=None) -> list[StatementResult]
           Runs every statement in `sql` in order. Raises engine.errors.KsqlException on the first
           statement that fails (statements before it have run; `exc.results` lists their results).
-          A SELECT in `sql` is run as a pull query (or, with EMIT, rejected: use push_query).
+          A pull query in `sql` returns a `rows` entity; a push query is rejected: use push_query.
       push_query(sql, properties=None) -> PushQuery
       pull_query(sql, properties=None) -> PullResult
-      run_until_idle(timeout=None) -> None
+      run_until_idle(timeout=None) -> bool
           Processes input on every persistent query until no query can make progress.
       start() / close()
-          Background threads that keep persistent queries running / stop them and close the log.
-      create_topic(name, partitions=1, **config), topic_names()
+          A background thread that keeps persistent queries running / stop it and close the log.
+      create_topic(name, partitions=1), topic_names()
       produce_test_records(records: list[TestRecord]) -> None
-          Encode records with the formats of the source registered on each record's topic (or
-          `formats` given for unknown topics) and append them (partition per the key).
+          Encode records with the formats of the source registered on each record's topic and
+          append them (partitioned by key).
       read_topic_records(topic) -> list[TestRecord]
           Every record of a topic, decoded with the formats of the source on it (the sink).
       describe_source(name) -> dict     (ksqlDB's sourceDescription entity)
       processing_log() -> list[dict]    (records skipped: what and why)
       properties (dict): the session's properties (SET/UNSET change them)
+      log: the log (engine.log.api.Log) the engine reads and writes
     """
+
+    def __init__(self, data_dir: str | Path, properties: Optional[dict[str, Any]] = None,
+                 log: Optional[Log] = None):
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.properties: dict[str, Any] = dict(properties or {})
+        self.variables: dict[str, str] = {}
+        flush = str(self.properties.get("ksqlite.log.flush", "batch"))
+        self.log: Log = log if log is not None else EmbeddedLog(self.data_dir / "log", flush=flush)
+        self.catalog = Catalog()
+        self.scheduler = Scheduler()
+        self._processing_log = ProcessingLog()
+        self._commands = CommandLog(self.log)
+        self._lock = threading.RLock()
+        self._push_queries: dict[str, PushQuery] = {}
+        self._replaying = False
+        self._executor = Executor(self.catalog, self.log, self.scheduler, self._processing_log,
+                                  Config(self.properties), self._record_command)
+        self._replay_commands()
+
+    # ------------------------------------------------------------------ statements
+    def execute(self, sql: str, properties: Optional[dict[str, Any]] = None,
+                variables: Optional[dict[str, str]] = None) -> list[StatementResult]:
+        results: list[StatementResult] = []
+        overrides = dict(properties or {})
+        session_variables = {**self.variables, **(variables or {})}
+        for text in split_statements(sql):
+            try:
+                statement = self._parse(text, session_variables)
+                entity = self._execute_statement(statement, overrides, session_variables)
+            except KsqlException as error:
+                error.results = results
+                error.statement_text = error.statement_text or text
+                raise
+            results.append(StatementResult(statement.text, entity))
+        return results
+
+    def _parse(self, text: str, variables: dict[str, str]) -> ast.Statement:
+        substituted = substitute_variables(text, variables) if variables else text
+        try:
+            return parse_statement(substituted, client_statements=False)
+        except ParseError as error:
+            raise ParseFailedException(f"{error.message}\nStatement: {substituted}", error.line,
+                                       error.column, error.token, error.expected, substituted) from error
+
+    def _execute_statement(self, statement: ast.Statement, overrides: dict[str, Any],
+                           variables: dict[str, str]) -> dict[str, Any]:
+        with self._lock:
+            if isinstance(statement, ast.SetProperty):
+                self.properties[statement.name] = statement.value
+                return {"@type": "property_set", "statementText": statement.text,
+                        "property": statement.name, "value": statement.value, "warnings": []}
+            if isinstance(statement, ast.UnsetProperty):
+                self.properties.pop(statement.name, None)
+                return {"@type": "property_unset", "statementText": statement.text,
+                        "property": statement.name, "warnings": []}
+            if isinstance(statement, ast.DefineVariable):
+                self.variables[statement.name] = statement.value
+                variables[statement.name] = statement.value
+                return {"@type": "variable_set", "statementText": statement.text, "warnings": []}
+            if isinstance(statement, ast.UndefineVariable):
+                self.variables.pop(statement.name, None)
+                variables.pop(statement.name, None)
+                return {"@type": "variable_unset", "statementText": statement.text, "warnings": []}
+            if isinstance(statement, ast.QueryStatement):
+                if statement.query.emit is not None:
+                    raise KsqlStatementException(
+                        "The following statement types should be issued to the websocket endpoint '/query': "
+                        "SELECT ... EMIT CHANGES, PRINT", statement.text)
+                result = self._pull(statement)
+                return {"@type": "rows", "statementText": statement.text, "queryId": result.query_id,
+                        "columns": [c.__dict__ for c in result.columns], "rows": result.rows}
+            handler = getattr(metadata, "handle_" + type(statement).__name__, None)
+            if handler is not None:
+                return handler(self, statement)
+            previous = dict(self.properties)
+            self.properties.update(overrides)
+            try:
+                return self._executor.execute(statement)
+            finally:
+                self.properties.clear()
+                self.properties.update(previous)
+
+    def _record_command(self, text: str) -> int:
+        if not self._replaying:
+            self._commands.append(text, self.properties)
+        return 0
+
+    def _replay_commands(self) -> None:
+        entries = self._commands.entries()
+        if not entries:
+            return
+        self._replaying = True
+        try:
+            for entry in entries:
+                saved = dict(self.properties)
+                self.properties.update(entry.get("properties") or {})
+                try:
+                    self._executor.execute(parse_statement(entry["statement"], client_statements=False))
+                except KsqlException as error:  # a command that no longer applies is skipped
+                    self._processing_log.record(None, "COMMAND_REPLAY", error.message)
+                finally:
+                    self.properties.clear()
+                    self.properties.update(saved)
+        finally:
+            self._replaying = False
+
+    # ------------------------------------------------------------------ queries
+    def push_query(self, sql: str, properties: Optional[dict[str, Any]] = None) -> PushQuery:
+        statement = self._parse(sql.strip().rstrip(";"), self.variables)
+        if not isinstance(statement, ast.QueryStatement) or statement.query.emit is None:
+            raise KsqlStatementException("Not a push query (SELECT ... EMIT CHANGES).", sql)
+        props = {**self.properties, **(properties or {})}
+        with self._lock:
+            plan = LogicalPlanner(self.catalog, persistent=False).plan(statement.query)
+            query_id = f"transient_{plan.source.name}_{uuid.uuid4().int % 10**19}"
+            sink_holder = {}
+
+            def make_sink(layout):
+                sink_holder["sink"] = RowSink(layout, statement.query.limit)
+                return sink_holder["sink"]
+            physical = build_physical_plan(plan, make_sink, self._processing_log, query_id)
+            reset = str(Config(props).get("auto.offset.reset", "latest"))
+            consumer = self.log.consumer(f"_confluent-ksql-{query_id}", [plan.source.topic],
+                                         auto_offset_reset=reset)
+            task = QueryTask(query_id, physical, consumer, max_batch=10_000)
+            columns = [QueryColumn(f.name, str(f.type), f.namespace == "KEY")
+                       for f in physical.output_layout.fields]
+            handle = PushQuery(query_id, columns, task, sink_holder["sink"], self._forget_push_query)
+            self._push_queries[query_id] = handle
+        return handle
+
+    def _forget_push_query(self, query_id: str) -> None:
+        self._push_queries.pop(query_id, None)
+
+    def pull_query(self, sql: str, properties: Optional[dict[str, Any]] = None) -> PullResult:
+        statement = self._parse(sql.strip().rstrip(";"), self.variables)
+        if not isinstance(statement, ast.QueryStatement) or statement.query.emit is not None:
+            raise KsqlStatementException("Not a pull query (SELECT without EMIT).", sql)
+        with self._lock:
+            return self._pull(statement)
+
+    def _pull(self, statement: ast.QueryStatement) -> PullResult:
+        return pull.run_pull_query(self, statement)
+
+    # ------------------------------------------------------------------ running
+    def run_until_idle(self, timeout: Optional[float] = None) -> bool:
+        return self.scheduler.run_until_idle(timeout)
+
+    def start(self) -> None:
+        self.scheduler.start()
+
+    def close(self) -> None:
+        for handle in list(self._push_queries.values()):
+            handle.close()
+        self.scheduler.close()
+        self.log.close()
+
+    # ------------------------------------------------------------------ topics and test records
+    def create_topic(self, name: str, partitions: int = 1, **config: Any) -> None:
+        self.log.create_topic(name, TopicConfig(partitions=partitions, **config), exist_ok=True)
+
+    def topic_names(self) -> list[str]:
+        return [t for t in self.log.list_topics() if not t.startswith("_ksqlite")]
+
+    def produce_test_records(self, records: list[TestRecord]) -> None:
+        testrecords.produce(self, records)
+
+    def read_topic_records(self, topic: str) -> list[TestRecord]:
+        return testrecords.read(self, topic)
+
+    def describe_source(self, name: str) -> dict[str, Any]:
+        return metadata.describe_source(self, name)
+
+    def processing_log(self) -> list[dict[str, Any]]:
+        return self._processing_log.entries()
+
+    def explain_query(self, query_id: str) -> str:
+        task = self.scheduler.tasks.get(query_id)
+        if task is None:
+            raise KsqlStatementException(f"Query with id:{query_id} does not exist, "
+                                         "use SHOW QUERIES to view the full set of running queries.")
+        return task.plan.explain()

@@ -1,0 +1,231 @@
+"""ksqlite vs DuckDB on Nexmark-style bids: `python benchmarks/run.py --events N [--json] [--workloads a,b]`.
+
+The same N bids (deterministic) go to a JSON-lines file for DuckDB and into a 4-partition topic
+`bids` of the engine's embedded log. Per workload, ksqlite is timed from the persistent query's
+creation until `run_until_idle()` returns; DuckDB (one thread) runs the equivalent batch query end to
+end, JSON in and JSON out. Both outputs are then compared as multisets. A workload is one
+`Workload` entry: ksqlite statements, DuckDB SQL, the sink topic and the columns to compare.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
+
+SEED = 20240601
+PARTITIONS = 4
+CHANNELS = ("Google", "Facebook", "Baidu", "Apple")
+START_MS = 1_700_000_000_000
+HOUR_MS = 3_600_000
+CHUNK = 200_000
+BIDS_COLUMNS = ("{auction: 'BIGINT', bidder: 'BIGINT', price: 'BIGINT', channel: 'VARCHAR', "
+                "url: 'VARCHAR', date_time: 'BIGINT', extra: 'VARCHAR'}")
+BIDS_STREAM = ("CREATE STREAM bids (auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, "
+               "url STRING, date_time BIGINT, extra STRING) WITH (kafka_topic='bids', value_format='JSON');")
+ENGINE_PROPERTIES = {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.threads": 1}
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    statements: str              # timed: creates the persistent query
+    duckdb_select: str           # the same query over `bids` (replaced by read_json(...))
+    sink_topic: str
+    key_columns: tuple[str, ...]   # compared exactly, upper-case names as in the sink
+    float_columns: tuple[str, ...] = ()  # compared with a tolerance
+
+
+WORKLOADS = {
+    "filter": Workload(
+        name="filter",
+        statements="CREATE STREAM hi AS SELECT auction, bidder, price * 0.908 AS price_eur, date_time "
+                   "FROM bids WHERE price > 50000;",
+        duckdb_select="SELECT auction, bidder, price * 0.908 AS price_eur, date_time FROM bids WHERE price > 50000",
+        sink_topic="HI",
+        key_columns=("AUCTION", "BIDDER", "DATE_TIME"),
+        float_columns=("PRICE_EUR",),
+    ),
+}
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+def generate_bids(events: int) -> pa.Table:
+    """N bids as columns; date_time ascends over one hour."""
+    rng = np.random.default_rng(SEED)
+    letters = rng.integers(ord("a"), ord("z") + 1, size=(events, 20), dtype=np.uint8)
+    return pa.table({
+        "auction": rng.integers(1000, 11000, size=events, dtype=np.int64),
+        "bidder": rng.integers(1, 1001, size=events, dtype=np.int64),
+        "price": rng.integers(1, 100_000, size=events, dtype=np.int64),
+        "channel": pa.array(np.array(CHANNELS, dtype=object)[rng.integers(0, len(CHANNELS), size=events)]),
+        "date_time": START_MS + (np.arange(events, dtype=np.int64) * HOUR_MS) // max(events, 1),
+        "extra": pa.array(letters.view("S20").ravel()).cast(pa.string()),
+    })
+
+
+def bid_json_values(bids: pa.Table) -> pa.Array:
+    """One JSON object per bid, built with Arrow string kernels (no per-row Python)."""
+    def text(name):
+        return pc.cast(bids[name], pa.string())
+    url = pc.binary_join_element_wise("https://www.nexmark.com/", pc.utf8_lower(bids["channel"]),
+                                      "/item.htm?query=1&id=", text("auction"), "")
+    pieces = ['{"auction":', text("auction"), ',"bidder":', text("bidder"), ',"price":', text("price"),
+              ',"channel":"', bids["channel"], '","url":"', url, '","date_time":', text("date_time"),
+              ',"extra":"', bids["extra"], '"}']
+    return pc.binary_join_element_wise(*pieces, "").combine_chunks()
+
+
+def big_endian_keys(auctions: pa.ChunkedArray) -> pa.Array:
+    """KAFKA-format BIGINT keys: 8-byte big-endian."""
+    raw = np.ascontiguousarray(auctions.to_numpy(), dtype=">i8").tobytes()
+    fixed = pa.Array.from_buffers(pa.binary(8), len(auctions), [None, pa.py_buffer(raw)])
+    return fixed.cast(pa.binary())
+
+
+def json_lines_buffer(values: pa.Array) -> memoryview:
+    """The values joined by newlines, taken straight from the Arrow data buffer (no copy per row)."""
+    lines = pc.binary_join_element_wise(values.cast(pa.large_string()), pa.scalar("\n", pa.large_string()),
+                                       pa.scalar("", pa.large_string()))
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset:lines.offset + len(lines) + 1]
+    return memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]]
+
+
+def write_json_lines(values: pa.Array, path: Path) -> None:
+    with open(path, "wb") as handle:
+        handle.write(json_lines_buffer(values))
+
+
+def produce_bids(log, bids: pa.Table, values: pa.Array) -> None:
+    from engine.log.api import HEADER_TYPE, PRODUCE_SCHEMA, TopicConfig
+    log.create_topic("bids", TopicConfig(partitions=PARTITIONS))
+    keys = big_endian_keys(bids["auction"])
+    timestamps = bids["date_time"].combine_chunks()
+    for start in range(0, len(bids), CHUNK):
+        end = min(start + CHUNK, len(bids))
+        batch = pa.table([keys[start:end], values[start:end].cast(pa.binary()), timestamps[start:end],
+                          pa.nulls(end - start, HEADER_TYPE)], schema=PRODUCE_SCHEMA)
+        log.append("bids", batch)
+    log.flush()
+
+
+# --- running ------------------------------------------------------------------------------------
+
+def run_ksqlite(engine, workload: Workload) -> float:
+    started = time.perf_counter()
+    engine.execute(workload.statements)
+    engine.run_until_idle()
+    return time.perf_counter() - started
+
+
+def read_sink(log, topic: str) -> pa.Table:
+    """Decode the sink topic's JSON values straight from the log."""
+    values = []
+    for partition in range(len(log.end_offsets(topic))):
+        offset = log.start_offsets(topic)[partition]
+        while True:
+            batch = log.read(topic, partition, offset)
+            if batch.num_rows == 0:
+                break
+            values.append(batch.column("value"))
+            offset = batch.column("offset")[-1].as_py() + 1
+    return parse_json_lines(pa.chunked_array(values, pa.binary()).combine_chunks())
+
+
+def parse_json_lines(values: pa.Array) -> pa.Table:
+    if len(values) == 0:
+        return pa.table({})
+    return pa_json.read_json(pa.BufferReader(pa.py_buffer(json_lines_buffer(values.cast(pa.string())))))
+
+
+def run_duckdb(workload: Workload, bids_path: Path, out_path: Path) -> tuple[float, pa.Table]:
+    con = duckdb.connect()
+    con.execute("SET threads=1")
+    source = f"read_json('{bids_path}', columns={BIDS_COLUMNS}, format='newline_delimited')"
+    select = workload.duckdb_select.replace("FROM bids", f"FROM {source}")
+    started = time.perf_counter()
+    con.execute(f"COPY ({select}) TO '{out_path}' (FORMAT json)")
+    elapsed = time.perf_counter() - started
+    result = con.sql(f"SELECT * FROM read_json_auto('{out_path}')").to_arrow_table()
+    return elapsed, result.rename_columns([c.upper() for c in result.column_names])
+
+
+def results_equal(ksqlite_rows: pa.Table, duckdb_rows: pa.Table, workload: Workload) -> bool:
+    """Multiset equality: sort both by every column, exact on keys, 1e-6 relative on floats."""
+    if ksqlite_rows.num_rows != duckdb_rows.num_rows:
+        return False
+    if ksqlite_rows.num_rows == 0:
+        return True
+    columns = list(workload.key_columns + workload.float_columns)
+    order = [(c, "ascending") for c in columns]
+    left = ksqlite_rows.select(columns).sort_by(order)
+    right = duckdb_rows.select(columns).sort_by(order)
+    for column in workload.key_columns:
+        if left[column].to_pylist() != right[column].to_pylist():
+            return False
+    return all(np.allclose(_floats(left[c]), _floats(right[c]), rtol=1e-6, atol=1e-6)
+               for c in workload.float_columns)
+
+
+def _floats(column: pa.ChunkedArray) -> np.ndarray:
+    return pc.cast(column, pa.float64()).to_numpy()
+
+
+def run_workload(workload: Workload, events: int, work_dir: Path, bids: pa.Table, values: pa.Array,
+                 bids_path: Path) -> dict:
+    from engine.engine import Engine
+    engine = Engine(str(work_dir / f"ksqlite-{workload.name}"), properties=dict(ENGINE_PROPERTIES))
+    try:
+        produce_bids(engine.log, bids, values)
+        engine.execute(BIDS_STREAM)
+        ksqlite_seconds = run_ksqlite(engine, workload)
+        ksqlite_rows = read_sink(engine.log, workload.sink_topic)
+    finally:
+        engine.close()
+    duckdb_seconds, duckdb_rows = run_duckdb(workload, bids_path, work_dir / f"{workload.name}.jsonl")
+    ksqlite_eps, duckdb_eps = events / ksqlite_seconds, events / duckdb_seconds
+    return {"ksqlite_eps": round(ksqlite_eps), "duckdb_eps": round(duckdb_eps),
+            "ratio": round(ksqlite_eps / duckdb_eps, 4),
+            "results_equal": results_equal(ksqlite_rows, duckdb_rows, workload)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of results")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated names")
+    args = parser.parse_args(argv)
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+    names = [n.strip() for n in args.workloads.split(",") if n.strip()]
+    unknown = [n for n in names if n not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workloads {unknown}; known: {sorted(WORKLOADS)}")
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="ksqlite-bench-") as scratch:
+        work_dir = Path(scratch)
+        bids = generate_bids(args.events)
+        values = bid_json_values(bids)
+        bids_path = work_dir / "bids.jsonl"
+        write_json_lines(values, bids_path)
+        print(f"{args.events} bids, {bids_path.stat().st_size / max(args.events, 1):.0f} bytes each", file=sys.stderr)
+        for name in names:
+            results[name] = run_workload(WORKLOADS[name], args.events, work_dir, bids, values, bids_path)
+            print(f"{name}: {results[name]}", file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(orjson.dumps(results).decode())
+    return 0 if all(r["results_equal"] for r in results.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,349 @@
+"""Statement execution: one handler per statement kind, each returning a ksqlDB REST entity.
+
+A handler validates everything before it changes anything, so a rejected statement leaves the
+catalog, the topics and the running queries as they were. Statements that change the catalog
+are recorded in the command log (`engine.commands`) after they succeed, so that a restart
+rebuilds the same catalog and resumes the same queries.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import pyarrow as pa
+
+from engine import ddl, entities
+from engine.catalog import STREAM, TABLE, Catalog, DataSource, PersistentQuery
+from engine.ddl import Config
+from engine.errors import KsqlStatementException
+from engine.expressions.compiler import coerce_sql, evaluate_constant
+from engine.log.api import HEADER_TYPE, Log, TopicConfig
+from engine.operators.sink import TopicSink
+from engine.planner.logical import LogicalPlan, LogicalPlanner
+from engine.planner.physical import build_physical_plan
+from engine.processing_log import ProcessingLog
+from engine.runtime import QueryTask, Scheduler
+from engine.schema import KEY, VALUE, Column, LogicalSchema
+from engine.serde.factory import create_serde
+from engine.types import to_arrow
+from grammar import ast
+
+
+class Executor:
+    def __init__(self, catalog: Catalog, log: Log, scheduler: Scheduler, processing_log: ProcessingLog,
+                 config: Config, record_command: Callable[[str], int]):
+        self.catalog = catalog
+        self.log = log
+        self.scheduler = scheduler
+        self.processing_log = processing_log
+        self.config = config
+        self.record_command = record_command
+        self.query_counter = 0
+        self.sequence = 0
+
+    # ------------------------------------------------------------------ dispatch
+    def execute(self, statement: ast.Statement) -> dict[str, Any]:
+        handler = getattr(self, "_" + type(statement).__name__, None)
+        if handler is None:
+            raise KsqlStatementException(f"Statement not supported: {type(statement).__name__}")
+        return handler(statement)
+
+    def _status(self, statement, command_id: str, message: str, query_id: Optional[str] = None):
+        self.sequence += 1
+        return entities.current_status(statement.text, command_id, message, self.sequence, query_id)
+
+    # ------------------------------------------------------------------ CREATE STREAM / TABLE
+    def _CreateSource(self, stmt: ast.CreateSource) -> dict[str, Any]:
+        kind_word = stmt.kind.lower()
+        existing = self.catalog.get_source(stmt.name)
+        if existing is not None:
+            if stmt.if_not_exists:
+                return self._status(stmt, f"{kind_word}/`{stmt.name}`/create",
+                                    f"A {existing.kind.lower()} with the same name already exists")
+            self._check_replace(stmt, existing)
+        props = stmt.props()
+        if not stmt.columns:
+            raise KsqlStatementException(
+                "The statement does not define any columns.")
+        schema = ddl.parse_columns(self.catalog, stmt.kind, stmt.columns)
+        window = ddl.window_info(props)
+        if window is not None and not schema.key_columns:
+            raise KsqlStatementException("Windowed sources require a key column.")
+        topic = props.get("KAFKA_TOPIC")
+        if topic is None:
+            raise KsqlStatementException("Missing required property \"KAFKA_TOPIC\" which has no default value.")
+        key_format, value_format = ddl.resolve_formats(props, self.config, bool(schema.key_columns),
+                                                       value_columns=len(schema.value_columns))
+        ts_column, ts_format = ddl.check_timestamp_column(schema, props)
+        source = DataSource(stmt.name, stmt.kind, schema, str(topic), key_format, value_format,
+                            ts_column, ts_format, window, stmt.is_source, stmt.text, props)
+        _check_serdes(source)
+        self._ensure_topic(str(topic), props, stmt.kind)
+        self.catalog.add_source(source)
+        self.record_command(stmt.text)
+        noun = "Stream" if stmt.kind == STREAM else "Table"
+        return self._status(stmt, f"{kind_word}/`{stmt.name}`/create", f"{noun} created")
+
+    def _check_replace(self, stmt, existing: DataSource) -> None:
+        kind_word = stmt.kind.lower()
+        is_source = getattr(stmt, "is_source", False)
+        if not stmt.or_replace:
+            raise KsqlStatementException(
+                f"Cannot add {kind_word} '{stmt.name}': A {existing.kind.lower()} with the same name already exists")
+        if is_source or existing.is_source:
+            raise KsqlStatementException(
+                f"Cannot add {kind_word} '{stmt.name}': CREATE OR REPLACE is not supported on source {kind_word}s.")
+        if existing.kind != stmt.kind:
+            raise KsqlStatementException(
+                f"Cannot add {kind_word} '{stmt.name}': A {existing.kind.lower()} with the same name already exists")
+
+    def _ensure_topic(self, topic: str, props: dict, kind: str) -> None:
+        partitions = props.get("PARTITIONS")
+        if self.log.topic_exists(topic):
+            if partitions is not None:
+                existing = self.log.topic_config(topic).partitions
+                if int(partitions) != existing:
+                    raise KsqlStatementException(
+                        f"A Kafka topic with the name '{topic}' already exists, with different partition/replica "
+                        f"configuration than required. KSQL expects {partitions} partitions (topic has {existing}), "
+                        "1 replication factor (topic has 1).")
+            return
+        if partitions is None:
+            raise KsqlStatementException(
+                f"Topic '{topic}' does not exist. If you want to create a new topic for the {kind.lower()} "
+                "please re-run the statement providing the required 'PARTITIONS' configuration in the WITH "
+                f"clause (and optionally 'REPLICAS'). For example: CREATE {kind} X (ID INT KEY, A STRING) "
+                f"WITH (KAFKA_TOPIC='{topic}', PARTITIONS=2, REPLICAS=1, FORMAT='JSON');")
+        self.log.create_topic(topic, _topic_config(int(partitions), props), exist_ok=True)
+
+    # ------------------------------------------------------------------ C*AS and INSERT INTO
+    def _CreateAsSelect(self, stmt: ast.CreateAsSelect) -> dict[str, Any]:
+        kind_word = stmt.kind.lower()
+        existing = self.catalog.get_source(stmt.name)
+        if existing is not None:
+            if stmt.if_not_exists:
+                return self._status(stmt, f"{kind_word}/`{stmt.name}`/create",
+                                    f"A {existing.kind.lower()} with the same name already exists")
+            self._check_replace(stmt, existing)
+        plan = LogicalPlanner(self.catalog, persistent=True).plan(stmt.query, stmt.name)
+        self._check_result_kind(stmt, plan)
+        props = stmt.props()
+        sink = self._sink_source(stmt.name, stmt.kind, plan, props, stmt.text)
+        _check_serdes(sink)
+        prefix = "CSAS" if stmt.kind == STREAM else "CTAS"
+        query_id = self._next_query_id(f"{prefix}_{stmt.name}")
+        if existing is not None:
+            for old in self.catalog.queries_writing(stmt.name):
+                self._stop_query(old.query_id)
+        partitions = props.get("PARTITIONS") or self.config.get("ksql.sink.partitions") or \
+            self.log.topic_config(plan.source.topic).partitions
+        self.log.create_topic(sink.topic, _topic_config(int(partitions), props), exist_ok=True)
+        self.catalog.add_source(sink)
+        self._start_query(query_id, stmt.text, plan, sink)
+        self.record_command(stmt.text)
+        return self._status(stmt, f"{kind_word}/`{stmt.name}`/create",
+                            f"Created query with ID {query_id}", query_id)
+
+    def _check_result_kind(self, stmt: ast.CreateAsSelect, plan: LogicalPlan) -> None:
+        if stmt.kind == TABLE and plan.result_kind == STREAM:
+            raise KsqlStatementException(
+                "Invalid result type. Your SELECT query produces a STREAM. "
+                "Please use CREATE STREAM AS SELECT statement instead.")
+        if stmt.kind == STREAM and plan.result_kind == TABLE:
+            raise KsqlStatementException(
+                "Invalid result type. Your SELECT query produces a TABLE. "
+                "Please use CREATE TABLE AS SELECT statement instead.")
+
+    def _sink_source(self, name: str, kind: str, plan: LogicalPlan, props: dict, text: str) -> DataSource:
+        schema = plan.schema()
+        for column in schema.key_columns:
+            ddl.check_key_type(column.name, column.type)
+        prefix = self.config.get("ksql.output.topic.name.prefix", "") or ""
+        topic = str(props.get("KAFKA_TOPIC") or f"{prefix}{name}")
+        key_format, value_format = ddl.resolve_formats(props, self.config, bool(schema.key_columns),
+                                                       inherited=plan.source,
+                                                       value_columns=len(schema.value_columns))
+        ts_column, ts_format = ddl.check_timestamp_column(schema, props)
+        return DataSource(name, kind, schema, topic, key_format, value_format, ts_column, ts_format,
+                          plan.source.window, False, text, props)
+
+    def _InsertInto(self, stmt: ast.InsertInto) -> dict[str, Any]:
+        target = self.catalog.get_source(stmt.target)
+        if target is None:
+            raise KsqlStatementException(f"Source {stmt.target} does not exist.")
+        if target.is_table:
+            raise KsqlStatementException(
+                f"INSERT INTO can only be used to insert into a stream. {target.name} is a table.")
+        if target.is_source:
+            raise KsqlStatementException(f"Cannot insert into read-only stream: {target.name}")
+        plan = LogicalPlanner(self.catalog, persistent=True).plan(stmt.query, stmt.target)
+        if plan.result_kind != STREAM:
+            raise KsqlStatementException(
+                f"Incompatible data sink and query result. Data sink ({target.name}) type is STREAM "
+                "but select query result is TABLE.")
+        if _schema_signature(plan.schema()) != _schema_signature(target.schema):
+            raise KsqlStatementException(
+                f"Incompatible schema between results and sink.\n"
+                f"Result schema is {plan.schema().describe()}\n"
+                f"Sink schema is {target.schema.describe()}")
+        query_id = str(stmt.props().get("QUERY_ID") or self._next_query_id("INSERTQUERY"))
+        self._start_query(query_id, stmt.text, plan, target)
+        self.record_command(stmt.text)
+        return self._status(stmt, f"stream/`{target.name}`/create",
+                            f"Created query with ID {query_id}", query_id)
+
+    def _next_query_id(self, prefix: str) -> str:
+        query_id = f"{prefix}_{self.query_counter}"
+        self.query_counter += 1
+        return query_id
+
+    def _start_query(self, query_id: str, text: str, plan: LogicalPlan, sink: DataSource) -> None:
+        physical = build_physical_plan(
+            plan, lambda layout: TopicSink(sink, layout, self.log, self.processing_log, query_id),
+            self.processing_log, query_id)
+        service = self.config.get("ksql.service.id", "default_")
+        group = f"_confluent-ksql-{service}query_{query_id}"
+        reset = str(self.config.get("auto.offset.reset", "earliest"))
+        consumer = self.log.consumer(group, [plan.source.topic], auto_offset_reset=reset)
+        self.scheduler.add(QueryTask(query_id, physical, consumer))
+        self.catalog.queries[query_id] = PersistentQuery(query_id, text, sink.name, plan.sources)
+
+    def _stop_query(self, query_id: str) -> None:
+        self.scheduler.remove(query_id)
+        self.catalog.queries.pop(query_id, None)
+
+    # ------------------------------------------------------------------ INSERT VALUES
+    def _InsertValues(self, stmt: ast.InsertValues) -> dict[str, Any]:
+        target = self.catalog.get_source(stmt.target)
+        if target is None:
+            raise KsqlStatementException(f"Source {stmt.target} does not exist.")
+        if target.is_source:
+            raise KsqlStatementException(f"Cannot insert values into read-only {target.kind.lower()}: {target.name}")
+        values, rowtime = self._insert_row(target, stmt)
+        key_columns = [c for c in target.schema.columns if c.namespace == KEY]
+        value_columns = [c for c in target.schema.columns if c.namespace == VALUE]
+        key_bytes = create_serde(target.key_format, key_columns, True).serialize(
+            _one_row_table(key_columns, values)) if key_columns else pa.nulls(1, pa.binary())
+        value_bytes = create_serde(target.value_format, value_columns, False).serialize(
+            _one_row_table(value_columns, values))
+        self.log.append(target.topic, pa.table({
+            "key": key_bytes, "value": value_bytes, "timestamp": pa.array([rowtime], pa.int64()),
+            "headers": pa.nulls(1, HEADER_TYPE)}))
+        return self._status(stmt, f"stream/`{target.name}`/insert", "Inserted 1 row")
+
+    def _insert_row(self, target: DataSource, stmt: ast.InsertValues) -> tuple[dict[str, Any], int]:
+        writable = [c for c in target.schema.columns if c.namespace in (KEY, VALUE)]
+        names = list(stmt.columns) if stmt.columns is not None else \
+            [c.name for c in writable]
+        if len(names) != len(stmt.values):
+            raise KsqlStatementException(
+                f"Failed to prepare statement: Expected a value for each column. Expected Columns: "
+                f"{names}. Got {[str(v) for v in stmt.values]}")
+        row: dict[str, Any] = {}
+        rowtime = None
+        for name, expr in zip(names, stmt.values):
+            if name == "ROWTIME":
+                rowtime, _ = evaluate_constant(ast.Cast(expr, ast.BIGINT))
+                continue
+            column = target.schema.find(name)
+            if column is None or column.namespace not in (KEY, VALUE):
+                raise KsqlStatementException(f"Column name {name} does not exist.")
+            value, _ = evaluate_constant(ast.Cast(expr, column.type) if not isinstance(expr, ast.NullLiteral) else expr)
+            row[name] = value
+        if rowtime is None:
+            import time
+            rowtime = int(time.time() * 1000)
+        return row, int(rowtime)
+
+    # ------------------------------------------------------------------ DROP, TYPES, TERMINATE
+    def _DropSource(self, stmt: ast.DropSource) -> dict[str, Any]:
+        source = self.catalog.get_source(stmt.name)
+        kind_word = stmt.kind.lower()
+        if source is None:
+            if stmt.if_exists:
+                return self._status(stmt, f"{kind_word}/`{stmt.name}`/drop",
+                                    f"Source `{stmt.name}` does not exist.")
+            raise KsqlStatementException(f"{stmt.kind.capitalize()} {stmt.name} does not exist.")
+        if source.kind != stmt.kind:
+            raise KsqlStatementException(
+                f"Incompatible data source type is {source.kind}, but statement was DROP {stmt.kind}")
+        writers = self.catalog.queries_writing(stmt.name)
+        readers = [q for q in self.catalog.queries_reading(stmt.name) if q not in writers]
+        if readers or len(writers) > 1:
+            raise KsqlStatementException(
+                f"Cannot drop {stmt.name}.\n"
+                f"The following queries read from this source: [{', '.join(q.query_id for q in readers)}].\n"
+                f"The following queries write into this source: [{', '.join(q.query_id for q in writers)}].\n"
+                "You need to terminate them before dropping {stmt.name}.".replace("{stmt.name}", stmt.name))
+        for query in writers:
+            self._stop_query(query.query_id)
+        self.catalog.remove_source(stmt.name)
+        if stmt.delete_topic and not self.catalog.sources_on_topic(source.topic):
+            self.log.delete_topic(source.topic)
+        self.record_command(stmt.text)
+        return self._status(stmt, f"{kind_word}/`{stmt.name}`/drop",
+                            f"Source `{stmt.name}` (topic: {source.topic}) was dropped.")
+
+    def _CreateType(self, stmt: ast.CreateType) -> dict[str, Any]:
+        if stmt.name in self.catalog.types:
+            if stmt.if_not_exists:
+                return self._status(stmt, f"type/`{stmt.name}`/create", "Type already exists")
+            raise KsqlStatementException(
+                f"Cannot register custom type '{stmt.name}' since it is already registered with type: "
+                f"{self.catalog.types[stmt.name]}")
+        self.catalog.types[stmt.name] = self.catalog.resolve_type(stmt.type)
+        self.record_command(stmt.text)
+        return self._status(stmt, f"type/`{stmt.name}`/create", "Registered custom type")
+
+    def _DropType(self, stmt: ast.DropType) -> dict[str, Any]:
+        if stmt.name not in self.catalog.types:
+            if stmt.if_exists:
+                return self._status(stmt, f"type/`{stmt.name}`/drop", f"Type {stmt.name} does not exist")
+            raise KsqlStatementException(f"Type {stmt.name} does not exist.")
+        del self.catalog.types[stmt.name]
+        self.record_command(stmt.text)
+        return self._status(stmt, f"type/`{stmt.name}`/drop", "Dropped type")
+
+    def _Terminate(self, stmt: ast.Terminate) -> dict[str, Any]:
+        ids = list(self.catalog.queries) if stmt.query_id is None else [stmt.query_id]
+        for query_id in ids:
+            if query_id not in self.catalog.queries:
+                raise KsqlStatementException(f"Unknown queryId: {query_id}")
+            self._stop_query(query_id)
+        self.record_command(stmt.text)
+        return self._status(stmt, "cluster/`terminate`/terminate", "Query terminated.")
+
+    def _AlterSource(self, stmt: ast.AlterSource) -> dict[str, Any]:
+        source = self.catalog.require_source(stmt.name)
+        if self.catalog.queries_writing(stmt.name):
+            raise KsqlStatementException("ALTER command is not supported for CREATE ... AS statements.")
+        added = ddl.parse_columns(self.catalog, STREAM, tuple(
+            ast.ColumnDef(c.name, c.type, None) for c in stmt.columns)).columns
+        for column in added:
+            if source.schema.find(column.name) is not None:
+                raise KsqlStatementException(
+                    f"Cannot add column `{column.name}` to schema. A column with the same name already exists.")
+        source.schema = LogicalSchema(source.schema.columns + tuple(added))
+        self.record_command(stmt.text)
+        return self._status(stmt, f"{stmt.kind.lower()}/`{stmt.name}`/alter",
+                            f"{stmt.kind.capitalize()} {stmt.name} altered.")
+
+
+def _topic_config(partitions: int, props: dict) -> TopicConfig:
+    cleanup = str(props.get("CLEANUP_POLICY", "delete")).lower()
+    retention = props.get("RETENTION_MS")
+    return TopicConfig(partitions=partitions, cleanup_policy=cleanup,
+                       retention_ms=int(retention) if retention is not None else TopicConfig.retention_ms)
+
+
+def _check_serdes(source: DataSource) -> None:
+    """Creating the serdes checks that the formats can hold the column types."""
+    create_serde(source.key_format, source.schema.key_columns, True)
+    create_serde(source.value_format, source.schema.value_columns, False)
+
+
+def _schema_signature(schema: LogicalSchema) -> list[tuple[str, str, str]]:
+    return [(c.name, str(c.type), c.namespace) for c in schema.columns if c.namespace in (KEY, VALUE)]
+
+
+def _one_row_table(columns: list[Column], values: dict[str, Any]) -> pa.Table:
+    return pa.table({c.name: pa.array([values.get(c.name)], to_arrow(c.type)) for c in columns})

@@ -1,0 +1,199 @@
+"""The function registry: scalar functions as DuckDB SQL templates with typed signatures,
+ksqlDB's overload resolution (exact match first, else the one variant reachable by implicit
+casts), and the listings behind SHOW FUNCTIONS and DESCRIBE FUNCTION.
+
+A parameter type is a concrete `SqlType` or a generic pattern: "ANY" or "T" (any type; every "T"
+binds one type), "ARRAY<T>", "MAP<T>" (MAP<STRING, T>). A variant's `returns` is a `SqlType` or a
+function of the resolved argument types. Its `template` is a format string over the coerced
+argument SQL (`{0}`, `{1}`, `{args}` for all of them) or a function of (sql list, type list).
+Aggregate and table functions register with `kind` so the compiler can reject them in scalar
+positions; their execution lives with the aggregation operators.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Union
+
+from engine.errors import FunctionException, KsqlStatementException
+from engine.expressions.typing_rules import can_widen
+from grammar.ast import SqlType
+
+ParamType = Union[SqlType, str]
+ReturnType = Union[SqlType, Callable[[list[Optional[SqlType]]], SqlType]]
+Template = Union[str, Callable[[list[str], list[Optional[SqlType]]], str]]
+
+
+@dataclass(frozen=True)
+class FunctionVariant:
+    params: tuple[ParamType, ...]
+    returns: ReturnType
+    template: Template
+    variadic: bool = False  # the last parameter repeats zero or more times
+    description: str = ""
+
+    def signature(self) -> str:
+        names = [str(p) for p in self.params]
+        if self.variadic:
+            names[-1] = names[-1] + "..."
+        return f"({', '.join(names)})"
+
+
+@dataclass
+class FunctionInfo:
+    name: str
+    kind: str = "scalar"  # scalar | aggregate | table
+    category: str = "OTHER"
+    description: str = ""
+    display_name: str = ""  # the name ksqlDB's messages use, e.g. 'greatest'
+    variants: list[FunctionVariant] = field(default_factory=list)
+    # Compiles the whole call itself (lambdas, literal-only arguments): (compiler, FunctionCall).
+    special_form: Optional[Callable] = None
+
+
+@dataclass(frozen=True)
+class ResolvedCall:
+    """A variant chosen for concrete argument types, with the types each argument is cast to."""
+    variant: FunctionVariant
+    param_types: tuple[Optional[SqlType], ...]
+    return_type: SqlType
+
+    def render(self, args_sql: list[str], arg_types: list[Optional[SqlType]]) -> str:
+        template = self.variant.template
+        if callable(template):
+            return template(args_sql, arg_types)
+        return template.format(*args_sql, args=", ".join(args_sql))
+
+
+class FunctionRegistry:
+    def __init__(self):
+        self._functions: dict[str, FunctionInfo] = {}
+
+    def register(self, name: str, params: tuple[ParamType, ...] | list, returns: ReturnType,
+                 template: Template, *, variadic: bool = False, category: str = "OTHER",
+                 description: str = "", kind: str = "scalar", display_name: str = "") -> None:
+        """Add one variant of `name` (creating the function on its first variant)."""
+        info = self._functions.setdefault(name.upper(), FunctionInfo(
+            name.upper(), kind, category, description, display_name or name.lower()))
+        info.variants.append(FunctionVariant(tuple(params), returns, template, variadic, description))
+
+    def register_kind(self, name: str, kind: str, category: str = "AGGREGATE",
+                      description: str = "") -> None:
+        """Declare an aggregate or table function (its execution lives elsewhere)."""
+        self._functions.setdefault(name.upper(), FunctionInfo(name.upper(), kind, category, description))
+
+    def register_special(self, name: str, handler: Callable, *, category: str = "OTHER",
+                         description: str = "") -> None:
+        """A function compiled by `handler(compiler, call)`, e.g. TRANSFORM with its lambda."""
+        self._functions[name.upper()] = FunctionInfo(name.upper(), "scalar", category, description,
+                                                     name.lower(), special_form=handler)
+
+    def get(self, name: str) -> FunctionInfo:
+        info = self._functions.get(name.upper())
+        if info is None:
+            raise FunctionException(f"Can't find any functions with the name '{name}'")
+        return info
+
+    def exists(self, name: str) -> bool:
+        return name.upper() in self._functions
+
+    def resolve(self, name: str, arg_types: list[Optional[SqlType]]) -> ResolvedCall:
+        """The variant for these argument types (None is an untyped NULL), or ksqlDB's error."""
+        info = self.get(name)
+        exact, widened = [], []
+        for variant in info.variants:
+            match = _match(variant, arg_types)
+            if match is not None:
+                (exact if match[1] else widened).append((variant, match[0]))
+        candidates = exact or widened
+        shown = ", ".join("null" if t is None else str(t) for t in arg_types)
+        if not candidates:
+            raise KsqlStatementException(
+                f"Function '{info.display_name}' does not accept parameters ({shown}).")
+        if len(candidates) > 1:
+            raise KsqlStatementException(f"Function '{info.display_name}' cannot be resolved due "
+                                         f"to ambiguous method parameters ({shown}).")
+        variant, param_types = candidates[0]
+        returns = variant.returns
+        return_type = returns(list(param_types)) if callable(returns) else returns
+        return ResolvedCall(variant, tuple(param_types), return_type)
+
+    def list_functions(self) -> list[tuple[str, str, str, str]]:
+        """(name, kind, category, description) of every function, by name: SHOW FUNCTIONS."""
+        return [(f.name, f.kind, f.category, f.description)
+                for f in sorted(self._functions.values(), key=lambda f: f.name)]
+
+    def describe(self, name: str) -> FunctionInfo:
+        """The function with its variants: DESCRIBE FUNCTION."""
+        return self.get(name)
+
+
+def _expand_params(variant: FunctionVariant, count: int) -> Optional[list[ParamType]]:
+    params = list(variant.params)
+    if not variant.variadic:
+        return params if len(params) == count else None
+    fixed = len(params) - 1
+    if count < fixed:
+        return None
+    return params[:fixed] + [params[-1]] * (count - fixed)
+
+
+def _match(variant: FunctionVariant, arg_types: list[Optional[SqlType]]):
+    """(types to cast each argument to, whether no argument needs a cast), or None."""
+    params = _expand_params(variant, len(arg_types))
+    if params is None:
+        return None
+    bindings: dict[str, SqlType] = {}
+    targets, exact = [], True
+    for param, arg in zip(params, arg_types):
+        target = _bind(param, arg, bindings)
+        if target is _NO_MATCH:
+            return None
+        exact = exact and arg is not None and target == arg
+        targets.append(target)
+    return [_substitute(p, bindings, t) for p, t in zip(params, targets)], exact
+
+
+_NO_MATCH = object()
+
+
+def _bind(param: ParamType, arg: Optional[SqlType], bindings: dict[str, SqlType]):
+    if isinstance(param, SqlType) and param.base == "DECIMAL" and param.precision is None:
+        return arg if arg is None or arg.base == "DECIMAL" else _NO_MATCH
+    if isinstance(param, SqlType):
+        if arg is None or can_widen(arg, param):
+            return param
+        return _NO_MATCH
+    if param == "ANY":
+        return arg
+    if arg is None:
+        return None
+    structure = {"T": None, "ARRAY<T>": "ARRAY", "MAP<T>": "MAP"}[param]
+    if structure is not None and arg.base != structure:
+        return _NO_MATCH
+    bound = arg if structure is None else (arg.element if structure == "ARRAY" else arg.value)
+    previous = bindings.get("T")
+    if previous is not None and previous != bound:
+        if bound is not None and can_widen(bound, previous):
+            return arg
+        return _NO_MATCH
+    bindings["T"] = bound
+    return arg
+
+
+def _substitute(param: ParamType, bindings: dict[str, SqlType], target):
+    if isinstance(param, str) and param == "T" and "T" in bindings:
+        return bindings["T"]
+    return target
+
+
+_DEFAULT: Optional[FunctionRegistry] = None
+
+
+def default_registry() -> FunctionRegistry:
+    """The shared registry with every built-in function."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        from engine.expressions.builtins import register_builtins
+        _DEFAULT = FunctionRegistry()
+        register_builtins(_DEFAULT)
+    return _DEFAULT

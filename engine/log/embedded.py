@@ -1,0 +1,237 @@
+"""The embedded log: Kafka's topics, partitions and consumer groups on local files.
+
+Layout under the log directory:
+    topics/<topic>/config.json          the TopicConfig
+    topics/<topic>/<partition>/<base offset>.log   segments (see `segment`)
+    groups/<group>/...                  committed offsets and members (see `groups`)
+
+`flush="batch"` fsyncs every append before it returns (acknowledged = durable);
+`flush="none"` leaves writing back to the OS (fast; for tests and benchmarks).
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Iterable, Optional
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from engine.log.api import HEADER_TYPE, TopicConfig
+from engine.log.cleanup import apply_retention, compact
+from engine.log.consumer import GroupConsumer
+from engine.log.groups import OffsetStore, write_json_durably
+from engine.log.partition import Partition
+from engine.log.partitioner import partitions_for_keys
+from engine.log.segment import STORED_SCHEMA
+
+LEGAL_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+
+
+class Topic:
+    """A topic's config and partitions, plus the round-robin cursor for keyless records."""
+
+    def __init__(self, name: str, config: TopicConfig, partitions: list[Partition]):
+        self.name = name
+        self.config = config
+        self.partitions = partitions
+        self.round_robin = 0
+
+
+class EmbeddedLog:
+    """A file-backed implementation of the `Log` protocol."""
+
+    def __init__(self, directory: str | Path, flush: str = "batch"):
+        if flush not in ("batch", "none"):
+            raise ValueError(f"flush must be 'batch' or 'none', not {flush!r}")
+        self.directory = Path(directory)
+        self.sync = flush == "batch"
+        self.topics_version = 0
+        self._admin_lock = threading.RLock()
+        self._topics: dict[str, Topic] = {}
+        (self.directory / "topics").mkdir(parents=True, exist_ok=True)
+        (self.directory / "groups").mkdir(parents=True, exist_ok=True)
+        for topic_dir in sorted((self.directory / "topics").iterdir()):
+            if (topic_dir / "config.json").exists():
+                self._open_topic(topic_dir.name, _read_config(topic_dir / "config.json"))
+
+    # --- admin ---
+    def create_topic(self, name: str, config: TopicConfig = TopicConfig(), exist_ok: bool = False) -> None:
+        if not LEGAL_TOPIC_NAME.fullmatch(name) or name in (".", ".."):
+            raise ValueError(f"illegal topic name {name!r}: use 1-249 of [A-Za-z0-9._-]")
+        if config.partitions < 1:
+            raise ValueError(f"topic {name!r} needs at least one partition")
+        with self._admin_lock:
+            if name in self._topics:
+                if exist_ok:
+                    return
+                raise ValueError(f"topic {name!r} already exists")
+            topic_dir = self._topic_dir(name)
+            topic_dir.mkdir(parents=True, exist_ok=True)
+            _write_config(topic_dir / "config.json", config)
+            self._open_topic(name, config)
+
+    def _open_topic(self, name: str, config: TopicConfig) -> None:
+        partitions = [Partition.open(self._topic_dir(name) / str(i), name, i, config.segment_bytes, self.sync)
+                      for i in range(config.partitions)]
+        self._topics[name] = Topic(name, config, partitions)
+        self.topics_version += 1
+
+    def delete_topic(self, name: str) -> None:
+        with self._admin_lock:
+            topic = self._topic(name)
+            del self._topics[name]
+            self.topics_version += 1
+            for partition in topic.partitions:
+                partition.close()
+            shutil.rmtree(self._topic_dir(name), ignore_errors=True)
+            for group_dir in (self.directory / "groups").iterdir():
+                if (group_dir / "offsets.json").exists():
+                    OffsetStore(group_dir).forget_topic(name)
+
+    def topic_exists(self, name: str) -> bool:
+        return name in self._topics
+
+    def list_topics(self) -> list[str]:
+        return sorted(self._topics)
+
+    def topic_config(self, name: str) -> TopicConfig:
+        return self._topic(name).config
+
+    def partition_count(self, name: str) -> int:
+        """Partitions of a topic, 0 if it does not exist (consumers may subscribe early)."""
+        topic = self._topics.get(name)
+        return len(topic.partitions) if topic else 0
+
+    def partition(self, name: str, index: int) -> Partition:
+        partitions = self._topic(name).partitions
+        if not 0 <= index < len(partitions):
+            raise ValueError(f"topic {name!r} has no partition {index}")
+        return partitions[index]
+
+    # --- produce ---
+    def append(self, topic: str, records: pa.RecordBatch | pa.Table,
+               partition: Optional[int] | pa.Array = None) -> None:
+        target = self._topic(topic)
+        stored = _to_stored(records)
+        if stored.num_rows == 0:
+            return
+        if isinstance(partition, (int, np.integer)):
+            self.partition(topic, int(partition)).append(stored)
+            return
+        destinations = self._destinations(target, stored, partition)
+        for index, rows in _group_rows_by_partition(destinations, len(target.partitions)):
+            target.partitions[index].append(stored.take(pa.array(rows)) if len(rows) < stored.num_rows else stored)
+
+    def _destinations(self, topic: Topic, stored: pa.RecordBatch, partition) -> np.ndarray:
+        if partition is None:
+            keys = stored.column("key")
+            destinations = partitions_for_keys(keys, len(topic.partitions), topic.round_robin)
+            topic.round_robin += keys.null_count
+            return destinations
+        destinations = np.asarray(pa.array(partition).to_numpy(zero_copy_only=False), dtype=np.int32)
+        if len(destinations) != stored.num_rows:
+            raise ValueError("one partition per record is needed")
+        if destinations.size and (destinations.min() < 0 or destinations.max() >= len(topic.partitions)):
+            raise ValueError(f"topic {topic.name!r} has {len(topic.partitions)} partitions")
+        return destinations
+
+    # --- read ---
+    def start_offsets(self, topic: str) -> list[int]:
+        return [p.start_offset for p in self._topic(topic).partitions]
+
+    def end_offsets(self, topic: str) -> list[int]:
+        return [p.end_offset for p in self._topic(topic).partitions]
+
+    def read(self, topic: str, partition: int, offset: int, max_records: int = 100_000) -> pa.RecordBatch:
+        return self.partition(topic, partition).read(offset, max_records)
+
+    def offset_for_timestamp(self, topic: str, partition: int, timestamp_ms: int) -> int:
+        return self.partition(topic, partition).offset_for_timestamp(timestamp_ms)
+
+    def consumer(self, group: str, topics: Iterable[str], auto_offset_reset: str = "earliest") -> GroupConsumer:
+        return GroupConsumer(self, group, topics, auto_offset_reset)
+
+    # --- maintenance ---
+    def run_maintenance(self, now_ms: Optional[int] = None) -> None:
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        for topic in list(self._topics.values()):
+            policies = {p.strip() for p in topic.config.cleanup_policy.split(",")}
+            for partition in topic.partitions:
+                if "compact" in policies:
+                    compact(partition, topic.config, now_ms)
+                if "delete" in policies:
+                    apply_retention(partition, topic.config, now_ms)
+
+    def flush(self) -> None:
+        for topic in list(self._topics.values()):
+            for partition in topic.partitions:
+                partition.flush()
+
+    def close(self) -> None:
+        with self._admin_lock:
+            for topic in self._topics.values():
+                for partition in topic.partitions:
+                    partition.close()
+            self._topics.clear()
+
+    def _topic(self, name: str) -> Topic:
+        try:
+            return self._topics[name]
+        except KeyError:
+            raise KeyError(f"topic {name!r} does not exist") from None
+
+    def _topic_dir(self, name: str) -> Path:
+        return self.directory / "topics" / name
+
+
+def _to_stored(records: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
+    """The STORED_SCHEMA batch of produced records: missing or null timestamps become now."""
+    if isinstance(records, pa.Table):
+        records = records.combine_chunks().to_batches()[0] if records.num_rows else \
+            pa.RecordBatch.from_pylist([], schema=STORED_SCHEMA)
+    n = records.num_rows
+    names = records.schema.names
+    timestamps = records.column("timestamp") if "timestamp" in names else pa.nulls(n, pa.int64())
+    if timestamps.null_count:
+        timestamps = pc.fill_null(timestamps.cast(pa.int64()), int(time.time() * 1000))
+    columns = [
+        timestamps.cast(pa.int64()),
+        _column(records, "key", pa.binary()),
+        _column(records, "value", pa.binary()),
+        _column(records, "headers", HEADER_TYPE),
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=STORED_SCHEMA)
+
+
+def _column(records: pa.RecordBatch, name: str, type_: pa.DataType) -> pa.Array:
+    if name not in records.schema.names:
+        return pa.nulls(records.num_rows, type_)
+    column = records.column(name)
+    return column if column.type == type_ else column.cast(type_)
+
+
+def _group_rows_by_partition(destinations: np.ndarray, count: int):
+    """(partition, row indices in order) for each partition that gets rows."""
+    order = np.argsort(destinations, kind="stable")
+    bounds = np.searchsorted(destinations[order], np.arange(count + 1))
+    for index in range(count):
+        rows = order[bounds[index]:bounds[index + 1]]
+        if len(rows):
+            yield index, rows
+
+
+def _write_config(path: Path, config: TopicConfig) -> None:
+    write_json_durably(path, asdict(config))
+
+
+def _read_config(path: Path) -> TopicConfig:
+    raw = json.loads(path.read_text())
+    raw["extra"] = tuple(tuple(pair) for pair in raw.get("extra", ()))
+    return TopicConfig(**raw)

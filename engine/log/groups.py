@@ -1,0 +1,152 @@
+"""Consumer groups: membership, partition assignment and durably committed offsets.
+
+A group lives in `<log>/groups/<group>/`:
+- `offsets.json`: the committed next-offsets, replaced atomically (temp + fsync + rename) under
+  an flock on `offsets.lock`, so commits from several processes merge and survive a crash;
+- `members/<member id>`: one file per live member holding its pid and subscribed topics. A
+  member is live while its file exists and its process runs (same machine), so a crashed
+  process's members drop out at once and members of several processes share the partitions.
+
+Every poll lists the members directory; when the member set (or a topic) changed, each member
+recomputes the same deterministic assignment (Kafka's range assignor: per topic, contiguous
+partition ranges to the sorted subscribed members, which keeps co-partitioned topics together).
+Partitions a member newly gets start at the committed offsets; the ones it keeps keep their
+positions. There is no rebalance barrier: during a change two processes may briefly both read
+a partition, which at-least-once processing tolerates.
+"""
+from __future__ import annotations
+
+import fcntl
+import itertools
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Optional
+from urllib.parse import quote
+
+TopicPartition = tuple[str, int]
+_member_sequence = itertools.count()
+
+
+def group_directory(log_directory: Path, group: str) -> Path:
+    return log_directory / "groups" / quote(group, safe="")
+
+
+class OffsetStore:
+    """A group's committed offsets in one JSON file."""
+
+    def __init__(self, directory: Path):
+        self.path = directory / "offsets.json"
+        self.lock_path = directory / "offsets.lock"
+
+    def load(self) -> dict[TopicPartition, int]:
+        try:
+            raw = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+        return {(topic, int(p)): offset for topic, parts in raw.items() for p, offset in parts.items()}
+
+    def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """Merge `offsets` into the file durably, serialized with other processes' commits."""
+        with open(self.lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            merged = self.load()
+            merged.update(offsets)
+            write_json_durably(self.path, _nest(merged))
+
+    def forget_topic(self, topic: str) -> None:
+        with open(self.lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            kept = {tp: o for tp, o in self.load().items() if tp[0] != topic}
+            write_json_durably(self.path, _nest(kept))
+
+
+def _nest(offsets: dict[TopicPartition, int]) -> dict[str, dict[str, int]]:
+    nested: dict[str, dict[str, int]] = {}
+    for (topic, partition), offset in sorted(offsets.items()):
+        nested.setdefault(topic, {})[str(partition)] = int(offset)
+    return nested
+
+
+def write_json_durably(path: Path, data) -> None:
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "w") as f:
+        json.dump(data, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+class Membership:
+    """The member files of one group and the assignment they imply."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory / "members"
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._subscriptions: dict[str, frozenset[str]] = {}
+
+    def join(self, topics: Iterable[str]) -> str:
+        # Ids sort by join time, so earlier members take the first ranges.
+        member_id = f"{time.time_ns():020d}-{os.getpid()}-{next(_member_sequence)}"
+        topics = sorted(set(topics))
+        write_json_durably(self.directory / member_id, {"pid": os.getpid(), "topics": topics})
+        self._subscriptions[member_id] = frozenset(topics)
+        return member_id
+
+    def leave(self, member_id: str) -> None:
+        (self.directory / member_id).unlink(missing_ok=True)
+
+    def live_members(self) -> dict[str, frozenset[str]]:
+        """Member id -> subscribed topics, for members whose process still runs."""
+        live = {}
+        for member_id in sorted(os.listdir(self.directory)):
+            if member_id.endswith(".tmp"):
+                continue
+            topics = self._subscription(member_id)
+            if topics is not None:
+                live[member_id] = topics
+        return live
+
+    def _subscription(self, member_id: str) -> Optional[frozenset[str]]:
+        pid = int(member_id.split("-")[1])
+        if pid != os.getpid() and not _process_alive(pid):
+            self.leave(member_id)
+            return None
+        if member_id not in self._subscriptions:
+            try:
+                content = json.loads((self.directory / member_id).read_text())
+            except (FileNotFoundError, json.JSONDecodeError):
+                return None
+            self._subscriptions[member_id] = frozenset(content["topics"])
+        return self._subscriptions[member_id]
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def range_assignment(members: dict[str, frozenset[str]],
+                     partition_counts: Callable[[str], int]) -> dict[str, list[TopicPartition]]:
+    """Kafka's RangeAssignor: per topic, contiguous partition ranges to sorted subscribers."""
+    assignment: dict[str, list[TopicPartition]] = {m: [] for m in members}
+    for topic in sorted(set().union(*members.values()) if members else ()):
+        subscribers = sorted(m for m, topics in members.items() if topic in topics)
+        per_member, extra = divmod(partition_counts(topic), len(subscribers))
+        start = 0
+        for i, member_id in enumerate(subscribers):
+            count = per_member + (1 if i < extra else 0)
+            assignment[member_id].extend((topic, p) for p in range(start, start + count))
+            start += count
+    return assignment

@@ -1,0 +1,109 @@
+"""Statements that read metadata: SHOW/LIST, DESCRIBE, EXPLAIN, and the test-only ASSERTs on
+topics. Each `handle_<Statement>` returns a ksqlDB REST entity."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from engine import entities
+from engine.errors import KsqlStatementException
+from engine.planner.logical import LogicalPlanner
+from grammar import ast
+
+if TYPE_CHECKING:
+    from engine.engine import Engine
+
+
+def handle_Show(engine: "Engine", stmt: ast.Show) -> dict[str, Any]:
+    what = stmt.what
+    base = {"statementText": stmt.text, "warnings": []}
+    if what in ("STREAMS", "TABLES"):
+        kind = what[:-1]
+        sources = [s for s in engine.catalog.sources.values() if s.kind == kind]
+        if stmt.extended:
+            return {"@type": "source_descriptions", **base,
+                    "sourceDescriptions": [describe_source(engine, s.name, True) for s in sources]}
+        return {"@type": what.lower(), **base, what.lower(): [entities.source_summary(s) for s in sources]}
+    if what == "TOPICS":
+        topics = engine.log.list_topics() if stmt.all else engine.topic_names()
+        return {"@type": "kafka_topics", **base, "topics": [
+            {"name": t, "replicaInfo": [1] * engine.log.topic_config(t).partitions} for t in sorted(topics)]}
+    if what == "QUERIES":
+        return {"@type": "queries", **base,
+                "queries": [entities.query_summary(q) for q in engine.catalog.queries.values()]}
+    if what == "PROPERTIES":
+        return {"@type": "properties", **base,
+                "properties": [{"name": k, "scope": "KSQL", "value": str(v)} for k, v in sorted(engine.properties.items())],
+                "overwrittenProperties": [], "defaultProperties": []}
+    if what == "TYPES":
+        return {"@type": "type_list", **base,
+                "types": {name: entities.schema_info(t) for name, t in engine.catalog.types.items()}}
+    if what == "VARIABLES":
+        return {"@type": "variables", **base,
+                "variables": [{"name": k, "value": v} for k, v in engine.variables.items()]}
+    if what == "FUNCTIONS":
+        from engine.expressions.functions import default_registry
+        return {"@type": "function_names", **base, "functions": default_registry().list_functions()}
+    raise KsqlStatementException(f"SHOW {what} is not supported.")
+
+
+def handle_Describe(engine: "Engine", stmt: ast.Describe) -> dict[str, Any]:
+    if stmt.name is None:
+        kind = (stmt.what or "STREAMS")[:-1]
+        return {"@type": "source_descriptions", "statementText": stmt.text, "warnings": [],
+                "sourceDescriptions": [describe_source(engine, s.name, stmt.extended)
+                                       for s in engine.catalog.sources.values() if s.kind == kind]}
+    return {"@type": "sourceDescription", "statementText": stmt.text, "warnings": [],
+            "sourceDescription": describe_source(engine, stmt.name, stmt.extended)}
+
+
+def describe_source(engine: "Engine", name: str, extended: bool = False) -> dict[str, Any]:
+    source = engine.catalog.get_source(name)
+    if source is None:
+        raise KsqlStatementException(f"Could not find STREAM/TABLE '{name}' in the Metastore")
+    writers = engine.catalog.queries_writing(name)
+    readers = [q for q in engine.catalog.queries_reading(name)]
+    partitions = engine.log.topic_config(source.topic).partitions if engine.log.topic_exists(source.topic) else 0
+    return entities.source_description(source, readers, writers, partitions, extended)
+
+
+def handle_DescribeFunction(engine: "Engine", stmt: ast.DescribeFunction) -> dict[str, Any]:
+    from engine.expressions.functions import default_registry
+    return {"@type": "describe_function", "statementText": stmt.text, "warnings": [],
+            **default_registry().describe_function(stmt.name)}
+
+
+def handle_Explain(engine: "Engine", stmt: ast.Explain) -> dict[str, Any]:
+    if stmt.query_id is not None:
+        query = engine.catalog.queries.get(stmt.query_id)
+        plan_text = engine.explain_query(stmt.query_id)
+        return _query_description(stmt, stmt.query_id, query.statement_text, plan_text, [query.sink])
+    inner = stmt.statement
+    query = getattr(inner, "query", None)
+    if query is None:
+        raise KsqlStatementException("EXPLAIN is only supported for queries and query ids.")
+    plan = LogicalPlanner(engine.catalog, persistent=not isinstance(inner, ast.QueryStatement)).plan(
+        query, getattr(inner, "name", getattr(inner, "target", None)))
+    return _query_description(stmt, "", inner.text, plan.explain(), [])
+
+
+def _query_description(stmt, query_id: str, text: str, plan_text: str, sinks: list[str]) -> dict[str, Any]:
+    return {"@type": "queryDescription", "statementText": stmt.text, "warnings": [],
+            "queryDescription": {"id": query_id, "statementText": text, "windowType": None,
+                                 "fields": [], "sources": [], "sinks": sinks, "topology": "",
+                                 "executionPlan": plan_text, "overriddenProperties": {},
+                                 "ksqlHostQueryStatus": {}, "queryType": "PERSISTENT",
+                                 "queryErrors": [], "tasksMetadata": [], "state": "RUNNING"}}
+
+
+def handle_Print(engine: "Engine", stmt: ast.Print) -> dict[str, Any]:
+    raise KsqlStatementException(
+        "The following statement types should be issued to the websocket endpoint '/query': PRINT")
+
+
+def handle_AssertTopic(engine: "Engine", stmt: ast.AssertTopic) -> dict[str, Any]:
+    exists = engine.log.topic_exists(stmt.topic)
+    if exists != stmt.exists:
+        raise KsqlStatementException(
+            f"Topic {stmt.topic} {'does not exist' if stmt.exists else 'exists'}")
+    return {"@type": "assert_topic", "statementText": stmt.text, "topicName": stmt.topic,
+            "exists": exists, "warnings": []}

@@ -1,0 +1,114 @@
+"""Select: WHERE, projection and re-keying (PARTITION BY) of a batch in one DuckDB statement.
+
+The planner compiles the predicate and every output expression once, to DuckDB SQL over the
+batch's internal column names; this operator runs that one statement per batch. For a table,
+rows that fail the predicate become tombstones of their key (as ksqlDB's table filter emits),
+and input tombstones stay tombstones.
+
+If DuckDB rejects a whole batch (an evaluation error the compiled SQL could not turn into NULL),
+the batch is split to isolate the failing records, which go to the processing log.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Optional
+
+import duckdb
+import pyarrow as pa
+
+from engine.operators.base import (OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL,
+                                   BatchLayout, StatelessOperator)
+from engine.processing_log import ProcessingLog
+
+
+@dataclass(frozen=True)
+class OutputColumn:
+    """One column the select produces: its internal name, its SQL, and a readable form for EXPLAIN."""
+    sql_name: str
+    sql: str
+    text: str
+
+
+class Select(StatelessOperator):
+    def __init__(self, outputs: list[OutputColumn], predicate_sql: Optional[str],
+                 predicate_text: Optional[str], input_layout: BatchLayout, output_layout: BatchLayout,
+                 processing_log: ProcessingLog, query_id: Optional[str] = None,
+                 rowtime_sql: Optional[str] = None):
+        self.outputs = outputs
+        self.predicate_sql = predicate_sql
+        self.predicate_text = predicate_text
+        self.input_layout = input_layout
+        self.layout = output_layout
+        self.processing_log = processing_log
+        self.query_id = query_id
+        self.sql = self._build_sql(rowtime_sql)
+        self._local = threading.local()
+
+    def describe(self) -> str:
+        parts = [f"{o.text} AS {o.sql_name}" for o in self.outputs]
+        where = f" WHERE {self.predicate_text}" if self.predicate_text else ""
+        return f"SELECT {', '.join(parts)}{where}"
+
+    def _build_sql(self, rowtime_sql: Optional[str]) -> str:
+        keys = [o for o in self.outputs if o.sql_name.startswith("k")]
+        select = [f"{o.sql} AS {o.sql_name}" for o in self.outputs]
+        select.append(f"{rowtime_sql or ROWTIME_COL} AS {ROWTIME_COL}")
+        select += [f"{PARTITION_COL}", f"{OFFSET_COL}"]
+        table_input = self.input_layout.has_tombstones
+        if not table_input:
+            where = f" WHERE {self.predicate_sql}" if self.predicate_sql else ""
+            return f"SELECT {', '.join(select)} FROM batch{where}"
+        # Tables: a row that stops matching becomes a tombstone of its key.
+        dead = TOMBSTONE_COL
+        if self.predicate_sql:
+            dead = f"({TOMBSTONE_COL} OR NOT coalesce(({self.predicate_sql}), false))"
+        values = [f"CASE WHEN {dead} THEN NULL ELSE {o.sql} END AS {o.sql_name}"
+                  for o in self.outputs if o not in keys]
+        select = [f"{o.sql} AS {o.sql_name}" for o in keys] + values + select[len(self.outputs):]
+        select.append(f"{dead} AS {TOMBSTONE_COL}")
+        return f"SELECT {', '.join(select)} FROM batch"
+
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = duckdb.connect()
+            con.execute("SET threads=1")
+            con.execute("SET TimeZone='UTC'")
+            self._local.con = con
+        return con
+
+    def process(self, batch: pa.Table) -> pa.Table:
+        if batch.num_rows == 0:
+            return self._run(batch)
+        try:
+            return self._run(batch)
+        except duckdb.Error:
+            return self._process_isolating_errors(batch)
+
+    def _run(self, batch: pa.Table) -> pa.Table:
+        con = self._connection()
+        con.register("batch", batch)
+        try:
+            return con.sql(self.sql).to_arrow_table()
+        finally:
+            con.unregister("batch")
+
+    def _process_isolating_errors(self, batch: pa.Table) -> pa.Table:
+        """Bisect the batch: good halves run vectorized, single failing rows are logged."""
+        if batch.num_rows == 1:
+            try:
+                return self._run(batch)
+            except duckdb.Error as error:
+                self.processing_log.record(self.query_id, "RECORD_PROCESSING_ERROR",
+                                           f"Error processing record: {error}",
+                                           offset=batch.column(OFFSET_COL)[0].as_py())
+                return self._run(batch.slice(0, 0))
+        middle = batch.num_rows // 2
+        parts = []
+        for half in (batch.slice(0, middle), batch.slice(middle)):
+            try:
+                parts.append(self._run(half))
+            except duckdb.Error:
+                parts.append(self._process_isolating_errors(half))
+        return pa.concat_tables(parts)

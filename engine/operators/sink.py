@@ -1,0 +1,121 @@
+"""Sinks: where a query's result batches go.
+
+`TopicSink` encodes key and value columns with the sink's serdes and appends the records to the
+sink topic (partitioned by the serialized key, as Kafka's default partitioner does).
+`RowSink` hands rows to a transient push query's client instead.
+"""
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Any, Optional
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from engine.catalog import DataSource
+from engine.log.api import HEADER_TYPE, Log
+from engine.operators.base import ROWTIME_COL, TOMBSTONE_COL, BatchLayout, StatelessOperator
+from engine.operators.source import key_serde_for
+from engine.processing_log import ProcessingLog
+from engine.schema import KEY, VALUE
+from engine.serde.factory import create_serde
+from engine.timestamps import to_epoch_millis
+
+
+class TopicSink(StatelessOperator):
+    def __init__(self, sink: DataSource, layout: BatchLayout, log: Log,
+                 processing_log: ProcessingLog, query_id: Optional[str] = None):
+        self.sink = sink
+        self.layout = layout
+        self.log = log
+        self.processing_log = processing_log
+        self.query_id = query_id
+        self._key_fields = [f for f in layout.fields if f.namespace == KEY]
+        self._value_fields = [f for f in layout.fields if f.namespace == VALUE]
+        self._key_serde = key_serde_for(sink)
+        value_columns = [c for c in sink.schema.columns if c.namespace == VALUE]
+        self._value_serde = create_serde(sink.value_format, value_columns, is_key=False)
+        self.records_written = 0
+
+    def describe(self) -> str:
+        return (f"SINK {self.sink.kind.lower()} {self.sink.name} (topic {self.sink.topic}, "
+                f"key {self.sink.key_format.name}, value {self.sink.value_format.name})")
+
+    def process(self, batch: pa.Table) -> pa.Table:
+        if batch.num_rows == 0:
+            return batch
+        keys = self._encode_keys(batch)
+        values = self._value_serde.serialize(
+            pa.table({f.name: batch.column(f.sql_name) for f in self._value_fields}))
+        if TOMBSTONE_COL in batch.column_names:
+            values = pc.if_else(batch.column(TOMBSTONE_COL).combine_chunks(),
+                                pa.nulls(batch.num_rows, pa.binary()), values)
+        records = pa.table({
+            "key": keys,
+            "value": values,
+            "timestamp": self._timestamps(batch),
+            "headers": pa.nulls(batch.num_rows, HEADER_TYPE),
+        })
+        self.log.append(self.sink.topic, records)
+        self.records_written += batch.num_rows
+        return batch
+
+    def _encode_keys(self, batch: pa.Table) -> pa.Array:
+        if not self._key_fields:
+            return pa.nulls(batch.num_rows, pa.binary())
+        columns = {f.name: batch.column(f.sql_name) for f in self._key_fields}
+        if self.sink.window is not None:
+            from engine.operators.base import WINDOW_BOUNDS  # windowed sinks come with aggregation
+            for name, sql_name in WINDOW_BOUNDS:
+                columns[name] = batch.column(sql_name)
+        return self._key_serde.serialize(pa.table(columns))
+
+    def _timestamps(self, batch: pa.Table) -> pa.Array:
+        column = self.sink.timestamp_column
+        if column is not None:
+            field = self.layout.find(column)
+            if field is not None:
+                millis = to_epoch_millis(batch.column(field.sql_name), field.type, self.sink.timestamp_format)
+                return pc.coalesce(millis, batch.column(ROWTIME_COL).combine_chunks())
+        return batch.column(ROWTIME_COL).combine_chunks().cast(pa.int64())
+
+
+class RowSink(StatelessOperator):
+    """Collects result rows (as Python lists) for a transient query; bounded, so a client that
+    stops reading is cut off (the query ends) instead of holding memory without limit."""
+
+    def __init__(self, layout: BatchLayout, limit: Optional[int] = None, capacity: int = 100_000):
+        self.layout = layout
+        self.limit = limit
+        self.capacity = capacity
+        self.rows: deque[tuple[list[Any], bool]] = deque()
+        self.emitted = 0
+        self.overflowed = False
+        self.condition = threading.Condition()
+
+    def describe(self) -> str:
+        return "SINK transient rows" + (f" LIMIT {self.limit}" if self.limit else "")
+
+    @property
+    def done(self) -> bool:
+        return self.limit is not None and self.emitted >= self.limit
+
+    def process(self, batch: pa.Table) -> pa.Table:
+        if batch.num_rows == 0 or self.done:
+            return batch
+        if self.limit is not None:
+            batch = batch.slice(0, self.limit - self.emitted)
+        names = [f.sql_name for f in self.layout.fields]
+        columns = [batch.column(n).to_pylist() for n in names]
+        tombstones = (batch.column(TOMBSTONE_COL).to_pylist() if TOMBSTONE_COL in batch.column_names
+                      else [False] * batch.num_rows)
+        with self.condition:
+            for i in range(batch.num_rows):
+                if len(self.rows) >= self.capacity:
+                    self.overflowed = True
+                    break
+                self.rows.append(([c[i] for c in columns], bool(tombstones[i])))
+                self.emitted += 1
+            self.condition.notify_all()
+        return batch

@@ -1,0 +1,150 @@
+"""SourceDecode: raw log records (key/value bytes) to typed columns of a stream or table.
+
+Decodes whole batches with the source's key and value serdes, extracts header columns and the
+event time (ROWTIME, or the TIMESTAMP column), and drops what ksqlDB drops: stream records with
+a null value, table records with a null key, records that cannot be decoded (those go to the
+processing log). Table records with a null value are kept as tombstones.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from engine.catalog import DataSource
+from engine.operators.base import (OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL,
+                                   BatchLayout, StatelessOperator, layout_for_columns)
+from engine.processing_log import ProcessingLog
+from engine.schema import HEADER, HEADERS, KEY, VALUE
+from engine.serde.factory import create_serde
+from engine.timestamps import to_epoch_millis
+from engine.types import to_arrow
+
+
+class SourceDecode(StatelessOperator):
+    def __init__(self, source: DataSource, alias: str, processing_log: ProcessingLog,
+                 query_id: Optional[str] = None):
+        self.source = source
+        self.query_id = query_id
+        self.processing_log = processing_log
+        columns = list(source.schema.columns)
+        self.layout: BatchLayout = layout_for_columns(columns, alias)
+        self.layout = BatchLayout(self.layout.fields, has_tombstones=source.is_table)
+        self._key_columns = [c for c in columns if c.namespace == KEY]
+        self._value_columns = [c for c in columns if c.namespace == VALUE]
+        self._key_serde = key_serde_for(source)
+        self._value_serde = create_serde(source.value_format, self._value_columns, is_key=False)
+
+    def describe(self) -> str:
+        return (f"SOURCE {self.source.kind.lower()} {self.source.name} (topic {self.source.topic}, "
+                f"key {self.source.key_format.name}, value {self.source.value_format.name})")
+
+    def process(self, records: pa.Table) -> pa.Table:
+        records = self._drop_unusable(records)
+        keys = self._key_serde.deserialize(records.column("key").combine_chunks())
+        values = self._value_serde.deserialize(records.column("value").combine_chunks())
+        bad = self._log_errors(records, keys.errors, "key") | self._log_errors(records, values.errors, "value")
+        columns = self._assemble(records, keys.columns, values.columns)
+        timestamps, bad_ts = self._event_times(records, columns)
+        bad |= bad_ts
+        columns[ROWTIME_COL] = timestamps
+        columns[PARTITION_COL] = records.column("partition")
+        columns[OFFSET_COL] = records.column("offset")
+        if self.source.is_table:
+            columns[TOMBSTONE_COL] = records.column("value").is_null()
+        table = pa.table(columns)
+        if bad:
+            keep = np.ones(table.num_rows, dtype=bool)
+            keep[list(bad)] = False
+            table = table.filter(pa.array(keep))
+        return table
+
+    # --- steps ---
+    def _drop_unusable(self, records: pa.Table) -> pa.Table:
+        if self.source.is_table:
+            if self._key_columns:
+                return records.filter(records.column("key").is_valid())
+            return records
+        return records.filter(records.column("value").is_valid())
+
+    def _assemble(self, records: pa.Table, keys: pa.Table, values: pa.Table) -> dict[str, pa.ChunkedArray]:
+        columns: dict[str, pa.ChunkedArray | pa.Array] = {}
+        key_index = value_index = 0
+        for field in self.layout.fields:
+            if field.namespace == KEY:
+                if field.name in keys.column_names:
+                    columns[field.sql_name] = keys.column(field.name)
+                else:
+                    columns[field.sql_name] = keys.column(key_index)
+                key_index += 1
+            elif field.namespace == VALUE:
+                columns[field.sql_name] = values.column(value_index)
+                value_index += 1
+            elif field.namespace == HEADERS:
+                columns[field.sql_name] = _all_headers(records.column("headers"), field.type)
+            elif field.namespace == HEADER:
+                column = self.source.schema.find(field.name)
+                columns[field.sql_name] = _last_header(records.column("headers"), column.header_key)
+        return columns
+
+    def _event_times(self, records: pa.Table, columns: dict) -> tuple[pa.Array, set[int]]:
+        column_name = self.source.timestamp_column
+        if column_name is None:
+            return records.column("timestamp"), set()
+        field = self.layout.find(column_name)
+        millis = to_epoch_millis(columns[field.sql_name], field.type, self.source.timestamp_format)
+        invalid = pc.or_(pc.is_null(millis), pc.less(millis, 0)).to_numpy(zero_copy_only=False)
+        bad = set(np.flatnonzero(invalid).tolist())
+        for row in bad:
+            self.processing_log.record(self.query_id, "TIMESTAMP_EXTRACTION",
+                                       f"Invalid timestamp in column {column_name}", row=row)
+        return millis, bad
+
+    def _log_errors(self, records: pa.Table, errors: dict[int, str], part: str) -> set[int]:
+        if not errors:
+            return set()
+        partitions, offsets = records.column("partition"), records.column("offset")
+        for row, message in errors.items():
+            self.processing_log.record(
+                self.query_id, "DESERIALIZATION_ERROR",
+                f"Failed to deserialize {part} from topic: {self.source.topic}. {message}",
+                topic=self.source.topic, partition=partitions[row].as_py(), offset=offsets[row].as_py())
+        return set(errors)
+
+
+def key_serde_for(source: DataSource):
+    """The key serde of a source, wrapped for windowed keys."""
+    key_columns = [c for c in source.schema.columns if c.namespace == KEY]
+    serde = create_serde(source.key_format, key_columns, is_key=True)
+    if source.window is None:
+        return serde
+    from engine.serde.windowed import windowed_serde
+    return windowed_serde(serde, source.window.kind, source.window.size_ms)
+
+
+def _all_headers(headers: pa.ChunkedArray, typ) -> pa.Array:
+    """The HEADERS column: every header as STRUCT<KEY, VALUE>; an empty array when none."""
+    arrow_type = to_arrow(typ)
+    headers = headers.combine_chunks()
+    filled = pc.if_else(headers.is_null(), pa.scalar([], headers.type), headers)
+    return filled.cast(arrow_type)
+
+
+def _last_header(headers: pa.ChunkedArray, header_key: str) -> pa.Array:
+    """A HEADER('k') column: the value of the last header with key k, else null."""
+    headers = headers.combine_chunks()
+    n = len(headers)
+    result = np.full(n, -1, dtype=np.int64)
+    if n and headers.null_count < n:
+        flat = pc.list_flatten(headers)
+        parents = pc.list_parent_indices(headers).to_numpy()
+        matches = pc.equal(flat.field("key"), header_key).to_numpy(zero_copy_only=False)
+        positions = np.flatnonzero(matches)
+        result[parents[positions]] = positions  # later positions overwrite earlier: the last wins
+        if len(positions):
+            found = result >= 0
+            taken = flat.field("value").take(pa.array(np.where(found, result, positions[0])))
+            return pc.if_else(pa.array(found), taken, pa.nulls(n, pa.binary()))
+    return pa.nulls(n, pa.binary())

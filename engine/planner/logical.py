@@ -1,0 +1,226 @@
+"""AST -> logical plan: what a query computes, with its result schema, checked as ksqlDB checks it.
+
+The logical plan of a (stateless) query is: a source, an optional WHERE predicate, the result's
+key columns (the source key, or the PARTITION BY expressions) and value columns, each a named,
+typed expression over the source's columns. Naming follows ksqlDB: an alias, else a column's
+own name, a struct field's name for `s->f`, else `KSQL_COL_<n>`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from engine.catalog import STREAM, TABLE, Catalog, DataSource
+from engine.errors import KsqlStatementException
+from engine.expressions.compiler import ExpressionCompiler
+from engine.operators.base import BatchLayout, layout_for_columns
+from engine.schema import KEY, VALUE, WINDOWEND, WINDOWSTART, Column, LogicalSchema
+from engine.types import SqlType
+from grammar import ast
+from grammar.formatter import format_expression, quote_identifier
+
+RESERVED_NAMES = ("ROWTIME", "ROWPARTITION", "ROWOFFSET", WINDOWSTART, WINDOWEND)
+
+
+@dataclass(frozen=True)
+class OutputExpr:
+    name: str
+    expr: ast.Expr
+    type: SqlType
+
+
+@dataclass
+class LogicalPlan:
+    """A stateless query: source -> [filter] -> project (key + value columns) -> sink."""
+    source: DataSource
+    alias: str
+    input_layout: BatchLayout
+    where: Optional[ast.Expr]
+    keys: list[OutputExpr]
+    values: list[OutputExpr]
+    result_kind: str                      # STREAM | TABLE
+    partitioned_by: bool = False
+    emit: Optional[str] = None
+    limit: Optional[int] = None
+    sources: list[str] = field(default_factory=list)
+
+    def schema(self) -> LogicalSchema:
+        columns = [Column(k.name, k.type, KEY) for k in self.keys]
+        columns += [Column(v.name, v.type, VALUE) for v in self.values]
+        return LogicalSchema(tuple(columns))
+
+    def explain(self) -> str:
+        lines = [f"PROJECT key [{', '.join(_describe(o) for o in self.keys)}] "
+                 f"value [{', '.join(_describe(o) for o in self.values)}]"]
+        if self.partitioned_by:
+            lines.append("REPARTITION BY key")
+        if self.where is not None:
+            lines.append(f"FILTER {format_expression(self.where)}")
+        lines.append(f"SOURCE {self.source.kind} {self.source.name}")
+        return "\n".join("  " * i + "> " + line for i, line in enumerate(lines))
+
+
+def _describe(o: OutputExpr) -> str:
+    return f"{format_expression(o.expr)} AS {quote_identifier(o.name)}"
+
+
+class LogicalPlanner:
+    """Builds the logical plan of one SELECT against the catalog."""
+
+    def __init__(self, catalog: Catalog, persistent: bool):
+        self.catalog = catalog
+        self.persistent = persistent
+
+    def plan(self, query: ast.Query, sink_name: Optional[str] = None) -> LogicalPlan:
+        self._reject_unsupported(query)
+        source = self._resolve_source(query.from_)
+        alias = query.from_.effective_name
+        layout = layout_for_columns(list(source.schema.columns), alias)
+        layout = BatchLayout(layout.fields, has_tombstones=source.is_table)
+        compiler = ExpressionCompiler(layout.scope())
+        if query.where is not None:
+            self._check_where(compiler, query.where)
+        items = self._expand_select(query.select, source, alias, compiler)
+        self._check_reserved(items)
+        if query.partition_by and source.is_table:
+            raise KsqlStatementException("Only streams may be PARTITIONED BY. "
+                                         f"'{source.name}' is a table.")
+        keys, values = self._split_key_and_values(query, source, items, compiler, sink_name)
+        if self.persistent and not values:
+            raise KsqlStatementException("The projection contains no value columns.")
+        return LogicalPlan(source=source, alias=alias, input_layout=layout, where=query.where,
+                           keys=keys, values=values, result_kind=TABLE if source.is_table else STREAM,
+                           partitioned_by=bool(query.partition_by), emit=query.emit,
+                           limit=query.limit, sources=[source.name])
+
+    # --- checks ---
+    def _reject_unsupported(self, query: ast.Query) -> None:
+        if query.joins:
+            raise KsqlStatementException("JOIN is not supported yet by ksqlite.")
+        if query.window is not None or query.group_by or query.having is not None:
+            raise KsqlStatementException("Aggregations (GROUP BY, WINDOW, HAVING) are not supported yet by ksqlite.")
+
+    def _resolve_source(self, ref: ast.SourceRef) -> DataSource:
+        source = self.catalog.get_source(ref.name)
+        if source is None:
+            raise KsqlStatementException(f"{ref.name} does not exist.")
+        return source
+
+    def _check_where(self, compiler: ExpressionCompiler, where: ast.Expr) -> None:
+        compiler.compile_predicate(where, clause="WHERE")
+
+    def _check_reserved(self, items: list[OutputExpr]) -> None:
+        if not self.persistent:
+            return
+        for item in items:
+            if item.name in RESERVED_NAMES:
+                if isinstance(item.expr, ast.ColumnRef) and item.expr.name == item.name:
+                    raise KsqlStatementException(
+                        f"Reserved column name in select: `{item.name}`. Please remove or alias the column.")
+                raise KsqlStatementException(
+                    f"`{item.name}` is a reserved column name. You cannot use it as an alias for a column.")
+
+    # --- the projection ---
+    def _expand_select(self, select: tuple[ast.SelectItem, ...], source: DataSource, alias: str,
+                       compiler: ExpressionCompiler) -> list[OutputExpr]:
+        taken = set(source.schema.names()) | {i.alias for i in select
+                                              if isinstance(i, ast.SelectExpr) and i.alias}
+        names = _GeneratedNames(taken)
+        items: list[OutputExpr] = []
+        for item in select:
+            if isinstance(item, ast.SelectAll):
+                if item.source is not None and item.source not in (alias, source.name):
+                    raise KsqlStatementException(f"'{item.source}' is not a valid stream/table name or alias.")
+                for column in source.schema.columns:
+                    items.append(OutputExpr(column.name, ast.ColumnRef(column.name), column.type))
+            elif isinstance(item, ast.SelectStructAll):
+                typed = compiler.compile(item.expr)
+                if typed.type.base != "STRUCT":
+                    raise KsqlStatementException(f"Expected STRUCT type for {format_expression(item.expr)}->*")
+                for field_name, field_type in typed.type.fields:
+                    items.append(OutputExpr(field_name, ast.Dereference(item.expr, field_name), field_type))
+            else:
+                typed = compiler.compile(item.expr)
+                name = item.alias or _natural_name(item.expr) or names.next()
+                items.append(OutputExpr(name, item.expr, typed.type))
+        _check_duplicates(items)
+        return items
+
+    def _split_key_and_values(self, query: ast.Query, source: DataSource, items: list[OutputExpr],
+                              compiler: ExpressionCompiler, sink_name: Optional[str]):
+        if query.partition_by:
+            key_exprs = [e for e in query.partition_by if not isinstance(e, ast.NullLiteral)]
+        else:
+            key_exprs = [ast.ColumnRef(c.name) for c in source.schema.key_columns]
+        taken = {i.name for i in items} | set(source.schema.names())
+        names = _GeneratedNames(taken)
+        keys: list[OutputExpr] = []
+        key_items: set[int] = set()
+        missing: list[str] = []
+        for expr in key_exprs:
+            matches = [i for i, item in enumerate(items) if _same_expr(item.expr, expr, source)]
+            if len(matches) > 1:
+                shown = " and ".join(f"`{items[i].name}`" for i in matches)
+                raise KsqlStatementException(f"The projection contains a key column more than once: {shown}.")
+            if matches:
+                key_items.add(matches[0])
+                keys.append(items[matches[0]])
+            elif query.partition_by:
+                typed = compiler.compile(expr)
+                keys.append(OutputExpr(_natural_name(expr) or names.next(), expr, typed.type))
+            elif self.persistent:
+                missing.append(format_expression(expr))
+        if missing:
+            raise KsqlStatementException(_key_missing_message(sink_name, missing))
+        if not self.persistent and not query.partition_by:
+            # A transient query returns exactly its projection; keys are not split out.
+            return [], items
+        values = [item for i, item in enumerate(items) if i not in key_items]
+        return keys, values
+
+
+class _GeneratedNames:
+    """KSQL_COL_0, KSQL_COL_1, ... skipping names already taken."""
+
+    def __init__(self, taken: set[str]):
+        self.taken = set(taken)
+        self.counter = 0
+
+    def next(self) -> str:
+        while f"KSQL_COL_{self.counter}" in self.taken:
+            self.counter += 1
+        name = f"KSQL_COL_{self.counter}"
+        self.taken.add(name)
+        self.counter += 1
+        return name
+
+
+def _natural_name(expr: ast.Expr) -> Optional[str]:
+    if isinstance(expr, ast.ColumnRef):
+        return expr.name
+    if isinstance(expr, ast.Dereference):
+        return expr.field
+    return None
+
+
+def _same_expr(a: ast.Expr, b: ast.Expr, source: DataSource) -> bool:
+    """Structural equality, ignoring a qualifier that names the (only) source."""
+    if isinstance(a, ast.ColumnRef) and isinstance(b, ast.ColumnRef):
+        return a.name == b.name
+    return a == b
+
+
+def _check_duplicates(items: list[OutputExpr]) -> None:
+    seen: set[str] = set()
+    for item in items:
+        if item.name in seen:
+            raise KsqlStatementException(f"Duplicate value columns found in schema: `{item.name}`")
+        seen.add(item.name)
+
+
+def _key_missing_message(sink_name: Optional[str], missing: list[str]) -> str:
+    noun = "key column" if len(missing) == 1 else "key columns"
+    listed = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]
+    return ("Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\n"
+            f"The query used to build `{sink_name}` must include the {noun} {listed} "
+            f"in its projection (eg, SELECT {', '.join(missing)}...).")

@@ -1,0 +1,68 @@
+"""Logical plan -> physical plan: the operators that run a query, compiled once.
+
+A physical plan is a chain: SourceDecode -> Select -> a sink (a topic, or rows for a transient
+query). Expressions are compiled here, once, to DuckDB SQL; EXPLAIN prints the chain.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pyarrow as pa
+
+from engine.expressions.compiler import ExpressionCompiler
+from engine.operators.base import BatchLayout, Field, Operator
+from engine.operators.select import OutputColumn, Select
+from engine.operators.source import SourceDecode
+from engine.planner.logical import LogicalPlan
+from engine.processing_log import ProcessingLog
+from engine.schema import KEY, VALUE
+from grammar.formatter import format_expression
+
+
+@dataclass
+class PhysicalPlan:
+    source: SourceDecode
+    operators: list[Operator]          # between the source and the sink
+    sink: Operator
+
+    @property
+    def output_layout(self) -> BatchLayout:
+        return self.operators[-1].layout if self.operators else self.source.layout
+
+    def process(self, records: pa.Table) -> pa.Table:
+        batch = self.source.process(records)
+        for operator in self.operators:
+            batch = operator.process(batch)
+        return self.sink.process(batch)
+
+    def explain(self) -> str:
+        chain = [self.sink, *reversed(self.operators), self.source]
+        return "\n".join("  " * depth + " > [ " + op.describe() + " ]" for depth, op in enumerate(chain))
+
+
+def build_select(plan: LogicalPlan, processing_log: ProcessingLog, query_id: Optional[str]) -> Select:
+    """The Select operator of a plan: key outputs k0.., value outputs v0.."""
+    compiler = ExpressionCompiler(plan.input_layout.scope())
+    outputs, fields = [], []
+    for prefix, namespace, items in (("k", KEY, plan.keys), ("v", VALUE, plan.values)):
+        for index, item in enumerate(items):
+            sql_name = f"{prefix}{index}"
+            compiled = compiler.compile_projection(item.expr)
+            outputs.append(OutputColumn(sql_name, compiled.sql, format_expression(item.expr)))
+            fields.append(Field(item.name, item.type, sql_name, namespace))
+    predicate_sql = predicate_text = None
+    if plan.where is not None:
+        predicate_sql = compiler.compile_predicate(plan.where, clause="WHERE").sql
+        predicate_text = format_expression(plan.where)
+    output_layout = BatchLayout(tuple(fields), has_tombstones=plan.input_layout.has_tombstones)
+    return Select(outputs, predicate_sql, predicate_text, plan.input_layout, output_layout,
+                  processing_log, query_id)
+
+
+def build_physical_plan(plan: LogicalPlan, sink_factory, processing_log: ProcessingLog,
+                        query_id: Optional[str]) -> PhysicalPlan:
+    """`sink_factory(output_layout)` makes the sink operator (a topic or a row collector)."""
+    source = SourceDecode(plan.source, plan.alias, processing_log, query_id)
+    select = build_select(plan, processing_log, query_id)
+    return PhysicalPlan(source, [select], sink_factory(select.layout))

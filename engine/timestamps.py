@@ -1,0 +1,80 @@
+"""Event-time helpers: a column to epoch milliseconds, and Java DateTimeFormatter patterns.
+
+ksqlDB's `TIMESTAMP` property names a BIGINT (epoch ms), TIMESTAMP, or a STRING column parsed
+with `TIMESTAMP_FORMAT`, a java.time pattern. Strings are parsed in DuckDB (strptime), whole
+arrays at a time, after translating the pattern.
+"""
+from __future__ import annotations
+
+import re
+import threading
+from typing import Optional
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from engine.types import SqlType
+
+_local = threading.local()
+
+# Java pattern letters (longest first) -> strptime directives understood by DuckDB.
+_JAVA_TO_STRPTIME = [
+    ("yyyy", "%Y"), ("uuuu", "%Y"), ("yy", "%y"), ("MMMM", "%B"), ("MMM", "%b"), ("MM", "%m"),
+    ("M", "%-m"), ("dd", "%d"), ("d", "%-d"), ("HH", "%H"), ("H", "%-H"), ("hh", "%I"),
+    ("h", "%-I"), ("mm", "%M"), ("m", "%-M"), ("ss", "%S"), ("s", "%-S"), ("SSSSSS", "%f"),
+    ("SSS", "%g"), ("a", "%p"), ("EEEE", "%A"), ("EEE", "%a"), ("XXX", "%z"), ("XX", "%z"),
+    ("X", "%z"), ("ZZZ", "%z"), ("Z", "%z"), ("z", "%Z"), ("D", "%j"),
+]
+_TOKEN = re.compile("|".join(re.escape(j) for j, _ in _JAVA_TO_STRPTIME) + r"|'[^']*'|.", re.S)
+
+
+def java_pattern_to_strptime(pattern: str) -> str:
+    """Translate a java.time pattern (`yyyy-MM-dd'T'HH:mm:ssX`) to a strptime format."""
+    mapping = dict(_JAVA_TO_STRPTIME)
+    out = []
+    for token in _TOKEN.findall(pattern):
+        if token in mapping:
+            out.append(mapping[token])
+        elif token.startswith("'") and token.endswith("'") and len(token) >= 2:
+            out.append(token[1:-1].replace("%", "%%") or "'")
+        else:
+            out.append(token.replace("%", "%%"))
+    return "".join(out)
+
+
+def _connection() -> duckdb.DuckDBPyConnection:
+    con = getattr(_local, "con", None)
+    if con is None:
+        con = duckdb.connect()
+        con.execute("SET threads=1")
+        con.execute("SET TimeZone='UTC'")
+        _local.con = con
+    return con
+
+
+def to_epoch_millis(values: pa.Array | pa.ChunkedArray, typ: SqlType, fmt: Optional[str]) -> pa.Array:
+    """Epoch milliseconds (int64) of a BIGINT, TIMESTAMP or formatted STRING column; nulls where
+    a value is null or cannot be parsed."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if typ.base == "BIGINT" or typ.base == "INTEGER":
+        return values.cast(pa.int64())
+    if typ.base == "TIMESTAMP":
+        return values.cast(pa.timestamp("ms")).cast(pa.int64())
+    if typ.base == "STRING":
+        if not fmt:
+            fmt = "yyyy-MM-dd'T'HH:mm:ss.SSS"
+        strptime = java_pattern_to_strptime(fmt)
+        has_zone = "%z" in strptime or "%Z" in strptime
+        tbl = pa.table({"s": values})
+        text = "regexp_replace(s, 'Z$', '+0000')" if has_zone else "s"
+        cast = "" if has_zone else "::TIMESTAMP"
+        sql = f"SELECT epoch_ms(try_strptime({text}, {_sql_string(strptime)}){cast}) AS ms FROM tbl"
+        result = _connection().sql(sql).to_arrow_table()
+        return result.column("ms").combine_chunks().cast(pa.int64())
+    raise ValueError(f"timestamp column must be BIGINT, TIMESTAMP or STRING, not {typ}")
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

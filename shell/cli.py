@@ -1,0 +1,110 @@
+"""The `ksqlite` command: argument parsing only; each subcommand's work lives in its own module.
+
+    ksqlite qtt FILE_OR_DIR... [--report R.json] [--filter S] [-v] [--jobs N] [--update-baseline B]
+    ksqlite run FILE.sql [--data-dir D] [--until-idle] [--timeout S]
+
+`repl`, `serve`, `test` and `test-runner` are registered in SUBCOMMANDS once they exist; an unknown
+subcommand prints the help.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+from typing import Callable, Optional
+
+
+def _add_qtt(subparsers) -> None:
+    parser = subparsers.add_parser("qtt", help="run ksqlDB query-validation-test files")
+    parser.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
+    parser.add_argument("--report", help="write a JSON report here")
+    parser.add_argument("--filter", dest="name_filter", help="only cases whose 'file :: name' contains this")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print each failing case and why")
+    parser.add_argument("--jobs", type=int, default=1, help="run files in N processes")
+    parser.add_argument("--update-baseline", metavar="BASELINE",
+                        help="add newly passing cases to this baseline file")
+
+
+def _run_qtt(args) -> int:
+    from shell.runners import qtt
+    return qtt.run_command(args.paths, report=args.report, name_filter=args.name_filter,
+                           verbose=args.verbose, jobs=args.jobs, baseline=args.update_baseline)
+
+
+def _add_run(subparsers) -> None:
+    parser = subparsers.add_parser("run", help="execute a .sql file on an embedded engine")
+    parser.add_argument("file", metavar="FILE.sql")
+    parser.add_argument("--data-dir", help="where the engine keeps its data (default: a temporary dir)")
+    parser.add_argument("--until-idle", action="store_true",
+                        help="process the input once and exit instead of running until Ctrl-C")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds for --until-idle")
+
+
+def _run_run(args) -> int:
+    from engine.engine import Engine
+    from engine.errors import KsqlException
+    with open(args.file) as handle:
+        text = handle.read()
+    with tempfile.TemporaryDirectory(prefix="ksqlite-run-") as scratch:
+        engine = Engine(args.data_dir or scratch)
+        try:
+            for result in engine.execute(text):
+                print(describe_result(result.entity))
+            if args.until_idle:
+                engine.run_until_idle(timeout=args.timeout)
+            else:
+                _serve_until_interrupted(engine)
+        except KsqlException as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 1
+        finally:
+            engine.close()
+    return 0
+
+
+def _serve_until_interrupted(engine) -> None:
+    engine.start()
+    print("running; Ctrl-C to stop", file=sys.stderr)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+
+
+def describe_result(entity: dict) -> str:
+    """One line for a statement's REST entity."""
+    status = entity.get("commandStatus") or {}
+    if status.get("message"):
+        return status["message"]
+    kind = entity.get("@type", "result")
+    return f"{kind}: {entity.get('statementText', '')}".strip().rstrip(":")
+
+
+# name -> (add the subparser, run it). Later: repl, serve, test, test-runner.
+SUBCOMMANDS: dict[str, tuple[Callable, Callable]] = {
+    "qtt": (_add_qtt, _run_qtt),
+    "run": (_add_run, _run_run),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ksqlite", description="ksqlite: streaming SQL, embedded")
+    subparsers = parser.add_subparsers(dest="command")
+    for add_parser, _ in SUBCOMMANDS.values():
+        add_parser(subparsers)
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    if not argv or argv[0] not in SUBCOMMANDS:
+        parser.print_help()
+        return 2 if argv and argv[0] not in ("-h", "--help") else 0
+    args = parser.parse_args(argv)
+    return SUBCOMMANDS[args.command][1](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Collect every statement of ksqlDB's QTT and RQTT cases, with whether its case expects an error."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterator, NamedTuple
+
+QTT_ROOT = Path("/work/shared/ksql-qtt")
+
+
+class QttStatement(NamedTuple):
+    file: str
+    case: str
+    text: str
+    expects_error: bool
+
+
+def qtt_statements() -> Iterator[QttStatement]:
+    for path in sorted(QTT_ROOT.glob("**/*.json")):
+        document = json.loads(path.read_text())
+        for case in document.get("tests", []) if isinstance(document, dict) else []:
+            expects_error = "expectedException" in case or "expectedError" in case
+            for statement in case.get("statements", []):
+                for fmt in case.get("format", ["JSON"]) if "{FORMAT}" in statement else [None]:
+                    text = statement.replace("{FORMAT}", fmt) if fmt else statement
+                    yield QttStatement(path.name, case.get("name", ""), text, expects_error)

@@ -53,6 +53,8 @@ class QueryColumn:
 class TestRecord:
     """A record as QTT and PRINT see it: key and value decoded to JSON-like Python values with the
     topic's formats (a JSON value is a dict, DELIMITED a str, KAFKA a number/str...)."""
+    __test__ = False  # not a pytest test class
+
     topic: str
     key: Any = None
     value: Any = None
@@ -283,7 +285,7 @@ class Engine:
                 return sink_holder["sink"]
             physical = build_physical_plan(plan, make_sink, self._processing_log, query_id)
             reset = str(Config(props).get("auto.offset.reset", "latest"))
-            consumer = self.log.consumer(f"_confluent-ksql-{query_id}", [plan.source.topic],
+            consumer = self.log.consumer(f"_confluent-ksql-{query_id}", plan.topics,
                                          auto_offset_reset=reset)
             task = QueryTask(query_id, physical, consumer, max_batch=10_000)
             columns = [QueryColumn(f.name, str(f.type), f.namespace == "KEY")

@@ -164,7 +164,7 @@ class Executor:
                                                        value_columns=len(schema.value_columns))
         ts_column, ts_format = ddl.check_timestamp_column(schema, props)
         return DataSource(name, kind, schema, topic, key_format, value_format, ts_column, ts_format,
-                          plan.source.window, False, text, props)
+                          plan.window, False, text, props)
 
     def _InsertInto(self, stmt: ast.InsertInto) -> dict[str, Any]:
         target = self.catalog.get_source(stmt.target)
@@ -203,7 +203,7 @@ class Executor:
         service = self.config.get("ksql.service.id", "default_")
         group = f"_confluent-ksql-{service}query_{query_id}"
         reset = str(self.config.get("auto.offset.reset", "earliest"))
-        consumer = self.log.consumer(group, [plan.source.topic], auto_offset_reset=reset)
+        consumer = self.log.consumer(group, plan.topics, auto_offset_reset=reset)
         self.scheduler.add(QueryTask(query_id, physical, consumer))
         self.catalog.queries[query_id] = PersistentQuery(query_id, text, sink.name, plan.sources)
 

@@ -42,7 +42,9 @@ def handle_Show(engine: "Engine", stmt: ast.Show) -> dict[str, Any]:
                 "variables": [{"name": k, "value": v} for k, v in engine.variables.items()]}
     if what == "FUNCTIONS":
         from engine.expressions.functions import default_registry
-        return {"@type": "function_names", **base, "functions": default_registry().list_functions()}
+        functions = [{"name": name, "type": kind.upper(), "category": category}
+                     for name, kind, category, _ in default_registry().list_functions()]
+        return {"@type": "function_names", **base, "functions": functions}
     raise KsqlStatementException(f"SHOW {what} is not supported.")
 
 
@@ -68,8 +70,16 @@ def describe_source(engine: "Engine", name: str, extended: bool = False) -> dict
 
 def handle_DescribeFunction(engine: "Engine", stmt: ast.DescribeFunction) -> dict[str, Any]:
     from engine.expressions.functions import default_registry
+    info = default_registry().describe(stmt.name)
+    variants = [{"arguments": [{"name": f"arg{i}", "type": str(p), "description": "",
+                                "isVariadic": v.variadic and i == len(v.params) - 1}
+                               for i, p in enumerate(v.params)],
+                 "returnType": v.returns if isinstance(v.returns, str) else str(v.returns) if not callable(v.returns) else "",
+                 "description": v.description, "argumentTypes": [str(p) for p in v.params]}
+                for v in info.variants]
     return {"@type": "describe_function", "statementText": stmt.text, "warnings": [],
-            **default_registry().describe_function(stmt.name)}
+            "name": info.name, "description": info.description, "author": "ksqlite", "version": "",
+            "path": "internal", "functions": variants, "type": info.kind.upper()}
 
 
 def handle_Explain(engine: "Engine", stmt: ast.Explain) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from engine.log.api import CONSUME_SCHEMA
 from engine.operators.base import TOMBSTONE_COL
 from engine.planner.logical import LogicalPlanner
 from engine.planner.physical import build_select
-from engine.operators.source import SourceDecode
+from engine.errors import KsqlStatementException
 from engine.schema import KEY
 from grammar import ast
 
@@ -28,10 +28,12 @@ def run_pull_query(engine: "Engine", statement: ast.QueryStatement) -> "PullResu
     from engine.engine import PullResult, QueryColumn
     plan = LogicalPlanner(engine.catalog, persistent=False).plan(statement.query)
     query_id = f"query_{int(time.time() * 1000)}"
+    if len(plan.topics) != 1 or not hasattr(plan, "relation"):
+        raise KsqlStatementException("Pull queries don't support JOIN, WINDOW or GROUP BY clauses.")
     records = _read_all(engine, plan.source.topic)
     if plan.source.is_table:
         records = _latest_per_key(records)
-    batch = SourceDecode(plan.source, plan.alias, engine._processing_log, query_id).process(records)
+    batch = plan.relation.build(engine._processing_log, query_id).process(records)
     select = build_select(plan, engine._processing_log, query_id)
     result = select.process(batch)
     if TOMBSTONE_COL in result.column_names:

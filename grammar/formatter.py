@@ -1,182 +1,170 @@
-"""AST back to SQL text, as ksqlDB's ExpressionFormatter prints it (`(A + B)`, `'text'`, `S->F`).
-
-Used for EXPLAIN, for error messages that quote an expression, and for generated names.
+"""AST back to SQL text as ksqlDB's ExpressionFormatter prints it, e.g. `(true + 1.5)`,
+`SUM(VALUE)`, `MAP('a':=VAL1)`, `STRUCT(F0:=VAL1)`: for error messages, EXPLAIN and names.
 """
 from __future__ import annotations
 
+import re
 from functools import singledispatch
 
-from grammar import ast
+from grammar import ast as a
 
-_COMPARISON_NAMES = {"=": "EQUAL", "<>": "NOT_EQUAL", "<": "LESS_THAN", "<=": "LESS_THAN_OR_EQUAL",
-                     ">": "GREATER_THAN", ">=": "GREATER_THAN_OR_EQUAL",
-                     "IS DISTINCT FROM": "IS_DISTINCT_FROM", "IS NOT DISTINCT FROM": "IS_NOT_DISTINCT_FROM"}
+_PLAIN_IDENTIFIER = re.compile(r"^[A-Z_][A-Z0-9_@$]*$")
 
 
-def comparison_name(op: str) -> str:
-    """ksqlDB's name of a comparison operator, as its error messages use it (EQUAL, ...)."""
-    return _COMPARISON_NAMES.get(op, op)
-
-
-def quote_identifier(name: str) -> str:
-    """A name as ksqlDB prints it: bare when it is a plain upper-case identifier, else back-quoted."""
-    if name and (name[0].isalpha() or name[0] == "_") and all(c.isalnum() or c == "_" for c in name) \
-            and name == name.upper():
-        return name
-    return f"`{name}`"
-
-
-def format_expression(expr: ast.Expr) -> str:
-    return _fmt(expr)
+def format_identifier(name: str) -> str:
+    return name if _PLAIN_IDENTIFIER.match(name) else f"`{name}`"
 
 
 @singledispatch
-def _fmt(expr) -> str:
-    return repr(expr)
+def format_expression(expr: a.Expr) -> str:
+    return type(expr).__name__
 
 
-@_fmt.register
-def _(expr: ast.NullLiteral) -> str:
+@format_expression.register
+def _(expr: a.NullLiteral) -> str:
     return "null"
 
 
-@_fmt.register
-def _(expr: ast.BooleanLiteral) -> str:
+@format_expression.register
+def _(expr: a.BooleanLiteral) -> str:
     return "true" if expr.value else "false"
 
 
-@_fmt.register
-def _(expr: ast.IntegerLiteral) -> str:
+@format_expression.register
+def _(expr: a.IntegerLiteral) -> str:
     return str(expr.value)
 
 
-@_fmt.register
-def _(expr: ast.DecimalLiteral) -> str:
+@format_expression.register
+def _(expr: a.DecimalLiteral) -> str:
     return expr.text
 
 
-@_fmt.register
-def _(expr: ast.DoubleLiteral) -> str:
-    return repr(expr.value).replace("e", "E")
+@format_expression.register
+def _(expr: a.DoubleLiteral) -> str:
+    return repr(expr.value).upper().replace("E+", "E")
 
 
-@_fmt.register
-def _(expr: ast.StringLiteral) -> str:
+@format_expression.register
+def _(expr: a.StringLiteral) -> str:
     return "'" + expr.value.replace("'", "''") + "'"
 
 
-@_fmt.register
-def _(expr: ast.ColumnRef) -> str:
-    name = quote_identifier(expr.name)
-    return f"{quote_identifier(expr.source)}.{name}" if expr.source else name
+@format_expression.register
+def _(expr: a.ColumnRef) -> str:
+    column = format_identifier(expr.name)
+    return f"{format_identifier(expr.source)}.{column}" if expr.source else column
 
 
-@_fmt.register
-def _(expr: ast.Dereference) -> str:
-    return f"{_fmt(expr.base)}->{quote_identifier(expr.field)}"
+@format_expression.register
+def _(expr: a.Dereference) -> str:
+    return f"{format_expression(expr.base)}->{format_identifier(expr.field)}"
 
 
-@_fmt.register
-def _(expr: ast.Subscript) -> str:
-    return f"{_fmt(expr.base)}[{_fmt(expr.index)}]"
+@format_expression.register
+def _(expr: a.Subscript) -> str:
+    return f"{format_expression(expr.base)}[{format_expression(expr.index)}]"
 
 
-@_fmt.register
-def _(expr: ast.ArithmeticUnary) -> str:
-    return f"{expr.op}{_fmt(expr.operand)}"
+@format_expression.register
+def _(expr: a.ArithmeticUnary) -> str:
+    return f"{expr.op}{format_expression(expr.operand)}"
 
 
-@_fmt.register
-def _(expr: ast.ArithmeticBinary) -> str:
-    return f"({_fmt(expr.left)} {expr.op} {_fmt(expr.right)})"
+@format_expression.register(a.ArithmeticBinary)
+@format_expression.register(a.Comparison)
+@format_expression.register(a.LogicalBinary)
+def _(expr) -> str:
+    return f"({format_expression(expr.left)} {expr.op} {format_expression(expr.right)})"
 
 
-@_fmt.register
-def _(expr: ast.Comparison) -> str:
-    return f"({_fmt(expr.left)} {expr.op} {_fmt(expr.right)})"
+@format_expression.register
+def _(expr: a.Not) -> str:
+    return f"(NOT {format_expression(expr.operand)})"
 
 
-@_fmt.register
-def _(expr: ast.LogicalBinary) -> str:
-    return f"({_fmt(expr.left)} {expr.op} {_fmt(expr.right)})"
+@format_expression.register
+def _(expr: a.IsNull) -> str:
+    return f"({format_expression(expr.operand)} IS {'NOT ' if expr.negated else ''}NULL)"
 
 
-@_fmt.register
-def _(expr: ast.Not) -> str:
-    return f"(NOT {_fmt(expr.operand)})"
+@format_expression.register
+def _(expr: a.Between) -> str:
+    negation = "NOT " if expr.negated else ""
+    return (f"({format_expression(expr.value)} {negation}BETWEEN {format_expression(expr.low)} "
+            f"AND {format_expression(expr.high)})")
 
 
-@_fmt.register
-def _(expr: ast.IsNull) -> str:
-    return f"({_fmt(expr.operand)} IS {'NOT ' if expr.negated else ''}NULL)"
+@format_expression.register
+def _(expr: a.InList) -> str:
+    items = ", ".join(format_expression(item) for item in expr.items)
+    return f"({format_expression(expr.value)} {'NOT ' if expr.negated else ''}IN ({items}))"
 
 
-@_fmt.register
-def _(expr: ast.Between) -> str:
-    neg = "NOT " if expr.negated else ""
-    return f"({_fmt(expr.value)} {neg}BETWEEN {_fmt(expr.low)} AND {_fmt(expr.high)})"
-
-
-@_fmt.register
-def _(expr: ast.InList) -> str:
-    neg = "NOT " if expr.negated else ""
-    return f"({_fmt(expr.value)} {neg}IN ({', '.join(_fmt(i) for i in expr.items)}))"
-
-
-@_fmt.register
-def _(expr: ast.Like) -> str:
-    neg = "NOT " if expr.negated else ""
+@format_expression.register
+def _(expr: a.Like) -> str:
     escape = f" ESCAPE '{expr.escape}'" if expr.escape else ""
-    return f"({_fmt(expr.value)} {neg}LIKE {_fmt(expr.pattern)}{escape})"
+    negation = "NOT " if expr.negated else ""
+    return f"({format_expression(expr.value)} {negation}LIKE {format_expression(expr.pattern)}{escape})"
 
 
-@_fmt.register
-def _(expr: ast.Cast) -> str:
-    return f"CAST({_fmt(expr.operand)} AS {expr.type})"
+@format_expression.register
+def _(expr: a.Cast) -> str:
+    return f"CAST({format_expression(expr.operand)} AS {expr.type})"
 
 
-@_fmt.register
-def _(expr: ast.SearchedCase) -> str:
-    whens = " ".join(f"WHEN {_fmt(w.condition)} THEN {_fmt(w.result)}" for w in expr.whens)
-    default = f" ELSE {_fmt(expr.default)}" if expr.default is not None else ""
-    return f"(CASE {whens}{default} END)"
+def _format_whens(whens) -> str:
+    return " ".join(f"WHEN {format_expression(w.condition)} THEN {format_expression(w.result)}"
+                    for w in whens)
 
 
-@_fmt.register
-def _(expr: ast.SimpleCase) -> str:
-    whens = " ".join(f"WHEN {_fmt(w.condition)} THEN {_fmt(w.result)}" for w in expr.whens)
-    default = f" ELSE {_fmt(expr.default)}" if expr.default is not None else ""
-    return f"(CASE {_fmt(expr.operand)} {whens}{default} END)"
+@format_expression.register
+def _(expr: a.SearchedCase) -> str:
+    default = f" ELSE {format_expression(expr.default)}" if expr.default else ""
+    return f"(CASE {_format_whens(expr.whens)}{default} END)"
 
 
-@_fmt.register
-def _(expr: ast.TimeUnitArg) -> str:
-    return expr.unit + "S"
+@format_expression.register
+def _(expr: a.SimpleCase) -> str:
+    default = f" ELSE {format_expression(expr.default)}" if expr.default else ""
+    return f"(CASE {format_expression(expr.operand)} {_format_whens(expr.whens)}{default} END)"
 
 
-@_fmt.register
-def _(expr: ast.FunctionCall) -> str:
+@format_expression.register
+def _(expr: a.TimeUnitArg) -> str:
+    return expr.unit
+
+
+@format_expression.register
+def _(expr: a.FunctionCall) -> str:
     if expr.star:
         return f"{expr.name}(*)"
-    return f"{expr.name}({', '.join(_fmt(a) for a in expr.args)})"
+    distinct = "DISTINCT " if expr.distinct else ""
+    return f"{expr.name}({distinct}{', '.join(format_expression(x) for x in expr.args)})"
 
 
-@_fmt.register
-def _(expr: ast.Lambda) -> str:
-    params = expr.params[0] if len(expr.params) == 1 else f"({', '.join(expr.params)})"
-    return f"{params} => {_fmt(expr.body)}"
+@format_expression.register
+def _(expr: a.Lambda) -> str:
+    return f"({', '.join(expr.params)}) => {format_expression(expr.body)}"
 
 
-@_fmt.register
-def _(expr: ast.ArrayConstructor) -> str:
-    return f"ARRAY[{', '.join(_fmt(i) for i in expr.items)}]"
+@format_expression.register
+def _(expr: a.ArrayConstructor) -> str:
+    return f"ARRAY[{', '.join(format_expression(x) for x in expr.items)}]"
 
 
-@_fmt.register
-def _(expr: ast.MapConstructor) -> str:
-    return f"MAP({', '.join(f'{_fmt(k)}:={_fmt(v)}' for k, v in expr.entries)})"
+@format_expression.register
+def _(expr: a.MapConstructor) -> str:
+    entries = ", ".join(f"{format_expression(k)}:={format_expression(v)}" for k, v in expr.entries)
+    return f"MAP({entries})"
 
 
-@_fmt.register
-def _(expr: ast.StructConstructor) -> str:
-    return f"STRUCT({', '.join(f'{quote_identifier(n)}:={_fmt(v)}' for n, v in expr.fields)})"
+@format_expression.register
+def _(expr: a.StructConstructor) -> str:
+    fields = ", ".join(f"{format_identifier(n)}:={format_expression(v)}" for n, v in expr.fields)
+    return f"STRUCT({fields})"
+
+
+def quote_identifier(name: str) -> str:
+    """A name as ksqlDB prints it: bare when a plain upper-case identifier, else back-quoted."""
+    return format_identifier(name)

@@ -41,6 +41,21 @@ def register_builtins(registry: FunctionRegistry) -> None:
     _register_time(registry)
     _register_aggregate_names(registry)
     register_lambda_functions(registry)
+    register_extended_builtins(registry)
+
+
+def register_extended_builtins(registry: FunctionRegistry) -> None:
+    """The function families that live in their own `builtins_*` modules."""
+    from engine.expressions.builtins_bytes import register_bytes
+    from engine.expressions.builtins_math import register_math
+    from engine.expressions.builtins_string import register_strings
+    register_math(registry)
+    register_strings(registry)
+    register_bytes(registry)
+    from engine.expressions.builtins_collections import register_collections
+    register_collections(registry)
+    from engine.expressions.builtins_json import register_json
+    register_json(registry)
 
 
 def _register_strings(registry: FunctionRegistry) -> None:

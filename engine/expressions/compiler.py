@@ -12,7 +12,7 @@ from typing import Any, Optional
 from engine.errors import KsqlStatementException
 from engine.expressions import structures
 from engine.expressions.casts import cast_sql, wrap_int32, wrap_int64
-from engine.expressions.formatter import format_expression
+from grammar.formatter import format_expression
 from engine.expressions.functions import FunctionRegistry, default_registry
 from engine.expressions.scope import ColumnBinding, Scope, UnresolvedColumnException
 from engine.expressions.typing_rules import (arithmetic_type, comparable, decimal_literal_type,

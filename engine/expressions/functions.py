@@ -76,6 +76,12 @@ class FunctionRegistry:
             name.upper(), kind, category, description, display_name or name.lower()))
         info.variants.append(FunctionVariant(tuple(params), returns, template, variadic, description))
 
+    def clear_variants(self, name: str) -> None:
+        """Forget `name`'s variants so a later module can register a corrected set."""
+        info = self._functions.get(name.upper())
+        if info is not None:
+            info.variants.clear()
+
     def register_kind(self, name: str, kind: str, category: str = "AGGREGATE",
                       description: str = "") -> None:
         """Declare an aggregate or table function (its execution lives elsewhere)."""
@@ -92,6 +98,11 @@ class FunctionRegistry:
         if info is None:
             raise FunctionException(f"Can't find any functions with the name '{name}'")
         return info
+
+    def kind_of(self, name: str) -> Optional[str]:
+        """scalar | aggregate | table, or None for an unknown name."""
+        info = self._functions.get(name.upper())
+        return info.kind if info else None
 
     def exists(self, name: str) -> bool:
         return name.upper() in self._functions
@@ -148,7 +159,8 @@ def _match(variant: FunctionVariant, arg_types: list[Optional[SqlType]]):
         target = _bind(param, arg, bindings)
         if target is _NO_MATCH:
             return None
-        exact = exact and arg is not None and target == arg
+        # An untyped NULL fits any parameter without a cast; NULLs alone never decide.
+        exact = exact and (target == arg if arg is not None else bool(variant.params))
         targets.append(target)
     return [_substitute(p, bindings, t) for p, t in zip(params, targets)], exact
 

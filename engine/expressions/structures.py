@@ -12,7 +12,7 @@ from typing import Optional
 
 from engine.errors import KsqlStatementException
 from engine.expressions.casts import cast_sql
-from engine.expressions.formatter import format_expression
+from grammar.formatter import format_expression
 from engine.expressions.typing_rules import can_widen, duckdb_type, widest_numeric
 from engine.types import is_numeric
 from grammar import ast as a

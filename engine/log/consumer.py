@@ -28,7 +28,7 @@ class GroupConsumer:
         self._auto_offset_reset = auto_offset_reset
         self._membership = Membership(directory)
         self._offsets = OffsetStore(directory)
-        self._member_id = self._membership.join(topics)
+        self._member_id = self._membership.join(topics, owner=self)
         self._assigned: list[TopicPartition] = []
         self._positions: dict[TopicPartition, int] = {}
         self._seen_state = None

@@ -15,6 +15,7 @@ import re
 import shutil
 import threading
 import time
+import weakref
 from dataclasses import asdict
 from pathlib import Path
 from typing import Iterable, Optional
@@ -55,6 +56,7 @@ class EmbeddedLog:
         self.topics_version = 0
         self._admin_lock = threading.RLock()
         self._topics: dict[str, Topic] = {}
+        self._consumers: "weakref.WeakSet[GroupConsumer]" = weakref.WeakSet()
         (self.directory / "topics").mkdir(parents=True, exist_ok=True)
         (self.directory / "groups").mkdir(parents=True, exist_ok=True)
         for topic_dir in sorted((self.directory / "topics").iterdir()):
@@ -156,7 +158,9 @@ class EmbeddedLog:
         return self.partition(topic, partition).offset_for_timestamp(timestamp_ms)
 
     def consumer(self, group: str, topics: Iterable[str], auto_offset_reset: str = "earliest") -> GroupConsumer:
-        return GroupConsumer(self, group, topics, auto_offset_reset)
+        consumer = GroupConsumer(self, group, topics, auto_offset_reset)
+        self._consumers.add(consumer)
+        return consumer
 
     # --- maintenance ---
     def run_maintenance(self, now_ms: Optional[int] = None) -> None:
@@ -175,7 +179,10 @@ class EmbeddedLog:
                 partition.flush()
 
     def close(self) -> None:
+        """Close the files; this log's consumers leave their groups."""
         with self._admin_lock:
+            for consumer in list(self._consumers):
+                consumer.close()
             for topic in self._topics.values():
                 for partition in topic.partitions:
                     partition.close()

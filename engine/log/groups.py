@@ -6,6 +6,8 @@ A group lives in `<log>/groups/<group>/`:
 - `members/<member id>`: one file per live member holding its pid and subscribed topics. A
   member is live while its file exists and its process runs (same machine), so a crashed
   process's members drop out at once and members of several processes share the partitions.
+  In this process a member is live only while its consumer object exists, so a consumer that
+  was dropped without close() does not keep partitions.
 
 Every poll lists the members directory; when the member set (or a topic) changed, each member
 recomputes the same deterministic assignment (Kafka's range assignor: per topic, contiguous
@@ -21,12 +23,15 @@ import itertools
 import json
 import os
 import time
+import weakref
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 from urllib.parse import quote
 
 TopicPartition = tuple[str, int]
 _member_sequence = itertools.count()
+# This process's members by id; an entry goes away with its consumer object.
+_local_members: "weakref.WeakValueDictionary[str, object]" = weakref.WeakValueDictionary()
 
 
 def group_directory(log_directory: Path, group: str) -> Path:
@@ -91,9 +96,11 @@ class Membership:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._subscriptions: dict[str, frozenset[str]] = {}
 
-    def join(self, topics: Iterable[str]) -> str:
+    def join(self, topics: Iterable[str], owner: object) -> str:
+        """Add a member owned by `owner` (it stays live while `owner` does); returns its id."""
         # Ids sort by join time, so earlier members take the first ranges.
         member_id = f"{time.time_ns():020d}-{os.getpid()}-{next(_member_sequence)}"
+        _local_members[member_id] = owner
         topics = sorted(set(topics))
         write_json_durably(self.directory / member_id, {"pid": os.getpid(), "topics": topics})
         self._subscriptions[member_id] = frozenset(topics)
@@ -115,7 +122,8 @@ class Membership:
 
     def _subscription(self, member_id: str) -> Optional[frozenset[str]]:
         pid = int(member_id.split("-")[1])
-        if pid != os.getpid() and not _process_alive(pid):
+        alive = member_id in _local_members if pid == os.getpid() else _process_alive(pid)
+        if not alive:
             self.leave(member_id)
             return None
         if member_id not in self._subscriptions:

@@ -20,6 +20,7 @@ ROWTIME_COL = "__rowtime"
 PARTITION_COL = "__partition"
 OFFSET_COL = "__offset"
 TOMBSTONE_COL = "__tombstone"
+HEADERS_COL = "__headers"  # the input record's headers, forwarded to outputs as Kafka Streams does
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Optional
 import duckdb
 import pyarrow as pa
 
-from engine.operators.base import (OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL,
+from engine.operators.base import (HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL,
                                    BatchLayout, StatelessOperator)
 from engine.processing_log import ProcessingLog
 
@@ -54,7 +54,7 @@ class Select(StatelessOperator):
         keys = [o for o in self.outputs if o.sql_name.startswith("k")]
         select = [f"{o.sql} AS {o.sql_name}" for o in self.outputs]
         select.append(f"{rowtime_sql or ROWTIME_COL} AS {ROWTIME_COL}")
-        select += [f"{PARTITION_COL}", f"{OFFSET_COL}"]
+        select += [PARTITION_COL, OFFSET_COL, HEADERS_COL]
         table_input = self.input_layout.has_tombstones
         if not table_input:
             where = f" WHERE {self.predicate_sql}" if self.predicate_sql else ""

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from engine.catalog import DataSource
 from engine.log.api import HEADER_TYPE, Log
-from engine.operators.base import ROWTIME_COL, TOMBSTONE_COL, BatchLayout, StatelessOperator
+from engine.operators.base import HEADERS_COL, ROWTIME_COL, TOMBSTONE_COL, BatchLayout, StatelessOperator
 from engine.operators.source import key_serde_for
 from engine.processing_log import ProcessingLog
 from engine.schema import KEY, VALUE
@@ -55,7 +55,8 @@ class TopicSink(StatelessOperator):
             "key": keys,
             "value": values,
             "timestamp": self._timestamps(batch),
-            "headers": pa.nulls(batch.num_rows, HEADER_TYPE),
+            "headers": (batch.column(HEADERS_COL) if HEADERS_COL in batch.column_names
+                        else pa.nulls(batch.num_rows, HEADER_TYPE)),
         })
         self.log.append(self.sink.topic, records)
         self.records_written += batch.num_rows

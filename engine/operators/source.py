@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.catalog import DataSource
-from engine.operators.base import (OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL,
+from engine.operators.base import (HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL,
                                    BatchLayout, StatelessOperator, layout_for_columns)
 from engine.processing_log import ProcessingLog
 from engine.schema import HEADER, HEADERS, KEY, VALUE
@@ -36,12 +36,17 @@ class SourceDecode(StatelessOperator):
         self._value_columns = [c for c in columns if c.namespace == VALUE]
         self._key_serde = key_serde_for(source)
         self._value_serde = create_serde(source.value_format, self._value_columns, is_key=False)
+        # An anonymous single value decodes a null record value to a row whose column is null.
+        self._null_value_is_a_row = len(self._value_columns) == 1 and (
+            source.value_format.name == "KAFKA" or source.value_format.wrap_single_value is False)
 
     def describe(self) -> str:
         return (f"SOURCE {self.source.kind.lower()} {self.source.name} (topic {self.source.topic}, "
                 f"key {self.source.key_format.name}, value {self.source.value_format.name})")
 
-    def process(self, records: pa.Table) -> pa.Table:
+    def process(self, records: pa.Table | pa.RecordBatch) -> pa.Table:
+        if isinstance(records, pa.RecordBatch):
+            records = pa.Table.from_batches([records])
         records = self._drop_unusable(records)
         keys = self._key_serde.deserialize(records.column("key").combine_chunks())
         values = self._value_serde.deserialize(records.column("value").combine_chunks())
@@ -52,6 +57,7 @@ class SourceDecode(StatelessOperator):
         columns[ROWTIME_COL] = timestamps
         columns[PARTITION_COL] = records.column("partition")
         columns[OFFSET_COL] = records.column("offset")
+        columns[HEADERS_COL] = records.column("headers")
         if self.source.is_table:
             columns[TOMBSTONE_COL] = records.column("value").is_null()
         table = pa.table(columns)
@@ -66,6 +72,8 @@ class SourceDecode(StatelessOperator):
         if self.source.is_table:
             if self._key_columns:
                 return records.filter(records.column("key").is_valid())
+            return records
+        if self._null_value_is_a_row:
             return records
         return records.filter(records.column("value").is_valid())
 
@@ -126,10 +134,12 @@ def key_serde_for(source: DataSource):
 
 def _all_headers(headers: pa.ChunkedArray, typ) -> pa.Array:
     """The HEADERS column: every header as STRUCT<KEY, VALUE>; an empty array when none."""
-    arrow_type = to_arrow(typ)
     headers = headers.combine_chunks()
     filled = pc.if_else(headers.is_null(), pa.scalar([], headers.type), headers)
-    return filled.cast(arrow_type)
+    entries = filled.values
+    names = [name for name, _ in typ.element.fields]
+    renamed = pa.StructArray.from_arrays([entries.field("key"), entries.field("value")], names=names)
+    return pa.ListArray.from_arrays(filled.offsets, renamed)
 
 
 def _last_header(headers: pa.ChunkedArray, header_key: str) -> pa.Array:

@@ -13,7 +13,8 @@ from typing import Optional
 from engine.catalog import STREAM, TABLE, Catalog, DataSource
 from engine.errors import KsqlStatementException
 from engine.expressions.compiler import ExpressionCompiler
-from engine.operators.base import BatchLayout, layout_for_columns
+from engine.operators.base import BatchLayout
+from engine.planner.relation import RelationPlan, plan_relation
 from engine.schema import KEY, VALUE, WINDOWEND, WINDOWSTART, Column, LogicalSchema
 from engine.types import SqlType
 from grammar import ast
@@ -31,10 +32,14 @@ class OutputExpr:
 
 @dataclass
 class LogicalPlan:
-    """A stateless query: source -> [filter] -> project (key + value columns) -> sink."""
-    source: DataSource
-    alias: str
-    input_layout: BatchLayout
+    """A projection: relation -> [filter] -> project (key + value columns) -> sink.
+
+    Every plan kind (this one, aggregations) offers the same surface to the executor: `schema()`,
+    `source` (the left-most source: formats and partitions are inherited from it, as in ksqlDB),
+    `window`, `topics`, `sources`, `result_kind`, `emit`, `limit`, `explain()` and
+    `build_physical(...)`.
+    """
+    relation: RelationPlan
     where: Optional[ast.Expr]
     keys: list[OutputExpr]
     values: list[OutputExpr]
@@ -42,7 +47,26 @@ class LogicalPlan:
     partitioned_by: bool = False
     emit: Optional[str] = None
     limit: Optional[int] = None
-    sources: list[str] = field(default_factory=list)
+
+    @property
+    def input_layout(self) -> BatchLayout:
+        return self.relation.layout
+
+    @property
+    def source(self) -> DataSource:
+        return self.relation.sources[0]
+
+    @property
+    def sources(self) -> list[str]:
+        return [s.name for s in self.relation.sources]
+
+    @property
+    def topics(self) -> list[str]:
+        return self.relation.topics
+
+    @property
+    def window(self):
+        return self.relation.window
 
     def schema(self) -> LogicalSchema:
         columns = [Column(k.name, k.type, KEY) for k in self.keys]
@@ -56,8 +80,12 @@ class LogicalPlan:
             lines.append("REPARTITION BY key")
         if self.where is not None:
             lines.append(f"FILTER {format_expression(self.where)}")
-        lines.append(f"SOURCE {self.source.kind} {self.source.name}")
+        lines += self.relation.explain()
         return "\n".join("  " * i + "> " + line for i, line in enumerate(lines))
+
+    def build_physical(self, sink_factory, processing_log, query_id):
+        from engine.planner.physical import build_projection
+        return build_projection(self, sink_factory, processing_log, query_id)
 
 
 def _describe(o: OutputExpr) -> str:
@@ -71,45 +99,36 @@ class LogicalPlanner:
         self.catalog = catalog
         self.persistent = persistent
 
-    def plan(self, query: ast.Query, sink_name: Optional[str] = None) -> LogicalPlan:
-        self._reject_unsupported(query)
-        source = self._resolve_source(query.from_)
-        alias = query.from_.effective_name
-        layout = layout_for_columns(list(source.schema.columns), alias)
-        layout = BatchLayout(layout.fields, has_tombstones=source.is_table)
+    def plan(self, query: ast.Query, sink_name: Optional[str] = None):
+        """The logical plan of a SELECT: an aggregation or a projection over its relation."""
+        relation = plan_relation(self.catalog, query)
+        if _is_aggregation(query):
+            from engine.planner.aggregation import plan_aggregation
+            return plan_aggregation(self, relation, query, sink_name)
+        return self.plan_projection(relation, query, sink_name)
+
+    def plan_projection(self, relation: RelationPlan, query: ast.Query,
+                        sink_name: Optional[str]) -> LogicalPlan:
+        layout = relation.layout
         compiler = ExpressionCompiler(layout.scope())
         if query.where is not None:
             self._check_where(compiler, query.where)
-        items = self._expand_select(query.select, source, alias, compiler)
-        self._check_reserved(items)
-        if query.partition_by and source.is_table:
+        items = self.expand_select(query.select, relation, compiler)
+        self.check_reserved(items)
+        if query.partition_by and relation.result_kind == TABLE:
             raise KsqlStatementException("Only streams may be PARTITIONED BY. "
-                                         f"'{source.name}' is a table.")
-        keys, values = self._split_key_and_values(query, source, items, compiler, sink_name)
+                                         f"'{relation.sources[0].name}' is a table.")
+        keys, values = self._split_key_and_values(query, relation, items, compiler, sink_name)
         if self.persistent and not values:
             raise KsqlStatementException("The projection contains no value columns.")
-        return LogicalPlan(source=source, alias=alias, input_layout=layout, where=query.where,
-                           keys=keys, values=values, result_kind=TABLE if source.is_table else STREAM,
-                           partitioned_by=bool(query.partition_by), emit=query.emit,
-                           limit=query.limit, sources=[source.name])
-
-    # --- checks ---
-    def _reject_unsupported(self, query: ast.Query) -> None:
-        if query.joins:
-            raise KsqlStatementException("JOIN is not supported yet by ksqlite.")
-        if query.window is not None or query.group_by or query.having is not None:
-            raise KsqlStatementException("Aggregations (GROUP BY, WINDOW, HAVING) are not supported yet by ksqlite.")
-
-    def _resolve_source(self, ref: ast.SourceRef) -> DataSource:
-        source = self.catalog.get_source(ref.name)
-        if source is None:
-            raise KsqlStatementException(f"{ref.name} does not exist.")
-        return source
+        return LogicalPlan(relation=relation, where=query.where, keys=keys, values=values,
+                           result_kind=relation.result_kind, partitioned_by=bool(query.partition_by),
+                           emit=query.emit, limit=query.limit)
 
     def _check_where(self, compiler: ExpressionCompiler, where: ast.Expr) -> None:
         compiler.compile_predicate(where, clause="WHERE")
 
-    def _check_reserved(self, items: list[OutputExpr]) -> None:
+    def check_reserved(self, items: list[OutputExpr]) -> None:
         if not self.persistent:
             return
         for item in items:
@@ -121,18 +140,17 @@ class LogicalPlanner:
                     f"`{item.name}` is a reserved column name. You cannot use it as an alias for a column.")
 
     # --- the projection ---
-    def _expand_select(self, select: tuple[ast.SelectItem, ...], source: DataSource, alias: str,
-                       compiler: ExpressionCompiler) -> list[OutputExpr]:
-        taken = set(source.schema.names()) | {i.alias for i in select
-                                              if isinstance(i, ast.SelectExpr) and i.alias}
+    def expand_select(self, select: tuple[ast.SelectItem, ...], relation: RelationPlan,
+                      compiler: ExpressionCompiler) -> list[OutputExpr]:
+        """The SELECT list with `*`, `src.*` and `s->*` expanded and every item named."""
+        layout = relation.layout
+        taken = {f.name for f in layout.fields} | {i.alias for i in select
+                                                  if isinstance(i, ast.SelectExpr) and i.alias}
         names = _GeneratedNames(taken)
         items: list[OutputExpr] = []
         for item in select:
             if isinstance(item, ast.SelectAll):
-                if item.source is not None and item.source not in (alias, source.name):
-                    raise KsqlStatementException(f"'{item.source}' is not a valid stream/table name or alias.")
-                for column in source.schema.columns:
-                    items.append(OutputExpr(column.name, ast.ColumnRef(column.name), column.type))
+                items += self._expand_star(item, relation)
             elif isinstance(item, ast.SelectStructAll):
                 typed = compiler.compile(item.expr)
                 if typed.type.base != "STRUCT":
@@ -146,19 +164,28 @@ class LogicalPlanner:
         _check_duplicates(items)
         return items
 
-    def _split_key_and_values(self, query: ast.Query, source: DataSource, items: list[OutputExpr],
+    def _expand_star(self, item: ast.SelectAll, relation: RelationPlan) -> list[OutputExpr]:
+        fields = relation.layout.fields
+        if item.source is not None:
+            fields = [f for f in fields if f.source == item.source]
+            if not fields:
+                raise KsqlStatementException(f"'{item.source}' is not a valid stream/table name or alias.")
+        return [OutputExpr(f.name, ast.ColumnRef(f.name, f.source if item.source else None), f.type)
+                for f in fields]
+
+    def _split_key_and_values(self, query: ast.Query, relation: RelationPlan, items: list[OutputExpr],
                               compiler: ExpressionCompiler, sink_name: Optional[str]):
         if query.partition_by:
             key_exprs = [e for e in query.partition_by if not isinstance(e, ast.NullLiteral)]
         else:
-            key_exprs = [ast.ColumnRef(c.name) for c in source.schema.key_columns]
-        taken = {i.name for i in items} | set(source.schema.names())
+            key_exprs = [ast.ColumnRef(c.name) for c in relation.key_columns]
+        taken = {i.name for i in items} | {f.name for f in relation.layout.fields}
         names = _GeneratedNames(taken)
         keys: list[OutputExpr] = []
         key_items: set[int] = set()
         missing: list[str] = []
         for expr in key_exprs:
-            matches = [i for i, item in enumerate(items) if _same_expr(item.expr, expr, source)]
+            matches = [i for i, item in enumerate(items) if _same_expr(item.expr, expr)]
             if len(matches) > 1:
                 shown = " and ".join(f"`{items[i].name}`" for i in matches)
                 raise KsqlStatementException(f"The projection contains a key column more than once: {shown}.")
@@ -195,6 +222,35 @@ class _GeneratedNames:
         return name
 
 
+def _is_aggregation(query: ast.Query) -> bool:
+    """GROUP BY, WINDOW, HAVING or an aggregate function call in the SELECT list."""
+    if query.group_by or query.window is not None or query.having is not None:
+        return True
+    from engine.expressions.functions import default_registry
+    registry = default_registry()
+    return any(isinstance(item, ast.SelectExpr) and _calls_aggregate(item.expr, registry)
+               for item in query.select)
+
+
+def _calls_aggregate(expr: ast.Expr, registry) -> bool:
+    if isinstance(expr, ast.FunctionCall) and registry.kind_of(expr.name) == "aggregate":
+        return True
+    children = [getattr(expr, name) for name in getattr(expr, "__dataclass_fields__", {})]
+    for child in children:
+        if isinstance(child, ast.Expr) and _calls_aggregate(child, registry):
+            return True
+        if isinstance(child, tuple):
+            for element in child:
+                items = element if isinstance(element, tuple) else (element,)
+                for x in items:
+                    if isinstance(x, ast.Expr) and _calls_aggregate(x, registry):
+                        return True
+                    if isinstance(x, ast.WhenClause) and (_calls_aggregate(x.condition, registry)
+                                                          or _calls_aggregate(x.result, registry)):
+                        return True
+    return False
+
+
 def _natural_name(expr: ast.Expr) -> Optional[str]:
     if isinstance(expr, ast.ColumnRef):
         return expr.name
@@ -203,8 +259,8 @@ def _natural_name(expr: ast.Expr) -> Optional[str]:
     return None
 
 
-def _same_expr(a: ast.Expr, b: ast.Expr, source: DataSource) -> bool:
-    """Structural equality, ignoring a qualifier that names the (only) source."""
+def _same_expr(a: ast.Expr, b: ast.Expr) -> bool:
+    """Structural equality, ignoring source qualifiers of plain columns."""
     if isinstance(a, ast.ColumnRef) and isinstance(b, ast.ColumnRef):
         return a.name == b.name
     return a == b

@@ -1,7 +1,8 @@
 """Logical plan -> physical plan: the operators that run a query, compiled once.
 
-A physical plan is a chain: SourceDecode -> Select -> a sink (a topic, or rows for a transient
-query). Expressions are compiled here, once, to DuckDB SQL; EXPLAIN prints the chain.
+A physical plan is a chain: the relation's operators (decode, joins) -> the plan's operators
+(Select, aggregation) -> a sink (a topic, or rows for a transient query). Expressions are
+compiled here, once, to DuckDB SQL; EXPLAIN prints the chain, sink first.
 """
 from __future__ import annotations
 
@@ -13,8 +14,7 @@ import pyarrow as pa
 from engine.expressions.compiler import ExpressionCompiler
 from engine.operators.base import BatchLayout, Field, Operator
 from engine.operators.select import OutputColumn, Select
-from engine.operators.source import SourceDecode
-from engine.planner.logical import LogicalPlan
+from engine.planner.relation import RelationOperators
 from engine.processing_log import ProcessingLog
 from engine.schema import KEY, VALUE
 from grammar.formatter import format_expression
@@ -22,27 +22,43 @@ from grammar.formatter import format_expression
 
 @dataclass
 class PhysicalPlan:
-    source: SourceDecode
-    operators: list[Operator]          # between the source and the sink
+    relation: RelationOperators
+    operators: list[Operator]          # between the relation and the sink
     sink: Operator
 
     @property
     def output_layout(self) -> BatchLayout:
-        return self.operators[-1].layout if self.operators else self.source.layout
+        return self.operators[-1].layout
 
-    def process(self, records: pa.Table) -> pa.Table:
-        batch = self.source.process(records)
+    def process(self, records: pa.Table | pa.RecordBatch) -> pa.Table:
+        batch = self.relation.process(records)
         for operator in self.operators:
             batch = operator.process(batch)
         return self.sink.process(batch)
 
+    def all_operators(self) -> list[Operator]:
+        return [*self.relation.operators(), *self.operators, self.sink]
+
     def explain(self) -> str:
-        chain = [self.sink, *reversed(self.operators), self.source]
+        chain = list(reversed(self.all_operators()))
         return "\n".join("  " * depth + " > [ " + op.describe() + " ]" for depth, op in enumerate(chain))
 
 
-def build_select(plan: LogicalPlan, processing_log: ProcessingLog, query_id: Optional[str]) -> Select:
-    """The Select operator of a plan: key outputs k0.., value outputs v0.."""
+def build_physical_plan(plan, sink_factory, processing_log: ProcessingLog,
+                        query_id: Optional[str]) -> PhysicalPlan:
+    """`sink_factory(output_layout)` makes the sink operator (a topic or a row collector)."""
+    return plan.build_physical(sink_factory, processing_log, query_id)
+
+
+def build_projection(plan, sink_factory, processing_log: ProcessingLog,
+                     query_id: Optional[str]) -> PhysicalPlan:
+    relation = plan.relation.build(processing_log, query_id)
+    select = build_select(plan, processing_log, query_id)
+    return PhysicalPlan(relation, [select], sink_factory(select.layout))
+
+
+def build_select(plan, processing_log: ProcessingLog, query_id: Optional[str]) -> Select:
+    """The Select operator of a projection plan: key outputs k0.., value outputs v0.."""
     compiler = ExpressionCompiler(plan.input_layout.scope())
     outputs, fields = [], []
     for prefix, namespace, items in (("k", KEY, plan.keys), ("v", VALUE, plan.values)):
@@ -58,11 +74,3 @@ def build_select(plan: LogicalPlan, processing_log: ProcessingLog, query_id: Opt
     output_layout = BatchLayout(tuple(fields), has_tombstones=plan.input_layout.has_tombstones)
     return Select(outputs, predicate_sql, predicate_text, plan.input_layout, output_layout,
                   processing_log, query_id)
-
-
-def build_physical_plan(plan: LogicalPlan, sink_factory, processing_log: ProcessingLog,
-                        query_id: Optional[str]) -> PhysicalPlan:
-    """`sink_factory(output_layout)` makes the sink operator (a topic or a row collector)."""
-    source = SourceDecode(plan.source, plan.alias, processing_log, query_id)
-    select = build_select(plan, processing_log, query_id)
-    return PhysicalPlan(source, [select], sink_factory(select.layout))

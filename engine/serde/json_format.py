@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.schema import Column
+from engine.serde import json_fast
 from engine.serde.api import DecodeResult
 from engine.types import SqlType, to_arrow
 
@@ -273,9 +274,25 @@ class JsonSerde:
         self._fast_sql = _decode_sql(columns, wrapped, validate=False)
         self._checked_sql = _decode_sql(columns, wrapped, validate=True)
         self._encode_sql = _encode_sql(columns, wrapped)
+        self._fast_path = json_fast.supports(columns, wrapped)
 
     def deserialize(self, data: pa.Array) -> DecodeResult:
         text = _as_text(data)
+        fast = json_fast.decode(text, self.columns, run_sql) if self._fast_path else None
+        if fast is None:
+            return self._decode_exactly(text, data)
+        arrays, suspect = fast
+        if not pc.any(suspect).as_py():
+            return DecodeResult(pa.table(arrays, names=[c.name for c in self.columns]), {})
+        rows = pc.indices_nonzero(suspect)
+        exact = self._decode_exactly(text.take(rows), data.take(rows))
+        merged = [pc.replace_with_mask(a, suspect, exact.columns.column(i).combine_chunks())
+                  for i, a in enumerate(arrays)]
+        row_numbers = rows.to_pylist()
+        errors = {row_numbers[i]: message for i, message in exact.errors.items()}
+        return DecodeResult(pa.table(merged, names=[c.name for c in self.columns]), errors)
+
+    def _decode_exactly(self, text: pa.Array, data: pa.Array) -> DecodeResult:
         try:
             result = run_sql(self._fast_sql, raw_json=pa.table({"doc": text}))
         except duckdb.Error:

@@ -36,6 +36,8 @@ BASE_CONFIG: dict[str, Any] = {
     "ksql.service.id": "some.ksql.service.id",
     "ksql.headers.columns.enabled": True,
     "ksql.schema.registry.url": "schema_registry.url:0",
+    # Test data lives in a temporary directory: no fsync per append.
+    "ksqlite.log.flush": "none",
 }
 SCHEMA_REGISTRY_FORMATS = ("AVRO", "PROTOBUF", "PROTOBUF_NOSR", "JSON_SR")
 _SR_FORMAT_IN_SQL = re.compile(r"FORMAT\s*=\s*'(" + "|".join(SCHEMA_REGISTRY_FORMATS) + r")'",
@@ -194,12 +196,23 @@ def default_engine_factory(data_dir: str, properties: dict) -> Any:
     return Engine(data_dir, properties=properties)
 
 
+_SOURCE_CREATE = re.compile(r"^\s*CREATE\s+(OR\s+REPLACE\s+)?(SOURCE\s+)?(STREAM|TABLE)\b", re.IGNORECASE)
+_AS_SELECT = re.compile(r"\bAS\s+SELECT\b", re.IGNORECASE)
+_KAFKA_TOPIC = re.compile(r"KAFKA_TOPIC\s*=\s*'((?:[^']|'')*)'", re.IGNORECASE)
+_PARTITIONS = re.compile(r"\bPARTITIONS\s*=\s*(\d+)", re.IGNORECASE)
+
+
 def topics_to_create(spec: dict) -> list[tuple[str, int]]:
-    """The declared topics (with their partitions) and the input topics (1 partition), as
-    TestExecutor creates them. Output-only topics are left to the C*AS statements."""
+    """The declared topics, the topics of source CREATE statements (not C*AS) and the input topics
+    (1 partition unless given), as TestExecutor creates them. Sink topics are left to C*AS."""
     wanted: dict[str, int] = {}
     for topic in spec.get("topics") or []:
         wanted.setdefault(topic["name"], int(topic.get("partitions") or 1))
+    for statement in spec.get("statements") or []:
+        if _SOURCE_CREATE.match(statement) and not _AS_SELECT.search(statement):
+            topic, partitions = _KAFKA_TOPIC.search(statement), _PARTITIONS.search(statement)
+            if topic:
+                wanted.setdefault(topic.group(1).replace("''", "'"), int(partitions.group(1)) if partitions else 1)
     for record in spec.get("inputs") or []:
         wanted.setdefault(record["topic"], 1)
     return list(wanted.items())
@@ -264,7 +277,7 @@ def _execute_and_feed(engine: Any, spec: dict, idle_timeout: float) -> None:
 
 def _collect_results(engine: Any, spec: dict, observation: Observation) -> None:
     """Records of every topic but the inputs, the post.sources descriptions, the topic names."""
-    observation.topics = list(engine.log.list_topics())
+    observation.topics = list(engine.topic_names())
     input_topics = {r["topic"] for r in spec.get("inputs") or []}
     for topic in observation.topics:
         if topic not in input_topics:

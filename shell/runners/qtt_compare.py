@@ -321,7 +321,7 @@ def _schema_mismatch(expected: dict, description: dict) -> Optional[str]:
     if not expected.get("schema"):
         return None
     want = [(c["name"], c["type"], c["field_type"]) for c in parse_schema(expected["schema"])]
-    got = [(f["name"], _type_node(f.get("schema") or {}), f.get("fieldType"))
+    got = [(f["name"], _type_node(f.get("schema") or {}), f.get("type") or f.get("fieldType"))
            for f in description.get("fields") or []]
     same = len(want) == len(got) and all(
         wn == gn and wk == gk and _types_match(wt, gt)

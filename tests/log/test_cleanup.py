@@ -98,3 +98,15 @@ def test_maintenance_on_empty_and_emptied_partitions(tmp_path):
     log.run_maintenance(now_ms=1000)
     log.run_maintenance(now_ms=2000)
     assert log.start_offsets("t") == [1] and values_of(log.read("t", 0, 0)) == ["2"]
+
+
+def test_reader_snapshot_survives_deletion_of_its_segments(tmp_path):
+    log = EmbeddedLog(tmp_path, flush="none")
+    log.create_topic("t", TopicConfig(segment_bytes=1, retention_ms=0))
+    append_rounds(log, 3)
+    partition = log.partition("t", 0)
+    snapshot = partition.segments
+    log.run_maintenance(now_ms=10**9)
+    assert log.start_offsets("t") == [20]
+    entries = snapshot[0].entries
+    assert values_of(snapshot[0].read_batches(entries)[0].slice(0, 2)) == ["0-0", "0-1"]

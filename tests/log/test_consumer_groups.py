@@ -143,3 +143,17 @@ def test_members_in_two_processes_share_partitions(tmp_path):
         other.kill()
         other.wait()
     assert local.assignment() == [("t", 0), ("t", 1), ("t", 2), ("t", 3)]
+
+
+def test_dropped_or_closed_log_members_do_not_keep_partitions(tmp_path):
+    import gc
+    log = EmbeddedLog(tmp_path, flush="none")
+    fill(log)
+    kept_open = log.consumer("g", ["t"])
+    log.consumer("h", ["t"]).assignment()  # dropped without close()
+    gc.collect()
+    log.close()
+    assert kept_open._closed
+    restarted = EmbeddedLog(tmp_path, flush="none")
+    assert len(restarted.consumer("g", ["t"]).assignment()) == 4
+    assert len(restarted.consumer("h", ["t"]).assignment()) == 4

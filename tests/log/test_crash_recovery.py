@@ -1,4 +1,9 @@
-"""Torn-write recovery: SIGKILLed writers lose no acknowledged record and leave a whole tail."""
+"""Torn-write recovery: SIGKILLed writers lose no acknowledged record and leave a whole tail.
+
+A SIGKILL cannot tear a batch by itself (each batch is one writev, completed in the page cache),
+so after each kill the test also appends a torn batch (a prefix, or a copy with a flipped byte)
+as a power loss in the middle of an unacknowledged write would leave it.
+"""
 import os
 import random
 import signal
@@ -7,6 +12,7 @@ import sys
 from pathlib import Path
 
 from engine.log import EmbeddedLog, TopicConfig
+from engine.log.segment import scan_batches
 from log_test_data import records, values_of
 
 WRITER = Path(__file__).with_name("crash_writer.py")
@@ -40,6 +46,8 @@ def test_acknowledged_records_survive_sigkill_in_several_rounds(tmp_path):
     acked = []
     for round_number in range(5):
         acked += run_writer_until_killed(tmp_path, seed=round_number, acks_before_kill=rng.randint(1, 25))
+        for partition in range(2):
+            add_torn_batch(tmp_path / "topics" / "t" / str(partition), rng)
         log = EmbeddedLog(tmp_path)
         for partition in range(2):
             batch = log.read("t", partition, 0, max_records=10**9)
@@ -49,6 +57,24 @@ def test_acknowledged_records_survive_sigkill_in_several_rounds(tmp_path):
                 if acked_partition == partition:
                     assert values[end - count:end] == [f"{batch_id}:{i}:" + "x" * 100 for i in range(count)]
         log.close()
+
+
+def add_torn_batch(partition_dir: Path, rng: random.Random) -> None:
+    """Append a torn copy of the last batch: a prefix of it, or all of it with a flipped byte."""
+    segment = sorted(partition_dir.glob("*.log"))[-1]
+    entries, _ = scan_batches(segment, verify_crc=False)
+    if not entries:
+        return
+    data = segment.read_bytes()[entries[-1].position:]
+    if rng.random() < 0.5:
+        torn = data[:rng.randint(1, len(data) - 1)]
+    else:
+        flipped = rng.randrange(len(data))
+        torn = data[:flipped] + bytes([data[flipped] ^ 0xFF]) + data[flipped + 1:]
+        if flipped < 8:  # magic or length bytes: still torn, just detected differently
+            torn = torn[:rng.randint(1, len(torn))]
+    with open(segment, "ab") as f:
+        f.write(torn)
 
 
 def last_segment(directory: Path) -> Path:

@@ -91,6 +91,15 @@ def test_topics_to_create_declared_and_inputs_only():
     assert qtt.topics_to_create(spec) == [("a", 4), ("b", 1), ("c", 1)]
 
 
+def test_topics_of_source_statements_are_created_but_not_sinks():
+    spec = {"statements": [
+        "CREATE STREAM S (ID INT KEY) WITH (kafka_topic='src', partitions=3, value_format='JSON');",
+        "create or replace table T (ID INT PRIMARY KEY) with (KAFKA_TOPIC = 'tbl', format='JSON');",
+        "CREATE STREAM O WITH (kafka_topic='sink') AS SELECT * FROM S;",
+        "INSERT INTO S (ID) VALUES (1);"]}
+    assert qtt.topics_to_create(spec) == [("src", 3), ("tbl", 1)]
+
+
 def test_input_record_defaults_and_conversions():
     rec = qtt.input_record({"topic": "t", "value": {"A": Decimal("1.5")},
                             "headers": [{"key": "h", "value": "IQ=="}]})

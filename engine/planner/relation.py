@@ -1,0 +1,115 @@
+"""Relations: where a query's input rows come from (FROM and its JOINs).
+
+A relation plan knows the columns it exposes (`layout`, the scope expressions are resolved in),
+the topics it reads, and whether its result is a stream or a table. `build()` gives the physical
+side: `process(records)` turns a batch of raw log records (from any of its topics) into rows of
+that layout. A single source is `SourceRelation`; joins (`engine.planner.joins`) are relations
+too, so the projection and aggregation on top do not care which they read.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Protocol
+
+import pyarrow as pa
+
+from engine.catalog import STREAM, TABLE, Catalog, DataSource, WindowInfo
+from engine.errors import KsqlStatementException
+from engine.operators.base import BatchLayout, Operator, layout_for_columns
+from engine.operators.source import SourceDecode
+from engine.processing_log import ProcessingLog
+from engine.schema import Column
+from grammar import ast
+
+
+class RelationOperators(Protocol):
+    """The physical side of a relation."""
+
+    def process(self, records: pa.Table | pa.RecordBatch) -> pa.Table:
+        """Raw records (log CONSUME_SCHEMA, any of the relation's topics) to rows of its layout."""
+
+    def operators(self) -> list[Operator]:
+        """Its operators, first to last (for EXPLAIN and state snapshots)."""
+
+
+class RelationPlan(Protocol):
+    layout: BatchLayout           # every column visible to the query, with pseudo-columns in scope()
+    result_kind: str              # STREAM | TABLE
+    sources: list[DataSource]     # every source read, left to right
+
+    @property
+    def topics(self) -> list[str]: ...
+
+    @property
+    def key_columns(self) -> list[Column]:
+        """The relation's key (for a join, the join key) as it would be named in a result."""
+
+    @property
+    def window(self) -> Optional[WindowInfo]: ...
+
+    def build(self, processing_log: ProcessingLog, query_id: Optional[str]) -> RelationOperators: ...
+
+    def explain(self) -> list[str]: ...
+
+
+@dataclass
+class SourceRelation:
+    """One stream or table."""
+    source: DataSource
+    alias: str
+    layout: BatchLayout
+
+    @property
+    def result_kind(self) -> str:
+        return TABLE if self.source.is_table else STREAM
+
+    @property
+    def sources(self) -> list[DataSource]:
+        return [self.source]
+
+    @property
+    def topics(self) -> list[str]:
+        return [self.source.topic]
+
+    @property
+    def key_columns(self) -> list[Column]:
+        return list(self.source.schema.key_columns)
+
+    @property
+    def window(self) -> Optional[WindowInfo]:
+        return self.source.window
+
+    def build(self, processing_log: ProcessingLog, query_id: Optional[str]) -> "SourceDecodeOperators":
+        return SourceDecodeOperators(SourceDecode(self.source, self.alias, processing_log, query_id))
+
+    def explain(self) -> list[str]:
+        return [f"SOURCE {self.source.kind} {self.source.name}"]
+
+
+@dataclass
+class SourceDecodeOperators:
+    decode: SourceDecode
+
+    def process(self, records: pa.Table | pa.RecordBatch) -> pa.Table:
+        return self.decode.process(records)
+
+    def operators(self) -> list[Operator]:
+        return [self.decode]
+
+
+def resolve_source(catalog: Catalog, ref: ast.SourceRef) -> DataSource:
+    source = catalog.get_source(ref.name)
+    if source is None:
+        raise KsqlStatementException(f"{ref.name} does not exist.")
+    return source
+
+
+def plan_relation(catalog: Catalog, query: ast.Query) -> RelationPlan:
+    """The relation of a query's FROM clause (and JOINs)."""
+    if query.joins:
+        from engine.planner.joins import plan_join
+        return plan_join(catalog, query)
+    source = resolve_source(catalog, query.from_)
+    alias = query.from_.effective_name
+    layout = layout_for_columns(list(source.schema.columns), alias)
+    return SourceRelation(source, alias, BatchLayout(layout.fields, has_tombstones=source.is_table))

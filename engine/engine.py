@@ -179,7 +179,8 @@ class Engine:
         self._push_queries: dict[str, PushQuery] = {}
         self._replaying = False
         self._executor = Executor(self.catalog, self.log, self.scheduler, self._processing_log,
-                                  Config(self.properties), self._record_command)
+                                  Config(self.properties), self._record_command,
+                                  state_root=self.data_dir / "state")
         self._replay_commands()
 
     # ------------------------------------------------------------------ statements

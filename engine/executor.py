@@ -30,13 +30,14 @@ from grammar import ast
 
 class Executor:
     def __init__(self, catalog: Catalog, log: Log, scheduler: Scheduler, processing_log: ProcessingLog,
-                 config: Config, record_command: Callable[[str], int]):
+                 config: Config, record_command: Callable[[str], int], state_root=None):
         self.catalog = catalog
         self.log = log
         self.scheduler = scheduler
         self.processing_log = processing_log
         self.config = config
         self.record_command = record_command
+        self.state_root = state_root  # a directory per query holds its checkpoints
         self.query_counter = 0
         self.sequence = 0
 
@@ -204,7 +205,10 @@ class Executor:
         group = f"_confluent-ksql-{service}query_{query_id}"
         reset = str(self.config.get("auto.offset.reset", "earliest"))
         consumer = self.log.consumer(group, plan.topics, auto_offset_reset=reset)
-        self.scheduler.add(QueryTask(query_id, physical, consumer))
+        state_dir = self.state_root / query_id if self.state_root else None
+        interval = float(self.config.get("ksqlite.checkpoint.interval.ms", 1000)) / 1000
+        self.scheduler.add(QueryTask(query_id, physical, consumer, state_dir=state_dir,
+                                     checkpoint_interval=interval))
         self.catalog.queries[query_id] = PersistentQuery(query_id, text, sink.name, plan.sources)
 
     def _stop_query(self, query_id: str) -> None:

@@ -5,14 +5,23 @@ sink appends to the log or hands rows to a client), then commits the consumed of
 are written before offsets are committed, so a crash replays rather than loses (at-least-once).
 A failure inside one query stops that query (state ERROR) and never the others.
 
+Stateful queries checkpoint: every `checkpoint_interval` seconds the task writes, atomically, the
+snapshots of its operators together with the consumer positions they correspond to, and only
+then commits those offsets. On start it restores the snapshots and seeks to their positions, so
+state and input stay consistent after a crash (outputs since the checkpoint are replayed:
+at-least-once, with the same final table).
+
 The `Scheduler` steps every task: `run_until_idle` until no task makes progress (tests, headless
 runs), or in a background thread (`start`).
 """
 from __future__ import annotations
 
 import logging
+import os
+import pickle
 import threading
 import time
+from pathlib import Path
 from typing import Optional
 
 from engine.log.api import Consumer
@@ -24,7 +33,8 @@ RUNNING, PAUSED, ERROR, TERMINATED = "RUNNING", "PAUSED", "ERROR", "TERMINATED"
 
 
 class QueryTask:
-    def __init__(self, query_id: str, plan: PhysicalPlan, consumer: Consumer, max_batch: int = 100_000):
+    def __init__(self, query_id: str, plan: PhysicalPlan, consumer: Consumer, max_batch: int = 100_000,
+                 state_dir: Optional[Path] = None, checkpoint_interval: float = 1.0):
         self.query_id = query_id
         self.plan = plan
         self.consumer = consumer
@@ -33,6 +43,13 @@ class QueryTask:
         self.error: Optional[str] = None
         self.records_processed = 0
         self._lock = threading.Lock()
+        self._stateful = any(op.snapshot() is not None for op in plan.all_operators())
+        self._checkpoint_file = (state_dir / "checkpoint.pickle") if (state_dir and self._stateful) else None
+        self._checkpoint_interval = checkpoint_interval
+        self._last_checkpoint = time.monotonic()
+        self._dirty = False
+        if self._checkpoint_file is not None:
+            self._restore()
 
     def step(self) -> int:
         """Process one batch; the number of records consumed (0: nothing to do)."""
@@ -41,10 +58,17 @@ class QueryTask:
         try:
             records = self.consumer.poll(self.max_batch)
             if records is None or records.num_rows == 0:
+                if self._dirty:
+                    self._checkpoint()
                 return 0
             self.plan.process(records)
-            self.consumer.commit()
             self.records_processed += records.num_rows
+            if self._checkpoint_file is None:
+                self.consumer.commit()
+            else:
+                self._dirty = True
+                if time.monotonic() - self._last_checkpoint >= self._checkpoint_interval:
+                    self._checkpoint()
             return records.num_rows
         except Exception as error:  # one query's failure must not stop the others
             logger.exception("query %s failed", self.query_id)
@@ -53,8 +77,37 @@ class QueryTask:
         finally:
             self._lock.release()
 
+    def _checkpoint(self) -> None:
+        positions = {tp: self.consumer.position(*tp) for tp in self.consumer.assignment()}
+        snapshot = {"positions": positions,
+                    "operators": [op.snapshot() for op in self.plan.all_operators()]}
+        path = self._checkpoint_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        with open(temporary, "wb") as handle:
+            pickle.dump(snapshot, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        self.consumer.commit(positions)
+        self._last_checkpoint = time.monotonic()
+        self._dirty = False
+
+    def _restore(self) -> None:
+        if not self._checkpoint_file.exists():
+            return
+        with open(self._checkpoint_file, "rb") as handle:
+            snapshot = pickle.load(handle)
+        for operator, state in zip(self.plan.all_operators(), snapshot["operators"]):
+            if state is not None:
+                operator.restore(state)
+        for (topic, partition), offset in snapshot["positions"].items():
+            self.consumer.seek(topic, partition, offset)
+
     def close(self) -> None:
         with self._lock:
+            if self._dirty and self.state == RUNNING:
+                self._checkpoint()
             self.state = TERMINATED if self.state != ERROR else self.state
             self.consumer.close()
 

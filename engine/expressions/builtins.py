@@ -56,6 +56,10 @@ def register_extended_builtins(registry: FunctionRegistry) -> None:
     register_collections(registry)
     from engine.expressions.builtins_json import register_json
     register_json(registry)
+    from engine.expressions.builtins_url import register_url
+    register_url(registry)
+    from engine.expressions.builtins_datetime import register_datetime
+    register_datetime(registry)
 
 
 def _register_strings(registry: FunctionRegistry) -> None:

@@ -106,24 +106,30 @@ def resolve_formats(props: dict[str, Any], config: Config, has_key_columns: bool
             "Statement is missing the 'VALUE_FORMAT' property from the WITH clause. Either provide "
             "one or set a default via the 'ksql.persistence.default.format.value' config.")
     if key_name is None:
-        key_name = inherited.key_format.name if inherited and inherited.key_format.name != "NONE" \
-            else config.get("ksql.persistence.default.format.key", "KAFKA")
+        key_name = _inherited_key_format(inherited) or config.get("ksql.persistence.default.format.key", "KAFKA")
     value_name, key_name = _check_format(str(value_name)), _check_format(str(key_name))
     if not has_key_columns:
         key_name = "NONE"
-    elif key_name == "NONE":
-        raise KsqlStatementException("The 'NONE' format can only be used when no columns are defined. Got: key columns.")
-    if value_name == "NONE":
-        raise KsqlStatementException("The 'NONE' format can only be used when no columns are defined.")
+    for option, fmt in (("VALUE_DELIMITER", value_name), ("KEY_DELIMITER", key_name)):
+        if option in props and fmt != "DELIMITED":
+            raise KsqlStatementException(f"{fmt} does not support the following configs: [delimiter]")
     key_delim = _delimiter(props.get("KEY_DELIMITER", inherited.key_format.delimiter if inherited and "KEY_FORMAT" not in props else ","))
     value_delim = _delimiter(props.get("VALUE_DELIMITER", inherited.value_format.delimiter if inherited and "VALUE_FORMAT" not in props else ","))
     wrap = props.get("WRAP_SINGLE_VALUE")
-    if wrap is None:
+    if wrap is None and value_columns == 1:
         wrap = _wrap_default(config, inherited)
-    elif value_columns > 1 or value_columns == 0:
-        pass
     return (FormatInfo(key_name, wrap_single_value=False, delimiter=key_delim),
             FormatInfo(value_name, wrap_single_value=_as_bool(wrap), delimiter=value_delim))
+
+
+def _inherited_key_format(inherited: Optional[DataSource]) -> Optional[str]:
+    """A C*AS inherits its source's key format; a keyless source keeps the one it declared."""
+    if inherited is None:
+        return None
+    if inherited.key_format.name != "NONE":
+        return inherited.key_format.name
+    declared = inherited.properties.get("KEY_FORMAT") or inherited.properties.get("FORMAT")
+    return str(declared) if declared else None
 
 
 def _wrap_default(config: Config, inherited: Optional[DataSource]) -> Optional[bool]:

@@ -90,15 +90,43 @@ class PushQuery:
         self._sink = sink
         self._on_close = on_close
         self._closed = threading.Event()
+        self._listeners: list = []
         self._thread = threading.Thread(target=self._run, name=f"push-{query_id}", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._closed.is_set() and not self._sink.done:
-            if not self._task.step():
+            if self._task.step():
+                self._notify()
+            else:
                 self._closed.wait(0.01)
         with self._sink.condition:
             self._sink.condition.notify_all()
+        self._notify()
+
+    def add_listener(self, callback) -> None:
+        """Call `callback()` (from the query's thread) whenever rows arrive or the query ends, so
+        an event loop can wait for rows instead of polling (the server wakes its writer with it)."""
+        self._listeners.append(callback)
+        if self._sink.rows or self.done:
+            callback()
+
+    def _notify(self) -> None:
+        for callback in list(self._listeners):
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - e.g. the listener's event loop has closed
+                pass
+
+    @property
+    def pending(self) -> int:
+        """Rows produced but not yet taken by `poll` (a server bounds this per client)."""
+        return len(self._sink.rows)
+
+    @property
+    def overflowed(self) -> bool:
+        """The row buffer filled up and rows were dropped (the client read too slowly)."""
+        return bool(getattr(self._sink, "overflowed", False))
 
     @property
     def done(self) -> bool:
@@ -114,12 +142,13 @@ class PushQuery:
     def error(self) -> Optional[str]:
         return self._task.error
 
-    def poll(self, timeout: float = 0.0) -> list[PushRow]:
+    def poll(self, timeout: float = 0.0, max_rows: Optional[int] = None) -> list[PushRow]:
         with self._sink.condition:
             if not self._sink.rows and timeout > 0 and not self.done:
                 self._sink.condition.wait(timeout)
-            rows = [PushRow(values, tombstone) for values, tombstone in self._sink.rows]
-            self._sink.rows.clear()
+            buffered = self._sink.rows
+            count = len(buffered) if max_rows is None else min(max_rows, len(buffered))
+            rows = [PushRow(*buffered.popleft()) for _ in range(count)]
         return rows
 
     def __iter__(self) -> Iterator[PushRow]:

@@ -62,9 +62,6 @@ class Executor:
                                     f"A {existing.kind.lower()} with the same name already exists")
             self._check_replace(stmt, existing)
         props = stmt.props()
-        if not stmt.columns:
-            raise KsqlStatementException(
-                "The statement does not define any columns.")
         schema = ddl.parse_columns(self.catalog, stmt.kind, stmt.columns)
         window = ddl.window_info(props)
         if window is not None and not schema.key_columns:
@@ -74,6 +71,8 @@ class Executor:
             raise KsqlStatementException("Missing required property \"KAFKA_TOPIC\" which has no default value.")
         key_format, value_format = ddl.resolve_formats(props, self.config, bool(schema.key_columns),
                                                        value_columns=len(schema.value_columns))
+        if not stmt.columns:
+            raise KsqlStatementException("The statement does not define any columns.")
         ts_column, ts_format = ddl.check_timestamp_column(schema, props)
         source = DataSource(stmt.name, stmt.kind, schema, str(topic), key_format, value_format,
                             ts_column, ts_format, window, stmt.is_source, stmt.text, props)
@@ -199,7 +198,8 @@ class Executor:
 
     def _start_query(self, query_id: str, text: str, plan: LogicalPlan, sink: DataSource) -> None:
         physical = build_physical_plan(
-            plan, lambda layout: TopicSink(sink, layout, self.log, self.processing_log, query_id),
+            plan, lambda layout: TopicSink(sink, layout, self.log, self.processing_log, query_id,
+                                           keeps_input_key=not getattr(plan, "partitioned_by", True)),
             self.processing_log, query_id)
         service = self.config.get("ksql.service.id", "default_")
         group = f"_confluent-ksql-{service}query_{query_id}"
@@ -219,7 +219,7 @@ class Executor:
     def _InsertValues(self, stmt: ast.InsertValues) -> dict[str, Any]:
         target = self.catalog.get_source(stmt.target)
         if target is None:
-            raise KsqlStatementException(f"Source {stmt.target} does not exist.")
+            raise KsqlStatementException(_unknown_insert_target(self.catalog, stmt.target))
         if target.is_source:
             raise KsqlStatementException(f"Cannot insert values into read-only {target.kind.lower()}: {target.name}")
         values, rowtime = self._insert_row(target, stmt)
@@ -351,3 +351,10 @@ def _schema_signature(schema: LogicalSchema) -> list[tuple[str, str, str]]:
 
 def _one_row_table(columns: list[Column], values: dict[str, Any]) -> pa.Table:
     return pa.table({c.name: pa.array([values.get(c.name)], to_arrow(c.type)) for c in columns})
+
+
+def _unknown_insert_target(catalog: Catalog, name: str) -> str:
+    message = f"Cannot insert values into an unknown stream/table: `{name}`"
+    if name.upper() in catalog.sources and name != name.upper():
+        message += f"\nDid you mean {name.upper()}? Hint: try removing double quotes from the source name."
+    return message

@@ -127,7 +127,7 @@ def _epoch_to_string(args, types):
 
 
 def _string_to_epoch(args, types):
-    return f"epoch_ms({_parse_timestamp(args, types)})"
+    return f"epoch_ms(CAST({_parse_timestamp(args, types)} AS TIMESTAMP))"
 
 
 def _register_formats(registry) -> None:

@@ -34,7 +34,7 @@ class Select(StatelessOperator):
     def __init__(self, outputs: list[OutputColumn], predicate_sql: Optional[str],
                  predicate_text: Optional[str], input_layout: BatchLayout, output_layout: BatchLayout,
                  processing_log: ProcessingLog, query_id: Optional[str] = None,
-                 rowtime_sql: Optional[str] = None):
+                 rowtime_sql: Optional[str] = None, input_is_table: bool = True):
         self.outputs = outputs
         self.predicate_sql = predicate_sql
         self.predicate_text = predicate_text
@@ -42,6 +42,7 @@ class Select(StatelessOperator):
         self.layout = output_layout
         self.processing_log = processing_log
         self.query_id = query_id
+        self.input_is_table = input_is_table
         self.sql = self._build_sql(rowtime_sql)
         self._local = threading.local()
 
@@ -55,11 +56,15 @@ class Select(StatelessOperator):
         select = [f"{o.sql} AS {o.sql_name}" for o in self.outputs]
         select.append(f"{rowtime_sql or ROWTIME_COL} AS {ROWTIME_COL}")
         select += [PARTITION_COL, OFFSET_COL, HEADERS_COL]
-        table_input = self.input_layout.has_tombstones
-        if not table_input:
+        if not self.input_layout.has_tombstones:
             where = f" WHERE {self.predicate_sql}" if self.predicate_sql else ""
             return f"SELECT {', '.join(select)} FROM batch{where}"
-        # Tables: a row that stops matching becomes a tombstone of its key.
+        if self.predicate_sql and not self.input_is_table:
+            # A stream's null-value records never pass a WHERE.
+            select.append(f"false AS {TOMBSTONE_COL}")
+            return (f"SELECT {', '.join(select)} FROM batch "
+                    f"WHERE NOT {TOMBSTONE_COL} AND ({self.predicate_sql})")
+        # A table row that stops matching becomes a tombstone of its key.
         dead = TOMBSTONE_COL
         if self.predicate_sql:
             dead = f"({TOMBSTONE_COL} OR NOT coalesce(({self.predicate_sql}), false))"

@@ -25,7 +25,8 @@ from engine.timestamps import to_epoch_millis
 
 class TopicSink(StatelessOperator):
     def __init__(self, sink: DataSource, layout: BatchLayout, log: Log,
-                 processing_log: ProcessingLog, query_id: Optional[str] = None):
+                 processing_log: ProcessingLog, query_id: Optional[str] = None,
+                 keeps_input_key: bool = False):
         self.sink = sink
         self.layout = layout
         self.log = log
@@ -37,6 +38,8 @@ class TopicSink(StatelessOperator):
         value_columns = [c for c in sink.schema.columns if c.namespace == VALUE]
         self._value_serde = create_serde(sink.value_format, value_columns, is_key=False)
         self.records_written = 0
+        # A key passed through unchanged stays null when it was null (ksqlDB's null GenericKey).
+        self._keeps_input_key = keeps_input_key
 
     def describe(self) -> str:
         return (f"SINK {self.sink.kind.lower()} {self.sink.name} (topic {self.sink.topic}, "
@@ -66,11 +69,17 @@ class TopicSink(StatelessOperator):
         if not self._key_fields:
             return pa.nulls(batch.num_rows, pa.binary())
         columns = {f.name: batch.column(f.sql_name) for f in self._key_fields}
+        all_null = None
+        if self._keeps_input_key and len(self._key_fields) > 1:
+            all_null = _all_null(list(columns.values()))
         if self.sink.window is not None:
             from engine.operators.base import WINDOW_BOUNDS  # windowed sinks come with aggregation
             for name, sql_name in WINDOW_BOUNDS:
                 columns[name] = batch.column(sql_name)
-        return self._key_serde.serialize(pa.table(columns))
+        keys = self._key_serde.serialize(pa.table(columns))
+        if all_null is not None:
+            keys = pc.if_else(all_null, pa.nulls(len(keys), pa.binary()), keys)
+        return keys
 
     def _timestamps(self, batch: pa.Table) -> pa.Array:
         column = self.sink.timestamp_column
@@ -80,6 +89,13 @@ class TopicSink(StatelessOperator):
                 millis = to_epoch_millis(batch.column(field.sql_name), field.type, self.sink.timestamp_format)
                 return pc.coalesce(millis, batch.column(ROWTIME_COL).combine_chunks())
         return batch.column(ROWTIME_COL).combine_chunks().cast(pa.int64())
+
+
+def _all_null(columns: list) -> pa.Array:
+    result = pc.is_null(columns[0])
+    for column in columns[1:]:
+        result = pc.and_(result, pc.is_null(column))
+    return result
 
 
 class RowSink(StatelessOperator):

@@ -25,20 +25,21 @@ from engine.types import to_arrow
 
 class SourceDecode(StatelessOperator):
     def __init__(self, source: DataSource, alias: str, processing_log: ProcessingLog,
-                 query_id: Optional[str] = None):
+                 query_id: Optional[str] = None, keep_null_values: bool = False):
         self.source = source
         self.query_id = query_id
         self.processing_log = processing_log
         columns = list(source.schema.columns)
         self.layout: BatchLayout = layout_for_columns(columns, alias)
-        self.layout = BatchLayout(self.layout.fields, has_tombstones=source.is_table)
         self._key_columns = [c for c in columns if c.namespace == KEY]
         self._value_columns = [c for c in columns if c.namespace == VALUE]
         self._key_serde = key_serde_for(source)
         self._value_serde = create_serde(source.value_format, self._value_columns, is_key=False)
-        # An anonymous single value decodes a null record value to a row whose column is null.
-        self._null_value_is_a_row = len(self._value_columns) == 1 and (
-            source.value_format.name == "KAFKA" or source.value_format.wrap_single_value is False)
+        # Tables carry tombstones; a stream projection passes null values on (as ksqlDB's
+        # mapValues does), while joins and aggregations ignore them.
+        self._keep_null_values = keep_null_values
+        self.emits_tombstones = source.is_table or self._keep_null_values
+        self.layout = BatchLayout(self.layout.fields, has_tombstones=self.emits_tombstones)
 
     def describe(self) -> str:
         return (f"SOURCE {self.source.kind.lower()} {self.source.name} (topic {self.source.topic}, "
@@ -58,7 +59,7 @@ class SourceDecode(StatelessOperator):
         columns[PARTITION_COL] = records.column("partition")
         columns[OFFSET_COL] = records.column("offset")
         columns[HEADERS_COL] = records.column("headers")
-        if self.source.is_table:
+        if self.emits_tombstones:
             columns[TOMBSTONE_COL] = records.column("value").is_null()
         table = pa.table(columns)
         if bad:
@@ -73,7 +74,7 @@ class SourceDecode(StatelessOperator):
             if self._key_columns:
                 return records.filter(records.column("key").is_valid())
             return records
-        if self._null_value_is_a_row:
+        if self._keep_null_values:
             return records
         return records.filter(records.column("value").is_valid())
 

@@ -14,7 +14,8 @@ from engine.catalog import STREAM, TABLE, Catalog, DataSource
 from engine.errors import KsqlStatementException
 from engine.expressions.compiler import ExpressionCompiler
 from engine.operators.base import BatchLayout
-from engine.planner.relation import RelationPlan, plan_relation
+from engine.planner.rewrite import convert_timestamp_literals
+from engine.planner.relation import RelationPlan, SourceRelation, plan_relation
 from engine.schema import KEY, VALUE, WINDOWEND, WINDOWSTART, Column, LogicalSchema
 from engine.types import SqlType
 from grammar import ast
@@ -109,10 +110,13 @@ class LogicalPlanner:
 
     def plan_projection(self, relation: RelationPlan, query: ast.Query,
                         sink_name: Optional[str]) -> LogicalPlan:
+        if isinstance(relation, SourceRelation):
+            relation = relation.keeping_null_values()
         layout = relation.layout
         compiler = ExpressionCompiler(layout.scope())
-        if query.where is not None:
-            self._check_where(compiler, query.where)
+        where = convert_timestamp_literals(query.where) if query.where is not None else None
+        if where is not None:
+            self._check_where(compiler, where)
         items = self.expand_select(query.select, relation, compiler)
         self.check_reserved(items)
         if query.partition_by and relation.result_kind == TABLE:
@@ -121,7 +125,7 @@ class LogicalPlanner:
         keys, values = self._split_key_and_values(query, relation, items, compiler, sink_name)
         if self.persistent and not values:
             raise KsqlStatementException("The projection contains no value columns.")
-        return LogicalPlan(relation=relation, where=query.where, keys=keys, values=values,
+        return LogicalPlan(relation=relation, where=where, keys=keys, values=values,
                            result_kind=relation.result_kind, partitioned_by=bool(query.partition_by),
                            emit=query.emit, limit=query.limit)
 
@@ -158,7 +162,7 @@ class LogicalPlanner:
                 for field_name, field_type in typed.type.fields:
                     items.append(OutputExpr(field_name, ast.Dereference(item.expr, field_name), field_type))
             else:
-                typed = compiler.compile(item.expr)
+                typed = compiler.compile_projection(item.expr)
                 name = item.alias or _natural_name(item.expr) or names.next()
                 items.append(OutputExpr(name, item.expr, typed.type))
         _check_duplicates(items)
@@ -198,7 +202,8 @@ class LogicalPlanner:
             elif self.persistent:
                 missing.append(format_expression(expr))
         if missing:
-            raise KsqlStatementException(_key_missing_message(sink_name, missing))
+            everything = [format_expression(e) for e in key_exprs]
+            raise KsqlStatementException(_key_missing_message(sink_name, everything))
         if not self.persistent and not query.partition_by:
             # A transient query returns exactly its projection; keys are not split out.
             return [], items

@@ -12,11 +12,12 @@ from typing import Optional
 import pyarrow as pa
 
 from engine.expressions.compiler import ExpressionCompiler
-from engine.operators.base import BatchLayout, Field, Operator
+from engine.operators.base import TOMBSTONE_COL, BatchLayout, Field, Operator
 from engine.operators.select import OutputColumn, Select
 from engine.planner.relation import RelationOperators
 from engine.processing_log import ProcessingLog
 from engine.schema import KEY, VALUE
+from grammar import ast
 from grammar.formatter import format_expression
 
 
@@ -61,11 +62,17 @@ def build_select(plan, processing_log: ProcessingLog, query_id: Optional[str]) -
     """The Select operator of a projection plan: key outputs k0.., value outputs v0.."""
     compiler = ExpressionCompiler(plan.input_layout.scope())
     outputs, fields = [], []
+    key_names = {f.name for f in plan.input_layout.key_fields}
     for prefix, namespace, items in (("k", KEY, plan.keys), ("v", VALUE, plan.values)):
         for index, item in enumerate(items):
             sql_name = f"{prefix}{index}"
             compiled = compiler.compile_projection(item.expr)
-            outputs.append(OutputColumn(sql_name, compiled.sql, format_expression(item.expr)))
+            sql = compiled.sql
+            if namespace == KEY and plan.input_layout.has_tombstones and \
+                    not referenced_columns(item.expr) <= key_names:
+                # A new key computed from a null value is null (the value is not evaluated).
+                sql = f"CASE WHEN {TOMBSTONE_COL} THEN NULL ELSE {sql} END"
+            outputs.append(OutputColumn(sql_name, sql, format_expression(item.expr)))
             fields.append(Field(item.name, item.type, sql_name, namespace))
     predicate_sql = predicate_text = None
     if plan.where is not None:
@@ -73,4 +80,18 @@ def build_select(plan, processing_log: ProcessingLog, query_id: Optional[str]) -
         predicate_text = format_expression(plan.where)
     output_layout = BatchLayout(tuple(fields), has_tombstones=plan.input_layout.has_tombstones)
     return Select(outputs, predicate_sql, predicate_text, plan.input_layout, output_layout,
-                  processing_log, query_id)
+                  processing_log, query_id, input_is_table=plan.relation.result_kind == "TABLE")
+
+
+def referenced_columns(expr) -> set[str]:
+    """The names of the columns an expression reads."""
+    if isinstance(expr, ast.ColumnRef):
+        return {expr.name}
+    found: set[str] = set()
+    for name in getattr(expr, "__dataclass_fields__", {}):
+        child = getattr(expr, name)
+        for part in (child if isinstance(child, tuple) else (child,)):
+            for item in (part if isinstance(part, tuple) else (part,)):
+                if isinstance(item, (ast.Expr, ast.WhenClause)):
+                    found |= referenced_columns(item)
+    return found

@@ -58,6 +58,13 @@ class SourceRelation:
     source: DataSource
     alias: str
     layout: BatchLayout
+    keep_null_values: bool = False  # a stream projection passes null-value records on
+
+    def keeping_null_values(self) -> "SourceRelation":
+        """This relation, passing a stream's null-value records on as tombstone rows."""
+        if self.source.is_table:
+            return self
+        return SourceRelation(self.source, self.alias, BatchLayout(self.layout.fields, True), True)
 
     @property
     def result_kind(self) -> str:
@@ -80,7 +87,8 @@ class SourceRelation:
         return self.source.window
 
     def build(self, processing_log: ProcessingLog, query_id: Optional[str]) -> "SourceDecodeOperators":
-        return SourceDecodeOperators(SourceDecode(self.source, self.alias, processing_log, query_id))
+        return SourceDecodeOperators(SourceDecode(self.source, self.alias, processing_log, query_id,
+                                                  keep_null_values=self.keep_null_values))
 
     def explain(self) -> list[str]:
         return [f"SOURCE {self.source.kind} {self.source.name}"]

@@ -14,7 +14,7 @@ def test_listing_and_describe():
     names = {row[0]: row for row in default_registry().list_functions()}
     assert names["UCASE"][1] == "scalar" and names["SUM"][1] == "aggregate"
     assert names["EXPLODE"][1] == "table"
-    assert len(default_registry().describe("SUBSTRING").variants) == 2
+    assert len(default_registry().describe("SUBSTRING").variants) == 4  # STRING and BYTES overloads
 
 
 def test_exact_match_preferred_over_implicit_cast():

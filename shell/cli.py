@@ -39,6 +39,8 @@ def _add_run(subparsers) -> None:
     parser.add_argument("--until-idle", action="store_true",
                         help="process the input once and exit instead of running until Ctrl-C")
     parser.add_argument("--timeout", type=float, default=None, help="seconds for --until-idle")
+    parser.add_argument("--show", default="", metavar="SOURCE,...",
+                        help="with --until-idle, print the contents of these streams/tables at the end")
 
 
 def _run_run(args) -> int:
@@ -53,6 +55,10 @@ def _run_run(args) -> int:
                 print(describe_result(result.entity))
             if args.until_idle:
                 engine.run_until_idle(timeout=args.timeout)
+                for name in filter(None, (n.strip() for n in args.show.split(","))):
+                    print(f"\n{name}:")
+                    result = engine.pull_query(f"SELECT * FROM {name};")
+                    print(format_table([c.name for c in result.columns], result.rows))
             else:
                 _serve_until_interrupted(engine)
         except KsqlException as exc:
@@ -72,6 +78,15 @@ def _serve_until_interrupted(engine) -> None:
         pass
 
 
+def format_table(header: list[str], rows: list[list]) -> str:
+    """Rows as a ksqlDB-style text table."""
+    cells = [[str(v) if v is not None else "null" for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(header)]
+    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+    line = lambda values: "|" + "|".join(f" {v:<{w}} " for v, w in zip(values, widths)) + "|"
+    return "\n".join([rule, line(header), rule, *[line(r) for r in cells], rule])
+
+
 def describe_result(entity: dict) -> str:
     """One line for a statement's REST entity."""
     status = entity.get("commandStatus") or {}
@@ -81,10 +96,27 @@ def describe_result(entity: dict) -> str:
     return f"{kind}: {entity.get('statementText', '')}".strip().rstrip(":")
 
 
-# name -> (add the subparser, run it). Later: repl, serve, test, test-runner.
+def _add_serve(subparsers) -> None:
+    parser = subparsers.add_parser("serve", help="serve ksqlDB's REST API (loopback by default)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8088, help="port (default 8088)")
+    parser.add_argument("--data-dir", help="where the engine keeps its data (default ~/.ksqlite/data)")
+    parser.add_argument("--auth-file", help="require HTTP Basic auth; lines of `user: password`")
+    parser.add_argument("--property", "-p", action="append", default=[], metavar="NAME=VALUE",
+                        help="an engine property, e.g. ksql.streams.auto.offset.reset=earliest")
+
+
+def _run_serve(args) -> int:
+    from shell import server
+    properties = dict(item.split("=", 1) for item in args.property)
+    return server.serve(args.host, args.port, args.data_dir, args.auth_file, properties)
+
+
+# name -> (add the subparser, run it).
 SUBCOMMANDS: dict[str, tuple[Callable, Callable]] = {
     "qtt": (_add_qtt, _run_qtt),
     "run": (_add_run, _run_run),
+    "serve": (_add_serve, _run_serve),
 }
 
 

@@ -3,8 +3,12 @@
     ksqlite qtt FILE_OR_DIR... [--report R.json] [--filter S] [-v] [--jobs N] [--update-baseline B]
     ksqlite run FILE.sql [--data-dir D] [--until-idle] [--timeout S]
 
-`repl`, `serve`, `test` and `test-runner` are registered in SUBCOMMANDS once they exist; an unknown
-subcommand prints the help.
+    ksqlite [repl] [--server URL] [-f FILE] [-e SQL]      (the interactive shell; the default)
+    ksqlite serve [--host H] [--port P] [--data-dir D] [--auth-file F]
+    ksqlite test DIR|FILE.sql [--junit-xml PATH]
+    ksqlite test-runner -s statements.sql -i input.json -o output.json
+
+An unknown subcommand prints the help.
 """
 from __future__ import annotations
 
@@ -112,11 +116,61 @@ def _run_serve(args) -> int:
     return server.serve(args.host, args.port, args.data_dir, args.auth_file, properties)
 
 
+def _add_repl(subparsers) -> None:
+    parser = subparsers.add_parser("repl", help="the interactive shell (the default command)")
+    _repl_arguments(parser)
+
+
+def _repl_arguments(parser) -> None:
+    parser.add_argument("--server", "-s", metavar="URL", help="a ksqlite/ksqlDB server (default: embedded engine)")
+    parser.add_argument("--file", "-f", help="run the statements of this file and exit")
+    parser.add_argument("--execute", "-e", metavar="SQL", help="run these statements and exit")
+    parser.add_argument("--data-dir", help="the embedded engine's data (default ~/.ksqlite/data)")
+    parser.add_argument("--user", "-u", help="user for HTTP Basic auth")
+    parser.add_argument("--password", "-p", help="password for HTTP Basic auth")
+    parser.add_argument("--define", "-d", action="append", default=[], metavar="NAME=VALUE",
+                        help="define a variable")
+
+
+def _run_repl(args) -> int:
+    from shell import repl
+    return repl.main(server=args.server, file=args.file, execute=args.execute, data_dir=args.data_dir,
+                     user=args.user, password=args.password, defines=args.define)
+
+
+def _add_test(subparsers) -> None:
+    parser = subparsers.add_parser("test", help="run ksqlDB run-ksql-test SQL test files")
+    parser.add_argument("paths", nargs="+", metavar="DIR_OR_FILE")
+    parser.add_argument("--junit-xml", metavar="PATH", help="write a JUnit XML report")
+    parser.add_argument("--temp-folder", help="where test engines keep data (default: a temporary dir)")
+
+
+def _run_test(args) -> int:
+    from shell.runners import sqltest
+    return sqltest.run_command(args.paths, junit_xml=args.junit_xml, temp_folder=args.temp_folder)
+
+
+def _add_test_runner(subparsers) -> None:
+    parser = subparsers.add_parser("test-runner", help="ksqlDB's ksql-test-runner (statements + JSON records)")
+    parser.add_argument("-s", "--sql-file", required=True)
+    parser.add_argument("-i", "--input-file")
+    parser.add_argument("-o", "--output-file", required=True)
+    parser.add_argument("-e", "--extension-dir", help="accepted for compatibility; ignored")
+
+
+def _run_test_runner(args) -> int:
+    from shell.runners import test_runner
+    return test_runner.run_command(args.sql_file, args.input_file, args.output_file)
+
+
 # name -> (add the subparser, run it).
 SUBCOMMANDS: dict[str, tuple[Callable, Callable]] = {
     "qtt": (_add_qtt, _run_qtt),
     "run": (_add_run, _run_run),
     "serve": (_add_serve, _run_serve),
+    "repl": (_add_repl, _run_repl),
+    "test": (_add_test, _run_test),
+    "test-runner": (_add_test_runner, _run_test_runner),
 }
 
 
@@ -131,9 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[list[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser()
-    if not argv or argv[0] not in SUBCOMMANDS:
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["repl", *argv]      # `ksqlite`, `ksqlite -f x.sql`, `ksqlite --server URL`
+    elif argv[0].startswith(("http://", "https://")):
+        argv = ["repl", "--server", *argv]   # like `ksql http://host:8088`
+    if argv[0] not in SUBCOMMANDS:
         parser.print_help()
-        return 2 if argv and argv[0] not in ("-h", "--help") else 0
+        return 2 if argv[0] not in ("-h", "--help") else 0
     args = parser.parse_args(argv)
     return SUBCOMMANDS[args.command][1](args)
 

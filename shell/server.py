@@ -16,6 +16,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import os
 import re
 import socket
 import threading
@@ -401,7 +402,8 @@ class _WithState:
 def hypercorn_config(sock: socket.socket):
     from hypercorn.config import Config
     config = Config()
-    config.bind = [f"fd://{sock.fileno()}"]
+    # Hypercorn owns (and closes) the descriptor it is given: hand it a duplicate.
+    config.bind = [f"fd://{os.dup(sock.fileno())}"]
     config.accesslog = None
     config.errorlog = logging.getLogger("ksqlite.server.http")
     config.keep_alive_timeout = 75

@@ -20,6 +20,7 @@ ROWTIME_COL = "__rowtime"
 PARTITION_COL = "__partition"
 OFFSET_COL = "__offset"
 TOMBSTONE_COL = "__tombstone"
+ENCODED_VALUE_COL = "__value"  # the value already encoded for the sink, when fused into a Select
 HEADERS_COL = "__headers"  # the input record's headers, forwarded to outputs as Kafka Streams does
 
 

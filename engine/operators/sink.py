@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from engine.catalog import DataSource
 from engine.log.api import HEADER_TYPE, Log
-from engine.operators.base import HEADERS_COL, ROWTIME_COL, TOMBSTONE_COL, BatchLayout, StatelessOperator
+from engine.operators.base import ENCODED_VALUE_COL, HEADERS_COL, ROWTIME_COL, TOMBSTONE_COL, BatchLayout, StatelessOperator
 from engine.operators.source import key_serde_for
 from engine.processing_log import ProcessingLog
 from engine.schema import KEY, VALUE
@@ -45,12 +45,20 @@ class TopicSink(StatelessOperator):
         return (f"SINK {self.sink.kind.lower()} {self.sink.name} (topic {self.sink.topic}, "
                 f"key {self.sink.key_format.name}, value {self.sink.value_format.name})")
 
+    def value_encoding_sql(self, value_sql_names: list[str]) -> Optional[str]:
+        """SQL that encodes the value columns inside the producing query, if the format has it."""
+        encode = getattr(self._value_serde, "encode_expression", None)
+        return encode(value_sql_names) if encode and value_sql_names else None
+
     def process(self, batch: pa.Table) -> pa.Table:
         if batch.num_rows == 0:
             return batch
         keys = self._encode_keys(batch)
-        values = self._value_serde.serialize(
-            pa.table({f.name: batch.column(f.sql_name) for f in self._value_fields}))
+        if ENCODED_VALUE_COL in batch.column_names:
+            values = batch.column(ENCODED_VALUE_COL).combine_chunks().cast(pa.binary())
+        else:
+            values = self._value_serde.serialize(
+                pa.table({f.name: batch.column(f.sql_name) for f in self._value_fields}))
         if TOMBSTONE_COL in batch.column_names:
             values = pc.if_else(batch.column(TOMBSTONE_COL).combine_chunks(),
                                 pa.nulls(batch.num_rows, pa.binary()), values)

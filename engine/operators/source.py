@@ -25,7 +25,8 @@ from engine.types import to_arrow
 
 class SourceDecode(StatelessOperator):
     def __init__(self, source: DataSource, alias: str, processing_log: ProcessingLog,
-                 query_id: Optional[str] = None, keep_null_values: bool = False):
+                 query_id: Optional[str] = None, keep_null_values: bool = False,
+                 needed_columns: Optional[frozenset[str]] = None):
         self.source = source
         self.query_id = query_id
         self.processing_log = processing_log
@@ -34,7 +35,13 @@ class SourceDecode(StatelessOperator):
         self._key_columns = [c for c in columns if c.namespace == KEY]
         self._value_columns = [c for c in columns if c.namespace == VALUE]
         self._key_serde = key_serde_for(source)
-        self._value_serde = create_serde(source.value_format, self._value_columns, is_key=False)
+        create_serde(source.value_format, self._value_columns, is_key=False)  # checks the format
+        self._decoded_values = self._value_columns
+        if needed_columns is not None and source.value_format.name == "JSON" and len(self._value_columns) > 1:
+            # JSON members are found by name: decoding only what the query reads is the same.
+            self._decoded_values = [c for c in self._value_columns if c.name in needed_columns]
+        self._value_serde = create_serde(source.value_format, self._decoded_values, is_key=False) \
+            if self._decoded_values else None
         # Tables carry tombstones; a stream projection passes null values on (as ksqlDB's
         # mapValues does), while joins and aggregations ignore them.
         self._keep_null_values = keep_null_values
@@ -50,9 +57,9 @@ class SourceDecode(StatelessOperator):
             records = pa.Table.from_batches([records])
         records = self._drop_unusable(records)
         keys = self._key_serde.deserialize(records.column("key").combine_chunks())
-        values = self._value_serde.deserialize(records.column("value").combine_chunks())
+        values = self._decode_values(records)
         bad = self._log_errors(records, keys.errors, "key") | self._log_errors(records, values.errors, "value")
-        columns = self._assemble(records, keys.columns, values.columns)
+        columns = self._assemble(records, keys.columns, values)
         timestamps, bad_ts = self._event_times(records, columns)
         bad |= bad_ts
         columns[ROWTIME_COL] = timestamps
@@ -69,6 +76,12 @@ class SourceDecode(StatelessOperator):
         return table
 
     # --- steps ---
+    def _decode_values(self, records: pa.Table):
+        from engine.serde.api import DecodeResult
+        if self._value_serde is None:
+            return DecodeResult(pa.table({}), {})
+        return self._value_serde.deserialize(records.column("value").combine_chunks())
+
     def _drop_unusable(self, records: pa.Table) -> pa.Table:
         if self.source.is_table:
             if self._key_columns:
@@ -78,9 +91,10 @@ class SourceDecode(StatelessOperator):
             return records
         return records.filter(records.column("value").is_valid())
 
-    def _assemble(self, records: pa.Table, keys: pa.Table, values: pa.Table) -> dict[str, pa.ChunkedArray]:
+    def _assemble(self, records: pa.Table, keys: pa.Table, values) -> dict[str, pa.ChunkedArray]:
+        values = values.columns
         columns: dict[str, pa.ChunkedArray | pa.Array] = {}
-        key_index = value_index = 0
+        key_index = 0
         for field in self.layout.fields:
             if field.namespace == KEY:
                 if field.name in keys.column_names:
@@ -89,8 +103,10 @@ class SourceDecode(StatelessOperator):
                     columns[field.sql_name] = keys.column(key_index)
                 key_index += 1
             elif field.namespace == VALUE:
-                columns[field.sql_name] = values.column(value_index)
-                value_index += 1
+                if field.name in values.column_names:
+                    columns[field.sql_name] = values.column(field.name)
+                else:
+                    columns[field.sql_name] = pa.nulls(records.num_rows, to_arrow(field.type))
             elif field.namespace == HEADERS:
                 columns[field.sql_name] = _all_headers(records.column("headers"), field.type)
             elif field.namespace == HEADER:

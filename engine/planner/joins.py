@@ -1,8 +1,634 @@
-"""Joins: planned here as relations. (Being built; see issue 4.)"""
+"""Joins, planned as relations: FROM a JOIN b ON ... [JOIN c ON ...], evaluated left to right.
+
+`plan_join` checks a join as ksqlDB does (source kinds, join types, the ON condition, formats,
+windows) and builds a `JoinRelation`: its layout exposes every column of every source (so `a.col`
+resolves, an unqualified name shared by two sources is ambiguous), the join key as the result's
+key, and per-source ROWTIME (`a.ROWTIME`). Naming follows ksqlDB's join schema: `SELECT *` and a
+qualified reference to a name several sources share give `<ALIAS>_<NAME>`; the key is the join
+column, or a synthetic `ROWKEY` for FULL OUTER joins and joins on expressions.
+
+The physical side is `engine.operators.join_driver.JoinOperators`: one decoder per source and one
+join operator per JOIN clause (stream-table, stream-stream, table-table, foreign-key).
+"""
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Optional
+
+from engine.catalog import STREAM, TABLE, Catalog, DataSource, WindowInfo
 from engine.errors import KsqlStatementException
+from engine.expressions.compiler import ExpressionCompiler
+from engine.expressions.scope import ColumnBinding, Scope, UnresolvedColumnException
+from engine.operators.base import (OFFSET_COL, PARTITION_COL, PSEUDO_BINDINGS, ROWTIME_COL, BatchLayout,
+                                   Field, layout_for_columns)
+from engine.processing_log import ProcessingLog
+from engine.schema import KEY, VALUE, Column
+from engine.types import BIGINT
+from grammar import ast
+from grammar.formatter import format_expression
+
+JOIN_KEY_COL = "__jkey"          # the result's join key (the value of ROWKEY or the key column)
+HIDDEN_KEY = "$JOINKEY"          # a name no query can spell: the join key, for key outputs
+STREAM_STREAM, STREAM_TABLE, TABLE_TABLE, FOREIGN_KEY = "stream-stream", "stream-table", "table-table", "foreign-key"
+LEGACY_GRACE_MS = 24 * 3600 * 1000
 
 
-def plan_join(catalog, query):
-    raise KsqlStatementException("JOIN is not supported yet by ksqlite.")
+@dataclass
+class Leaf:
+    """One source of the join and the internal column names of its columns."""
+    index: int
+    source: DataSource
+    alias: str
+    fields: list[Field]           # user columns, sql names s<i>_<k0|v0..>
+
+    @property
+    def rowtime_col(self) -> str:
+        return f"s{self.index}_rt"
+
+    def column_names(self) -> set[str]:
+        return {f.name for f in self.fields}
+
+
+@dataclass
+class JoinStep:
+    """One JOIN clause: the tree so far (left) joined with one source (right)."""
+    kind: str                     # INNER | LEFT | RIGHT | FULL
+    join_type: str                # stream-stream | stream-table | table-table | foreign-key
+    right: Leaf
+    left_leaves: list[Leaf]
+    left_sql: str                 # the join expression over the left tree's columns
+    right_sql: str
+    left_column: Optional[str]    # the internal column when the expression is a plain column
+    right_column: Optional[str]
+    key_type: object
+    before_ms: int = 0
+    after_ms: int = 0
+    grace_ms: Optional[int] = None  # None: no GRACE PERIOD given (legacy eager outer results)
+    text: str = ""
+
+    @property
+    def retention_ms(self) -> int:
+        grace = self.grace_ms if self.grace_ms is not None else max(
+            LEGACY_GRACE_MS - self.before_ms - self.after_ms, 0)
+        return self.before_ms + self.after_ms + grace
+
+
+@dataclass(frozen=True)
+class KeyRef:
+    """A source column named in a join condition: `alias.name`."""
+    alias: str
+    name: str
+
+    def text(self) -> str:
+        return f"{self.alias}.{self.name}"
+
+    def schema_name(self) -> str:
+        return f"{self.alias}_{self.name}"
+
+
+class JoinLayout(BatchLayout):
+    """The columns of a join result. Its scope knows qualified names, ambiguity and the key."""
+
+    def __init__(self, fields, leaves: list[Leaf], key_ref: Optional[KeyRef], key_binding: ColumnBinding,
+                 has_tombstones: bool):
+        super().__init__(tuple(fields), has_tombstones)
+        object.__setattr__(self, "_leaves", leaves)
+        object.__setattr__(self, "_key_ref", key_ref)
+        object.__setattr__(self, "_key_binding", key_binding)
+
+    def scope(self, pseudo: bool = True) -> Scope:
+        columns: dict[str, ColumnBinding] = {}
+        qualified: dict[tuple[str, str], ColumnBinding] = {}
+        seen: dict[str, int] = {}
+        for leaf in self._leaves:
+            for f in leaf.fields:
+                binding = ColumnBinding(f.sql_name, f.type)
+                if self._key_ref == KeyRef(leaf.alias, f.name):
+                    binding = self._key_binding
+                qualified[(leaf.alias, f.name)] = binding
+                seen[f.name] = seen.get(f.name, 0) + 1
+                columns.setdefault(f.name, binding)
+            qualified[(leaf.alias, "ROWTIME")] = ColumnBinding(leaf.rowtime_col, BIGINT)
+        ambiguous = {name for name, count in seen.items() if count > 1}
+        for name in ambiguous:
+            columns.pop(name, None)
+        for f in self.fields:
+            if f.source is None:   # the synthetic key and the hidden key
+                columns[f.name] = ColumnBinding(f.sql_name, f.type)
+        if pseudo:
+            for name, sql_name, typ in PSEUDO_BINDINGS:
+                columns.setdefault(name, ColumnBinding(sql_name, typ))
+        return Scope(columns, qualified, ambiguous)
+
+
+@dataclass
+class JoinRelation:
+    """A relation of several sources joined left to right."""
+    leaves: list[Leaf]
+    steps: list[JoinStep]
+    layout: JoinLayout
+    result_kind: str
+    synthetic_key: Optional[str]          # ROWKEY / ROWKEY_n, or None
+    key_ref: Optional[KeyRef]             # the key column when not synthetic (and not a FK join)
+    viable_keys: list[KeyRef] = field(default_factory=list)
+    foreign_key_columns: list[KeyRef] = field(default_factory=list)  # FK join: the left table's key
+    key_type: object = None
+
+    # --- the RelationPlan surface ---
+    @property
+    def sources(self) -> list[DataSource]:
+        return [leaf.source for leaf in self.leaves]
+
+    @property
+    def topics(self) -> list[str]:
+        topics: list[str] = []
+        for leaf in self.leaves:
+            if leaf.source.topic not in topics:
+                topics.append(leaf.source.topic)
+        return topics
+
+    @property
+    def key_columns(self) -> list[Column]:
+        if self.foreign_key_columns:
+            return [Column(ref.schema_name(), self._field(ref).type, KEY) for ref in self.foreign_key_columns]
+        if self.synthetic_key:
+            return [Column(self.synthetic_key, self.key_type, KEY)]
+        return [Column(self.key_ref.schema_name(), self.key_type, KEY)]
+
+    @property
+    def window(self) -> Optional[WindowInfo]:
+        return self.leaves[0].source.window
+
+    def build(self, processing_log: ProcessingLog, query_id: Optional[str]):
+        from engine.operators.join_driver import JoinOperators
+        return JoinOperators(self, processing_log, query_id)
+
+    def explain(self) -> list[str]:
+        lines = []
+        for step in reversed(self.steps):
+            within = ""
+            if step.join_type == STREAM_STREAM:
+                within = f" WITHIN ({step.before_ms} ms, {step.after_ms} ms)"
+                if step.grace_ms is not None:
+                    within += f" GRACE {step.grace_ms} ms"
+            lines.append(f"JOIN {step.join_type} {step.kind} ON {step.text}{within}")
+        lines += [f"SOURCE {leaf.source.kind} {leaf.source.name} AS {leaf.alias}" for leaf in self.leaves]
+        return lines
+
+    # --- naming hooks used by the projection planner (engine.planner.logical) ---
+    def natural_name(self, expr: ast.Expr) -> Optional[str]:
+        """A select item's name without an alias: shared names qualified as `A_NAME`."""
+        if isinstance(expr, ast.ColumnRef):
+            if expr.source is not None and (expr.name == "ROWTIME" or self._shared(expr.name)):
+                return f"{expr.source}_{expr.name}"
+            return expr.name
+        if isinstance(expr, ast.Dereference):
+            return expr.field
+        return None
+
+    def expand_star(self, item: ast.SelectAll) -> list:
+        from engine.planner.logical import OutputExpr
+        items = []
+        if item.source is None and self.synthetic_key:
+            items.append(OutputExpr(self.synthetic_key, ast.ColumnRef(self.synthetic_key), self.key_type))
+        leaves = self.leaves
+        if item.source is not None:
+            leaves = [leaf for leaf in leaves if leaf.alias == item.source]
+            if not leaves:
+                raise KsqlStatementException(f"'{item.source}' is not a valid stream/table name or alias.")
+        for leaf in leaves:
+            for f in leaf.fields:
+                items.append(OutputExpr(f"{leaf.alias}_{f.name}", ast.ColumnRef(f.name, leaf.alias), f.type))
+        return items
+
+    def split_key(self, items: list, sink_name: Optional[str], persistent: bool):
+        """The key and value outputs of a projection over this join, with ksqlDB's checks."""
+        if not persistent:
+            return [], items
+        if self.foreign_key_columns:
+            return self._split_foreign_key(items, sink_name)
+        refs = [self._ref_of(item.expr) for item in items]
+        if self.synthetic_key:
+            matches = [i for i, item in enumerate(items)
+                       if isinstance(item.expr, ast.ColumnRef) and item.expr.source is None
+                       and item.expr.name == self.synthetic_key]
+            if not matches:
+                raise KsqlStatementException(_synthetic_missing(sink_name, self.synthetic_key))
+            chosen_name = self.synthetic_key
+        else:
+            matches, chosen = [], None
+            for viable in self.viable_keys:
+                matches = [i for i, ref in enumerate(refs) if ref == viable]
+                if matches:
+                    chosen = viable
+                    break
+            if chosen is None:
+                raise KsqlStatementException(_join_key_missing(sink_name, self.viable_keys))
+            chosen_name = chosen.schema_name()
+        if len(matches) > 1:
+            aliases = " and ".join(sorted(items[i].name for i in matches))
+            raise KsqlStatementException(
+                f"The projection contains a key column (`{chosen_name}`) more than once, aliased as: {aliases}.")
+        key_item = items[matches[0]]
+        key_expr = ast.ColumnRef(HIDDEN_KEY)
+        keys = [dataclasses.replace(key_item, expr=key_expr)]
+        values = [item for i, item in enumerate(items) if i != matches[0]]
+        return keys, values
+
+    def _split_foreign_key(self, items: list, sink_name: Optional[str]):
+        refs = [self._ref_of(item.expr) for item in items]
+        keys, used, missing = [], set(), []
+        for key in self.foreign_key_columns:
+            matches = [i for i, ref in enumerate(refs) if ref == key]
+            if len(matches) > 1:
+                aliases = " and ".join(sorted(items[i].name for i in matches))
+                raise KsqlStatementException(
+                    f"The projection contains a key column (`{key.schema_name()}`) more than once, "
+                    f"aliased as: {aliases}.")
+            if not matches:
+                missing.append(key)
+                continue
+            used.add(matches[0])
+            keys.append(items[matches[0]])
+        if missing:
+            if len(self.foreign_key_columns) == 1 and len(self.viable_keys) > 1:
+                raise KsqlStatementException(_join_key_missing(sink_name, self.viable_keys))
+            listed = ", ".join(f"`{k.name}`" for k in missing)
+            raise KsqlStatementException(
+                "Primary key columns missing in projection. For foreign-key table-table joins, the projection "
+                "must include all primary key columns from the left input table "
+                f"(`{self.leaves[0].alias}`). Missing columns: {listed}.")
+        values = [item for i, item in enumerate(items) if i not in used]
+        return keys, values
+
+    def _ref_of(self, expr: ast.Expr) -> Optional[KeyRef]:
+        if not isinstance(expr, ast.ColumnRef):
+            return None
+        if expr.source is not None:
+            return KeyRef(expr.source, expr.name)
+        owners = [leaf for leaf in self.leaves if expr.name in leaf.column_names()]
+        return KeyRef(owners[0].alias, expr.name) if len(owners) == 1 else None
+
+    def _shared(self, name: str) -> bool:
+        return sum(1 for leaf in self.leaves if name in leaf.column_names()) > 1
+
+    def _field(self, ref: KeyRef) -> Field:
+        leaf = next(leaf for leaf in self.leaves if leaf.alias == ref.alias)
+        return next(f for f in leaf.fields if f.name == ref.name)
+
+
+def _listing(refs: list[str]) -> str:
+    if len(refs) == 1:
+        return refs[0]
+    return ", ".join(refs[:-1]) + " or " + refs[-1]
+
+
+def _join_key_missing(sink_name: Optional[str], viable: list[KeyRef]) -> str:
+    noun = "join expression" if len(viable) == 1 else "join expressions"
+    return ("Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\n"
+            f"The query used to build `{sink_name}` must include the {noun} "
+            f"{_listing([v.text() for v in viable])} in its projection (eg, SELECT {viable[0].text()}...).")
+
+
+def _synthetic_missing(sink_name: Optional[str], name: str) -> str:
+    return ("Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\n"
+            f"The query used to build `{sink_name}` must include the join expression {name} in its "
+            f"projection (eg, SELECT {name}...).\n"
+            f"{name} was added as a synthetic key column because the join criteria did not match any source "
+            "column. This expression must be included in the projection and may be aliased. ")
+
+
+# ------------------------------------------------------------------------------------------ planning
+
+def plan_join(catalog: Catalog, query: ast.Query) -> JoinRelation:
+    from engine.planner.relation import resolve_source
+    refs = [query.from_] + [j.source for j in query.joins]
+    sources = [resolve_source(catalog, ref) for ref in refs]
+    _check_sources(refs, sources)
+    leaves = []
+    for i, (ref, source) in enumerate(zip(refs, sources)):
+        base = layout_for_columns(list(source.schema.columns), ref.effective_name)
+        fields = [Field(f.name, f.type, f"s{i}_{f.sql_name}", f.namespace, ref.effective_name) for f in base.fields]
+        leaves.append(Leaf(i, source, ref.effective_name, fields))
+    steps: list[JoinStep] = []
+    left_kind = leaves[0].source.kind
+    key_ref: Optional[KeyRef] = None
+    viable: list[KeyRef] = []
+    synthetic = False
+    fk_columns: list[KeyRef] = []
+    key_type = None
+    for number, clause in enumerate(query.joins):
+        right = leaves[number + 1]
+        left_leaves = leaves[:number + 1]
+        step, left_ref, right_ref = _plan_step(clause, left_leaves, right, left_kind, key_ref, viable,
+                                               synthetic, fk_columns)
+        steps.append(step)
+        key_type = step.key_type
+        if step.join_type == FOREIGN_KEY:
+            fk_columns = [KeyRef(left_leaves[0].alias, c.name) for c in left_leaves[0].source.schema.key_columns] \
+                if number == 0 else fk_columns
+            key_ref, viable, synthetic = None, list(fk_columns), False
+            key_type = fk_columns[0] and next(f for f in left_leaves[0].fields if f.name == fk_columns[0].name).type
+        elif clause.kind == "FULL":
+            key_ref, viable, synthetic, fk_columns = None, [], True, []
+        elif left_ref is not None:
+            carried = viable if (left_ref in viable or left_ref == key_ref) and not synthetic else []
+            viable = _unique(carried + [left_ref] + ([right_ref] if right_ref else []))
+            key_ref = carried[0] if carried else left_ref
+            if fk_columns and len(fk_columns) == 1:
+                viable = _unique(fk_columns + viable)
+                key_ref = fk_columns[0]
+            synthetic, fk_columns = False, []
+        elif right_ref is not None:
+            key_ref, viable, synthetic, fk_columns = right_ref, [right_ref], False, []
+        else:
+            key_ref, viable, synthetic, fk_columns = None, [], True, []
+        if step.join_type == STREAM_TABLE or step.join_type == STREAM_STREAM:
+            left_kind = STREAM
+        else:
+            left_kind = TABLE
+    synthetic_name = _synthetic_name(leaves) if synthetic else None
+    key_binding = ColumnBinding(JOIN_KEY_COL, key_type)
+    fields = [f for leaf in leaves for f in leaf.fields]
+    if synthetic_name:
+        fields.insert(0, Field(synthetic_name, key_type, JOIN_KEY_COL, KEY, None))
+    else:
+        fields.append(Field(HIDDEN_KEY, key_type, JOIN_KEY_COL, KEY, None))
+    layout = JoinLayout(fields, leaves, key_ref if not synthetic else None, key_binding,
+                        has_tombstones=left_kind == TABLE)
+    return JoinRelation(leaves, steps, layout, left_kind, synthetic_name, key_ref if not synthetic else None,
+                        viable, fk_columns, key_type)
+
+
+def _unique(refs: list[KeyRef]) -> list[KeyRef]:
+    out: list[KeyRef] = []
+    for ref in refs:
+        if ref not in out:
+            out.append(ref)
+    return out
+
+
+def _synthetic_name(leaves: list[Leaf]) -> str:
+    taken = {f.name for leaf in leaves for f in leaf.fields}
+    if "ROWKEY" not in taken:
+        return "ROWKEY"
+    n = 1
+    while f"ROWKEY_{n}" in taken:
+        n += 1
+    return f"ROWKEY_{n}"
+
+
+def _check_sources(refs: list[ast.SourceRef], sources: list[DataSource]) -> None:
+    names = [s.name for s in sources]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise KsqlStatementException(
+                f"Can not join '{name}' to '{name}': self joins are not yet supported.")
+    kafka = [s.name for s in sources if s.value_format.name == "KAFKA"]
+    if kafka:
+        raise KsqlStatementException(
+            f"Source(s) {', '.join(kafka)} are using the 'KAFKA' value format. This format does not yet support JOIN.")
+
+
+def _side_scope(leaves: list[Leaf]) -> Scope:
+    columns: dict[str, ColumnBinding] = {}
+    qualified: dict[tuple[str, str], ColumnBinding] = {}
+    counts: dict[str, int] = {}
+    for leaf in leaves:
+        for f in leaf.fields:
+            binding = ColumnBinding(f.sql_name, f.type)
+            qualified[(leaf.alias, f.name)] = binding
+            counts[f.name] = counts.get(f.name, 0) + 1
+            columns.setdefault(f.name, binding)
+        qualified[(leaf.alias, "ROWTIME")] = ColumnBinding(leaf.rowtime_col, BIGINT)
+    ambiguous = {n for n, c in counts.items() if c > 1}
+    for n in ambiguous:
+        columns.pop(n)
+    return Scope(columns, qualified, ambiguous)
+
+
+def _sources_of(expr: ast.Expr, leaves: list[Leaf]) -> set[str]:
+    """The aliases an expression references (unqualified names resolved against all leaves)."""
+    found: set[str] = set()
+
+    def visit(node):
+        if isinstance(node, ast.ColumnRef):
+            if node.source is not None:
+                if not any(leaf.alias == node.source for leaf in leaves):
+                    raise KsqlStatementException(
+                        f"'{node.source}' is not a valid stream/table name or alias.")
+                found.add(node.source)
+                return
+            owners = [leaf.alias for leaf in leaves if node.name in leaf.column_names()]
+            if len(owners) > 1:
+                options = " or ".join(f"{o}.{node.name}" for o in sorted(owners))
+                raise KsqlStatementException(f"Column '{node.name}' is ambiguous. Could be {options}.")
+            if not owners:
+                raise UnresolvedColumnException(node.name).in_clause("JOIN ON")
+            found.add(owners[0])
+            return
+        if dataclasses.is_dataclass(node):
+            for f in dataclasses.fields(node):
+                visit(getattr(node, f.name))
+        elif isinstance(node, tuple):
+            for x in node:
+                visit(x)
+
+    visit(expr)
+    return found
+
+
+def _qualify(expr: ast.Expr, leaves: list[Leaf]) -> ast.Expr:
+    """The expression with every column qualified by its source (for ksqlDB's error texts)."""
+    if isinstance(expr, ast.ColumnRef):
+        if expr.source is None:
+            owners = [leaf.alias for leaf in leaves if expr.name in leaf.column_names()]
+            if len(owners) == 1:
+                return ast.ColumnRef(expr.name, owners[0])
+        return expr
+    if dataclasses.is_dataclass(expr) and isinstance(expr, ast.Expr):
+        changes = {}
+        for f in dataclasses.fields(expr):
+            value = getattr(expr, f.name)
+            if isinstance(value, ast.Expr):
+                changes[f.name] = _qualify(value, leaves)
+            elif isinstance(value, tuple):
+                changes[f.name] = tuple(_qualify(v, leaves) if isinstance(v, ast.Expr) else v for v in value)
+        return dataclasses.replace(expr, **changes)
+    return expr
+
+
+def _plan_step(clause: ast.JoinClause, left_leaves: list[Leaf], right: Leaf, left_kind: str,
+               key_ref: Optional[KeyRef], viable: list[KeyRef], synthetic: bool, fk_columns: list[KeyRef]):
+    all_leaves = left_leaves + [right]
+    on = clause.on
+    if not (isinstance(on, ast.Comparison) and on.op == "="):
+        raise KsqlStatementException(
+            f"Unsupported join expression: {format_expression(on)}. Only equality joins are supported "
+            "(for example, ON a.x = b.y).")
+    text = format_expression(_qualify(on, all_leaves))
+    left_expr, right_expr = on.left, on.right
+    for side in (left_expr, right_expr):
+        used = _sources_of(side, all_leaves)
+        if len(used) != 1:
+            if not used:
+                raise KsqlStatementException(
+                    f"Invalid comparison expression '{format_expression(side)}' in join '({text})'. Each side of "
+                    "the join comparision must contain references from exactly one source.")
+            raise KsqlStatementException(
+                f"Invalid comparison expression '{format_expression(side)}' in join '({text})'. Each side of "
+                "the join comparision must contain references from exactly one source.")
+    left_sources = _sources_of(left_expr, all_leaves)
+    right_sources = _sources_of(right_expr, all_leaves)
+    if left_sources == right_sources:
+        (only,) = left_sources
+        raise KsqlStatementException(
+            f"Each side of the join must reference exactly one source and not the same source. "
+            f"Left side references `{only}` and right references `{only}`")
+    if right.alias in left_sources:
+        left_expr, right_expr = right_expr, left_expr
+        left_sources, right_sources = right_sources, left_sources
+    if right.alias not in right_sources:
+        (l_src,), (r_src,) = left_sources, right_sources
+        raise KsqlStatementException(
+            f"A join criteria is expected to reference the source (`{right.alias}`) in the FROM clause, "
+            f"instead the right source references `{r_src}` and the left source references `{l_src}`")
+    right_kind = right.source.kind
+    kind_word = {"INNER": "[INNER]", "LEFT": "LEFT [OUTER]", "RIGHT": "RIGHT [OUTER]", "FULL": "[FULL] OUTER"}[clause.kind]
+    left_name = left_leaves[0].source.name if len(left_leaves) == 1 else left_leaves[-1].source.name
+    if left_kind == TABLE and right_kind == STREAM:
+        raise KsqlStatementException(
+            f"Invalid join order: table-stream joins are not supported; only stream-table joins. "
+            f"Got {left_name} {kind_word} JOIN {right.source.name}.")
+    left_compiler = ExpressionCompiler(_side_scope(left_leaves))
+    right_compiler = ExpressionCompiler(_side_scope([right]))
+    left_typed = _compile_on(left_compiler, left_expr)
+    right_typed = _compile_on(right_compiler, right_expr)
+    qualified_left, qualified_right = _qualify(left_expr, left_leaves), _qualify(right_expr, [right])
+    if left_typed.type != right_typed.type:
+        raise KsqlStatementException(
+            f"Invalid join condition: types don't match. Got {format_expression(qualified_left)}"
+            f"{{{left_typed.type}}} = {format_expression(qualified_right)}{{{right_typed.type}}}.")
+    _check_key_type(left_typed.type, left_expr, left_leaves)
+    left_ref = _column_ref(left_expr, left_leaves)
+    right_ref = _column_ref(right_expr, [right])
+    right_is_pk = right_ref is not None and [c.name for c in right.source.schema.key_columns] == [right_ref.name]
+    got = f"{format_expression(qualified_left)} = {format_expression(qualified_right)}"
+    if clause.within is not None and not (left_kind == STREAM and right_kind == STREAM):
+        raise KsqlStatementException(
+            f"A window definition was provided for a {'Stream-Table' if left_kind == STREAM else 'Table-Table'} join. "
+            "These joins are not windowed. Please drop the window definition (ie, the WITHIN clause) and try to "
+            "execute your join again.")
+    if left_kind == STREAM and right_kind == STREAM:
+        join_type = STREAM_STREAM
+        if clause.within is None:
+            raise KsqlStatementException(
+                "Stream-Stream joins must have a WITHIN clause specified. None was provided. To learn about how "
+                "to specify a WITHIN clause with a stream-stream join, please visit: "
+                "https://docs.confluent.io/current/ksql/docs/syntax-reference.html#create-stream-as-select")
+        _check_windows(left_leaves, right, left_expr, right_expr, left_ref, right_ref)
+    elif left_kind == STREAM:
+        join_type = STREAM_TABLE
+        if clause.kind in ("RIGHT", "FULL"):
+            word = "right-outer" if clause.kind == "RIGHT" else "full-outer"
+            raise KsqlStatementException(
+                f"Invalid join type: {word} join not supported for stream-table join. "
+                f"Got {left_name} {kind_word} JOIN {right.source.name}.")
+        if not right_is_pk:
+            raise KsqlStatementException(
+                "Invalid join condition: stream-table joins require to join on the table's primary key. "
+                f"Got {got}.")
+    else:
+        if not right_is_pk:
+            raise KsqlStatementException(
+                "Invalid join condition: table-table joins require to join on the primary key of the right "
+                f"input table. Got {got}.")
+        left_is_key = left_ref is not None and (
+            (not synthetic and not fk_columns and (left_ref == key_ref or left_ref in viable))
+            or (len(left_leaves) == 1 and [c.name for c in left_leaves[0].source.schema.key_columns] == [left_ref.name])
+            or (fk_columns and len(fk_columns) == 1 and left_ref == fk_columns[0]))
+        join_type = TABLE_TABLE if left_is_key else FOREIGN_KEY
+        if join_type == FOREIGN_KEY:
+            if clause.kind == "RIGHT":
+                raise KsqlStatementException("RIGHT OUTER JOIN on a foreign key is not supported")
+            if clause.kind == "FULL":
+                raise KsqlStatementException("FULL OUTER JOIN on a foreign key is not supported")
+    before = after = 0
+    grace = None
+    if clause.within is not None:
+        before, after = clause.within.before.millis, clause.within.after.millis
+        grace = clause.within.grace.millis if clause.within.grace is not None else None
+    step = JoinStep(clause.kind, join_type, right, left_leaves, left_typed.sql, right_typed.sql,
+                    _plain_column(left_expr, left_leaves), _plain_column(right_expr, [right]), left_typed.type,
+                    before, after, grace, text)
+    return step, left_ref, right_ref
+
+
+def _compile_on(compiler: ExpressionCompiler, expr: ast.Expr):
+    try:
+        return compiler.compile(expr)
+    except UnresolvedColumnException as error:
+        raise error.in_clause("JOIN ON") from None
+
+
+def _column_ref(expr: ast.Expr, leaves: list[Leaf]) -> Optional[KeyRef]:
+    if not isinstance(expr, ast.ColumnRef):
+        return None
+    if expr.source is not None:
+        return KeyRef(expr.source, expr.name)
+    owners = [leaf.alias for leaf in leaves if expr.name in leaf.column_names()]
+    return KeyRef(owners[0], expr.name) if len(owners) == 1 else None
+
+
+def _plain_column(expr: ast.Expr, leaves: list[Leaf]) -> Optional[str]:
+    ref = _column_ref(expr, leaves)
+    if ref is None:
+        return None
+    leaf = next(leaf for leaf in leaves if leaf.alias == ref.alias)
+    return next(f.sql_name for f in leaf.fields if f.name == ref.name)
+
+
+def _check_key_type(typ, expr: ast.Expr, leaves: list[Leaf]) -> None:
+    def has_map(t) -> bool:
+        if t is None:
+            return False
+        if t.base == "MAP":
+            return True
+        if t.base == "ARRAY":
+            return has_map(t.element)
+        if t.base == "STRUCT":
+            return any(has_map(ft) for _, ft in t.fields)
+        return False
+    if has_map(typ):
+        ref = _column_ref(expr, leaves)
+        name = ref.schema_name() if ref else "ROWKEY"
+        raise KsqlStatementException(
+            "Map keys, including types that contain maps, are not supported as they may lead to unexpected "
+            "behavior due to inconsistent serialization. "
+            f"Key column name: `{name}`. Column type: {typ}. "
+            "See https://github.com/confluentinc/ksql/issues/6621 for more.")
+
+
+def _check_windows(left_leaves: list[Leaf], right: Leaf, left_expr, right_expr, left_ref, right_ref) -> None:
+    left = left_leaves[0].source
+    lw, rw = left.window, right.source.window
+    if lw is None and rw is None:
+        return
+    if (lw is None) != (rw is None):
+        windowed, other = (left, right.source) if lw is not None else (right.source, left)
+        raise KsqlStatementException(
+            f"Can not join windowed source to non-windowed source. `{windowed.name}` is "
+            f"{windowed.window.kind} windowed `{other.name}` is not windowed")
+    if lw.is_session != rw.is_session:
+        raise KsqlStatementException(
+            f"Incompatible windowed sources. Left source: {lw.kind} Right source: {rw.kind} Session windowed "
+            "sources can only be joined to other session windowed sources, and may still not result in expected "
+            "behaviour as session bounds must be an exact match for the join to work Hopping and tumbling "
+            "windowed sources can only be joined to other hopping and tumbling windowed sources")
+    left_key = [c.name for c in left.schema.key_columns]
+    right_key = [c.name for c in right.source.schema.key_columns]
+    if not (left_ref and right_ref and [left_ref.name] == left_key and [right_ref.name] == right_key):
+        raise KsqlStatementException(
+            "Implicit repartitioning of windowed sources is not supported. "
+            "See https://github.com/confluentinc/ksql/issues/4385.")

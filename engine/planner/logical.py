@@ -14,7 +14,7 @@ from engine.catalog import STREAM, TABLE, Catalog, DataSource
 from engine.errors import KsqlStatementException
 from engine.expressions.compiler import ExpressionCompiler
 from engine.operators.base import BatchLayout
-from engine.planner.rewrite import convert_timestamp_literals
+from engine.planner.rewrite import convert_timestamp_literals, referenced_columns
 from engine.planner.relation import RelationPlan, SourceRelation, plan_relation
 from engine.schema import KEY, VALUE, WINDOWEND, WINDOWSTART, Column, LogicalSchema
 from engine.types import SqlType
@@ -125,6 +125,9 @@ class LogicalPlanner:
         keys, values = self._split_key_and_values(query, relation, items, compiler, sink_name)
         if self.persistent and not values:
             raise KsqlStatementException("The projection contains no value columns.")
+        if isinstance(relation, SourceRelation):
+            read = set().union(*(referenced_columns(o.expr) for o in keys + values))
+            relation = relation.reading_only(read | (referenced_columns(where) if where is not None else set()))
         return LogicalPlan(relation=relation, where=where, keys=keys, values=values,
                            result_kind=relation.result_kind, partitioned_by=bool(query.partition_by),
                            emit=query.emit, limit=query.limit)
@@ -151,6 +154,7 @@ class LogicalPlanner:
         taken = {f.name for f in layout.fields} | {i.alias for i in select
                                                   if isinstance(i, ast.SelectExpr) and i.alias}
         names = _GeneratedNames(taken)
+        natural_name = getattr(relation, "natural_name", _natural_name)  # joins name `a.col` as `A_COL`
         items: list[OutputExpr] = []
         for item in select:
             if isinstance(item, ast.SelectAll):
@@ -163,12 +167,14 @@ class LogicalPlanner:
                     items.append(OutputExpr(field_name, ast.Dereference(item.expr, field_name), field_type))
             else:
                 typed = compiler.compile_projection(item.expr)
-                name = item.alias or _natural_name(item.expr) or names.next()
+                name = item.alias or natural_name(item.expr) or names.next()
                 items.append(OutputExpr(name, item.expr, typed.type))
         _check_duplicates(items)
         return items
 
     def _expand_star(self, item: ast.SelectAll, relation: RelationPlan) -> list[OutputExpr]:
+        if hasattr(relation, "expand_star"):  # a join: every source's columns as `ALIAS_COL`
+            return relation.expand_star(item)
         fields = relation.layout.fields
         if item.source is not None:
             fields = [f for f in fields if f.source == item.source]
@@ -179,6 +185,8 @@ class LogicalPlanner:
 
     def _split_key_and_values(self, query: ast.Query, relation: RelationPlan, items: list[OutputExpr],
                               compiler: ExpressionCompiler, sink_name: Optional[str]):
+        if hasattr(relation, "split_key") and not query.partition_by:  # a join: the join key's rules
+            return relation.split_key(items, sink_name, self.persistent)
         if query.partition_by:
             key_exprs = [e for e in query.partition_by if not isinstance(e, ast.NullLiteral)]
         else:

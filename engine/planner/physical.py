@@ -15,6 +15,7 @@ from engine.expressions.compiler import ExpressionCompiler
 from engine.operators.base import TOMBSTONE_COL, BatchLayout, Field, Operator
 from engine.operators.select import OutputColumn, Select
 from engine.planner.relation import RelationOperators
+from engine.planner.rewrite import referenced_columns
 from engine.processing_log import ProcessingLog
 from engine.schema import KEY, VALUE
 from grammar import ast
@@ -54,44 +55,43 @@ def build_physical_plan(plan, sink_factory, processing_log: ProcessingLog,
 def build_projection(plan, sink_factory, processing_log: ProcessingLog,
                      query_id: Optional[str]) -> PhysicalPlan:
     relation = plan.relation.build(processing_log, query_id)
-    select = build_select(plan, processing_log, query_id)
-    return PhysicalPlan(relation, [select], sink_factory(select.layout))
+    outputs, layout = _projection_outputs(plan)
+    sink = sink_factory(layout)
+    encoder = getattr(sink, "value_encoding_sql", None)
+    encoding = encoder([f.sql_name for f in layout.value_fields]) if encoder else None
+    select = build_select(plan, processing_log, query_id, outputs, layout, encoding)
+    return PhysicalPlan(relation, [select], sink)
 
 
-def build_select(plan, processing_log: ProcessingLog, query_id: Optional[str]) -> Select:
-    """The Select operator of a projection plan: key outputs k0.., value outputs v0.."""
+def _projection_outputs(plan) -> tuple[list[OutputColumn], BatchLayout]:
+    """The compiled key outputs k0.. and value outputs v0.. of a projection, and their layout."""
     compiler = ExpressionCompiler(plan.input_layout.scope())
     outputs, fields = [], []
     key_names = {f.name for f in plan.input_layout.key_fields}
     for prefix, namespace, items in (("k", KEY, plan.keys), ("v", VALUE, plan.values)):
         for index, item in enumerate(items):
             sql_name = f"{prefix}{index}"
-            compiled = compiler.compile_projection(item.expr)
-            sql = compiled.sql
+            sql = compiler.compile_projection(item.expr).sql
             if namespace == KEY and plan.input_layout.has_tombstones and \
                     not referenced_columns(item.expr) <= key_names:
                 # A new key computed from a null value is null (the value is not evaluated).
                 sql = f"CASE WHEN {TOMBSTONE_COL} THEN NULL ELSE {sql} END"
             outputs.append(OutputColumn(sql_name, sql, format_expression(item.expr)))
             fields.append(Field(item.name, item.type, sql_name, namespace))
+    return outputs, BatchLayout(tuple(fields), has_tombstones=plan.input_layout.has_tombstones)
+
+
+def build_select(plan, processing_log: ProcessingLog, query_id: Optional[str],
+                 outputs: Optional[list[OutputColumn]] = None, layout: Optional[BatchLayout] = None,
+                 value_encoding_sql: Optional[str] = None) -> Select:
+    """The Select operator of a projection plan."""
+    if outputs is None:
+        outputs, layout = _projection_outputs(plan)
     predicate_sql = predicate_text = None
     if plan.where is not None:
+        compiler = ExpressionCompiler(plan.input_layout.scope())
         predicate_sql = compiler.compile_predicate(plan.where, clause="WHERE").sql
         predicate_text = format_expression(plan.where)
-    output_layout = BatchLayout(tuple(fields), has_tombstones=plan.input_layout.has_tombstones)
-    return Select(outputs, predicate_sql, predicate_text, plan.input_layout, output_layout,
-                  processing_log, query_id, input_is_table=plan.relation.result_kind == "TABLE")
-
-
-def referenced_columns(expr) -> set[str]:
-    """The names of the columns an expression reads."""
-    if isinstance(expr, ast.ColumnRef):
-        return {expr.name}
-    found: set[str] = set()
-    for name in getattr(expr, "__dataclass_fields__", {}):
-        child = getattr(expr, name)
-        for part in (child if isinstance(child, tuple) else (child,)):
-            for item in (part if isinstance(part, tuple) else (part,)):
-                if isinstance(item, (ast.Expr, ast.WhenClause)):
-                    found |= referenced_columns(item)
-    return found
+    return Select(outputs, predicate_sql, predicate_text, plan.input_layout, layout,
+                  processing_log, query_id, input_is_table=plan.relation.result_kind == "TABLE",
+                  value_encoding_sql=value_encoding_sql)

@@ -59,12 +59,19 @@ class SourceRelation:
     alias: str
     layout: BatchLayout
     keep_null_values: bool = False  # a stream projection passes null-value records on
+    needed_columns: Optional[frozenset[str]] = None  # decode only these (None: every column)
 
     def keeping_null_values(self) -> "SourceRelation":
         """This relation, passing a stream's null-value records on as tombstone rows."""
         if self.source.is_table:
             return self
-        return SourceRelation(self.source, self.alias, BatchLayout(self.layout.fields, True), True)
+        return SourceRelation(self.source, self.alias, BatchLayout(self.layout.fields, True), True,
+                              self.needed_columns)
+
+    def reading_only(self, columns: set[str]) -> "SourceRelation":
+        """This relation, decoding only `columns` of the value (the others read as NULL)."""
+        return SourceRelation(self.source, self.alias, self.layout, self.keep_null_values,
+                              frozenset(columns))
 
     @property
     def result_kind(self) -> str:
@@ -88,7 +95,8 @@ class SourceRelation:
 
     def build(self, processing_log: ProcessingLog, query_id: Optional[str]) -> "SourceDecodeOperators":
         return SourceDecodeOperators(SourceDecode(self.source, self.alias, processing_log, query_id,
-                                                  keep_null_values=self.keep_null_values))
+                                                  keep_null_values=self.keep_null_values,
+                                                  needed_columns=self.needed_columns))
 
     def explain(self) -> list[str]:
         return [f"SOURCE {self.source.kind} {self.source.name}"]

@@ -1,4 +1,5 @@
-"""AST rewrites the planner applies before compiling: ksqlDB's "magic" timestamp literals.
+"""AST helpers for the planner: the columns an expression reads, and ksqlDB's "magic"
+timestamp literals.
 
 In a WHERE clause ksqlDB lets a string stand for a point in time when it is compared with
 ROWTIME, WINDOWSTART or WINDOWEND: `ROWTIME >= '2018'`, `ROWTIME > '2019-01-01T00:00:00+0445'`.
@@ -69,3 +70,17 @@ def _zone(text: Optional[str]) -> dt.timezone:
     sign = -1 if text[0] == "-" else 1
     digits = text[1:].replace(":", "")
     return dt.timezone(sign * dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+
+
+def referenced_columns(expr) -> set[str]:
+    """The names of the columns an expression reads."""
+    if isinstance(expr, ast.ColumnRef):
+        return {expr.name}
+    found: set[str] = set()
+    for name in getattr(expr, "__dataclass_fields__", {}):
+        child = getattr(expr, name)
+        for part in (child if isinstance(child, tuple) else (child,)):
+            for item in (part if isinstance(part, tuple) else (part,)):
+                if isinstance(item, (ast.Expr, ast.WhenClause)):
+                    found |= referenced_columns(item)
+    return found

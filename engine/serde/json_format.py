@@ -299,6 +299,15 @@ class JsonSerde:
             result = run_sql(self._checked_sql, raw_json=pa.table({"doc": text}))
         return _finish_decode(result, self.columns, data)
 
+    def encode_expression(self, column_sqls: list[str]) -> str:
+        """The SQL expression that encodes these columns (in order) as this serde does, so a
+        query can encode inside its own statement."""
+        ready = [json_ready_sql(sql, c.type) for sql, c in zip(column_sqls, self.columns)]
+        if not self.wrapped:
+            return f"to_json({ready[0]})"
+        members = ", ".join(f"{quote_identifier(c.name)} := {r}" for c, r in zip(self.columns, ready))
+        return f"to_json(struct_pack({members}))"
+
     def serialize(self, columns: pa.Table) -> pa.Array:
         renamed = columns.rename_columns([f"c{i}" for i in range(columns.num_columns)])
         encoded = run_sql(self._encode_sql, rows=renamed).column(0)

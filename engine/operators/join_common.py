@@ -1,0 +1,140 @@
+"""What every join operator shares: join key evaluation and assembling joined rows.
+
+A join side is a run of rows (Arrow) with its columns (`SideSpec.schema`) and the join key
+expression, evaluated once per run: the plain column when the condition names one, else the
+compiled expression in one DuckDB statement (an evaluation error gives a NULL key, which joins
+nothing). Keys of nested types are matched by their text form.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from engine.log.api import HEADER_TYPE
+from engine.operators.base import HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL
+from engine.types import to_arrow
+
+JOIN_KEY_COL = "__jkey"
+HASH_COL = "__jh"
+META_SCHEMA = [(ROWTIME_COL, pa.int64()), (PARTITION_COL, pa.int32()), (OFFSET_COL, pa.int64()),
+               (HEADERS_COL, HEADER_TYPE)]
+
+_local = threading.local()
+
+
+def duck() -> duckdb.DuckDBPyConnection:
+    con = getattr(_local, "con", None)
+    if con is None:
+        con = duckdb.connect()
+        con.execute("SET threads=1")
+        con.execute("SET TimeZone='UTC'")
+        _local.con = con
+    return con
+
+
+def run_sql(sql: str, **tables: pa.Table) -> pa.Table:
+    con = duck()
+    for name, table in tables.items():
+        con.register(name, table)
+    try:
+        return con.sql(sql).to_arrow_table()
+    finally:
+        for name in tables:
+            con.unregister(name)
+
+
+@dataclass
+class SideSpec:
+    schema: list[tuple[str, pa.DataType]]     # the side's data columns
+    key: Callable[[pa.Table], tuple[pa.Array, pa.Array]]  # rows -> (key, hashable key)
+
+
+def key_evaluator(sql: str, column: Optional[str], key_type, processing_log=None, query_id=None):
+    arrow_type = to_arrow(key_type)
+    nested = pa.types.is_nested(arrow_type)
+
+    def evaluate(rows: pa.Table) -> tuple[pa.Array, pa.Array]:
+        if rows.num_rows == 0:
+            empty = pa.array([], arrow_type)
+            return empty, (pa.array([], pa.string()) if nested else empty)
+        if column is not None and not nested:
+            key = rows.column(column).combine_chunks()
+            return key, key
+        text = ", CAST(__k AS VARCHAR) AS __h" if nested else ""
+        out = run_sql(f"SELECT __k{text} FROM (SELECT TRY({sql}) AS __k FROM batch)", batch=rows)
+        key = out.column("__k").combine_chunks().cast(arrow_type)
+        return key, (out.column("__h").combine_chunks() if nested else key)
+
+    return evaluate
+
+
+def null_columns(schema: list[tuple[str, pa.DataType]], n: int) -> dict[str, pa.Array]:
+    return {name: pa.nulls(n, typ) for name, typ in schema}
+
+
+def take_columns(rows: pa.Table, schema: list[tuple[str, pa.DataType]], indices) -> dict[str, pa.Array]:
+    """The side's columns of `rows` at `indices` (null indices give null rows)."""
+    return {name: rows.column(name).take(indices) for name, _ in schema}
+
+
+def output_table(schema: list[tuple[str, pa.DataType]], columns: dict, table_result: bool) -> pa.Table:
+    """Columns in the join's output order, cast to their declared types."""
+    arrays, names = [], []
+    for name, typ in schema:
+        array = columns[name]
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+        if array.type != typ:
+            array = array.cast(typ)
+        arrays.append(array)
+        names.append(name)
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def output_schema(left: SideSpec, right: SideSpec, key_type, table_result: bool) -> list[tuple[str, pa.DataType]]:
+    schema = list(left.schema) + list(right.schema) + list(META_SCHEMA)
+    schema.append((JOIN_KEY_COL, to_arrow(key_type)))
+    if table_result:
+        schema.append((TOMBSTONE_COL, pa.bool_()))
+    return schema
+
+
+def empty_output(schema) -> pa.Table:
+    return pa.schema(schema).empty_table()
+
+
+def is_null_key(hashes: pa.Array):
+    return hashes.is_null()
+
+
+def ipc_bytes(table: Optional[pa.Table]) -> Optional[bytes]:
+    if table is None:
+        return None
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def from_ipc(data: Optional[bytes]) -> Optional[pa.Table]:
+    if data is None:
+        return None
+    return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
+
+
+def meta_from(rows: pa.Table, indices=None) -> dict[str, pa.Array]:
+    cols = {}
+    for name, _ in META_SCHEMA:
+        column = rows.column(name)
+        cols[name] = column.take(indices) if indices is not None else column
+    return cols
+
+
+def max_time(a: pa.Array, b: pa.Array) -> pa.Array:
+    """max(a, b), or the one that is not null."""
+    return pc.max_element_wise(a, b, skip_nulls=True)

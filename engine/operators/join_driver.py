@@ -1,0 +1,184 @@
+"""JoinOperators: the physical side of a join relation.
+
+A polled batch mixes records of every joined topic. Each source's records are decoded by its own
+`SourceDecode`, then the records of all sources are put in the order Kafka Streams processes a
+task's partitions in (the partition whose next record has the lowest timestamp goes first), and
+cut into runs of consecutive records from the same source. A run goes, whole, to the join it
+feeds (its left or right side); that join's output run goes on as the left side of the next
+join. Inside a run every operator works on whole Arrow arrays, so a batch gives the same
+results as feeding its records one at a time.
+
+Rows between joins carry each source's columns under the names `s<i>_<col>`, each source's
+ROWTIME as `s<i>_rt`, and the meta columns `__rowtime` (the result timestamp), `__partition`,
+`__offset`, `__headers`, `__tombstone` (table results), `__jkey` (the join key value).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from engine.operators.base import (HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL,
+                                   Operator)
+from engine.operators.join_common import JOIN_KEY_COL, SideSpec, key_evaluator
+from engine.operators.source import SourceDecode
+from engine.planner.joins import FOREIGN_KEY, STREAM_STREAM, STREAM_TABLE, TABLE_TABLE, JoinRelation
+from engine.processing_log import ProcessingLog
+from engine.types import to_arrow
+
+SEQ_COL = "__seq"
+
+
+class JoinOperators:
+    def __init__(self, relation: JoinRelation, processing_log: ProcessingLog, query_id: Optional[str]):
+        self.relation = relation
+        self.decoders = [SourceDecode(leaf.source, leaf.alias, processing_log, query_id)
+                         for leaf in relation.leaves]
+        self.joins: list[Operator] = []
+        left_schema = _leaf_schema(relation.leaves[0], relation.leaves[0].source.is_table)
+        for step in relation.steps:
+            right_schema = _leaf_schema(step.right, step.right.source.is_table)
+            left = SideSpec(left_schema, key_evaluator(step.left_sql, step.left_column, step.key_type,
+                                                       processing_log, query_id))
+            right = SideSpec(right_schema, key_evaluator(step.right_sql, step.right_column, step.key_type,
+                                                         processing_log, query_id))
+            operator = _make_join(step, left, right)
+            self.joins.append(operator)
+            left_schema = operator.output_schema
+        self.output_schema = left_schema
+        self.layout = relation.layout
+
+    # --- RelationOperators ---
+    def operators(self) -> list[Operator]:
+        return [*self.decoders, *self.joins]
+
+    def process(self, records: pa.Table | pa.RecordBatch) -> pa.Table:
+        if isinstance(records, pa.RecordBatch):
+            records = pa.Table.from_batches([records])
+        events = self._decoded_events(records)
+        outputs = []
+        for leaf_index, run in self._runs(events):
+            outputs.append(self._feed(leaf_index, run))
+        outputs = [o for o in outputs if o is not None and o.num_rows]
+        if not outputs:
+            return self._empty()
+        result = pa.concat_tables(outputs) if len(outputs) > 1 else outputs[0]
+        return result
+
+    # --- steps ---
+    def _decoded_events(self, records: pa.Table) -> list[tuple[int, pa.Table]]:
+        topics = records.column("topic")
+        decoded = []
+        for index, (leaf, decoder) in enumerate(zip(self.relation.leaves, self.decoders)):
+            mine = records.filter(pc.equal(topics, leaf.source.topic))
+            if mine.num_rows == 0:
+                continue
+            # The position in the poll keeps per-partition order through decoding.
+            mine = mine.append_column(SEQ_COL, pa.array(np.flatnonzero(
+                pc.equal(topics, leaf.source.topic).to_numpy(zero_copy_only=False)), pa.int64()))
+            rows = _decode_with_seq(decoder, mine)
+            if rows.num_rows:
+                decoded.append((index, _as_leaf_rows(leaf, rows)))
+        return decoded
+
+    def _runs(self, events: list[tuple[int, pa.Table]]):
+        """Runs of consecutive records from one source, in Kafka Streams' processing order."""
+        if not events:
+            return []
+        if len(events) == 1:
+            return [events[0]]
+        leaf_ids = np.concatenate([np.full(t.num_rows, i, dtype=np.int64) for i, t in events])
+        rows = np.concatenate([np.arange(t.num_rows, dtype=np.int64) for _, t in events])
+        seqs = np.concatenate([t.column(SEQ_COL).to_numpy() for _, t in events])
+        times = np.concatenate([t.column(ROWTIME_COL).to_numpy(zero_copy_only=False) for _, t in events])
+        parts = np.concatenate([t.column(PARTITION_COL).to_numpy(zero_copy_only=False).astype(np.int64)
+                                for _, t in events])
+        # A partition's head timestamp never goes backwards in the merge: its running maximum.
+        order_in_poll = np.argsort(seqs, kind="stable")
+        streams = leaf_ids[order_in_poll] * 1_000_000 + parts[order_in_poll]
+        heads = np.empty_like(times)
+        sorted_times = times[order_in_poll]
+        sorted_heads = np.empty_like(sorted_times)
+        for stream in np.unique(streams):
+            mask = streams == stream
+            sorted_heads[mask] = np.maximum.accumulate(sorted_times[mask])
+        heads[order_in_poll] = sorted_heads
+        order = np.lexsort((seqs, heads))
+        by_leaf = dict(events)
+        ordered_leaves = leaf_ids[order]
+        ordered_rows = rows[order]
+        cuts = np.flatnonzero(np.diff(ordered_leaves)) + 1
+        runs = []
+        for start, end in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(order)]])):
+            leaf = int(ordered_leaves[start])
+            runs.append((leaf, by_leaf[leaf].take(pa.array(ordered_rows[start:end]))))
+        return runs
+
+    def _feed(self, leaf_index: int, run: pa.Table) -> Optional[pa.Table]:
+        if leaf_index == 0:
+            out = self.joins[0].process_left(run)
+            start = 1
+        else:
+            out = self.joins[leaf_index - 1].process_right(run)
+            start = leaf_index
+        for join in self.joins[start:]:
+            if out is None or out.num_rows == 0:
+                return None
+            out = join.process_left(out)
+        return out
+
+    def _empty(self) -> pa.Table:
+        return pa.schema(self.output_schema).empty_table()
+
+
+def _decode_with_seq(decoder: SourceDecode, records: pa.Table) -> pa.Table:
+    """Decode, keeping each record's position in the poll (decoding may drop records)."""
+    seq = records.column(SEQ_COL)
+    offsets = records.column("offset")
+    # SourceDecode keeps `offset`; records of one topic are unique by (partition, offset).
+    rows = decoder.process(records.drop_columns([SEQ_COL]))
+    if rows.num_rows == records.num_rows:
+        return rows.append_column(SEQ_COL, seq)
+    parts = records.column("partition").to_numpy(zero_copy_only=False).astype(np.int64)
+    keys = parts * (1 << 40) + offsets.to_numpy(zero_copy_only=False)
+    lookup = dict(zip(keys.tolist(), seq.to_pylist()))
+    row_keys = (rows.column(PARTITION_COL).to_numpy(zero_copy_only=False).astype(np.int64) * (1 << 40)
+                + rows.column(OFFSET_COL).to_numpy(zero_copy_only=False))
+    return rows.append_column(SEQ_COL, pa.array([lookup[k] for k in row_keys.tolist()], pa.int64()))
+
+
+def _as_leaf_rows(leaf, rows: pa.Table) -> pa.Table:
+    """Decoded rows of one source, renamed to that source's internal names."""
+    columns = {}
+    for f in leaf.fields:
+        base = f.sql_name.split("_", 1)[1]
+        columns[f.sql_name] = rows.column(base)
+    columns[leaf.rowtime_col] = rows.column(ROWTIME_COL)
+    for meta in (ROWTIME_COL, PARTITION_COL, OFFSET_COL, HEADERS_COL):
+        columns[meta] = rows.column(meta)
+    if leaf.source.is_table:
+        columns[TOMBSTONE_COL] = rows.column(TOMBSTONE_COL)
+    columns[SEQ_COL] = rows.column(SEQ_COL)
+    return pa.table(columns)
+
+
+def _leaf_schema(leaf, is_table: bool) -> list[tuple[str, pa.DataType]]:
+    schema = [(f.sql_name, to_arrow(f.type)) for f in leaf.fields]
+    schema.append((leaf.rowtime_col, pa.int64()))
+    return schema
+
+
+def _make_join(step, left: SideSpec, right: SideSpec):
+    if step.join_type == STREAM_TABLE:
+        from engine.operators.join_stream_table import StreamTableJoin
+        return StreamTableJoin(step, left, right)
+    if step.join_type == STREAM_STREAM:
+        from engine.operators.join_stream_stream import StreamStreamJoin
+        return StreamStreamJoin(step, left, right)
+    if step.join_type == TABLE_TABLE:
+        from engine.operators.join_table_table import TableTableJoin
+        return TableTableJoin(step, left, right)
+    from engine.operators.join_foreign_key import ForeignKeyJoin
+    return ForeignKeyJoin(step, left, right)

@@ -264,6 +264,8 @@ async def inserts_stream_endpoint(request: Request) -> Response:
                                        "message": message}))
         return acks
 
+    if state.engine.catalog.get_source(target) is None:  # the target name is case-insensitive
+        target = target.upper()
     try:
         state.engine.describe_source(target)
     except KsqlException as exc:

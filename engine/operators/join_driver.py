@@ -46,8 +46,8 @@ class JoinOperators:
                                                          processing_log, query_id))
             operator = _make_join(step, left, right)
             self.joins.append(operator)
-            left_schema = operator.output_schema
-        self.output_schema = left_schema
+            left_schema = operator.data_schema
+        self.output_schema = self.joins[-1].output_schema
         self.layout = relation.layout
 
     # --- RelationOperators ---

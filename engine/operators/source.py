@@ -145,8 +145,10 @@ def key_serde_for(source: DataSource):
     serde = create_serde(source.key_format, key_columns, is_key=True)
     if source.window is None:
         return serde
-    from engine.serde.windowed import windowed_serde
-    return windowed_serde(serde, source.window.kind, source.window.size_ms)
+    from engine.serde.windowed import SessionWindowedSerde, TimeWindowedSerde
+    if source.window.is_session:
+        return SessionWindowedSerde(serde)
+    return TimeWindowedSerde(serde, source.window.size_ms or 0)
 
 
 def _all_headers(headers: pa.ChunkedArray, typ) -> pa.Array:

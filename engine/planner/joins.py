@@ -231,7 +231,7 @@ class JoinRelation:
             raise KsqlStatementException(
                 f"The projection contains a key column (`{chosen_name}`) more than once, aliased as: {aliases}.")
         key_item = items[matches[0]]
-        key_expr = ast.ColumnRef(HIDDEN_KEY)
+        key_expr = ast.ColumnRef(self.synthetic_key or HIDDEN_KEY)
         keys = [dataclasses.replace(key_item, expr=key_expr)]
         values = [item for i, item in enumerate(items) if i != matches[0]]
         return keys, values
@@ -469,6 +469,7 @@ def _plan_step(clause: ast.JoinClause, left_leaves: list[Leaf], right: Leaf, lef
             "(for example, ON a.x = b.y).")
     text = format_expression(_qualify(on, all_leaves))
     left_expr, right_expr = on.left, on.right
+    got = f"{format_expression(_qualify(on.left, all_leaves))} = {format_expression(_qualify(on.right, all_leaves))}"
     for side in (left_expr, right_expr):
         used = _sources_of(side, all_leaves)
         if len(used) != 1:
@@ -496,7 +497,7 @@ def _plan_step(clause: ast.JoinClause, left_leaves: list[Leaf], right: Leaf, lef
             f"instead the right source references `{r_src}` and the left source references `{l_src}`")
     right_kind = right.source.kind
     kind_word = {"INNER": "[INNER]", "LEFT": "LEFT [OUTER]", "RIGHT": "RIGHT [OUTER]", "FULL": "[FULL] OUTER"}[clause.kind]
-    left_name = left_leaves[0].source.name if len(left_leaves) == 1 else left_leaves[-1].source.name
+    left_name = left_leaves[0].source.name
     if left_kind == TABLE and right_kind == STREAM:
         raise KsqlStatementException(
             f"Invalid join order: table-stream joins are not supported; only stream-table joins. "
@@ -514,7 +515,6 @@ def _plan_step(clause: ast.JoinClause, left_leaves: list[Leaf], right: Leaf, lef
     left_ref = _column_ref(left_expr, left_leaves)
     right_ref = _column_ref(right_expr, [right])
     right_is_pk = right_ref is not None and [c.name for c in right.source.schema.key_columns] == [right_ref.name]
-    got = f"{format_expression(qualified_left)} = {format_expression(qualified_right)}"
     if clause.within is not None and not (left_kind == STREAM and right_kind == STREAM):
         raise KsqlStatementException(
             f"A window definition was provided for a {'Stream-Table' if left_kind == STREAM else 'Table-Table'} join. "

@@ -1,6 +1,6 @@
 """Retention (whole segments only, never the active one) and compaction."""
 from engine.log import EmbeddedLog, TopicConfig
-from log_test_data import records, values_of
+from tests.log.log_test_data import records, values_of
 
 
 def segment_files(log, topic="t"):

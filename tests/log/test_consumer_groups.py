@@ -2,7 +2,7 @@
 import pytest
 
 from engine.log import Consumer, EmbeddedLog, TopicConfig
-from log_test_data import records, values_of
+from tests.log.log_test_data import records, values_of
 
 
 def fill(log, topic="t", partitions=4, per_partition=10):

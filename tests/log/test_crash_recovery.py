@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.log import EmbeddedLog, TopicConfig
 from engine.log.segment import scan_batches
-from log_test_data import records, values_of
+from tests.log.log_test_data import records, values_of
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 

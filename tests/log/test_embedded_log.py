@@ -7,7 +7,7 @@ import pytest
 
 from engine.log import CONSUME_SCHEMA, EmbeddedLog, Log, TopicConfig
 from engine.log.partitioner import partition_for_key
-from log_test_data import records, values_of
+from tests.log.log_test_data import records, values_of
 
 
 @pytest.fixture

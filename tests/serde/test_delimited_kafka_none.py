@@ -7,7 +7,7 @@ import pytest
 
 from engine.schema import Column
 from engine.types import BIGINT, BOOLEAN, BYTES, DOUBLE, INTEGER, STRING, decimal
-from conftest import decode, key_column, serde
+from tests.serde.conftest import decode, key_column, serde
 
 
 def test_delimited_parses_quotes_empty_fields_and_types():

@@ -12,7 +12,7 @@ from engine.serde.testing import (decode_test_value, decode_windowed_test_key, e
                                   encode_windowed_test_key)
 from engine.serde.windowed import SessionWindowedSerde, TimeWindowedSerde
 from engine.types import BIGINT, BOOLEAN, BYTES, DOUBLE, INTEGER, STRING, array, map_of, struct as struct_of
-from conftest import key_column, serde
+from tests.serde.conftest import key_column, serde
 
 
 @pytest.mark.parametrize("fmt, columns, options, message", [

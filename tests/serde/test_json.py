@@ -7,7 +7,7 @@ import pytest
 from engine.schema import Column
 from engine.types import (BIGINT, BOOLEAN, BYTES, DATE, DOUBLE, INTEGER, STRING, TIME, TIMESTAMP,
                           array, decimal, map_of, struct)
-from conftest import decode, key_column, serde
+from tests.serde.conftest import decode, key_column, serde
 
 
 def one(type_, record: bytes):

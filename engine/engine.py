@@ -369,6 +369,23 @@ class Engine:
     def processing_log(self) -> list[dict[str, Any]]:
         return self._processing_log.entries()
 
+    def row_from_values(self, statement: ast.Statement) -> tuple[dict[str, Any], Optional[int]]:
+        """The typed column values (and ROWTIME, if given) of an INSERT VALUES or ASSERT VALUES
+        statement, evaluated as INSERT VALUES would write them (the SQL test runner compares
+        them with what a query produced)."""
+        target = self.catalog.get_source(statement.source if hasattr(statement, "source") else statement.target)
+        if target is None:
+            raise KsqlStatementException(f"Source {getattr(statement, 'source', None)} does not exist.")
+        values = statement.values if hasattr(statement, "values") else statement.keys
+        columns = statement.columns
+        if columns is None and not hasattr(statement, "values"):  # ASSERT NULL VALUES: the key
+            columns = tuple(c.name for c in target.schema.key_columns)
+        insert = ast.InsertValues(target.name, columns, values, text=statement.text)
+        names = list(columns) if columns is not None else None
+        row, rowtime = self._executor._insert_row(target, insert)
+        given_rowtime = names is not None and "ROWTIME" in [n.upper() for n in names]
+        return row, (rowtime if given_rowtime else None)
+
     def explain_query(self, query_id: str) -> str:
         task = self.scheduler.tasks.get(query_id)
         if task is None:

@@ -124,7 +124,10 @@ class Executor:
                 return self._status(stmt, f"{kind_word}/`{stmt.name}`/create",
                                     f"A {existing.kind.lower()} with the same name already exists")
             self._check_replace(stmt, existing)
-        plan = LogicalPlanner(self.catalog, persistent=True).plan(stmt.query, stmt.name)
+        planner = LogicalPlanner(self.catalog, persistent=True)
+        planner.config = self.config  # aggregations read function limits and the cache setting
+        plan = planner.plan(stmt.query, stmt.name)
+        _check_join_partitions(plan, self.log, self.catalog)
         self._check_result_kind(stmt, plan)
         props = stmt.props()
         sink = self._sink_source(stmt.name, stmt.kind, plan, props, stmt.text)
@@ -176,6 +179,7 @@ class Executor:
         if target.is_source:
             raise KsqlStatementException(f"Cannot insert into read-only stream: {target.name}")
         plan = LogicalPlanner(self.catalog, persistent=True).plan(stmt.query, stmt.target)
+        _check_join_partitions(plan, self.log, self.catalog)
         if plan.result_kind != STREAM:
             raise KsqlStatementException(
                 f"Incompatible data sink and query result. Data sink ({target.name}) type is STREAM "
@@ -337,6 +341,13 @@ def _topic_config(partitions: int, props: dict) -> TopicConfig:
     retention = props.get("RETENTION_MS")
     return TopicConfig(partitions=partitions, cleanup_policy=cleanup,
                        retention_ms=int(retention) if retention is not None else TopicConfig.retention_ms)
+
+
+def _check_join_partitions(plan, log: Log, catalog: Catalog) -> None:
+    """Joined topics must be co-partitioned (a join relation knows which must be)."""
+    relation = getattr(plan, "relation", None)
+    if hasattr(relation, "check_partitions"):
+        relation.check_partitions(log, frozenset(q.sink for q in catalog.queries.values()))
 
 
 def _check_serdes(source: DataSource) -> None:

@@ -8,11 +8,14 @@ ksqlDB's.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
+import lark
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
@@ -197,12 +200,24 @@ class _ReservedWords:
             yield token
 
 
+def _cache_file() -> Optional[str]:
+    """Where lark keeps the analysed LALR tables (building them takes seconds), keyed by the
+    grammar's content so an edited grammar is analysed again; None if no cache dir is writable."""
+    digest = hashlib.sha256(_GRAMMAR_PATH.read_bytes() + lark.__version__.encode()).hexdigest()[:16]
+    directory = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ksqlite"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return str(directory / f"grammar-{digest}.lark-cache")
+
+
 @lru_cache(maxsize=1)
 def _lark() -> Lark:
     post_lexer = _ReservedWords()
     parser = Lark(_GRAMMAR_PATH.read_text(), parser="lalr", lexer="contextual",
                   start=["start", "expression_only", "type_only"], maybe_placeholders=True,
-                  propagate_positions=True, postlex=post_lexer)
+                  propagate_positions=True, postlex=post_lexer, cache=_cache_file())
     post_lexer.keyword_terminals = _reserved_keyword_terminals(parser)
     return parser
 

@@ -31,7 +31,7 @@ def test_baseline_cases_still_pass():
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         pytest.skip(f"QTT files not available: {missing[:3]}")
-    results = qtt.run_paths(paths, qtt.RunOptions(only=frozenset(lines)))
+    results = qtt.run_paths(paths, qtt.RunOptions(only=frozenset(lines)), jobs=2)
     passed = {r.line for r in results if r.status == "passed"}
     regressions = [f"{r.line}: {r.reason}" for r in results if r.line not in passed]
     not_found = sorted(set(lines) - {r.line for r in results})

@@ -48,9 +48,8 @@ class AggregateOutput:
         try:
             select = ", ".join(f"{o.sql} AS {o.sql_name}" for o in self.outputs)
             having = f"coalesce(({self.having_sql}), FALSE)" if self.having_sql else "TRUE"
-            keep = [c for c in rows.column_names if c.startswith("__") or c.startswith("g")]
             inner = ", ".join(["*"] + results) if results else "*"
-            sql = (f"SELECT {select}, {having} AS {PASSED}, {', '.join(keep)} "
+            sql = (f"SELECT {select}, {having} AS {PASSED}, * "
                    f"FROM (SELECT {inner} FROM agg_rows) AS agg_rows")
             return con.sql(sql).to_arrow_table()
         finally:
@@ -61,13 +60,13 @@ class AggregateOutput:
         con.register("evaluated", evaluated)
         try:
             if self.having_sql is None:
-                sql = f"SELECT *, FALSE AS {TOMBSTONE_COL} FROM evaluated ORDER BY {SEQ}"
+                sql = f"SELECT *, FALSE AS {TOMBSTONE_COL} FROM evaluated WHERE {EMIT} ORDER BY {SEQ}"
             else:
                 partition = ", ".join(self.group_columns)
                 previous = (f"coalesce(CASE WHEN row_number() OVER w = 1 THEN {STATE_PASSED} "
                             f"ELSE lag({PASSED}) OVER w END, FALSE)")
                 sql = (f"SELECT * EXCLUDE (__prev), NOT {PASSED} AS {TOMBSTONE_COL} FROM "
-                       f"(SELECT *, {previous} AS __prev FROM evaluated "
+                       f"(SELECT *, {previous} AS __prev FROM evaluated WHERE {EMIT} "
                        f"WINDOW w AS (PARTITION BY {partition} ORDER BY {SEQ})) "
                        f"WHERE {PASSED} OR __prev ORDER BY {SEQ}")
             return conform(con.sql(sql).to_arrow_table(), self.layout)

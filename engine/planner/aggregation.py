@@ -84,6 +84,7 @@ class AggregationPlan:
     emit: Optional[str]
     limit: Optional[int] = None
     result_kind: str = TABLE
+    config: dict = field(default_factory=dict)
 
     # --- the surface every plan offers (see LogicalPlan) ---
     @property
@@ -137,7 +138,6 @@ class AggregationPlan:
         return "\n".join("  " * i + "> " + line for i, line in enumerate(lines))
 
     def build_physical(self, sink_factory, processing_log, query_id):
-        from engine.planner.aggregation_physical import build_aggregation
         return build_aggregation(self, sink_factory, processing_log, query_id)
 
 
@@ -171,7 +171,7 @@ def plan_aggregation(planner, relation: RelationPlan, query: ast.Query, sink_nam
 
     rewriter = _Rewriter(group_by, aggregates, window_plan is not None)
     plan_shell = AggregationPlan(relation, query.where, group_by, group_types, aggregates, [], [], None,
-                                 window_plan, query.emit, query.limit)
+                                 window_plan, query.emit, query.limit, config=config)
     out_compiler = ExpressionCompiler(plan_shell.output_scope_layout().scope())
 
     rewritten, unmatched = [], []
@@ -473,3 +473,80 @@ class _Rewriter:
                     else (self._rewrite(v, leftovers) if isinstance(v, (ast.Expr, ast.WhenClause)) else v)
                     for v in value)
         return dataclasses.replace(expr, **changes) if changes else expr
+
+
+# --------------------------------------------------------------------------------------------
+# physical plan
+
+def build_aggregation(plan: AggregationPlan, sink_factory, processing_log, query_id):
+    """relation -> input Select (k*, g*, a*) -> Aggregate / SessionAggregate -> sink."""
+    from engine.operators.aggregate import Aggregate
+    from engine.operators.aggregate_output import AggregateOutput
+    from engine.operators.select import OutputColumn, Select
+    from engine.planner.physical import PhysicalPlan
+
+    relation_ops = plan.relation.build(processing_log, query_id)
+    layout = plan.input_layout
+    compiler = ExpressionCompiler(layout.scope())
+    outputs: list[OutputColumn] = []
+    source_keys = None
+    if plan.table_input:
+        source_keys = 0
+        for column in plan.relation.key_columns:
+            field = layout.find(column.name)
+            if field is not None:
+                outputs.append(OutputColumn(f"k{source_keys}", field.sql_name, column.name))
+                source_keys += 1
+    for i, expr in enumerate(plan.group_by):
+        outputs.append(OutputColumn(f"g{i}", compiler.compile_projection(expr).sql, format_expression(expr)))
+    arg_columns: list[list[str]] = []
+    counter = 0
+    for aggregate in plan.aggregates:
+        names = []
+        for arg in aggregate.args:
+            name = f"a{counter}"
+            counter += 1
+            outputs.append(OutputColumn(name, compiler.compile_projection(arg).sql, format_expression(arg)))
+            names.append(name)
+        arg_columns.append(names)
+    predicate_sql = predicate_text = None
+    if plan.where is not None:
+        predicate_sql = compiler.compile_predicate(plan.where, clause="WHERE").sql
+        predicate_text = format_expression(plan.where)
+    input_fields = tuple(Field(o.sql_name, BIGINT, o.sql_name) for o in outputs)
+    select = Select(outputs, predicate_sql, predicate_text, layout,
+                    BatchLayout(input_fields, has_tombstones=layout.has_tombstones), processing_log, query_id)
+
+    out_compiler = ExpressionCompiler(plan.output_scope_layout().scope())
+    out_columns, fields = [], []
+    for prefix, namespace, items in (("k", KEY, plan.keys), ("v", VALUE, plan.values)):
+        for index, item in enumerate(items):
+            compiled = out_compiler.compile_projection(item.expr)
+            out_columns.append(OutputColumn(f"{prefix}{index}", compiled.sql, format_expression(item.expr)))
+            fields.append(Field(item.name, item.type, f"{prefix}{index}", namespace))
+    having_sql = out_compiler.compile_predicate(plan.having, clause="HAVING").sql if plan.having is not None else None
+    out_layout = BatchLayout(tuple(fields), has_tombstones=True)
+    bound = [a.bound for a in plan.aggregates]
+    output = AggregateOutput(bound, [], len(plan.group_by), plan.window_plan is not None, out_columns,
+                             having_sql, out_layout)
+    per_record = _cache_off(plan)
+    if plan.window_plan is not None and plan.window_plan.kind == "SESSION":
+        from engine.operators.session_aggregate import SessionAggregate
+        operator = SessionAggregate(bound, arg_columns, len(plan.group_by), plan.window_plan, output,
+                                    plan.emit == "FINAL", per_record)
+    else:
+        operator = Aggregate(bound, arg_columns, len(plan.group_by), counter, source_keys, plan.window_plan,
+                             output, plan.emit == "FINAL", per_record)
+    return PhysicalPlan(relation_ops, [select, operator], sink_factory(out_layout))
+
+
+def _cache_off(plan: AggregationPlan) -> bool:
+    """Whether every update is emitted (ksqlDB with its record cache off), else coalesced per batch."""
+    value = plan.config.get("ksql.streams.cache.max.bytes.buffering",
+                            plan.config.get("cache.max.bytes.buffering"))
+    if value is None:
+        return True
+    try:
+        return int(value) == 0
+    except (TypeError, ValueError):
+        return True

@@ -138,7 +138,33 @@ class JoinRelation:
     # --- the RelationPlan surface ---
     @property
     def sources(self) -> list[DataSource]:
-        return [leaf.source for leaf in self.leaves]
+        """Every source; the first one, which results inherit formats from, keyed as the join is:
+        a keyless left stream (key format NONE) takes the first keyed source's key format."""
+        sources = [leaf.source for leaf in self.leaves]
+        if sources[0].key_format.name == "NONE":
+            keyed = next((s for s in sources if s.key_format.name != "NONE"), None)
+            if keyed is not None:
+                sources[0] = dataclasses.replace(sources[0], key_format=keyed.key_format)
+        return sources
+
+    def check_partitions(self, log, derived: frozenset = frozenset()) -> None:
+        """Co-partitioning: topics joined key to key have the same partition count. Foreign-key
+        joins and repartitioned sides need none; results of other queries (`derived`) are not
+        checked, as ksqlDB's test harness does not."""
+        counts = [log.topic_config(leaf.source.topic).partitions for leaf in self.leaves]
+        key_columns = {f.sql_name for leaf in self.leaves for f in leaf.fields if f.namespace == KEY}
+        for step, leaf in zip(self.steps, self.leaves[1:]):
+            if step.join_type == FOREIGN_KEY or step.left_column not in key_columns \
+                    or step.right_column not in key_columns:
+                continue
+            if leaf.source.name in derived or self.leaves[0].source.name in derived:
+                continue
+            first = self.leaves[0]
+            if counts[leaf.index] != counts[0]:
+                raise KsqlStatementException(
+                    f"Can't join `{first.alias}` with `{leaf.alias}` since the number of partitions don't match. "
+                    f"`{first.alias}` partitions = {counts[0]}; `{leaf.alias}` partitions = {counts[leaf.index]}. "
+                    "Please repartition either one so that the number of partitions match.")
 
     @property
     def topics(self) -> list[str]:
@@ -311,6 +337,7 @@ def plan_join(catalog: Catalog, query: ast.Query) -> JoinRelation:
         base = layout_for_columns(list(source.schema.columns), ref.effective_name)
         fields = [Field(f.name, f.type, f"s{i}_{f.sql_name}", f.namespace, ref.effective_name) for f in base.fields]
         leaves.append(Leaf(i, source, ref.effective_name, fields))
+    _check_condition_sources(query, leaves)
     steps: list[JoinStep] = []
     left_kind = leaves[0].source.kind
     key_ref: Optional[KeyRef] = None
@@ -467,7 +494,7 @@ def _plan_step(clause: ast.JoinClause, left_leaves: list[Leaf], right: Leaf, lef
         raise KsqlStatementException(
             f"Unsupported join expression: {format_expression(on)}. Only equality joins are supported "
             "(for example, ON a.x = b.y).")
-    text = format_expression(_qualify(on, all_leaves))
+    text = _condition_text(on, all_leaves)
     left_expr, right_expr = on.left, on.right
     got = f"{format_expression(_qualify(on.left, all_leaves))} = {format_expression(_qualify(on.right, all_leaves))}"
     for side in (left_expr, right_expr):
@@ -565,6 +592,53 @@ def _plan_step(clause: ast.JoinClause, left_leaves: list[Leaf], right: Leaf, lef
     return step, left_ref, right_ref
 
 
+def _condition_text(on: ast.Expr, leaves: list[Leaf]) -> str:
+    text = format_expression(_qualify(on, leaves))
+    return text[1:-1] if text.startswith("(") and text.endswith(")") else text
+
+
+def _check_condition_sources(query: ast.Query, leaves: list[Leaf]) -> None:
+    """ksqlDB checks what every ON condition references before anything else."""
+    for number, clause in enumerate(query.joins):
+        scope_leaves = leaves[:number + 2]
+        right = leaves[number + 1]
+        on = clause.on
+        if not (isinstance(on, ast.Comparison) and on.op == "="):
+            continue
+        _check_qualifiers(on, scope_leaves)
+        text = _condition_text(on, scope_leaves)
+        sides = []
+        for side in (on.left, on.right):
+            used = _sources_of(side, scope_leaves)
+            if len(used) != 1:
+                raise KsqlStatementException(
+                    f"Invalid comparison expression '{format_expression(side)}' in join '({text})'. Each side "
+                    "of the join comparision must contain references from exactly one source.")
+            sides.append(next(iter(used)))
+        if sides[0] == sides[1]:
+            raise KsqlStatementException(
+                "Each side of the join must reference exactly one source and not the same source. "
+                f"Left side references `{sides[0]}` and right references `{sides[1]}`")
+        if right.alias not in sides:
+            raise KsqlStatementException(
+                f"A join criteria is expected to reference the source (`{right.alias}`) in the FROM clause, "
+                f"instead the right source references `{sides[1]}` and the left source references `{sides[0]}`")
+
+
+def _check_qualifiers(expr, leaves: list[Leaf]) -> None:
+    if isinstance(expr, ast.ColumnRef):
+        if expr.source is not None and not any(leaf.alias == expr.source for leaf in leaves):
+            raise KsqlStatementException(
+                f"Failed to prepare statement: '{expr.source}' is not a valid stream/table name or alias.")
+        return
+    if dataclasses.is_dataclass(expr):
+        for f in dataclasses.fields(expr):
+            value = getattr(expr, f.name)
+            for item in (value if isinstance(value, tuple) else (value,)):
+                if isinstance(item, ast.Expr):
+                    _check_qualifiers(item, leaves)
+
+
 def _compile_on(compiler: ExpressionCompiler, expr: ast.Expr):
     try:
         return compiler.compile(expr)
@@ -618,13 +692,13 @@ def _check_windows(left_leaves: list[Leaf], right: Leaf, left_expr, right_expr, 
     if (lw is None) != (rw is None):
         windowed, other = (left, right.source) if lw is not None else (right.source, left)
         raise KsqlStatementException(
-            f"Can not join windowed source to non-windowed source. `{windowed.name}` is "
-            f"{windowed.window.kind} windowed `{other.name}` is not windowed")
+            f"Can not join windowed source to non-windowed source.\n`{windowed.name}` is "
+            f"{windowed.window.kind} windowed\n`{other.name}` is not windowed")
     if lw.is_session != rw.is_session:
         raise KsqlStatementException(
-            f"Incompatible windowed sources. Left source: {lw.kind} Right source: {rw.kind} Session windowed "
+            f"Incompatible windowed sources.\nLeft source: {lw.kind}\nRight source: {rw.kind}\nSession windowed "
             "sources can only be joined to other session windowed sources, and may still not result in expected "
-            "behaviour as session bounds must be an exact match for the join to work Hopping and tumbling "
+            "behaviour as session bounds must be an exact match for the join to work\nHopping and tumbling "
             "windowed sources can only be joined to other hopping and tumbling windowed sources")
     left_key = [c.name for c in left.schema.key_columns]
     right_key = [c.name for c in right.source.schema.key_columns]

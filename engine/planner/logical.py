@@ -127,7 +127,9 @@ class LogicalPlanner:
             raise KsqlStatementException("The projection contains no value columns.")
         if isinstance(relation, SourceRelation):
             read = set().union(*(referenced_columns(o.expr) for o in keys + values))
-            relation = relation.reading_only(read | (referenced_columns(where) if where is not None else set()))
+            read |= referenced_columns(where) if where is not None else set()
+            read |= {relation.source.timestamp_column} if relation.source.timestamp_column else set()
+            relation = relation.reading_only(read)
         return LogicalPlan(relation=relation, where=where, keys=keys, values=values,
                            result_kind=relation.result_kind, partitioned_by=bool(query.partition_by),
                            emit=query.emit, limit=query.limit)

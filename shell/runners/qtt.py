@@ -507,12 +507,12 @@ def read_baseline(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.exists():
         return []
-    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return [line.rstrip("\n") for line in path.read_text().splitlines() if line.strip()]
 
 
 def update_baseline(path: str | Path, results: list[CaseResult]) -> int:
     """Add the passing cases to the baseline (never removes a line); returns how many were added."""
-    current = set(read_baseline(path))
+    current = set(read_baseline(path))  # case names may end in spaces: lines are kept whole
     passing = {r.line for r in results if r.status == "passed"}
     Path(path).write_text("".join(f"{line}\n" for line in sorted(current | passing)))
     return len(passing - current)

@@ -1,0 +1,323 @@
+"""Aggregate: GROUP BY without a window or with TUMBLING / HOPPING windows, on streams and tables.
+
+Per batch, vectorized:
+
+1. deltas: one row per contribution (`__sign` +1, or -1 to retract a table source's old row,
+   see `aggregate_table_input`); windows assigned (a hopping record lands in size/advance
+   windows) and late records dropped: a record is late when its window end + grace is at or
+   before the stream time (the largest timestamp seen so far, including the records before it
+   in the batch, across all keys).
+2. running values: each vectorized aggregate is partials combined by SUM/MIN/MAX; DuckDB window
+   functions give, for every delta, the running partials of its group within the batch, which
+   are merged with the group's state (`engine.state.keyed.KeyedTable`, an Arrow table joined in
+   the same statement). Accumulator aggregates (collections) are updated in Python once per
+   delta, which is the named per-row exception.
+3. output: `AggregateOutput` computes results, the projection and HAVING.
+
+Emission: with the record cache off (`cache.max.bytes.buffering=0`, as in ksqlDB's tests) every
+delta that changes a group emits its running row; otherwise updates are coalesced per batch to
+the last value of each group, as ksqlDB's cache coalesces them per commit. With EMIT FINAL,
+nothing is emitted until stream time passes a window's end + grace; then its final row is
+emitted once (timestamp: the largest record timestamp in the window) and its state dropped.
+"""
+from __future__ import annotations
+
+import pickle
+import threading
+from typing import Optional
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from engine.expressions.aggregates import BoundAggregate, _freeze, partial_sql_for
+from engine.operators.aggregate_output import (EMIT, LAST, PASSED, SEQ, STATE_PASSED, AggregateOutput,
+                                               conform, python_results_table)
+from engine.operators.aggregate_table_input import TableDeltas
+from engine.operators.base import ROWTIME_COL, TOMBSTONE_COL, WINDOWEND_COL, WINDOWSTART_COL, BatchLayout
+from engine.state.keyed import KeyedTable
+
+NO_TIME = -(2 ** 62)
+
+
+class Aggregate:
+    def __init__(self, aggregates: list[BoundAggregate], arg_columns: list[list[str]], group_count: int,
+                 arg_count: int, source_key_count: Optional[int], window, output: AggregateOutput,
+                 emit_final: bool, per_record: bool):
+        self.aggregates = aggregates
+        self.arg_columns = arg_columns
+        self.group_count = group_count
+        self.arg_count = arg_count
+        self.window = window                    # WindowPlan (TUMBLING/HOPPING) or None
+        self.output = output
+        self.layout: BatchLayout = output.layout
+        self.emit_final = emit_final
+        self.per_record = per_record and not emit_final
+        self.table_deltas = TableDeltas(source_key_count, group_count, arg_count) \
+            if source_key_count is not None else None
+        self.partial_columns: list[list[str]] = []
+        counter = 0
+        for aggregate in aggregates:
+            names = [f"c{counter + i}" for i in range(len(aggregate.partials or []))]
+            counter += len(names)
+            self.partial_columns.append(names)
+        output.partial_columns = self.partial_columns
+        self.python_indices = [i for i, a in enumerate(aggregates) if not a.vectorized]
+        self.groups = [f"g{i}" for i in range(group_count)]
+        self.keys = self.groups + ([WINDOWSTART_COL, WINDOWEND_COL] if window else [])
+        self.state = KeyedTable(self.keys)
+        self.accumulators: dict = {}            # group key tuple -> [Accumulator per python aggregate]
+        self.stream_time = NO_TIME
+        self.sequence = 0
+        self._local = threading.local()
+
+    # --- Operator interface ---
+    def describe(self) -> str:
+        aggs = ", ".join(a.name for a in self.aggregates)
+        window = ""
+        if self.window is not None:
+            window = f" window {self.window.describe()}"
+        mode = "FINAL" if self.emit_final else ("CHANGES" if self.per_record else "CHANGES (coalesced per batch)")
+        source = " table source (undo)" if self.table_deltas else ""
+        return f"AGGREGATE [{aggs}] by {len(self.groups)} key(s){window}{source} emit {mode}"
+
+    def advance_time(self, stream_time_ms: int) -> Optional[pa.Table]:
+        return None
+
+    def snapshot(self) -> Optional[bytes]:
+        return pickle.dumps({"state": self.state.table, "accumulators": self.accumulators,
+                             "stream_time": self.stream_time, "sequence": self.sequence,
+                             "table": self.table_deltas.snapshot() if self.table_deltas else None},
+                            protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, state: bytes) -> None:
+        data = pickle.loads(state)
+        self.state.table = data["state"]
+        self.accumulators = data["accumulators"]
+        self.stream_time = data["stream_time"]
+        self.sequence = data["sequence"]
+        if self.table_deltas is not None:
+            self.table_deltas.restore(data["table"])
+
+    def _con(self) -> duckdb.DuckDBPyConnection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = duckdb.connect()
+            con.execute("SET threads=1")
+            con.execute("SET TimeZone='UTC'")
+            self._local.con = con
+        return con
+
+    # --- processing ---
+    def process(self, batch: pa.Table) -> pa.Table:
+        if batch.num_rows == 0:
+            return self._empty()
+        con = self._con()
+        seq = pa.array(np.arange(self.sequence, self.sequence + batch.num_rows, dtype=np.int64))
+        self.sequence += batch.num_rows
+        batch = batch.append_column(SEQ, seq)
+        deltas = self._deltas(con, batch)
+        if self.window is not None:
+            deltas = self._assign_windows(con, deltas)
+        if deltas.num_rows == 0:
+            return self._close_windows(con) if self.window is not None else self._empty()
+        rows = self._running(con, deltas)
+        if self.python_indices:
+            rows = self._with_python_results(deltas, rows)
+        outputs = []
+        if self.emit_final:
+            self._merge_state(con, rows, None)
+        else:
+            evaluated = self.output.evaluate(con, rows)
+            self._merge_state(con, rows, evaluated)
+            outputs.append(self.output.emitted(con, evaluated, True))
+        if self.window is not None:
+            closed = self._close_windows(con)
+            if closed.num_rows:
+                outputs.append(closed)
+        if not outputs:
+            return self._empty()
+        return outputs[0] if len(outputs) == 1 else pa.concat_tables(outputs, promote_options="permissive")
+
+    def _deltas(self, con, batch: pa.Table) -> pa.Table:
+        if self.table_deltas is not None:
+            return self.table_deltas.deltas(con, batch)
+        cols = self.groups + [f"a{i}" for i in range(self.arg_count)]
+        valid = " AND ".join(f"{g} IS NOT NULL" for g in self.groups) or "TRUE"
+        con.register("agg_batch", batch)
+        try:
+            return con.sql(f"SELECT {', '.join(cols)}, {ROWTIME_COL}, CAST(1 AS BIGINT) AS __sign, {SEQ}, "
+                           f"TRUE AS {EMIT} FROM agg_batch WHERE {valid} ORDER BY {SEQ}").to_arrow_table()
+        finally:
+            con.unregister("agg_batch")
+
+    def _assign_windows(self, con, deltas: pa.Table) -> pa.Table:
+        w = self.window
+        size, advance, grace = w.size_ms, w.advance_ms, w.grace_ms
+        if w.kind == "HOPPING":
+            first = f"(greatest(0, {ROWTIME_COL} - {size} + {advance}) // {advance}) * {advance}"
+            last = f"{ROWTIME_COL} - ((({ROWTIME_COL} % {advance}) + {advance}) % {advance})"
+            starts = f"unnest(generate_series({first}, {last}, {advance}))"
+        else:
+            starts = f"{ROWTIME_COL} - ((({ROWTIME_COL} % {size}) + {size}) % {size})"
+        con.register("agg_deltas", deltas)
+        try:
+            sql = (f"WITH d AS (SELECT *, greatest({self.stream_time}, max({ROWTIME_COL}) OVER "
+                   f"(ORDER BY {SEQ} ROWS UNBOUNDED PRECEDING)) AS __st FROM agg_deltas), "
+                   f"w AS (SELECT *, CAST({starts} AS BIGINT) AS {WINDOWSTART_COL} FROM d) "
+                   f"SELECT * EXCLUDE (__st), {WINDOWSTART_COL} + {size} AS {WINDOWEND_COL} FROM w "
+                   f"WHERE {WINDOWSTART_COL} + {size} + {grace} > __st ORDER BY {SEQ}, {WINDOWSTART_COL}")
+            result = con.sql(sql).to_arrow_table()
+            latest = pc.max(deltas.column(ROWTIME_COL)).as_py()
+        finally:
+            con.unregister("agg_deltas")
+        if latest is not None:
+            self.stream_time = max(self.stream_time, int(latest))
+        return result
+
+    def _running(self, con, deltas: pa.Table) -> pa.Table:
+        """Per delta (or per group's last delta when coalescing): merged partials and timestamp."""
+        keys = ", ".join(self.keys)
+        partials, windows, combined, state_cols, empty_cols = [], [], [], [], []
+        for index, (aggregate, columns) in enumerate(zip(self.aggregates, self.partial_columns)):
+            if not aggregate.vectorized:
+                continue
+            args = self.arg_columns[index]
+            for partial, column in zip(aggregate.partials, columns):
+                partials.append(f"CAST({partial_sql_for(partial.sql, args)} AS {partial.duck_type}) AS p_{column}")
+                windows.append(f"CAST({partial.combine}(p_{column}) OVER w AS {partial.duck_type}) AS r_{column}")
+                if partial.combine == "sum":
+                    combined.append(f"CAST(coalesce(s.{column}, 0) AS {partial.duck_type}) + r.r_{column} AS {column}")
+                else:
+                    fn = "least" if partial.combine == "min" else "greatest"
+                    combined.append(f"CAST({fn}(s.{column}, r.r_{column}) AS {partial.duck_type}) AS {column}")
+                state_cols.append(column)
+                empty_cols.append(f"r_{column} AS {column}")
+        sep = lambda xs: (", " + ", ".join(xs)) if xs else ""
+        only_last = "" if self.per_record else "WHERE __last"
+        on = " AND ".join(f"r.{k} IS NOT DISTINCT FROM s.{k}" for k in self.keys)
+        state_sql = "state_table" if self.state.table is not None and self.state.table.num_rows else \
+            f"(SELECT {keys}{sep(empty_cols)}, __crt AS __rt, FALSE AS __passed FROM r LIMIT 0)"
+        sql = f"""
+WITH i AS (SELECT {keys}, {SEQ}, {EMIT}, {ROWTIME_COL}{sep(partials)} FROM agg_deltas),
+r AS (SELECT {keys}, {SEQ}, {EMIT}{sep(windows)}, max({ROWTIME_COL}) OVER w AS __crt,
+             row_number() OVER (PARTITION BY {keys} ORDER BY {SEQ} DESC) = 1 AS {LAST}
+      FROM i WINDOW w AS (PARTITION BY {keys} ORDER BY {SEQ} ROWS UNBOUNDED PRECEDING))
+SELECT {', '.join('r.' + k for k in self.keys)}, r.{SEQ}, r.{EMIT}, r.{LAST}{sep(combined)},
+       greatest(s.__rt, r.__crt) AS {ROWTIME_COL}, s.__passed AS {STATE_PASSED}
+FROM (SELECT * FROM r {only_last}) r LEFT JOIN {state_sql} s ON {on}
+ORDER BY r.{SEQ}"""
+        con.register("agg_deltas", deltas)
+        if self.state.table is not None:
+            con.register("state_table", self.state.table)
+        try:
+            return con.sql(sql).to_arrow_table()
+        finally:
+            con.unregister("agg_deltas")
+            if self.state.table is not None:
+                con.unregister("state_table")
+
+    # --- accumulator aggregates (per-row Python, collections only) ---
+    def _group_key(self, values: list) -> tuple:
+        return tuple(_freeze(v) for v in values)
+
+    def _with_python_results(self, deltas: pa.Table, rows: pa.Table) -> pa.Table:
+        key_lists = [deltas.column(k).to_pylist() for k in self.keys]
+        signs = deltas.column("__sign").to_pylist()
+        seqs = deltas.column(SEQ).to_pylist()
+        args = {i: [deltas.column(c).to_pylist() for c in self.arg_columns[i]] for i in self.python_indices}
+        wanted = set(zip(rows.column(SEQ).to_pylist(),
+                         map(self._group_key, zip(*[rows.column(k).to_pylist() for k in self.keys]))))
+        results: dict = {}
+        for n in range(deltas.num_rows):
+            key = self._group_key([column[n] for column in key_lists])
+            accs = self.accumulators.get(key)
+            if accs is None:
+                accs = self.accumulators[key] = [self.aggregates[i].accumulator() for i in self.python_indices]
+            for acc, i in zip(accs, self.python_indices):
+                values = tuple(column[n] for column in args[i])
+                if signs[n] > 0:
+                    acc.add(values, seqs[n])
+                else:
+                    acc.remove(values, seqs[n])
+            if (seqs[n], key) in wanted:
+                results[(seqs[n], key)] = [acc.result() for acc in accs]
+        row_keys = list(zip(rows.column(SEQ).to_pylist(),
+                            map(self._group_key, zip(*[rows.column(k).to_pylist() for k in self.keys]))))
+        columns = [[results[k][j] for k in row_keys] for j in range(len(self.python_indices))]
+        for name, array in python_results_table(columns, self.aggregates, self.python_indices).items():
+            rows = rows.append_column(name, array)
+        return rows
+
+    # --- state ---
+    def _merge_state(self, con, rows: pa.Table, evaluated: Optional[pa.Table]) -> None:
+        state_cols = [c for columns in self.partial_columns for c in columns]
+        con.register("agg_rows", rows)
+        try:
+            passed = "TRUE"
+            if evaluated is not None:
+                con.register("agg_eval", evaluated)
+            if evaluated is not None and self.output.having_sql is not None:
+                sql = (f"SELECT {', '.join(self.keys + state_cols)}, {ROWTIME_COL} AS __rt, "
+                       f"{PASSED} AS __passed FROM agg_eval WHERE {LAST}")
+            else:
+                sql = (f"SELECT {', '.join(self.keys + state_cols)}, {ROWTIME_COL} AS __rt, "
+                       f"{passed} AS __passed FROM agg_rows WHERE {LAST}")
+            latest = con.sql(sql).to_arrow_table()
+        finally:
+            con.unregister("agg_rows")
+            if evaluated is not None:
+                con.unregister("agg_eval")
+        self.state.merge(con, latest)
+
+    def _close_windows(self, con) -> pa.Table:
+        """EMIT FINAL: emit windows that closed; in any mode, drop their state."""
+        table = self.state.table
+        if table is None or table.num_rows == 0:
+            return self._empty()
+        ends = table.column(WINDOWEND_COL)
+        closed_mask = pc.less_equal(pc.add(ends, self.window.grace_ms), self.stream_time)
+        if not pc.any(closed_mask).as_py():
+            return self._empty()
+        closed = self.state.remove_where(closed_mask)
+        keys = None
+        if self.python_indices or self.accumulators:
+            keys = list(map(self._group_key, zip(*[closed.column(k).to_pylist() for k in self.keys])))
+        if not self.emit_final:
+            for key in keys or ():
+                self.accumulators.pop(key, None)
+            return self._empty()
+        order = [(WINDOWEND_COL, "ascending")] + [(g, "ascending") for g in self.groups] + \
+                [(WINDOWSTART_COL, "ascending")]
+        try:
+            closed = closed.sort_by(order)
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+            closed = closed.sort_by([(WINDOWEND_COL, "ascending"), (WINDOWSTART_COL, "ascending")])
+        if keys is not None:
+            keys = list(map(self._group_key, zip(*[closed.column(k).to_pylist() for k in self.keys])))
+        rows = closed.rename_columns([ROWTIME_COL if c == "__rt" else c for c in closed.column_names])
+        n = rows.num_rows
+        rows = rows.append_column(SEQ, pa.array(np.arange(n, dtype=np.int64)))
+        rows = rows.append_column(EMIT, pa.array(np.ones(n, dtype=bool)))
+        rows = rows.append_column(LAST, pa.array(np.ones(n, dtype=bool)))
+        rows = rows.append_column(STATE_PASSED, pa.nulls(n, pa.bool_()))
+        if self.python_indices:
+            columns = [[] for _ in self.python_indices]
+            for key in keys:
+                accs = self.accumulators.pop(key, None)
+                for j, acc in enumerate(accs or [None] * len(self.python_indices)):
+                    columns[j].append(acc.result() if acc is not None else None)
+            for name, array in python_results_table(columns, self.aggregates, self.python_indices).items():
+                rows = rows.append_column(name, array)
+        evaluated = self.output.evaluate(con, rows.drop_columns(["__passed"]))
+        evaluated = evaluated.filter(evaluated.column(PASSED))
+        evaluated = evaluated.append_column(TOMBSTONE_COL, pa.array(np.zeros(evaluated.num_rows, dtype=bool)))
+        return conform(evaluated, self.layout)
+
+    def _empty(self) -> pa.Table:
+        from engine.types import to_arrow
+        fields = [pa.field(f.sql_name, to_arrow(f.type)) for f in self.layout.fields]
+        fields += [pa.field(ROWTIME_COL, pa.int64()), pa.field(TOMBSTONE_COL, pa.bool_()),
+                   pa.field(WINDOWSTART_COL, pa.int64()), pa.field(WINDOWEND_COL, pa.int64())]
+        return pa.schema(fields).empty_table()

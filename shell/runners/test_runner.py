@@ -1,0 +1,65 @@
+"""`ksqlite test-runner -s statements.sql -i input.json -o output.json`: ksqlDB's ksql-test-runner
+(reference 6.1). The input file is `{"inputs": [records]}`, the output file `{"outputs": [records]}`,
+records in the QTT format; outputs are compared per topic, in order, as QTT compares them."""
+from __future__ import annotations
+
+import json
+import tempfile
+from decimal import Decimal
+from pathlib import Path
+from typing import Optional
+
+from shell.runners import qtt, qtt_compare
+
+
+def run(statements: str, inputs: list[dict], outputs: list[dict]) -> Optional[str]:
+    """None if the outputs match, else why not."""
+    from engine.engine import Engine
+    with tempfile.TemporaryDirectory(prefix="ksqlite-test-runner-", ignore_cleanup_errors=True) as data:
+        spec = {"statements": [statements], "inputs": inputs}
+        engine = Engine(data, properties=dict(qtt.BASE_CONFIG))
+        try:
+            for topic, partitions in qtt.topics_to_create({"statements": _split(statements), "inputs": inputs}):
+                engine.create_topic(topic, partitions)
+            engine.execute(statements)
+            engine.run_until_idle(timeout=30)
+            for raw in inputs:
+                engine.produce_test_records([qtt.input_record(raw)])
+                engine.run_until_idle(timeout=30)
+            topics = engine.topic_names()
+            expected: dict[str, list[dict]] = {}
+            for record in outputs:
+                expected.setdefault(record["topic"], []).append(record)
+            for topic, records in expected.items():
+                name = next((t for t in topics if t.upper() == topic.upper()), topic)
+                actual = engine.read_topic_records(name) if name in topics else []
+                problem = qtt_compare.records_mismatch(topic, records, actual, bool(spec["inputs"]))
+                if problem:
+                    return problem
+        finally:
+            engine.close()
+    return None
+
+
+def _split(statements: str) -> list[str]:
+    from grammar.parser import split_statements
+    return split_statements(statements)
+
+
+def run_command(sql_file: str, input_file: Optional[str], output_file: str) -> int:
+    statements = Path(sql_file).read_text()
+    inputs = _load(input_file).get("inputs", []) if input_file else []
+    outputs = _load(output_file).get("outputs", [])
+    try:
+        problem = run(statements, inputs, outputs)
+    except Exception as exc:  # noqa: BLE001 - a failing statement fails the test
+        problem = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
+    if problem:
+        print(f"\t >>>>> Test failed: {problem}")
+        return 1
+    print("\t >>> Test passed!")
+    return 0
+
+
+def _load(path: str) -> dict:
+    return json.loads(Path(path).read_text(), parse_float=Decimal)

@@ -14,6 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Optional
 
 import duckdb
 import numpy as np
@@ -45,6 +46,8 @@ class Workload:
     sink_topic: str
     key_columns: tuple[str, ...]   # compared exactly, upper-case names as in the sink
     float_columns: tuple[str, ...] = ()  # compared with a tolerance
+    setup: Optional[Callable] = None     # setup(engine, work_dir) before timing -> DuckDB table replacements
+    key_column: Optional[str] = None     # the sink's KAFKA BIGINT key, read back under this name
 
 
 WORKLOADS = {
@@ -57,7 +60,49 @@ WORKLOADS = {
         key_columns=("AUCTION", "BIDDER", "DATE_TIME"),
         float_columns=("PRICE_EUR",),
     ),
+    "join": Workload(
+        name="join",
+        statements="CREATE STREAM enriched AS SELECT b.auction, b.bidder, b.price, a.seller, a.category "
+                   "FROM bids b JOIN auctions a ON b.auction = a.id;",
+        duckdb_select="SELECT b.auction, b.bidder, b.price, a.seller, a.category "
+                      "FROM bids b JOIN auctions a ON b.auction = a.id",
+        sink_topic="ENRICHED",
+        key_columns=("AUCTION", "BIDDER", "PRICE", "SELLER", "CATEGORY"),
+        setup=lambda engine, work_dir: load_auctions(engine, work_dir),
+        key_column="AUCTION",
+    ),
 }
+
+AUCTIONS_COLUMNS = "{id: 'BIGINT', seller: 'BIGINT', category: 'BIGINT', reserve: 'BIGINT'}"
+AUCTIONS_TABLE = ("CREATE TABLE auctions (id BIGINT PRIMARY KEY, seller BIGINT, category BIGINT, reserve BIGINT) "
+                  "WITH (kafka_topic='auctions', value_format='JSON');")
+
+
+def load_auctions(engine, work_dir: Path) -> dict[str, str]:
+    """The `auctions` table (ids 1000-10999), produced before every bid, and its JSON lines for DuckDB."""
+    from engine.log.api import HEADER_TYPE, PRODUCE_SCHEMA, TopicConfig
+    rng = np.random.default_rng(SEED + 1)
+    count = 10_000
+    auctions = pa.table({
+        "id": np.arange(1000, 1000 + count, dtype=np.int64),
+        "seller": rng.integers(1, 1001, size=count, dtype=np.int64),
+        "category": rng.integers(10, 20, size=count, dtype=np.int64),
+        "reserve": rng.integers(1, 100_000, size=count, dtype=np.int64),
+    })
+    text = {name: pc.cast(auctions[name], pa.string()) for name in auctions.column_names}
+    values = pc.binary_join_element_wise('{"seller":', text["seller"], ',"category":', text["category"],
+                                         ',"reserve":', text["reserve"], "}", "").combine_chunks()
+    engine.log.create_topic("auctions", TopicConfig(partitions=PARTITIONS, cleanup_policy="compact"))
+    engine.log.append("auctions", pa.table([big_endian_keys(auctions["id"]), values.cast(pa.binary()),
+                                            pa.array(np.full(count, START_MS - 1, dtype=np.int64)),
+                                            pa.nulls(count, HEADER_TYPE)], schema=PRODUCE_SCHEMA))
+    engine.log.flush()
+    engine.execute(AUCTIONS_TABLE)
+    path = work_dir / "auctions.jsonl"
+    full = pc.binary_join_element_wise('{"id":', text["id"], ',"seller":', text["seller"], ',"category":',
+                                       text["category"], ',"reserve":', text["reserve"], "}", "").combine_chunks()
+    write_json_lines(full, path)
+    return {"JOIN auctions": f"JOIN read_json('{path}', columns={AUCTIONS_COLUMNS}, format='newline_delimited')"}
 
 
 # --- data ---------------------------------------------------------------------------------------
@@ -130,9 +175,9 @@ def run_ksqlite(engine, workload: Workload) -> float:
     return time.perf_counter() - started
 
 
-def read_sink(log, topic: str) -> pa.Table:
-    """Decode the sink topic's JSON values straight from the log."""
-    values = []
+def read_sink(log, topic: str, key_column: Optional[str] = None) -> pa.Table:
+    """Decode the sink topic's JSON values (and a KAFKA BIGINT key) straight from the log."""
+    values, keys = [], []
     for partition in range(len(log.end_offsets(topic))):
         offset = log.start_offsets(topic)[partition]
         while True:
@@ -140,8 +185,16 @@ def read_sink(log, topic: str) -> pa.Table:
             if batch.num_rows == 0:
                 break
             values.append(batch.column("value"))
+            keys.append(batch.column("key"))
             offset = batch.column("offset")[-1].as_py() + 1
-    return parse_json_lines(pa.chunked_array(values, pa.binary()).combine_chunks())
+    rows = parse_json_lines(pa.chunked_array(values, pa.binary()).combine_chunks())
+    if key_column is not None and rows.num_rows:
+        raw = pa.chunked_array(keys, pa.binary()).combine_chunks()
+        data = np.frombuffer(raw.buffers()[2], dtype=np.uint8)[raw.offset * 0:]
+        offsets = np.frombuffer(raw.buffers()[1], dtype=np.int32)[raw.offset:raw.offset + len(raw) + 1]
+        fixed = np.stack([data[offsets[:-1] + i] for i in range(8)], axis=1).copy().view(">i8").ravel()
+        rows = rows.append_column(key_column, pa.array(fixed.astype(np.int64)))
+    return rows
 
 
 def parse_json_lines(values: pa.Array) -> pa.Table:
@@ -150,11 +203,14 @@ def parse_json_lines(values: pa.Array) -> pa.Table:
     return pa_json.read_json(pa.BufferReader(pa.py_buffer(json_lines_buffer(values.cast(pa.string())))))
 
 
-def run_duckdb(workload: Workload, bids_path: Path, out_path: Path) -> tuple[float, pa.Table]:
+def run_duckdb(workload: Workload, bids_path: Path, out_path: Path,
+               tables: Optional[dict[str, str]] = None) -> tuple[float, pa.Table]:
     con = duckdb.connect()
     con.execute("SET threads=1")
     source = f"read_json('{bids_path}', columns={BIDS_COLUMNS}, format='newline_delimited')"
     select = workload.duckdb_select.replace("FROM bids", f"FROM {source}")
+    for text, replacement in (tables or {}).items():
+        select = select.replace(text, replacement)
     started = time.perf_counter()
     con.execute(f"COPY ({select}) TO '{out_path}' (FORMAT json)")
     elapsed = time.perf_counter() - started
@@ -190,11 +246,12 @@ def run_workload(workload: Workload, events: int, work_dir: Path, bids: pa.Table
     try:
         produce_bids(engine.log, bids, values)
         engine.execute(BIDS_STREAM)
+        tables = workload.setup(engine, work_dir) if workload.setup else None
         ksqlite_seconds = run_ksqlite(engine, workload)
-        ksqlite_rows = read_sink(engine.log, workload.sink_topic)
+        ksqlite_rows = read_sink(engine.log, workload.sink_topic, workload.key_column)
     finally:
         engine.close()
-    duckdb_seconds, duckdb_rows = run_duckdb(workload, bids_path, work_dir / f"{workload.name}.jsonl")
+    duckdb_seconds, duckdb_rows = run_duckdb(workload, bids_path, work_dir / f"{workload.name}.jsonl", tables)
     ksqlite_eps, duckdb_eps = events / ksqlite_seconds, events / duckdb_seconds
     return {"ksqlite_eps": round(ksqlite_eps), "duckdb_eps": round(duckdb_eps),
             "ratio": round(ksqlite_eps / duckdb_eps, 4),

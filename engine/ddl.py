@@ -37,6 +37,9 @@ def parse_columns(catalog: Catalog, kind: str, elements: tuple[ast.ColumnDef, ..
     keys, others = [], []
     seen: set[str] = set()
     for element in elements:
+        if element.name in ("ROWTIME", "ROWPARTITION", "ROWOFFSET", "WINDOWSTART", "WINDOWEND"):
+            raise KsqlStatementException(
+                f"'{element.name}' is a reserved column name. You cannot use it as a name for a column.")
         if element.name in seen:
             raise KsqlStatementException(f"Duplicate column names: {element.name}")
         seen.add(element.name)
@@ -96,7 +99,7 @@ def resolve_formats(props: dict[str, Any], config: Config, has_key_columns: bool
         which = "KEY_FORMAT" if "KEY_FORMAT" in props else "VALUE_FORMAT"
         raise KsqlStatementException(
             f"Cannot supply both '{which}' and 'FORMAT' properties, as 'FORMAT' sets both key and "
-            f"value formats. Either use just 'FORMAT', or use '{which}' only.")
+            "value formats. Either use just 'FORMAT', or use 'KEY_FORMAT' and 'VALUE_FORMAT'.")
     value_name = props.get("VALUE_FORMAT") or fmt
     key_name = props.get("KEY_FORMAT") or fmt
     if value_name is None:

@@ -232,10 +232,10 @@ class Engine:
     def _parse(self, text: str, variables: dict[str, str]) -> ast.Statement:
         substituted = substitute_variables(text, variables) if variables else text
         try:
-            return parse_statement(substituted, client_statements=False)
+            return parse_statement(substituted + ";", client_statements=False)
         except ParseError as error:
-            raise ParseFailedException(f"{error.message}\nStatement: {substituted}", error.line,
-                                       error.column, error.token, error.expected, substituted) from error
+            raise ParseFailedException(error.message, error.line, error.column, error.token,
+                                       error.expected, substituted) from error
 
     def _execute_statement(self, statement: ast.Statement, overrides: dict[str, Any],
                            variables: dict[str, str]) -> dict[str, Any]:

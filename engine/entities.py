@@ -53,10 +53,6 @@ def source_description(source: DataSource, read_queries: list[PersistentQuery],
                        write_queries: list[PersistentQuery], partitions: int,
                        extended: bool = False) -> dict[str, Any]:
     fields = [field_info(c) for c in source.schema.columns]
-    if source.window is not None:
-        index = len(source.schema.key_columns)
-        fields[index:index] = [{"name": "WINDOWSTART", "schema": schema_info(SqlType("BIGINT")), "type": "KEY"},
-                               {"name": "WINDOWEND", "schema": schema_info(SqlType("BIGINT")), "type": "KEY"}]
     return {
         "name": source.name,
         "windowType": source.window.kind if source.window else None,

@@ -14,7 +14,7 @@ import pyarrow as pa
 from engine import ddl, entities
 from engine.catalog import STREAM, TABLE, Catalog, DataSource, PersistentQuery
 from engine.ddl import Config
-from engine.errors import KsqlStatementException
+from engine.errors import KsqlException, KsqlStatementException
 from engine.expressions.compiler import coerce_sql, evaluate_constant
 from engine.log.api import HEADER_TYPE, Log, TopicConfig
 from engine.operators.sink import TopicSink
@@ -55,6 +55,9 @@ class Executor:
     # ------------------------------------------------------------------ CREATE STREAM / TABLE
     def _CreateSource(self, stmt: ast.CreateSource) -> dict[str, Any]:
         kind_word = stmt.kind.lower()
+        if stmt.or_replace and stmt.is_source:
+            raise KsqlStatementException(
+                f"Cannot add {kind_word} '{stmt.name}': CREATE OR REPLACE is not supported on source {kind_word}s.")
         existing = self.catalog.get_source(stmt.name)
         if existing is not None:
             if stmt.if_not_exists:
@@ -274,6 +277,8 @@ class Executor:
         if source.kind != stmt.kind:
             raise KsqlStatementException(
                 f"Incompatible data source type is {source.kind}, but statement was DROP {stmt.kind}")
+        if stmt.delete_topic and source.is_source:
+            raise KsqlStatementException(f"Cannot delete topic for read-only source: {stmt.name}")
         writers = self.catalog.queries_writing(stmt.name)
         readers = [q for q in self.catalog.queries_reading(stmt.name) if q not in writers]
         if readers or len(writers) > 1:
@@ -322,6 +327,10 @@ class Executor:
 
     def _AlterSource(self, stmt: ast.AlterSource) -> dict[str, Any]:
         source = self.catalog.require_source(stmt.name)
+        if source.is_source:
+            raise KsqlStatementException(
+                f"Cannot alter {source.kind.lower()} '{stmt.name}': ALTER operations are not supported "
+                f"on source {source.kind.lower()}s.")
         if self.catalog.queries_writing(stmt.name):
             raise KsqlStatementException("ALTER command is not supported for CREATE ... AS statements.")
         added = ddl.parse_columns(self.catalog, STREAM, tuple(
@@ -352,8 +361,19 @@ def _check_join_partitions(plan, log: Log, catalog: Catalog) -> None:
 
 def _check_serdes(source: DataSource) -> None:
     """Creating the serdes checks that the formats can hold the column types."""
-    create_serde(source.key_format, source.schema.key_columns, True)
-    create_serde(source.value_format, source.schema.value_columns, False)
+    for part, fmt, columns, is_key in (("Key", source.key_format, source.schema.key_columns, True),
+                                       ("Value", source.value_format, source.schema.value_columns, False)):
+        try:
+            create_serde(fmt, columns, is_key)
+        except KsqlException as error:
+            if "not supported yet" in error.message or "Unknown format" in error.message:
+                raise
+            features = "[UNWRAP_SINGLES]" if (not is_key and fmt.wrap_single_value is False) else "[]"
+            shown = ", ".join(c.describe() for c in columns)
+            raise KsqlStatementException(
+                f"{part} format does not support schema.\nformat: {fmt.name}\n"
+                f"schema: Persistence{{columns=[{shown}], features={features}}}\n"
+                f"reason: {error.message}") from error
 
 
 def _schema_signature(schema: LogicalSchema) -> list[tuple[str, str, str]]:
@@ -368,4 +388,9 @@ def _unknown_insert_target(catalog: Catalog, name: str) -> str:
     message = f"Cannot insert values into an unknown stream/table: `{name}`"
     if name.upper() in catalog.sources and name != name.upper():
         message += f"\nDid you mean {name.upper()}? Hint: try removing double quotes from the source name."
+    else:
+        other = next((n for n in catalog.sources if n.upper() == name.upper() and n != name), None)
+        if other is not None:
+            message += (f"\nDid you mean \"{other}\"? Hint: wrap the source name in double quotes "
+                        "to make it case-sensitive.")
     return message

@@ -69,6 +69,7 @@ class Aggregate:
         self.state = KeyedTable(self.keys)
         self.accumulators: dict = {}            # group key tuple -> [Accumulator per python aggregate]
         self.stream_time = NO_TIME
+        self._closes = np.array([], dtype=np.int64)
         self.sequence = 0
         self._local = threading.local()
 
@@ -173,6 +174,9 @@ class Aggregate:
         finally:
             con.unregister("agg_deltas")
         if latest is not None:
+            times = deltas.column(ROWTIME_COL).to_numpy(zero_copy_only=False).astype(np.int64)
+            progress = np.maximum.accumulate(np.concatenate([[self.stream_time], times]))[1:]
+            self._closes = np.unique(progress[progress > self.stream_time]) - grace
             self.stream_time = max(self.stream_time, int(latest))
         return result
 
@@ -207,7 +211,7 @@ r AS (SELECT {keys}, {SEQ}, {EMIT}{sep(windows)}, max({ROWTIME_COL}) OVER w AS _
 SELECT {', '.join('r.' + k for k in self.keys)}, r.{SEQ}, r.{EMIT}, r.{LAST}{sep(combined)},
        greatest(s.__rt, r.__crt) AS {ROWTIME_COL}, s.__passed AS {STATE_PASSED}
 FROM (SELECT * FROM r {only_last}) r LEFT JOIN {state_sql} s ON {on}
-ORDER BY r.{SEQ}"""
+ORDER BY r.{SEQ}{', r.' + WINDOWSTART_COL if self.window else ''}"""
         con.register("agg_deltas", deltas)
         if self.state.table is not None:
             con.register("state_table", self.state.table)
@@ -280,7 +284,19 @@ ORDER BY r.{SEQ}"""
         closed_mask = pc.less_equal(pc.add(ends, self.window.grace_ms), self.stream_time)
         if not pc.any(closed_mask).as_py():
             return self._empty()
+        emitted_mask = None
+        if self.emit_final:
+            # ksqlDB's final emission (Kafka Streams' emit-on-window-close) emits, each time the
+            # close time (stream time - grace) advances to c, the windows ending in (c - advance, c].
+            end_values = ends.to_numpy().astype(np.int64)
+            closes = getattr(self, "_closes", np.array([], dtype=np.int64))
+            position = np.searchsorted(closes, end_values, side="left")
+            found = position < len(closes)
+            first_close = np.where(found, closes[np.minimum(position, max(len(closes) - 1, 0))] if len(closes) else 0, 0)
+            emitted_mask = found & (first_close < end_values + self.window.advance_ms)
         closed = self.state.remove_where(closed_mask)
+        if emitted_mask is not None:
+            closed = closed.filter(pa.array(emitted_mask[closed_mask.to_numpy(zero_copy_only=False)]))
         keys = None
         if self.python_indices or self.accumulators:
             keys = list(map(self._group_key, zip(*[closed.column(k).to_pylist() for k in self.keys])))

@@ -57,10 +57,11 @@ class AggregateOutput:
 
     def emitted(self, con: duckdb.DuckDBPyConnection, evaluated: pa.Table, changes_only: bool) -> pa.Table:
         """The rows to emit: passing rows, and tombstones for groups that stop passing."""
+        order = f"{SEQ}, {WINDOWSTART_COL}" if self.windowed else SEQ
         con.register("evaluated", evaluated)
         try:
             if self.having_sql is None:
-                sql = f"SELECT *, FALSE AS {TOMBSTONE_COL} FROM evaluated WHERE {EMIT} ORDER BY {SEQ}"
+                sql = f"SELECT *, FALSE AS {TOMBSTONE_COL} FROM evaluated WHERE {EMIT} ORDER BY {order}"
             else:
                 partition = ", ".join(self.group_columns)
                 previous = (f"coalesce(CASE WHEN row_number() OVER w = 1 THEN {STATE_PASSED} "
@@ -68,7 +69,7 @@ class AggregateOutput:
                 sql = (f"SELECT * EXCLUDE (__prev), NOT {PASSED} AS {TOMBSTONE_COL} FROM "
                        f"(SELECT *, {previous} AS __prev FROM evaluated WHERE {EMIT} "
                        f"WINDOW w AS (PARTITION BY {partition} ORDER BY {SEQ})) "
-                       f"WHERE {PASSED} OR __prev ORDER BY {SEQ}")
+                       f"WHERE {PASSED} OR __prev ORDER BY {order}")
             return conform(con.sql(sql).to_arrow_table(), self.layout)
         finally:
             con.unregister("evaluated")

@@ -34,7 +34,8 @@ SEQ_COL = "__seq"
 class JoinOperators:
     def __init__(self, relation: JoinRelation, processing_log: ProcessingLog, query_id: Optional[str]):
         self.relation = relation
-        self.decoders = [SourceDecode(leaf.source, leaf.alias, processing_log, query_id)
+        self.decoders = [SourceDecode(leaf.source, leaf.alias, processing_log, query_id,
+                                      needed_columns=relation.needed_columns)
                          for leaf in relation.leaves]
         self.joins: list[Operator] = []
         left_schema = _leaf_schema(relation.leaves[0], relation.leaves[0].source.is_table)
@@ -72,12 +73,16 @@ class JoinOperators:
         topics = records.column("topic")
         decoded = []
         for index, (leaf, decoder) in enumerate(zip(self.relation.leaves, self.decoders)):
-            mine = records.filter(pc.equal(topics, leaf.source.topic))
-            if mine.num_rows == 0:
+            mask = pc.equal(topics, leaf.source.topic)
+            count = pc.sum(mask).as_py() or 0
+            if count == 0:
                 continue
-            # The position in the poll keeps per-partition order through decoding.
-            mine = mine.append_column(SEQ_COL, pa.array(np.flatnonzero(
-                pc.equal(topics, leaf.source.topic).to_numpy(zero_copy_only=False)), pa.int64()))
+            if count == records.num_rows:
+                mine = records.append_column(SEQ_COL, pa.array(np.arange(count, dtype=np.int64)))
+            else:
+                # The position in the poll keeps per-partition order through decoding.
+                positions = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+                mine = records.take(pa.array(positions)).append_column(SEQ_COL, pa.array(positions))
             rows = _decode_with_seq(decoder, mine)
             if rows.num_rows:
                 decoded.append((index, _as_leaf_rows(leaf, rows)))

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from engine.catalog import DataSource
 from engine.log.api import HEADER_TYPE, Log
-from engine.operators.base import ENCODED_VALUE_COL, HEADERS_COL, ROWTIME_COL, TOMBSTONE_COL, BatchLayout, StatelessOperator
+from engine.operators.base import ENCODED_VALUE_COL, HEADERS_COL, OFFSET_COL, ROWTIME_COL, TOMBSTONE_COL, BatchLayout, StatelessOperator
 from engine.operators.source import key_serde_for
 from engine.processing_log import ProcessingLog
 from engine.schema import KEY, VALUE
@@ -53,6 +53,17 @@ class TopicSink(StatelessOperator):
     def process(self, batch: pa.Table) -> pa.Table:
         if batch.num_rows == 0:
             return batch
+        timestamps = self._timestamps(batch)
+        invalid = pc.fill_null(pc.less(timestamps, 0), True)
+        if pc.any(invalid).as_py():
+            # Kafka rejects records with a negative timestamp: skip them, as ksqlDB's producer does.
+            for offset in batch.column(OFFSET_COL).filter(invalid).to_pylist():
+                self.processing_log.record(self.query_id, "SERIALIZATION_ERROR",
+                                           f"Invalid timestamp for the sink {self.sink.name}", offset=offset)
+            keep = pc.invert(invalid)
+            batch, timestamps = batch.filter(keep), timestamps.filter(keep)
+            if batch.num_rows == 0:
+                return batch
         keys = self._encode_keys(batch)
         if ENCODED_VALUE_COL in batch.column_names:
             values = batch.column(ENCODED_VALUE_COL).combine_chunks().cast(pa.binary())
@@ -65,7 +76,7 @@ class TopicSink(StatelessOperator):
         records = pa.table({
             "key": keys,
             "value": values,
-            "timestamp": self._timestamps(batch),
+            "timestamp": timestamps,
             "headers": (batch.column(HEADERS_COL) if HEADERS_COL in batch.column_names
                         else pa.nulls(batch.num_rows, HEADER_TYPE)),
         })
@@ -95,7 +106,7 @@ class TopicSink(StatelessOperator):
             field = self.layout.find(column)
             if field is not None:
                 millis = to_epoch_millis(batch.column(field.sql_name), field.type, self.sink.timestamp_format)
-                return pc.coalesce(millis, batch.column(ROWTIME_COL).combine_chunks())
+                return millis
         return batch.column(ROWTIME_COL).combine_chunks().cast(pa.int64())
 
 

@@ -47,7 +47,7 @@ class WindowPlan:
     size_ms: int = 0            # TUMBLING/HOPPING size; SESSION gap
     advance_ms: int = 0
     grace_ms: int = 0
-    retention_ms: int = DEFAULT_RETENTION_MS
+    retention_ms: int = 0           # 0: the default
 
     @property
     def info(self) -> WindowInfo:
@@ -158,7 +158,7 @@ def plan_aggregation(planner, relation: RelationPlan, query: ast.Query, sink_nam
     compiler = ExpressionCompiler(relation.layout.scope())
     group_by = _check_group_by(query, relation, registry)
     group_types = [_compile_type(compiler, g, "GROUP BY") for g in group_by]
-    window_plan = _window_plan(query.window)
+    window_plan = _window_plan(query.window, query.emit == "FINAL")
 
     items = _select_items(query.select, relation)
     aggregates = _collect_aggregates(items, query.having, registry, compiler, config)
@@ -249,13 +249,13 @@ def _compile_type(compiler: ExpressionCompiler, expr: ast.Expr, clause: str) -> 
     return typed.type
 
 
-def _window_plan(spec: Optional[ast.WindowSpec]) -> Optional[WindowPlan]:
+def _window_plan(spec: Optional[ast.WindowSpec], final: bool) -> Optional[WindowPlan]:
     if spec is None:
         return None
-    retention = spec.retention.millis if spec.retention else DEFAULT_RETENTION_MS
+    retention = spec.retention.millis if spec.retention else 0   # 0: the default (size + grace)
     if spec.kind == "SESSION":
         gap = spec.gap.millis
-        grace = spec.grace.millis if spec.grace else max(DEFAULT_GRACE_BASE_MS - gap, 0)
+        grace = spec.grace.millis if spec.grace else (0 if final else max(DEFAULT_GRACE_BASE_MS - gap, 0))
         return WindowPlan("SESSION", gap, 0, grace, retention)
     size = spec.size.millis
     advance = spec.advance.millis if spec.kind == "HOPPING" and spec.advance else size
@@ -264,7 +264,8 @@ def _window_plan(spec: Optional[ast.WindowSpec]) -> Optional[WindowPlan]:
             f"Window advance must not be greater than window size. Got size {size} and advance {advance}")
     if advance <= 0 or size <= 0:
         raise KsqlStatementException("Window size must be positive.")
-    grace = spec.grace.millis if spec.grace else max(DEFAULT_GRACE_BASE_MS - size, 0)
+    # EMIT FINAL (Kafka Streams' emit-on-window-close) has no legacy 24h grace: windows close at their end.
+    grace = spec.grace.millis if spec.grace else (0 if final else max(DEFAULT_GRACE_BASE_MS - size, 0))
     return WindowPlan(spec.kind, size, advance, grace, retention)
 
 

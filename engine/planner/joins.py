@@ -134,6 +134,13 @@ class JoinRelation:
     viable_keys: list[KeyRef] = field(default_factory=list)
     foreign_key_columns: list[KeyRef] = field(default_factory=list)  # FK join: the left table's key
     key_type: object = None
+    join_columns: frozenset = frozenset()     # column names the ON conditions read
+    needed_columns: Optional[frozenset] = None  # decode only these value columns (None: all)
+
+    def reading_only(self, columns: set[str]) -> "JoinRelation":
+        """This relation, decoding only the value columns named `columns` (and the join columns)."""
+        timestamps = {leaf.source.timestamp_column for leaf in self.leaves if leaf.source.timestamp_column}
+        return dataclasses.replace(self, needed_columns=frozenset(columns) | self.join_columns | timestamps)
 
     # --- the RelationPlan surface ---
     @property
@@ -384,8 +391,10 @@ def plan_join(catalog: Catalog, query: ast.Query) -> JoinRelation:
         fields.append(Field(HIDDEN_KEY, key_type, JOIN_KEY_COL, KEY, None))
     layout = JoinLayout(fields, leaves, key_ref if not synthetic else None, key_binding,
                         has_tombstones=left_kind == TABLE)
+    from engine.planner.rewrite import referenced_columns
+    join_columns = frozenset().union(*(referenced_columns(c.on) for c in query.joins))
     return JoinRelation(leaves, steps, layout, left_kind, synthetic_name, key_ref if not synthetic else None,
-                        viable, fk_columns, key_type)
+                        viable, fk_columns, key_type, join_columns)
 
 
 def _unique(refs: list[KeyRef]) -> list[KeyRef]:

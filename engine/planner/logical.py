@@ -7,6 +7,7 @@ own name, a struct field's name for `s->f`, else `KSQL_COL_<n>`.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -117,7 +118,8 @@ class LogicalPlanner:
         where = convert_timestamp_literals(query.where) if query.where is not None else None
         if where is not None:
             self._check_where(compiler, where)
-        items = self.expand_select(query.select, relation, compiler)
+        items = self.expand_select(query.select, relation, compiler,
+                                   keys_last=bool(query.partition_by))
         self.check_reserved(items)
         if query.partition_by and relation.result_kind == TABLE:
             raise KsqlStatementException("Only streams may be PARTITIONED BY. "
@@ -130,6 +132,9 @@ class LogicalPlanner:
             read |= referenced_columns(where) if where is not None else set()
             read |= {relation.source.timestamp_column} if relation.source.timestamp_column else set()
             relation = relation.reading_only(read)
+        elif hasattr(relation, "reading_only"):  # a join decodes only what the query reads, too
+            read = set().union(*(referenced_columns(o.expr) for o in keys + values))
+            relation = relation.reading_only(read | (referenced_columns(where) if where is not None else set()))
         return LogicalPlan(relation=relation, where=where, keys=keys, values=values,
                            result_kind=relation.result_kind, partitioned_by=bool(query.partition_by),
                            emit=query.emit, limit=query.limit)
@@ -150,8 +155,10 @@ class LogicalPlanner:
 
     # --- the projection ---
     def expand_select(self, select: tuple[ast.SelectItem, ...], relation: RelationPlan,
-                      compiler: ExpressionCompiler) -> list[OutputExpr]:
-        """The SELECT list with `*`, `src.*` and `s->*` expanded and every item named."""
+                      compiler: ExpressionCompiler, keys_last: bool = False) -> list[OutputExpr]:
+        """The SELECT list with `*`, `src.*` and `s->*` expanded and every item named. When the
+        key changes (PARTITION BY, GROUP BY), `*` lists the old key columns after the others,
+        as ksqlDB does: they move into the value."""
         layout = relation.layout
         taken = {f.name for f in layout.fields} | {i.alias for i in select
                                                   if isinstance(i, ast.SelectExpr) and i.alias}
@@ -160,7 +167,7 @@ class LogicalPlanner:
         items: list[OutputExpr] = []
         for item in select:
             if isinstance(item, ast.SelectAll):
-                items += self._expand_star(item, relation)
+                items += self._expand_star(item, relation, keys_last)
             elif isinstance(item, ast.SelectStructAll):
                 typed = compiler.compile(item.expr)
                 if typed.type.base != "STRUCT":
@@ -174,10 +181,12 @@ class LogicalPlanner:
         _check_duplicates(items)
         return items
 
-    def _expand_star(self, item: ast.SelectAll, relation: RelationPlan) -> list[OutputExpr]:
+    def _expand_star(self, item: ast.SelectAll, relation: RelationPlan, keys_last: bool) -> list[OutputExpr]:
         if hasattr(relation, "expand_star"):  # a join: every source's columns as `ALIAS_COL`
             return relation.expand_star(item)
-        fields = relation.layout.fields
+        fields = list(relation.layout.fields)
+        if keys_last:
+            fields = [f for f in fields if f.namespace != KEY] + [f for f in fields if f.namespace == KEY]
         if item.source is not None:
             fields = [f for f in fields if f.source == item.source]
             if not fields:
@@ -185,12 +194,28 @@ class LogicalPlanner:
         return [OutputExpr(f.name, ast.ColumnRef(f.name, f.source if item.source else None), f.type)
                 for f in fields]
 
+    def _partition_by_keys(self, partition_by: tuple[ast.Expr, ...], compiler) -> list[ast.Expr]:
+        nulls = [e for e in partition_by if isinstance(e, ast.NullLiteral)]
+        if nulls and len(partition_by) > 1:
+            raise KsqlStatementException("Cannot PARTITION BY multiple columns including NULL")
+        for expr in partition_by:
+            try:
+                compiler.compile(expr)
+            except KsqlStatementException as error:
+                missing = next(iter(sorted(referenced_columns(expr))), "")
+                if "cannot be resolved" in error.message and missing:
+                    raise KsqlStatementException(
+                        f"PARTITION BY column '{missing}' cannot be resolved. '{missing}' must be a column "
+                        "in the source schema since PARTITION BY is applied on the input.") from error
+                raise
+        return [e for e in partition_by if not isinstance(e, ast.NullLiteral)]
+
     def _split_key_and_values(self, query: ast.Query, relation: RelationPlan, items: list[OutputExpr],
                               compiler: ExpressionCompiler, sink_name: Optional[str]):
         if hasattr(relation, "split_key") and not query.partition_by:  # a join: the join key's rules
             return relation.split_key(items, sink_name, self.persistent)
         if query.partition_by:
-            key_exprs = [e for e in query.partition_by if not isinstance(e, ast.NullLiteral)]
+            key_exprs = self._partition_by_keys(query.partition_by, compiler)
         else:
             key_exprs = [ast.ColumnRef(c.name) for c in relation.key_columns]
         taken = {i.name for i in items} | {f.name for f in relation.layout.fields}
@@ -207,6 +232,11 @@ class LogicalPlanner:
                 key_items.add(matches[0])
                 keys.append(items[matches[0]])
             elif query.partition_by:
+                if not any(isinstance(i, ast.SelectAll) for i in query.select):
+                    shown = format_expression(_qualified(expr, relation.sources[0].name))
+                    raise KsqlStatementException(
+                        f"The query used to build `{sink_name}` must include the partitioning expression "
+                        f"{shown} in its projection (eg, SELECT {shown}...).")
                 typed = compiler.compile(expr)
                 keys.append(OutputExpr(_natural_name(expr) or names.next(), expr, typed.type))
             elif self.persistent:
@@ -264,6 +294,22 @@ def _calls_aggregate(expr: ast.Expr, registry) -> bool:
                                                           or _calls_aggregate(x.result, registry)):
                         return True
     return False
+
+
+def _qualified(expr: ast.Expr, source: str) -> ast.Expr:
+    """`expr` with its unqualified column references qualified by `source` (for messages)."""
+    if isinstance(expr, ast.ColumnRef):
+        return expr if expr.source else ast.ColumnRef(expr.name, source)
+    if not hasattr(expr, "__dataclass_fields__"):
+        return expr
+    changes = {}
+    for name in expr.__dataclass_fields__:
+        value = getattr(expr, name)
+        if isinstance(value, ast.Expr):
+            changes[name] = _qualified(value, source)
+        elif isinstance(value, tuple) and value and all(isinstance(v, ast.Expr) for v in value):
+            changes[name] = tuple(_qualified(v, source) for v in value)
+    return dataclasses.replace(expr, **changes) if changes else expr
 
 
 def _natural_name(expr: ast.Expr) -> Optional[str]:

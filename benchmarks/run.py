@@ -32,7 +32,8 @@ CHUNK = 200_000
 BIDS_COLUMNS = ("{auction: 'BIGINT', bidder: 'BIGINT', price: 'BIGINT', channel: 'VARCHAR', "
                 "url: 'VARCHAR', date_time: 'BIGINT', extra: 'VARCHAR'}")
 BIDS_STREAM = ("CREATE STREAM bids (auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, "
-               "url STRING, date_time BIGINT, extra STRING) WITH (kafka_topic='bids', value_format='JSON');")
+               "url STRING, date_time BIGINT, extra STRING) WITH (kafka_topic='bids', value_format='JSON', "
+               "timestamp='date_time');")
 # Like DuckDB's COPY, the log leaves flushing to the OS (flush="none"): the same durability.
 ENGINE_PROPERTIES = {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.threads": 1,
                      "ksqlite.log.flush": "none"}
@@ -48,6 +49,7 @@ class Workload:
     float_columns: tuple[str, ...] = ()  # compared with a tolerance
     setup: Optional[Callable] = None     # setup(engine, work_dir) before timing -> DuckDB table replacements
     key_column: Optional[str] = None     # the sink's KAFKA BIGINT key, read back under this name
+    windowed: bool = False               # a windowed table: compare the last value per (key, WINDOW_START)
 
 
 WORKLOADS = {
@@ -70,6 +72,31 @@ WORKLOADS = {
         key_columns=("AUCTION", "BIDDER", "PRICE", "SELLER", "CATEGORY"),
         setup=lambda engine, work_dir: load_auctions(engine, work_dir),
         key_column="AUCTION",
+    ),
+    "tumbling": Workload(
+        name="tumbling",
+        statements="CREATE TABLE t AS SELECT auction, COUNT(*) AS n, SUM(price) AS total, MAX(price) AS top "
+                   "FROM bids WINDOW TUMBLING (SIZE 10 SECONDS) GROUP BY auction EMIT CHANGES;",
+        duckdb_select="SELECT auction, date_time - date_time % 10000 AS window_start, COUNT(*) AS n, "
+                      "SUM(price) AS total, MAX(price) AS top FROM bids GROUP BY ALL",
+        sink_topic="T",
+        key_columns=("AUCTION", "WINDOW_START", "N", "TOTAL", "TOP"),
+        key_column="AUCTION",
+        windowed=True,
+    ),
+    "hopping": Workload(
+        name="hopping",
+        statements="CREATE TABLE h AS SELECT auction, COUNT(*) AS n, SUM(price) AS total, MAX(price) AS top "
+                   "FROM bids WINDOW HOPPING (SIZE 10 SECONDS, ADVANCE BY 2 SECONDS) GROUP BY auction "
+                   "EMIT CHANGES;",
+        duckdb_select="SELECT auction, window_start, COUNT(*) AS n, SUM(price) AS total, MAX(price) AS top "
+                      "FROM (SELECT auction, price, unnest(generate_series("
+                      "greatest(0, date_time - 10000 + 2000) // 2000 * 2000, date_time - date_time % 2000, 2000)) "
+                      "AS window_start FROM bids) GROUP BY ALL",
+        sink_topic="H",
+        key_columns=("AUCTION", "WINDOW_START", "N", "TOTAL", "TOP"),
+        key_column="AUCTION",
+        windowed=True,
     ),
 }
 
@@ -175,7 +202,7 @@ def run_ksqlite(engine, workload: Workload) -> float:
     return time.perf_counter() - started
 
 
-def read_sink(log, topic: str, key_column: Optional[str] = None) -> pa.Table:
+def read_sink(log, topic: str, key_column: Optional[str] = None, windowed: bool = False) -> pa.Table:
     """Decode the sink topic's JSON values (and a KAFKA BIGINT key) straight from the log."""
     values, keys = [], []
     for partition in range(len(log.end_offsets(topic))):
@@ -194,6 +221,14 @@ def read_sink(log, topic: str, key_column: Optional[str] = None) -> pa.Table:
         offsets = np.frombuffer(raw.buffers()[1], dtype=np.int32)[raw.offset:raw.offset + len(raw) + 1]
         fixed = np.stack([data[offsets[:-1] + i] for i in range(8)], axis=1).copy().view(">i8").ravel()
         rows = rows.append_column(key_column, pa.array(fixed.astype(np.int64)))
+        if windowed:  # a time-windowed key: the 8-byte key, then the 8-byte window start
+            start = np.stack([data[offsets[:-1] + 8 + i] for i in range(8)], axis=1).copy().view(">i8").ravel()
+            rows = rows.append_column("WINDOW_START", pa.array(start.astype(np.int64)))
+            rows = rows.append_column("__i", pa.array(np.arange(rows.num_rows)))
+            con = duckdb.connect()
+            con.register("sink", rows)
+            rows = con.sql(f"SELECT * EXCLUDE (__i) FROM sink QUALIFY row_number() OVER "
+                           f"(PARTITION BY {key_column}, WINDOW_START ORDER BY __i DESC) = 1").to_arrow_table()
     return rows
 
 
@@ -248,7 +283,7 @@ def run_workload(workload: Workload, events: int, work_dir: Path, bids: pa.Table
         engine.execute(BIDS_STREAM)
         tables = workload.setup(engine, work_dir) if workload.setup else None
         ksqlite_seconds = run_ksqlite(engine, workload)
-        ksqlite_rows = read_sink(engine.log, workload.sink_topic, workload.key_column)
+        ksqlite_rows = read_sink(engine.log, workload.sink_topic, workload.key_column, workload.windowed)
     finally:
         engine.close()
     duckdb_seconds, duckdb_rows = run_duckdb(workload, bids_path, work_dir / f"{workload.name}.jsonl", tables)

@@ -191,12 +191,30 @@ async def _run_query(request: Request, sql: Any, properties: dict, variables: di
             result = await run_in_threadpool(engine.pull_query, text, properties)
             return server_streams.PullResponse(result, media, state.send_timeout)
         query = await run_in_threadpool(engine.push_query, text, properties)
-        return server_streams.PushResponse(query, media, state.push_queries, state.send_timeout)
+        return server_streams.PushResponse(query, media, state.push_queries, state.send_timeout,
+                                           _scalable_push_id(engine, statement, properties))
     except KsqlException as exc:
         return error_response(400, _ksql_error(exc, _statement_text(sql), []))
     except Exception as exc:  # noqa: BLE001
         logger.exception("query failed")
         return error_response(500, fmt.generic_error(fmt.SERVER_ERROR, f"{type(exc).__name__}: {exc}"))
+
+
+def _scalable_push_id(engine, statement: ast.QueryStatement, properties: dict) -> Optional[str]:
+    """ksqlDB serves a simple push query on a persistent query's sink as a scalable push query
+    (with `ksql.query.push.v2.enabled`, reading from latest) and names it SCALABLE_PUSH_QUERY_..."""
+    settings = {**engine.properties, **properties}
+    enabled = str(settings.get("ksql.query.push.v2.enabled", "false")).lower() == "true"
+    reset = settings.get("auto.offset.reset", settings.get("ksql.streams.auto.offset.reset", "latest"))
+    query = statement.query
+    if not enabled or str(reset).lower() != "latest" or query.joins or query.window or query.group_by \
+            or query.partition_by:
+        return None
+    source = engine.catalog.get_source(getattr(query.from_, "name", ""))
+    if source is None or not engine.catalog.queries_writing(source.name):
+        return None
+    import uuid
+    return f"SCALABLE_PUSH_QUERY_{uuid.uuid4()}"
 
 
 async def query_endpoint(request: Request) -> Response:

@@ -183,9 +183,11 @@ class PullResponse:
 class PushResponse:
     """A running push query: rows as they arrive, until LIMIT, close-query or disconnect."""
 
-    def __init__(self, query, media_type: str, registry: dict, send_timeout: float):
+    def __init__(self, query, media_type: str, registry: dict, send_timeout: float,
+                 query_id: Optional[str] = None):
         self.query, self.media_type = query, media_type
         self.registry, self.send_timeout = registry, send_timeout
+        self.query_id = query_id or query.query_id   # the id clients see (and close)
 
     async def __call__(self, scope, receive, send) -> None:
         loop = asyncio.get_running_loop()
@@ -193,17 +195,17 @@ class PushResponse:
         self.query.add_listener(lambda: loop.call_soon_threadsafe(wake.set))
         writer = writer_for(self.media_type, push=True)
         body = StreamingBody(scope, receive, send, self.media_type, self.send_timeout)
-        self.registry[self.query.query_id] = self.query
+        self.registry[self.query_id] = self.query
         try:
             await body.start()
-            await body.write(writer.header(self.query.query_id, self.query.columns, is_pull=False))
+            await body.write(writer.header(self.query_id, self.query.columns, is_pull=False))
             final = await self._pump(writer, body, wake)
             await body.finish(final)
         except SlowClient:
-            logger.warning("push query %s: %s; closing it", self.query.query_id, "slow client")
+            logger.warning("push query %s: %s; closing it", self.query_id, "slow client")
             raise
         finally:
-            self.registry.pop(self.query.query_id, None)
+            self.registry.pop(self.query_id, None)
             await run_in_threadpool(self.query.close)
 
     async def _pump(self, writer, body: StreamingBody, wake: asyncio.Event) -> bytes:

@@ -203,11 +203,17 @@ class Aggregate:
         on = " AND ".join(f"r.{k} IS NOT DISTINCT FROM s.{k}" for k in self.keys)
         state_sql = "state_table" if self.state.table is not None and self.state.table.num_rows else \
             f"(SELECT {keys}{sep(empty_cols)}, __crt AS __rt, FALSE AS __passed FROM r LIMIT 0)"
+        running = f"""r AS (SELECT {keys}, {SEQ}, {EMIT}{sep(windows)}, max({ROWTIME_COL}) OVER w AS __crt,
+             row_number() OVER (PARTITION BY {keys} ORDER BY {SEQ} DESC) = 1 AS {LAST}
+      FROM i WINDOW w AS (PARTITION BY {keys} ORDER BY {SEQ} ROWS UNBOUNDED PRECEDING))"""
+        if not self.per_record:
+            # Coalesced: one row per group, a plain GROUP BY instead of running window functions.
+            grouped = [w.replace(" OVER w", "") for w in windows]
+            running = (f"r AS (SELECT {keys}, max({SEQ}) AS {SEQ}, TRUE AS {EMIT}{sep(grouped)}, "
+                       f"max({ROWTIME_COL}) AS __crt, TRUE AS {LAST} FROM i GROUP BY ALL)")
         sql = f"""
 WITH i AS (SELECT {keys}, {SEQ}, {EMIT}, {ROWTIME_COL}{sep(partials)} FROM agg_deltas),
-r AS (SELECT {keys}, {SEQ}, {EMIT}{sep(windows)}, max({ROWTIME_COL}) OVER w AS __crt,
-             row_number() OVER (PARTITION BY {keys} ORDER BY {SEQ} DESC) = 1 AS {LAST}
-      FROM i WINDOW w AS (PARTITION BY {keys} ORDER BY {SEQ} ROWS UNBOUNDED PRECEDING))
+{running}
 SELECT {', '.join('r.' + k for k in self.keys)}, r.{SEQ}, r.{EMIT}, r.{LAST}{sep(combined)},
        greatest(s.__rt, r.__crt) AS {ROWTIME_COL}, s.__passed AS {STATE_PASSED}
 FROM (SELECT * FROM r {only_last}) r LEFT JOIN {state_sql} s ON {on}

@@ -111,16 +111,32 @@ class JsonCoercion:
         self._lambda_count += 1
         return f"{prefix}{self._lambda_count}"
 
+    def _bound(self, v: str, body) -> str:
+        """`body(x)` with the fragment expression `v` evaluated once and named x. The expressions
+        below mention a fragment several times; binding it keeps nested types' SQL linear in size
+        instead of exponential in depth."""
+        if v.isidentifier():
+            return body(v)
+        x = self._fresh("b")
+        return f"list_transform([{v}], lambda {x}: {body(x)})[1]"
+
     def value(self, v: str, t: SqlType) -> str:
         """The expression converting JSON fragment `v` to type `t` (NULL if it cannot)."""
-        return f"(CASE WHEN {v} IS NULL OR {v} = 'null' THEN NULL ELSE {self._present_value(v, t)} END)"
+        return self._bound(v, lambda x: (f"(CASE WHEN {x} IS NULL OR {x} = 'null' THEN NULL "
+                                         f"ELSE {self._present_value(x, t)} END)"))
 
-    def error(self, v: str, t: SqlType, value: str) -> str:
-        """Why `v` did not convert to `t`, or NULL; `value` is the conversion's expression."""
-        present = f"{v} IS NOT NULL AND {v} <> 'null'"
-        if t.base in ("ARRAY", "MAP", "STRUCT"):
-            return f"(CASE WHEN {present} THEN {self._nested_error(v, t)} END)"
-        return f"(CASE WHEN {present} AND {value} IS NULL THEN {self._primitive_error(v, t)} END)"
+    def error(self, v: str, t: SqlType, value: str | None = None) -> str:
+        """Why `v` did not convert to `t`, or NULL; `value` is the conversion's expression
+        (computed here from `v` when not given)."""
+        def body(x: str) -> str:
+            present = f"{x} IS NOT NULL AND {x} <> 'null'"
+            if t.base in ("ARRAY", "MAP", "STRUCT"):
+                return f"(CASE WHEN {present} THEN {self._nested_error(x, t)} END)"
+            converted = value if value is not None else self.value(x, t)
+            return f"(CASE WHEN {present} AND {converted} IS NULL THEN {self._primitive_error(x, t)} END)"
+        if value is not None:
+            return body(v)
+        return self._bound(v, body)
 
     def _present_value(self, v: str, t: SqlType) -> str:
         if t.base == "STRING":
@@ -160,19 +176,19 @@ class JsonCoercion:
     def _nested_error(self, v: str, t: SqlType) -> str:
         if t.base == "ARRAY":
             x = self._fresh("e")
-            inner = self.error(x, t.element, self.value(x, t.element))
+            inner = self.error(x, t.element)
             return (f"(CASE WHEN {_first(v)} <> '[' THEN {_mismatch(v, t)} ELSE list_filter(list_transform("
                     f"json_extract({v}, '$[*]'), lambda {x}: {inner}), lambda {x}: {x} IS NOT NULL)[1] END)")
         if t.base == "MAP":
             k = self._fresh("k")
             item = _member_by_key(v, k)
-            inner = self.error(item, t.value, self.value(item, t.value))
+            inner = self.error(item, t.value)
             return (f"(CASE WHEN {_first(v)} <> '{{' THEN {_mismatch(v, t)} ELSE list_filter(list_transform("
                     f"json_keys({v}), lambda {k}: {inner}), lambda {k}: {k} IS NOT NULL)[1] END)")
         errors = []
         for name, field_type in t.fields:
             field = self.field_lookup(v, name)
-            errors.append(self.error(field, field_type, self.value(field, field_type)))
+            errors.append(self.error(field, field_type))
         return f"(CASE WHEN {_first(v)} <> '{{' THEN {_mismatch(v, t)} ELSE coalesce({', '.join(errors)}) END)"
 
     def _to_string(self, v: str) -> str:

@@ -215,6 +215,8 @@ def _parse_column(tokens: list[str]) -> dict:
     name = _identifier(tokens.pop(0))
     column_type = _parse_type(tokens)
     field_type = None
+    if tokens and tokens[0].upper() == "PRIMARY":
+        tokens.pop(0)
     if tokens and tokens[0].upper() == "KEY":
         tokens.pop(0)
         field_type = "KEY"

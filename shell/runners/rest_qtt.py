@@ -22,7 +22,9 @@ from shell.runners import qtt, qtt_compare
 
 _QUERY = re.compile(r"^\s*(SELECT|PRINT)\s", re.IGNORECASE)
 QUERY_READ_TIMEOUT = 8.0
-EARLIEST = {"ksql.streams.auto.offset.reset": "earliest"}
+# The RQTT server's settings (reference 6.4), as engine properties; a case's own win.
+SERVER_PROPERTIES = {"ksql.streams.auto.offset.reset": "earliest", "ksql.query.push.v2.enabled": True,
+                     "ksql.query.pull.table.scan.enabled": True}
 
 
 def is_rest_file(path) -> bool:
@@ -51,7 +53,7 @@ def run_case(case: qtt.QttCase, options: qtt.RunOptions = qtt.RunOptions()) -> q
 def _observe_and_judge(spec: dict, data_dir: str) -> Optional[str]:
     from engine.engine import Engine
     from shell.server import ServerThread
-    properties = {**qtt.BASE_CONFIG, **EARLIEST, **(spec.get("properties") or {})}
+    properties = {**qtt.BASE_CONFIG, **SERVER_PROPERTIES, **(spec.get("properties") or {})}
     engine = Engine(data_dir, properties=properties)
     try:
         for topic, partitions in qtt.topics_to_create(spec):
@@ -116,7 +118,7 @@ def _query(http: httpx.Client, server, text: str, engine, produce_spec: Optional
 
     def request() -> None:
         try:
-            with http.stream("POST", "/query", json={"ksql": text, "streamsProperties": EARLIEST}) as response:
+            with http.stream("POST", "/query", json={"ksql": text, "streamsProperties": {}}) as response:
                 status[0] = response.status_code
                 for chunk in response.iter_bytes():
                     chunks.append(chunk)
@@ -228,7 +230,7 @@ def partial_mismatch(want: Any, got: Any, statement: str, where: str) -> Optiona
             name, _, matcher = key.partition("|")
             if name not in got:
                 return f"{where}: missing {name!r} in {got}"
-            if matcher == "startsWith":
+            if matcher in ("startsWith", "starts_with"):
                 if not str(got[name]).startswith(str(value)):
                     return f"{where}.{name}: {got[name]!r} does not start with {value!r}"
                 continue

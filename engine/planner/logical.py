@@ -177,6 +177,8 @@ class LogicalPlanner:
             else:
                 typed = compiler.compile_projection(item.expr)
                 name = item.alias or natural_name(item.expr) or names.next()
+                if not item.alias and isinstance(item.expr, ast.Dereference):
+                    name = _unclashed(name, taken | {i.name for i in items})
                 items.append(OutputExpr(name, item.expr, typed.type))
         _check_duplicates(items)
         return items
@@ -294,6 +296,16 @@ def _calls_aggregate(expr: ast.Expr, registry) -> bool:
                                                           or _calls_aggregate(x.result, registry)):
                         return True
     return False
+
+
+def _unclashed(name: str, taken: set[str]) -> str:
+    """A struct field's name, suffixed `_1`, `_2`... when another column already has it."""
+    if name not in taken:
+        return name
+    suffix = 1
+    while f"{name}_{suffix}" in taken:
+        suffix += 1
+    return f"{name}_{suffix}"
 
 
 def _qualified(expr: ast.Expr, source: str) -> ast.Expr:

@@ -161,6 +161,10 @@ def plan_aggregation(planner, relation: RelationPlan, query: ast.Query, sink_nam
     window_plan = _window_plan(query.window, query.emit == "FINAL")
 
     items = _select_items(query.select, relation)
+    for _, expr in items:   # unknown functions fail first, as ksqlDB reports them
+        for node in _walk(expr):
+            if isinstance(node, ast.FunctionCall):
+                registry.get(node.name)
     aggregates = _collect_aggregates(items, query.having, registry, compiler, config)
     if query.group_by and not aggregates:
         raise KsqlStatementException(

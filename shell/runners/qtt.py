@@ -42,7 +42,10 @@ BASE_CONFIG: dict[str, Any] = {
 SCHEMA_REGISTRY_FORMATS = ("AVRO", "PROTOBUF", "PROTOBUF_NOSR", "JSON_SR")
 _SR_FORMAT_IN_SQL = re.compile(r"FORMAT\s*=\s*'(" + "|".join(SCHEMA_REGISTRY_FORMATS) + r")'",
                                re.IGNORECASE)
-DEFAULT_AREAS_FILE = Path("/work/shared/ksql-qtt/AREAS.md")
+# The read-only reference material sits beside the project checkout: ../shared/ksql-qtt.
+SHARED_QTT_DIR = Path(os.environ.get("KSQLITE_SHARED_QTT",
+                                     Path(__file__).resolve().parents[2].parent / "shared" / "ksql-qtt"))
+DEFAULT_AREAS_FILE = SHARED_QTT_DIR / "AREAS.md"
 IDLE_TIMEOUT_SECONDS = 10.0
 CASE_TIMEOUT_SECONDS = 60.0
 CLOSE_TIMEOUT_SECONDS = 10.0
@@ -541,4 +544,4 @@ def run_command(paths: list[str], report: Optional[str] = None, name_filter: Opt
 
 def qtt_files_dir() -> Path:
     """Where the QTT files are (KSQLITE_QTT_DIR overrides the shared reference copy)."""
-    return Path(os.environ.get("KSQLITE_QTT_DIR", "/work/shared/ksql-qtt/query-validation-tests"))
+    return Path(os.environ.get("KSQLITE_QTT_DIR", SHARED_QTT_DIR / "query-validation-tests"))

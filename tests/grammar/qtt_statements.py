@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
-QTT_ROOT = Path("/work/shared/ksql-qtt")
+QTT_ROOT = Path(__file__).resolve().parents[3] / "shared" / "ksql-qtt"  # ../shared beside the checkout
 
 
 class QttStatement(NamedTuple):

@@ -9,13 +9,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-import duckdb
 import pyarrow as pa
 
 from engine.log.api import CONSUME_SCHEMA
 from engine.operators.base import TOMBSTONE_COL
 from engine.planner.logical import LogicalPlanner
 from engine.planner.physical import build_select
+from engine.duck import run_sql
 from engine.errors import KsqlStatementException
 from engine.schema import KEY
 from grammar import ast
@@ -71,10 +71,7 @@ def _read_all(engine: "Engine", topic: str) -> pa.Table:
 
 
 def _latest_per_key(records: pa.Table) -> pa.Table:
-    con = duckdb.connect()
-    con.execute("SET threads=1")
-    con.register("records", records)
-    latest = con.sql("SELECT * FROM records QUALIFY row_number() OVER "
+    latest = run_sql("SELECT * FROM records QUALIFY row_number() OVER "
                      "(PARTITION BY key ORDER BY partition, \"offset\" DESC) = 1 "
-                     "ORDER BY partition, \"offset\"").to_arrow_table()
+                     "ORDER BY partition, \"offset\"", records=records)
     return latest.filter(latest.column("value").is_valid()).cast(CONSUME_SCHEMA)

@@ -7,16 +7,13 @@ arrays at a time, after translating the pattern.
 from __future__ import annotations
 
 import re
-import threading
 from typing import Optional
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from engine.duck import run_sql
 from engine.types import SqlType
-
-_local = threading.local()
 
 # Java pattern letters (longest first) -> strptime directives understood by DuckDB.
 _JAVA_TO_STRPTIME = [
@@ -43,14 +40,6 @@ def java_pattern_to_strptime(pattern: str) -> str:
     return "".join(out)
 
 
-def _connection() -> duckdb.DuckDBPyConnection:
-    con = getattr(_local, "con", None)
-    if con is None:
-        con = duckdb.connect()
-        con.execute("SET threads=1")
-        con.execute("SET TimeZone='UTC'")
-        _local.con = con
-    return con
 
 
 def to_epoch_millis(values: pa.Array | pa.ChunkedArray, typ: SqlType, fmt: Optional[str]) -> pa.Array:
@@ -71,7 +60,7 @@ def to_epoch_millis(values: pa.Array | pa.ChunkedArray, typ: SqlType, fmt: Optio
         text = "regexp_replace(s, 'Z$', '+0000')" if has_zone else "s"
         cast = "" if has_zone else "::TIMESTAMP"
         sql = f"SELECT epoch_ms(try_strptime({text}, {_sql_string(strptime)}){cast}) AS ms FROM tbl"
-        result = _connection().sql(sql).to_arrow_table()
+        result = run_sql(sql, tbl=tbl)
         return result.column("ms").combine_chunks().cast(pa.int64())
     raise ValueError(f"timestamp column must be BIGINT, TIMESTAMP or STRING, not {typ}")
 

@@ -10,13 +10,13 @@ the batch is split to isolate the failing records, which go to the processing lo
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Optional
 
 import duckdb
 import pyarrow as pa
 
+from engine.duck import run_sql
 from engine.operators.base import (ENCODED_VALUE_COL, HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL,
                                    BatchLayout, StatelessOperator)
 from engine.processing_log import ProcessingLog
@@ -48,7 +48,6 @@ class Select(StatelessOperator):
         if value_encoding_sql:
             # Encoding the sink's value in the same statement saves a round trip per batch.
             self.sql = f"SELECT *, {value_encoding_sql} AS {ENCODED_VALUE_COL} FROM ({self.sql})"
-        self._local = threading.local()
 
     def describe(self) -> str:
         parts = [f"{o.text} AS {o.sql_name}" for o in self.outputs]
@@ -78,15 +77,6 @@ class Select(StatelessOperator):
         select.append(f"{dead} AS {TOMBSTONE_COL}")
         return f"SELECT {', '.join(select)} FROM batch"
 
-    def _connection(self) -> duckdb.DuckDBPyConnection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = duckdb.connect()
-            con.execute("SET threads=1")
-            con.execute("SET TimeZone='UTC'")
-            self._local.con = con
-        return con
-
     def process(self, batch: pa.Table) -> pa.Table:
         if batch.num_rows == 0:
             return self._run(batch)
@@ -96,12 +86,7 @@ class Select(StatelessOperator):
             return self._process_isolating_errors(batch)
 
     def _run(self, batch: pa.Table) -> pa.Table:
-        con = self._connection()
-        con.register("batch", batch)
-        try:
-            return con.sql(self.sql).to_arrow_table()
-        finally:
-            con.unregister("batch")
+        return run_sql(self.sql, batch=batch)
 
     def _process_isolating_errors(self, batch: pa.Table) -> pa.Table:
         """Bisect the batch: good halves run vectorized, single failing rows are logged."""

@@ -16,7 +16,8 @@ import pyarrow.csv as pacsv
 
 from engine.schema import Column
 from engine.serde.api import DecodeResult
-from engine.serde.json_format import cast_decoded, quote_identifier, quote_literal, run_sql
+from engine.duck import run_sql
+from engine.serde.json_format import cast_decoded, quote_identifier, quote_literal
 from engine.types import SqlType
 
 _NUMERIC_SQL = {"INTEGER": "INTEGER", "BIGINT": "BIGINT", "DOUBLE": "DOUBLE", "DATE": "INTEGER",

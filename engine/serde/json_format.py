@@ -10,41 +10,18 @@ Encoding writes field names exactly as the column names, DECIMAL as a number and
 """
 from __future__ import annotations
 
-import threading
 
 import duckdb
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from engine.duck import run_sql
 from engine.schema import Column
 from engine.serde import json_fast
 from engine.serde.api import DecodeResult
 from engine.types import SqlType, to_arrow
 
-_local = threading.local()
-
-
-def duckdb_connection() -> duckdb.DuckDBPyConnection:
-    """This thread's single-threaded DuckDB connection (serdes run on several threads)."""
-    con = getattr(_local, "con", None)
-    if con is None:
-        con = duckdb.connect()
-        con.execute("SET threads=1")
-        _local.con = con
-    return con
-
-
-def run_sql(sql: str, **tables: pa.Table) -> pa.Table:
-    """Run `sql` over the given Arrow tables on this thread's connection."""
-    con = duckdb_connection()
-    for name, table in tables.items():
-        con.register(name, table)
-    try:
-        return con.sql(sql).to_arrow_table()
-    finally:
-        for name in tables:
-            con.unregister(name)
 
 
 def quote_identifier(name: str) -> str:

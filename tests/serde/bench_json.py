@@ -5,7 +5,8 @@ import duckdb
 import pyarrow as pa
 
 from engine.schema import Column
-from engine.serde.json_format import JsonSerde, run_sql
+from engine.duck import run_sql
+from engine.serde.json_format import JsonSerde
 from engine.types import BIGINT, BOOLEAN, DOUBLE, INTEGER, STRING, TIMESTAMP, decimal
 
 N = 1_000_000

@@ -7,11 +7,20 @@ threads and the benchmarks measure per-core throughput.
 from __future__ import annotations
 
 import threading
+from typing import Callable
 
 import duckdb
 import pyarrow as pa
 
 _local = threading.local()
+_hooks: list[Callable[[duckdb.DuckDBPyConnection], None]] = []
+
+
+def on_connection(hook: Callable[[duckdb.DuckDBPyConnection], None]) -> None:
+    """Run `hook(con)` before each use of a connection (Python UDFs register themselves so; a
+    hook must be cheap when it has nothing new to do)."""
+    if hook not in _hooks:
+        _hooks.append(hook)
 
 
 def connection() -> duckdb.DuckDBPyConnection:
@@ -22,6 +31,8 @@ def connection() -> duckdb.DuckDBPyConnection:
         con.execute("SET threads=1")
         con.execute("SET TimeZone='UTC'")
         _local.con = con
+    for hook in _hooks:
+        hook(con)
     return con
 
 

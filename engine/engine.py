@@ -23,6 +23,7 @@ from engine.commands import CommandLog
 from engine.ddl import Config
 from engine.errors import KsqlException, KsqlStatementException, ParseFailedException
 from engine.executor import Executor
+from engine.expressions import python_udf
 from engine.log.api import Log, TopicConfig
 from engine.log.embedded import EmbeddedLog
 from engine.operators.sink import RowSink
@@ -190,15 +191,21 @@ class Engine:
       processing_log() -> list[dict]    (records skipped: what and why)
       properties (dict): the session's properties (SET/UNSET change them)
       log: the log (engine.log.api.Log) the engine reads and writes
+      schema_registry: the registry of AVRO/PROTOBUF/JSON_SR schemas (engine.registry): the
+          embedded one under data_dir, or a client of `ksql.schema.registry.url` (http/https)
     """
 
     def __init__(self, data_dir: str | Path, properties: Optional[dict[str, Any]] = None,
-                 log: Optional[Log] = None):
+                 log: Optional[Log] = None, bootstrap_servers: Optional[str] = None):
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.properties: dict[str, Any] = dict(properties or {})
         self.variables: dict[str, str] = {}
         flush = str(self.properties.get("ksqlite.log.flush", "batch"))
+        servers = bootstrap_servers or _bootstrap_servers(self.properties)
+        if log is None and servers:
+            from engine.log.kafka import KafkaLog  # confluent-kafka: the optional `kafka` extra
+            log = KafkaLog(servers)
         self.log: Log = log if log is not None else EmbeddedLog(self.data_dir / "log", flush=flush)
         self.catalog = Catalog()
         self.scheduler = Scheduler()
@@ -210,7 +217,32 @@ class Engine:
         self._executor = Executor(self.catalog, self.log, self.scheduler, self._processing_log,
                                   Config(self.properties), self._record_command,
                                   state_root=self.data_dir / "state")
+        python_udf.load_configured(self.properties)  # before replay: restarted queries call them
+        # The schema registry of AVRO/PROTOBUF/JSON_SR: embedded in data_dir, or external.
+        from engine.registry import register_handle, registry_for
+        self.schema_registry = registry_for(self.properties.get("ksql.schema.registry.url"),
+                                            self.data_dir / "schema-registry")
+        self._executor.schema_registry = self.schema_registry
+        self._executor.schema_registry_token = register_handle(self.schema_registry)
         self._replay_commands()
+
+    # ------------------------------------------------------------------ Python UDFs
+    def register_function(self, fn, *, params, returns, name: Optional[str] = None,
+                          kind: str = "scalar", **options) -> None:
+        """Register a Python function callable from SQL (as the `engine.udf` decorators do).
+
+        kind: "scalar" (vectorized over Arrow arrays unless per_row=True), "table" or
+        "aggregate" (a class with initialize/aggregate/merge/map). Functions are shared by every
+        Engine of the process, like ksqlDB's UDFs are by every query of a server."""
+        decorator = {"scalar": python_udf.udf, "table": python_udf.udtf,
+                     "aggregate": python_udf.udaf}.get(kind)
+        if decorator is None:
+            raise KsqlException(f"Unknown function kind '{kind}': use scalar, table or aggregate.")
+        decorator(name, params=params, returns=returns, **options)(fn)
+
+    def load_functions(self, directory: str | Path) -> list[str]:
+        """Import every `*.py` file of `directory` (its decorated functions register)."""
+        return python_udf.load_extension_dir(directory)
 
     # ------------------------------------------------------------------ statements
     def execute(self, sql: str, properties: Optional[dict[str, Any]] = None,
@@ -392,3 +424,13 @@ class Engine:
             raise KsqlStatementException(f"Query with id:{query_id} does not exist, "
                                          "use SHOW QUERIES to view the full set of running queries.")
         return task.plan.explain()
+
+
+def _bootstrap_servers(properties: dict[str, Any]) -> Optional[str]:
+    """The Kafka cluster the properties name, if any. A server on port 0 names none: QTT's base
+    config sets `ksql.streams.bootstrap.servers=localhost:0` as a placeholder."""
+    for name in ("ksql.streams.bootstrap.servers", "bootstrap.servers"):
+        value = str(properties.get(name) or "").strip()
+        if value and not all(server.strip().endswith(":0") for server in value.split(",")):
+            return value
+    return None

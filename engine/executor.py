@@ -21,6 +21,7 @@ from engine.operators.sink import TopicSink
 from engine.planner.logical import LogicalPlan, LogicalPlanner
 from engine.planner.physical import build_physical_plan
 from engine.processing_log import ProcessingLog
+from engine.registry import sources as sr_sources
 from engine.runtime import QueryTask, Scheduler
 from engine.schema import KEY, VALUE, Column, LogicalSchema
 from engine.serde.factory import create_serde
@@ -65,7 +66,8 @@ class Executor:
                                     f"A {existing.kind.lower()} with the same name already exists")
             self._check_replace(stmt, existing)
         props = stmt.props()
-        schema = ddl.parse_columns(self.catalog, stmt.kind, stmt.columns)
+        elements = self._with_registry_columns(stmt, props)
+        schema = ddl.parse_columns(self.catalog, stmt.kind, elements)
         window = ddl.window_info(props)
         if window is not None and not schema.key_columns:
             raise KsqlStatementException("Windowed sources require a key column.")
@@ -74,8 +76,9 @@ class Executor:
             raise KsqlStatementException("Missing required property \"KAFKA_TOPIC\" which has no default value.")
         key_format, value_format = ddl.resolve_formats(props, self.config, bool(schema.key_columns),
                                                        value_columns=len(schema.value_columns))
-        if not stmt.columns:
+        if not elements:
             raise KsqlStatementException("The statement does not define any columns.")
+        key_format, value_format = self._attach_registry(key_format, value_format, str(topic), props)
         ts_column, ts_format = ddl.check_timestamp_column(schema, props)
         source = DataSource(stmt.name, stmt.kind, schema, str(topic), key_format, value_format,
                             ts_column, ts_format, window, stmt.is_source, stmt.text, props)
@@ -85,6 +88,29 @@ class Executor:
         self.record_command(stmt.text)
         noun = "Stream" if stmt.kind == STREAM else "Table"
         return self._status(stmt, f"{kind_word}/`{stmt.name}`/create", f"{noun} created")
+
+    def _with_registry_columns(self, stmt: ast.CreateSource, props: dict) -> tuple:
+        """The statement's columns plus those inferred from the schema registry (AVRO, PROTOBUF,
+        JSON_SR sources declared without key or value columns)."""
+        has_key = any(c.constraint in ("KEY", "PRIMARY KEY") for c in stmt.columns)
+        has_value = any(c.constraint is None for c in stmt.columns)
+        sr_sources.check_properties(props, self.config, has_key, has_value, is_create=True)
+        topic = props.get("KAFKA_TOPIC")
+        if topic is None:
+            return stmt.columns
+        wrap = props.get("WRAP_SINGLE_VALUE")
+        keys, values = sr_sources.infer_columns(getattr(self, "schema_registry", None), props, self.config,
+                                                str(topic), has_key, has_value,
+                                                None if wrap is None else str(wrap).lower() == "true")
+        key_constraint = "PRIMARY KEY" if stmt.kind == TABLE else "KEY"
+        inferred_keys = tuple(ast.ColumnDef(c.name, c.type, key_constraint) for c in keys)
+        inferred_values = tuple(ast.ColumnDef(c.name, c.type, None) for c in values)
+        return inferred_keys + tuple(stmt.columns) + inferred_values
+
+    def _attach_registry(self, key_format, value_format, topic: str, props: dict):
+        token = getattr(self, "schema_registry_token", None)
+        return (sr_sources.attach(key_format, token, topic, "KEY", props),
+                sr_sources.attach(value_format, token, topic, "VALUE", props))
 
     def _check_replace(self, stmt, existing: DataSource) -> None:
         kind_word = stmt.kind.lower()
@@ -135,6 +161,7 @@ class Executor:
         props = stmt.props()
         sink = self._sink_source(stmt.name, stmt.kind, plan, props, stmt.text)
         _check_serdes(sink)
+        sr_sources.register_sink(getattr(self, "schema_registry", None), sink, create_serde)
         prefix = "CSAS" if stmt.kind == STREAM else "CTAS"
         query_id = self._next_query_id(f"{prefix}_{stmt.name}")
         if existing is not None:
@@ -169,6 +196,9 @@ class Executor:
                                                        inherited=plan.source,
                                                        value_columns=len(schema.value_columns))
         ts_column, ts_format = ddl.check_timestamp_column(schema, props)
+        sr_sources.check_properties(props, self.config, True, True, is_create=False,
+                                    resolved={"KEY": key_format.name, "VALUE": value_format.name})
+        key_format, value_format = self._attach_registry(key_format, value_format, topic, props)
         return DataSource(name, kind, schema, topic, key_format, value_format, ts_column, ts_format,
                           plan.window, False, text, props)
 

@@ -71,15 +71,39 @@ def describe_source(engine: "Engine", name: str, extended: bool = False) -> dict
 def handle_DescribeFunction(engine: "Engine", stmt: ast.DescribeFunction) -> dict[str, Any]:
     from engine.expressions.functions import default_registry
     info = default_registry().describe(stmt.name)
-    variants = [{"arguments": [{"name": f"arg{i}", "type": str(p), "description": "",
+    python = getattr(info, "python", False)
+    variants = [{"arguments": [{"name": v.param_name(i), "type": _param_text(v, i), "description": "",
                                 "isVariadic": v.variadic and i == len(v.params) - 1}
-                               for i, p in enumerate(v.params)],
-                 "returnType": v.returns if isinstance(v.returns, str) else str(v.returns) if not callable(v.returns) else "",
-                 "description": v.description, "argumentTypes": [str(p) for p in v.params]}
+                               for i in range(len(v.params))],
+                 "returnType": _return_text(v), "description": v.description or info.description,
+                 "argumentTypes": [_param_text(v, i) for i in range(len(v.params))]}
                 for v in info.variants]
     return {"@type": "describe_function", "statementText": stmt.text, "warnings": [],
-            "name": info.name, "description": info.description, "author": "ksqlite", "version": "",
-            "path": "internal", "functions": variants, "type": info.kind.upper()}
+            "name": info.name, "description": info.description,
+            "author": "user" if python else "confluent", "version": "",
+            "path": getattr(info, "path", "") if python else "internal",
+            "functions": variants, "type": info.kind.upper()}
+
+
+def _param_text(variant, index: int) -> str:
+    text = str(variant.params[index])
+    return text + "[]" if variant.variadic and index == len(variant.params) - 1 else text
+
+
+def _return_text(variant) -> str:
+    """A variant's return type; for one computed from the arguments, as far as it is known."""
+    returns = variant.returns
+    if not callable(returns):
+        return str(returns)
+    from engine.types import SqlType
+    if all(isinstance(p, SqlType) and (p.base != "DECIMAL" or p.precision is not None)
+           for p in variant.params):
+        try:
+            return str(returns(list(variant.params)))
+        except Exception:  # noqa: BLE001 - a return rule that needs real arguments
+            pass
+    generic = [str(p) for p in variant.params if isinstance(p, str)]
+    return "T" if any("T" in g for g in generic) else "ANY"
 
 
 def handle_Explain(engine: "Engine", stmt: ast.Explain) -> dict[str, Any]:

@@ -26,6 +26,8 @@ def _add_qtt(subparsers) -> None:
     parser.add_argument("--filter", dest="name_filter", help="only cases whose 'file :: name' contains this")
     parser.add_argument("-v", "--verbose", action="store_true", help="print each failing case and why")
     parser.add_argument("--jobs", type=int, default=1, help="run files in N processes")
+    parser.add_argument("--bootstrap-servers", metavar="HOST:PORT",
+                        help="run the cases on this Apache Kafka cluster instead of the embedded log")
     parser.add_argument("--update-baseline", metavar="BASELINE",
                         help="add newly passing cases to this baseline file")
 
@@ -36,9 +38,10 @@ def _run_qtt(args) -> int:
     rest_files = [str(f) for f in files if rest_qtt.is_rest_file(f)]
     if not rest_files:
         return qtt.run_command(args.paths, report=args.report, name_filter=args.name_filter,
-                               verbose=args.verbose, jobs=args.jobs, baseline=args.update_baseline)
+                               verbose=args.verbose, jobs=args.jobs, baseline=args.update_baseline,
+                               bootstrap_servers=args.bootstrap_servers)
     # REST query-validation tests run against a real server on a loopback port.
-    options = qtt.RunOptions(name_filter=args.name_filter)
+    options = qtt.RunOptions(name_filter=args.name_filter, bootstrap_servers=args.bootstrap_servers)
     other = [str(f) for f in files if not rest_qtt.is_rest_file(f)]
     results = (qtt.run_paths(other, options, jobs=max(1, args.jobs)) if other else []) + \
         rest_qtt.run_paths(rest_files, options)

@@ -187,5 +187,5 @@ def _register_aggregate_names(registry: FunctionRegistry) -> None:
                  "EARLIEST_BY_OFFSET", "HISTOGRAM", "LATEST_BY_OFFSET", "MAX", "MIN",
                  "STDDEV_SAMP", "STDDEV_SAMPLE", "SUM", "TOPK", "TOPKDISTINCT", "ATTR", "SUM_LIST"):
         registry.register_kind(name, "aggregate")
-    for name in ("EXPLODE", "CUBE_EXPLODE"):
-        registry.register_kind(name, "table", category="TABLE")
+    from engine.expressions.table_functions import register_table_functions
+    register_table_functions(registry)

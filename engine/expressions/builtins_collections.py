@@ -7,10 +7,10 @@ positions. ARRAY_JOIN prints elements as Java's `toString` does.
 from __future__ import annotations
 
 from engine.errors import KsqlStatementException
-from engine.expressions.builtins_common import literal_string
+from engine.expressions.builtins_common import fail_sql, literal_string
 from engine.expressions.casts import bind_once, fresh_lambda_param, to_string_sql
 from engine.expressions.typing_rules import duckdb_type
-from grammar.ast import BOOLEAN, INTEGER, STRING, SqlType, array, map_of, struct
+from grammar.ast import BIGINT, BOOLEAN, INTEGER, STRING, SqlType, array, map_of, struct
 
 CATEGORY = dict(category="ARRAY")
 MAP_CATEGORY = dict(category="MAP")
@@ -190,7 +190,30 @@ def _register_maps(registry) -> None:
         **MAP_CATEGORY)
 
 
+def _generate_series(args, types):
+    """ksqlDB's GENERATE_SERIES: start to end inclusive; without a step, 1 or -1 towards the end.
+    A zero step, or one that moves away from the end, fails the record (NULL)."""
+    duck = duckdb_type(types[0])
+    start, end = args[0], args[1]
+    step = args[2] if len(args) > 2 else f"CASE WHEN {end} >= {start} THEN 1 ELSE -1 END"
+    bad = (f"{step} = 0 OR ({end} > {start} AND {step} < 0) OR ({end} < {start} AND {step} > 0)")
+    return (f"CASE WHEN {bad} THEN {fail_sql('GENERATE_SERIES step has the wrong sign', duck + '[]')} "
+            f"ELSE CAST(generate_series(CAST({start} AS BIGINT), CAST({end} AS BIGINT), "
+            f"CAST({step} AS BIGINT)) AS {duck}[]) END")
+
+
+def _register_series(registry) -> None:
+    description = ("Constructs an array of values between start and end (inclusive), with an "
+                   "optional step (default 1 or -1).")
+    for t in (INTEGER, BIGINT):
+        registry.register("GENERATE_SERIES", (t, t), array(t), _generate_series,
+                          description=description, param_names=("start", "end"), **CATEGORY)
+        registry.register("GENERATE_SERIES", (t, t, INTEGER), array(t), _generate_series,
+                          description=description, param_names=("start", "end", "step"), **CATEGORY)
+
+
 def register_collections(registry) -> None:
     _register_arrays(registry)
+    _register_series(registry)
     _register_positional(registry)
     _register_maps(registry)

@@ -152,6 +152,9 @@ class ExpressionCompiler:
         if expr.op == "||":
             return self.compile(a.FunctionCall("CONCAT", (expr.left, expr.right)))
         left, right = self.compile(expr.left), self.compile(expr.right)
+        if expr.op == "+" and STRING in (left.type, right.type) and \
+                all(t is None or t == STRING for t in (left.type, right.type)):
+            return TypedSql(f"({left.sql} || {right.sql})", STRING)  # ksqlDB's string '+'
         result = arithmetic_type(expr.op, left.type or right.type or DOUBLE,
                                  right.type or left.type or DOUBLE)
         if result is None:
@@ -166,7 +169,10 @@ class ExpressionCompiler:
             raise KsqlStatementException(
                 f"Comparison with NULL not supported: NULL {expr.op} NULL")
         left, right = self._comparable_pair(expr, left, right)
-        return TypedSql(f"({left.sql} {expr.op} {right.sql})", BOOLEAN)
+        if expr.op.startswith("IS "):
+            return TypedSql(f"({left.sql} {expr.op} {right.sql})", BOOLEAN)
+        # ksqlDB compares a NULL operand as false, not NULL (so NOT (x > 1) holds for a NULL x).
+        return TypedSql(f"coalesce(({left.sql} {expr.op} {right.sql}), false)", BOOLEAN)
 
     def _comparable_pair(self, expr: a.Comparison, left: TypedSql, right: TypedSql):
         if left.type is None or right.type is None:
@@ -237,13 +243,20 @@ class ExpressionCompiler:
         special = getattr(info, "special_form", None)
         if special is not None:
             return special(self, expr)
-        if expr.name in VOLATILE_FUNCTIONS:
+        volatile_before = self.uses_volatile
+        self.uses_volatile = False
+        if expr.name in VOLATILE_FUNCTIONS or getattr(info, "volatile", False):
             self.uses_volatile = True
         args = [self.compile(arg) for arg in expr.args]
         call = self.functions.resolve(expr.name, [arg.type for arg in args])
         args_sql = [arg.sql if target is None else cast_sql(arg.sql, arg.type, target)
                     for arg, target in zip(args, call.param_types)]
-        return TypedSql(call.render(args_sql, list(call.param_types)), call.return_type)
+        sql = call.render(args_sql, list(call.param_types))
+        # A function that fails on a record gives NULL for that call only, as a ksqlDB UDF's
+        # exception does (IFNULL(PARSE_DATE(bad), ...) still yields its default).
+        sql = sql if self.uses_volatile else f"TRY({sql})"
+        self.uses_volatile |= volatile_before
+        return TypedSql(sql, call.return_type)
 
     # ---- collections, CASE, IN: see structures.py ------------------------------------------
 

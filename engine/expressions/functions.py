@@ -30,12 +30,16 @@ class FunctionVariant:
     template: Template
     variadic: bool = False  # the last parameter repeats zero or more times
     description: str = ""
+    param_names: tuple[str, ...] = ()  # for DESCRIBE FUNCTION (default: arg0, arg1...)
 
     def signature(self) -> str:
         names = [str(p) for p in self.params]
         if self.variadic:
             names[-1] = names[-1] + "..."
         return f"({', '.join(names)})"
+
+    def param_name(self, index: int) -> str:
+        return self.param_names[index] if index < len(self.param_names) else f"arg{index}"
 
 
 @dataclass
@@ -70,11 +74,21 @@ class FunctionRegistry:
 
     def register(self, name: str, params: tuple[ParamType, ...] | list, returns: ReturnType,
                  template: Template, *, variadic: bool = False, category: str = "OTHER",
-                 description: str = "", kind: str = "scalar", display_name: str = "") -> None:
+                 description: str = "", kind: str = "scalar", display_name: str = "",
+                 param_names: tuple[str, ...] = ()) -> None:
         """Add one variant of `name` (creating the function on its first variant)."""
         info = self._functions.setdefault(name.upper(), FunctionInfo(
             name.upper(), kind, category, description, display_name or name.lower()))
-        info.variants.append(FunctionVariant(tuple(params), returns, template, variadic, description))
+        info.variants.append(FunctionVariant(tuple(params), returns, template, variadic, description,
+                                             tuple(param_names)))
+
+    def set_description(self, name: str, description: str) -> None:
+        """The function-level text of SHOW FUNCTIONS / DESCRIBE FUNCTION."""
+        self.get(name).description = description
+
+    def unregister(self, name: str) -> None:
+        """Forget a function entirely (a Python UDF being replaced or unloaded)."""
+        self._functions.pop(name.upper(), None)
 
     def clear_variants(self, name: str) -> None:
         """Forget `name`'s variants so a later module can register a corrected set."""

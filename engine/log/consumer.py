@@ -26,8 +26,8 @@ class GroupConsumer:
         self.group = group
         self._log = log
         self._auto_offset_reset = auto_offset_reset
-        self._membership = Membership(directory)
-        self._offsets = OffsetStore(directory)
+        self._membership = Membership(directory, durable=log.sync)
+        self._offsets = OffsetStore(directory, durable=log.sync)
         self._member_id = self._membership.join(topics, owner=self)
         self._assigned: list[TopicPartition] = []
         self._positions: dict[TopicPartition, int] = {}

@@ -76,7 +76,7 @@ class EmbeddedLog:
                 raise ValueError(f"topic {name!r} already exists")
             topic_dir = self._topic_dir(name)
             topic_dir.mkdir(parents=True, exist_ok=True)
-            _write_config(topic_dir / "config.json", config)
+            _write_config(topic_dir / "config.json", config, fsync=self.sync)
             self._open_topic(name, config)
 
     def _open_topic(self, name: str, config: TopicConfig) -> None:
@@ -234,8 +234,8 @@ def _group_rows_by_partition(destinations: np.ndarray, count: int):
             yield index, rows
 
 
-def _write_config(path: Path, config: TopicConfig) -> None:
-    write_json_durably(path, asdict(config))
+def _write_config(path: Path, config: TopicConfig, fsync: bool) -> None:
+    write_json_durably(path, asdict(config), fsync=fsync)
 
 
 def _read_config(path: Path) -> TopicConfig:

@@ -41,9 +41,10 @@ def group_directory(log_directory: Path, group: str) -> Path:
 class OffsetStore:
     """A group's committed offsets in one JSON file."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, durable: bool = True):
         self.path = directory / "offsets.json"
         self.lock_path = directory / "offsets.lock"
+        self.durable = durable  # fsync each commit (the log's flush policy "batch")
 
     def load(self) -> dict[TopicPartition, int]:
         try:
@@ -58,7 +59,7 @@ class OffsetStore:
             fcntl.flock(lock, fcntl.LOCK_EX)
             merged = self.load()
             merged.update(offsets)
-            write_json_durably(self.path, _nest(merged))
+            write_json_durably(self.path, _nest(merged), fsync=self.durable)
 
     def forget_topic(self, topic: str) -> None:
         with open(self.lock_path, "a") as lock:
@@ -74,13 +75,17 @@ def _nest(offsets: dict[TopicPartition, int]) -> dict[str, dict[str, int]]:
     return nested
 
 
-def write_json_durably(path: Path, data) -> None:
+def write_json_durably(path: Path, data, fsync: bool = True) -> None:
+    """Replace `path` atomically (temp file + rename); with `fsync`, durably too."""
     temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     with open(temporary, "w") as f:
         json.dump(data, f)
         f.flush()
-        os.fsync(f.fileno())
+        if fsync:
+            os.fsync(f.fileno())
     os.replace(temporary, path)
+    if not fsync:
+        return
     directory = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(directory)
@@ -91,7 +96,8 @@ def write_json_durably(path: Path, data) -> None:
 class Membership:
     """The member files of one group and the assignment they imply."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, durable: bool = True):
+        self.durable = durable
         self.directory = directory / "members"
         self.directory.mkdir(parents=True, exist_ok=True)
         self._subscriptions: dict[str, frozenset[str]] = {}
@@ -102,7 +108,8 @@ class Membership:
         member_id = f"{time.time_ns():020d}-{os.getpid()}-{next(_member_sequence)}"
         _local_members[member_id] = owner
         topics = sorted(set(topics))
-        write_json_durably(self.directory / member_id, {"pid": os.getpid(), "topics": topics})
+        write_json_durably(self.directory / member_id, {"pid": os.getpid(), "topics": topics},
+                           fsync=self.durable)
         self._subscriptions[member_id] = frozenset(topics)
         return member_id
 

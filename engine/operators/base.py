@@ -21,6 +21,7 @@ PARTITION_COL = "__partition"
 OFFSET_COL = "__offset"
 TOMBSTONE_COL = "__tombstone"
 ENCODED_VALUE_COL = "__value"  # the value already encoded for the sink, when fused into a Select
+SUSPECT_COL = "__suspect"  # a row the fast decode path could not vouch for
 HEADERS_COL = "__headers"  # the input record's headers, forwarded to outputs as Kafka Streams does
 
 

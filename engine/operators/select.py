@@ -17,7 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from engine.duck import run_sql
-from engine.operators.base import (ENCODED_VALUE_COL, HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL,
+from engine.operators.base import (ENCODED_VALUE_COL, HEADERS_COL, SUSPECT_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL,
                                    BatchLayout, StatelessOperator)
 from engine.processing_log import ProcessingLog
 
@@ -44,29 +44,40 @@ class Select(StatelessOperator):
         self.processing_log = processing_log
         self.query_id = query_id
         self.input_is_table = input_is_table
-        self.sql = self._build_sql(rowtime_sql)
-        if value_encoding_sql:
-            # Encoding the sink's value in the same statement saves a round trip per batch.
-            self.sql = f"SELECT *, {value_encoding_sql} AS {ENCODED_VALUE_COL} FROM ({self.sql})"
+        self.sql = self._encoded(self._build_sql(rowtime_sql), value_encoding_sql)
+        # The same statement over rows decoded inside it (engine.operators.fused): rows flagged
+        # SUSPECT_COL always come out, so the caller can see that the batch needs the exact path.
+        self.sql_keeping_suspects = self._encoded(self._build_sql(rowtime_sql, keep=SUSPECT_COL),
+                                                  value_encoding_sql)
+
+    @staticmethod
+    def _encoded(sql: str, value_encoding_sql: Optional[str]) -> str:
+        if not value_encoding_sql:
+            return sql
+        # Encoding the sink's value in the same statement saves a round trip per batch.
+        return f"SELECT *, {value_encoding_sql} AS {ENCODED_VALUE_COL} FROM ({sql})"
 
     def describe(self) -> str:
         parts = [f"{o.text} AS {o.sql_name}" for o in self.outputs]
         where = f" WHERE {self.predicate_text}" if self.predicate_text else ""
         return f"SELECT {', '.join(parts)}{where}"
 
-    def _build_sql(self, rowtime_sql: Optional[str]) -> str:
+    def _build_sql(self, rowtime_sql: Optional[str], keep: Optional[str] = None) -> str:
+        """The statement over `batch`; with `keep`, rows where that column is true are kept
+        whatever the WHERE says, and the column is passed on."""
         keys = [o for o in self.outputs if o.sql_name.startswith("k")]
         select = [f"{o.sql} AS {o.sql_name}" for o in self.outputs]
         select.append(f"{rowtime_sql or ROWTIME_COL} AS {ROWTIME_COL}")
-        select += [PARTITION_COL, OFFSET_COL, HEADERS_COL]
+        select += [PARTITION_COL, OFFSET_COL, HEADERS_COL] + ([keep] if keep else [])
+        kept = f"{keep} OR " if keep else ""
         if not self.input_layout.has_tombstones:
-            where = f" WHERE {self.predicate_sql}" if self.predicate_sql else ""
+            where = f" WHERE {kept}({self.predicate_sql})" if self.predicate_sql else ""
             return f"SELECT {', '.join(select)} FROM batch{where}"
         if self.predicate_sql and not self.input_is_table:
             # A stream's null-value records never pass a WHERE.
             select.append(f"false AS {TOMBSTONE_COL}")
             return (f"SELECT {', '.join(select)} FROM batch "
-                    f"WHERE NOT {TOMBSTONE_COL} AND ({self.predicate_sql})")
+                    f"WHERE {kept}(NOT {TOMBSTONE_COL} AND ({self.predicate_sql}))")
         # A table row that stops matching becomes a tombstone of its key.
         dead = TOMBSTONE_COL
         if self.predicate_sql:

@@ -34,19 +34,24 @@ class SourceDecode(StatelessOperator):
         self.layout: BatchLayout = layout_for_columns(columns, alias)
         self._key_columns = [c for c in columns if c.namespace == KEY]
         self._value_columns = [c for c in columns if c.namespace == VALUE]
-        self._key_serde = key_serde_for(source)
+        self.key_serde = key_serde_for(source)
         create_serde(source.value_format, self._value_columns, is_key=False)  # checks the format
-        self._decoded_values = self._value_columns
+        self.decoded_value_columns = self._value_columns
         if needed_columns is not None and source.value_format.name == "JSON" and len(self._value_columns) > 1:
             # JSON members are found by name: decoding only what the query reads is the same.
-            self._decoded_values = [c for c in self._value_columns if c.name in needed_columns]
-        self._value_serde = create_serde(source.value_format, self._decoded_values, is_key=False) \
-            if self._decoded_values else None
+            self.decoded_value_columns = [c for c in self._value_columns if c.name in needed_columns]
+        self._value_serde = create_serde(source.value_format, self.decoded_value_columns, is_key=False) \
+            if self.decoded_value_columns else None
         # Tables carry tombstones; a stream projection passes null values on (as ksqlDB's
         # mapValues does), while joins and aggregations ignore them.
         self._keep_null_values = keep_null_values
         self.emits_tombstones = source.is_table or self._keep_null_values
         self.layout = BatchLayout(self.layout.fields, has_tombstones=self.emits_tombstones)
+
+    @property
+    def value_serde_is_wrapped(self) -> bool:
+        from engine.serde.factory import is_wrapped
+        return is_wrapped(self.source.value_format, self._value_columns, False)
 
     def describe(self) -> str:
         return (f"SOURCE {self.source.kind.lower()} {self.source.name} (topic {self.source.topic}, "
@@ -55,8 +60,8 @@ class SourceDecode(StatelessOperator):
     def process(self, records: pa.Table | pa.RecordBatch) -> pa.Table:
         if isinstance(records, pa.RecordBatch):
             records = pa.Table.from_batches([records])
-        records = self._drop_unusable(records)
-        keys = self._key_serde.deserialize(records.column("key").combine_chunks())
+        records = self.drop_unusable(records)
+        keys = self.key_serde.deserialize(records.column("key").combine_chunks())
         values = self._decode_values(records)
         bad = self._log_errors(records, keys.errors, "key") | self._log_errors(records, values.errors, "value")
         columns = self._assemble(records, keys.columns, values)
@@ -82,7 +87,7 @@ class SourceDecode(StatelessOperator):
             return DecodeResult(pa.table({}), {})
         return self._value_serde.deserialize(records.column("value").combine_chunks())
 
-    def _drop_unusable(self, records: pa.Table) -> pa.Table:
+    def drop_unusable(self, records: pa.Table) -> pa.Table:
         if self.source.is_table:
             if self._key_columns:
                 return records.filter(records.column("key").is_valid())

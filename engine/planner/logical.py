@@ -17,6 +17,7 @@ from engine.expressions.compiler import ExpressionCompiler
 from engine.operators.base import BatchLayout
 from engine.planner.rewrite import convert_timestamp_literals, referenced_columns
 from engine.planner.relation import RelationPlan, SourceRelation, plan_relation
+from engine.planner.table_functions import FlattenPlan, is_synthetic, plan_flatten, uses_table_functions
 from engine.schema import KEY, VALUE, WINDOWEND, WINDOWSTART, Column, LogicalSchema
 from engine.types import SqlType
 from grammar import ast
@@ -49,10 +50,12 @@ class LogicalPlan:
     partitioned_by: bool = False
     emit: Optional[str] = None
     limit: Optional[int] = None
+    flatten: Optional[FlattenPlan] = None  # table functions: expand rows before the projection
 
     @property
     def input_layout(self) -> BatchLayout:
-        return self.relation.layout
+        """The rows the projection reads: the relation's, or the flattened ones."""
+        return self.flatten.layout if self.flatten is not None else self.relation.layout
 
     @property
     def source(self) -> DataSource:
@@ -80,6 +83,8 @@ class LogicalPlan:
                  f"value [{', '.join(_describe(o) for o in self.values)}]"]
         if self.partitioned_by:
             lines.append("REPARTITION BY key")
+        if self.flatten is not None:
+            lines.append(self.flatten.explain())
         if self.where is not None:
             lines.append(f"FILTER {format_expression(self.where)}")
         lines += self.relation.explain()
@@ -105,6 +110,8 @@ class LogicalPlanner:
         """The logical plan of a SELECT: an aggregation or a projection over its relation."""
         relation = plan_relation(self.catalog, query)
         if _is_aggregation(query):
+            if uses_table_functions(query.select):
+                raise KsqlStatementException("Table functions cannot be used with aggregations.")
             from engine.planner.aggregation import plan_aggregation
             return plan_aggregation(self, relation, query, sink_name)
         return self.plan_projection(relation, query, sink_name)
@@ -118,7 +125,13 @@ class LogicalPlanner:
         where = convert_timestamp_literals(query.where) if query.where is not None else None
         if where is not None:
             self._check_where(compiler, where)
-        items = self.expand_select(query.select, relation, compiler,
+        flatten = None
+        select = query.select
+        if uses_table_functions(select):
+            flatten = plan_flatten(select, layout, relation.result_kind, compiler)
+            select = flatten.select
+            compiler = ExpressionCompiler(flatten.layout.scope())
+        items = self.expand_select(select, relation, compiler,
                                    keys_last=bool(query.partition_by))
         self.check_reserved(items)
         if query.partition_by and relation.result_kind == TABLE:
@@ -131,13 +144,15 @@ class LogicalPlanner:
             read = set().union(*(referenced_columns(o.expr) for o in keys + values))
             read |= referenced_columns(where) if where is not None else set()
             read |= {relation.source.timestamp_column} if relation.source.timestamp_column else set()
+            read |= set().union(*(referenced_columns(c.call) for c in flatten.calls)) if flatten else set()
             relation = relation.reading_only(read)
         elif hasattr(relation, "reading_only"):  # a join decodes only what the query reads, too
             read = set().union(*(referenced_columns(o.expr) for o in keys + values))
+            read |= set().union(*(referenced_columns(c.call) for c in flatten.calls)) if flatten else set()
             relation = relation.reading_only(read | (referenced_columns(where) if where is not None else set()))
         return LogicalPlan(relation=relation, where=where, keys=keys, values=values,
                            result_kind=relation.result_kind, partitioned_by=bool(query.partition_by),
-                           emit=query.emit, limit=query.limit)
+                           emit=query.emit, limit=query.limit, flatten=flatten)
 
     def _check_where(self, compiler: ExpressionCompiler, where: ast.Expr) -> None:
         compiler.compile_predicate(where, clause="WHERE")
@@ -326,7 +341,7 @@ def _qualified(expr: ast.Expr, source: str) -> ast.Expr:
 
 def _natural_name(expr: ast.Expr) -> Optional[str]:
     if isinstance(expr, ast.ColumnRef):
-        return expr.name
+        return None if is_synthetic(expr.name) else expr.name
     if isinstance(expr, ast.Dereference):
         return expr.field
     return None

@@ -13,7 +13,10 @@ import pyarrow as pa
 
 from engine.expressions.compiler import ExpressionCompiler
 from engine.operators.base import TOMBSTONE_COL, BatchLayout, Field, Operator
+from engine.operators.fused import FusedJsonProjection
 from engine.operators.select import OutputColumn, Select
+from engine.operators.source import SourceDecode
+from engine.operators.table_function import TableFunctionFlatten
 from engine.planner.relation import RelationOperators
 from engine.planner.rewrite import referenced_columns
 from engine.processing_log import ProcessingLog
@@ -30,7 +33,7 @@ class PhysicalPlan:
 
     @property
     def output_layout(self) -> BatchLayout:
-        return self.operators[-1].layout
+        return self.operators[-1].layout if self.operators else self.relation.layout
 
     def process(self, records: pa.Table | pa.RecordBatch) -> pa.Table:
         batch = self.relation.process(records)
@@ -60,7 +63,24 @@ def build_projection(plan, sink_factory, processing_log: ProcessingLog,
     encoder = getattr(sink, "value_encoding_sql", None)
     encoding = encoder([f.sql_name for f in layout.value_fields]) if encoder else None
     select = build_select(plan, processing_log, query_id, outputs, layout, encoding)
+    if getattr(plan, "flatten", None) is not None:
+        return PhysicalPlan(relation, [build_flatten(plan, processing_log, query_id), select], sink)
+    decode = relation.operators()[0] if len(relation.operators()) == 1 else None
+    if isinstance(decode, SourceDecode) and FusedJsonProjection.applies_to(decode):
+        return PhysicalPlan(FusedJsonProjection(decode, select), [], sink)
     return PhysicalPlan(relation, [select], sink)
+
+
+def build_flatten(plan, processing_log: ProcessingLog, query_id: Optional[str]) -> TableFunctionFlatten:
+    """The flatMap step of a projection with table functions; it applies the WHERE, too."""
+    predicate_sql = predicate_text = None
+    if plan.where is not None:
+        compiler = ExpressionCompiler(plan.relation.layout.scope())
+        predicate_sql = compiler.compile_predicate(plan.where, clause="WHERE").sql
+        predicate_text = format_expression(plan.where)
+    calls = [(c.sql_name, c.list_sql, format_expression(c.call)) for c in plan.flatten.calls]
+    return TableFunctionFlatten(calls, predicate_sql, predicate_text, plan.relation.layout,
+                                plan.flatten.layout, processing_log, query_id)
 
 
 def _projection_outputs(plan) -> tuple[list[OutputColumn], BatchLayout]:
@@ -88,7 +108,7 @@ def build_select(plan, processing_log: ProcessingLog, query_id: Optional[str],
     if outputs is None:
         outputs, layout = _projection_outputs(plan)
     predicate_sql = predicate_text = None
-    if plan.where is not None:
+    if plan.where is not None and getattr(plan, "flatten", None) is None:  # else the flatten filters
         compiler = ExpressionCompiler(plan.input_layout.scope())
         predicate_sql = compiler.compile_predicate(plan.where, clause="WHERE").sql
         predicate_text = format_expression(plan.where)

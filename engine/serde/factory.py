@@ -13,8 +13,9 @@ from engine.serde.kafka_format import SUPPORTED_TYPES as KAFKA_TYPES, KafkaSerde
 from engine.serde.none_format import NoneSerde
 from engine.types import SqlType
 
-NOT_YET_SUPPORTED = ("AVRO", "PROTOBUF", "PROTOBUF_NOSR", "JSON_SR")
-SUPPORTED = ("JSON", "DELIMITED", "KAFKA", "NONE")
+NOT_YET_SUPPORTED: tuple[str, ...] = ()
+SCHEMA_REGISTRY_FORMATS = ("AVRO", "PROTOBUF", "PROTOBUF_NOSR", "JSON_SR")
+SUPPORTED = ("JSON", "DELIMITED", "KAFKA", "NONE") + SCHEMA_REGISTRY_FORMATS
 _COMPLEX = ("ARRAY", "MAP", "STRUCT")
 
 
@@ -48,9 +49,25 @@ def validate_format(fmt: FormatInfo, columns: list[Column], is_key: bool) -> Non
         for column in columns:
             if column.type.base in _COMPLEX:
                 raise KsqlException(f"The 'DELIMITED' format does not support type '{column.type.base}'")
-    if name == "JSON" and any(_contains(c.type, lambda t: t.base == "MAP" and t.key.base != "STRING")
+    if name in SCHEMA_REGISTRY_FORMATS:
+        _validate_schema_registry_format(name, fmt, columns, is_key)
+    if name in ("JSON", "JSON_SR") and any(_contains(c.type, lambda t: t.base == "MAP" and t.key.base != "STRING")
                               for c in columns):
         raise KsqlException("JSON only supports MAP types with STRING keys")
+
+
+def _validate_schema_registry_format(name: str, fmt: FormatInfo, columns: list[Column], is_key: bool) -> None:
+    from engine.serde.schema_translate import check_avro_names
+    has_map_key = any(_contains(c.type, lambda t: t.base == "MAP" and t.key.base != "STRING") for c in columns)
+    if name == "AVRO":
+        if has_map_key:
+            raise KsqlException("Avro only supports MAPs with STRING keys")
+        check_avro_names(columns)
+    if name.startswith("PROTOBUF"):
+        if has_map_key:
+            raise KsqlException("PROTOBUF format only supports MAP types with STRING keys")
+        if not is_key and fmt.wrap_single_value is False:
+            raise KsqlException(f"Format '{name}' does not support 'WRAP_SINGLE_VALUE' set to 'false'.")
 
 
 def _validate_kafka(columns: list[Column]) -> None:
@@ -80,4 +97,13 @@ def create_serde(fmt: FormatInfo, columns: list[Column], is_key: bool) -> Serde:
         return JsonSerde(columns, wrapped=is_wrapped(fmt, columns, is_key))
     if name == "DELIMITED":
         return DelimitedSerde(columns, fmt.delimiter)
+    if name == "AVRO":
+        from engine.serde.avro_format import AvroSerde
+        return AvroSerde(fmt, columns, is_key, is_wrapped(fmt, columns, is_key))
+    if name == "JSON_SR":
+        from engine.serde.json_sr_format import JsonSrSerde
+        return JsonSrSerde(fmt, columns, is_key, is_wrapped(fmt, columns, is_key))
+    if name in ("PROTOBUF", "PROTOBUF_NOSR"):
+        from engine.serde.protobuf_format import ProtobufSerde
+        return ProtobufSerde(fmt, columns, is_key, True)
     return KafkaSerde(columns[0])

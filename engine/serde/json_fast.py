@@ -4,11 +4,15 @@ ksqlDB's JSON rules (case-insensitive names, coercions, per-record errors) are i
 exactly in `json_format`, at the cost of several passes per field. Most records in a stream are
 clean: every declared field present with a value of the declared type. This path decodes a
 batch with a single DuckDB `json_transform`, using the member spellings of the batch's first
-record, and hands back the rows it cannot vouch for (any NULL, a fractional or too large
-number for an integer column) so the exact path decodes just those.
+record, and flags the rows it cannot vouch for (any NULL, a fractional or too large number for
+an integer column, an array read as a string) so the exact path decodes those.
+
+`decode_sql` gives the SQL, so a query can decode inside its own statement (see
+`engine.operators.fused`); `decode` runs it on its own.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import duckdb
@@ -19,51 +23,56 @@ import pyarrow.compute as pc
 from engine.schema import Column
 from engine.types import to_arrow
 
-# Column types whose lax json_transform result equals ksqlDB's for a non-null result, with
-# integers read as DOUBLE so that fractional values can be recognized and sent to the exact path.
+# Column types whose lax json_transform result equals ksqlDB's for a non-null result. Integers
+# are read as DOUBLE so that fractional values can be recognized and left to the exact path.
 _TRANSFORM_TYPES = {"BIGINT": "DOUBLE", "INTEGER": "DOUBLE", "DOUBLE": "DOUBLE", "STRING": "VARCHAR"}
-_EXACT_DOUBLE_LIMIT = 2 ** 53
+_SQL_TYPES = {"BIGINT": "BIGINT", "INTEGER": "INTEGER", "DOUBLE": "DOUBLE", "STRING": "VARCHAR"}
+_EXACT_LIMITS = {"BIGINT": 2 ** 53, "INTEGER": 2 ** 31}
 
 
 def supports(columns: list[Column], wrapped: bool) -> bool:
     return wrapped and bool(columns) and all(c.type.base in _TRANSFORM_TYPES for c in columns)
 
 
-def decode(text: pa.Array, columns: list[Column], run_sql) -> Optional[tuple[list[pa.Array], pa.Array]]:
-    """Decoded columns and a mask of the rows the exact path must decode; None if this batch
-    does not suit the fast path (no record to learn the spellings from)."""
-    spellings = _spellings(text, columns)
-    if spellings is None:
-        return None
+@dataclass(frozen=True)
+class DecodeSql:
+    """`transform`: an expression parsing the document into a struct (call it `j`); `values`:
+    one expression over `j` per column; `suspect`: true for rows the exact path must decode."""
+    transform: str
+    values: list[str]
+    suspect: str
+
+
+def decode_sql(columns: list[Column], spellings: list[str], document: str) -> DecodeSql:
+    """The fast decode of `document` (a VARCHAR expression) for `columns`."""
     structure = orjson.dumps({s: _TRANSFORM_TYPES[c.type.base] for s, c in zip(spellings, columns)}).decode()
-    fields = [f"j[{_literal(s)}] AS c{i}" for i, s in enumerate(spellings)]
-    sql = (f"SELECT {', '.join(fields)} FROM (SELECT json_transform(doc, {_literal(structure)}) AS j "
-           "FROM raw_json)")
-    try:
-        result = run_sql(sql, raw_json=pa.table({"doc": text}))
-    except duckdb.Error:  # a malformed document: the exact path finds and reports it
-        return None
-    arrays, suspect = [], pc.is_null(text)
-    for i, column in enumerate(columns):
-        values = result.column(i).combine_chunks()
-        suspect = pc.or_(suspect, pc.is_null(values))
-        if column.type.base in ("BIGINT", "INTEGER"):
-            suspect = pc.or_(suspect, _not_an_exact_integer(values, column.type.base))
-            values = _to_integer(values, column)
-        elif column.type.base == "STRING":
+    values, doubts = [], []
+    for spelling, column in zip(spellings, columns):
+        member = f"j[{_literal(spelling)}]"
+        base = column.type.base
+        doubts.append(f"{member} IS NULL")
+        if base in _EXACT_LIMITS:
+            doubts.append(f"{member} <> trunc({member}) OR abs({member}) >= {_EXACT_LIMITS[base]}")
+            values.append(f"TRY_CAST({member} AS {_SQL_TYPES[base]})")
+        elif base == "STRING":
             # ksqlDB renders an array member as Java's List.toString, not as JSON text.
-            suspect = pc.or_(suspect, pc.fill_null(pc.starts_with(values, "["), False))
-        arrays.append(values.cast(to_arrow(column.type)) if column.type.base != "INTEGER" else values)
-    return arrays, pc.fill_null(suspect, True)
+            doubts.append(f"starts_with({member}, '[')")
+            values.append(member)
+        else:
+            values.append(member)
+    suspect = f"({document} IS NOT NULL AND coalesce({' OR '.join(doubts)}, true))"
+    return DecodeSql(f"json_transform({document}, {_literal(structure)})", values, suspect)
 
 
-def _spellings(text: pa.Array, columns: list[Column]) -> Optional[list[str]]:
-    """Each column's member name as the first record spells it (exact, else case-insensitive)."""
+def spellings_of(text: pa.Array, columns: list[Column]) -> Optional[list[str]]:
+    """Each column's member name as the batch's first record spells it (exact, else
+    case-insensitive); None when there is no first record that is a JSON object."""
     valid = text.drop_null()
     if len(valid) == 0:
         return None
+    first_value = valid[0].as_py()
     try:
-        first = orjson.loads(valid[0].as_py())
+        first = orjson.loads(first_value)
     except orjson.JSONDecodeError:
         return None
     if not isinstance(first, dict):
@@ -74,16 +83,22 @@ def _spellings(text: pa.Array, columns: list[Column]) -> Optional[list[str]]:
     return [c.name if c.name in first else by_upper.get(c.name.upper(), c.name) for c in columns]
 
 
-def _not_an_exact_integer(values: pa.Array, base: str) -> pa.Array:
-    limit = _EXACT_DOUBLE_LIMIT if base == "BIGINT" else 2 ** 31
-    fractional = pc.not_equal(values, pc.trunc(values))
-    too_large = pc.greater_equal(pc.abs(values), limit)
-    return pc.fill_null(pc.or_(fractional, too_large), False)
-
-
-def _to_integer(values: pa.Array, column: Column) -> pa.Array:
-    safe = pc.if_else(_not_an_exact_integer(values, column.type.base), 0.0, values)
-    return pc.cast(safe, to_arrow(column.type), safe=False)
+def decode(text: pa.Array, columns: list[Column], run_sql) -> Optional[tuple[list[pa.Array], pa.Array]]:
+    """Decoded columns and a mask of the rows the exact path must decode; None if this batch
+    does not suit the fast path."""
+    spellings = spellings_of(text, columns)
+    if spellings is None:
+        return None
+    sql = decode_sql(columns, spellings, "doc")
+    select = ", ".join(f"{value} AS c{i}" for i, value in enumerate(sql.values))
+    query = f"SELECT {select}, {sql.suspect} AS __suspect FROM (SELECT doc, {sql.transform} AS j FROM raw_json)"
+    try:
+        result = run_sql(query, raw_json=pa.table({"doc": text}))
+    except duckdb.Error:  # a malformed document: the exact path finds and reports it
+        return None
+    arrays = [result.column(i).combine_chunks().cast(to_arrow(c.type)) for i, c in enumerate(columns)]
+    suspect = pc.or_(result.column("__suspect").combine_chunks(), pc.is_null(text))
+    return arrays, pc.fill_null(suspect, True)
 
 
 def _literal(text: str) -> str:

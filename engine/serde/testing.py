@@ -40,11 +40,47 @@ def encode_test_value(value: Any, fmt: FormatInfo, columns: list[Column], is_key
     if value is None:
         return None
     name = fmt.name.upper()
+    if name in _SCHEMA_REGISTRY_FORMATS:
+        return _encode_with_schema(value, fmt, columns, is_key)
     if name == "KAFKA" and len(columns) == 1:
         return _encode_kafka(value, columns[0])
     if name == "JSON" or not isinstance(value, str):
         return dump_json(value).encode("utf-8")
     return value.encode("utf-8")
+
+
+_SCHEMA_REGISTRY_FORMATS = ("AVRO", "PROTOBUF", "PROTOBUF_NOSR", "JSON_SR")
+
+
+def _encode_with_schema(value: Any, fmt: FormatInfo, columns: list[Column], is_key: bool) -> Optional[bytes]:
+    """A QTT value converted through the schema the record is written with (the subject's
+    registered schema if any), as ksqlDB's harness serializes test data: JSON -> columns of the
+    writer schema -> the format's bytes."""
+    import pyarrow as pa
+    from engine.serde.factory import create_serde
+    from engine.serde.json_format import JsonSerde
+    serde = create_serde(fmt, columns, is_key)
+    writer_columns, wrapped = serde.writer_columns()
+    decoded = JsonSerde(writer_columns, wrapped).deserialize(pa.array([dump_json(value).encode()], pa.binary()))
+    if decoded.errors:
+        raise ValueError(f"cannot convert {value!r} to the topic's schema: {decoded.errors[0]}")
+    writer = serde if writer_columns is columns else create_serde(fmt, writer_columns, is_key)
+    if writer is not serde:
+        writer.wrapped = wrapped
+        writer._writer = serde.writer()
+    return writer.serialize(decoded.columns)[0].as_py()
+
+
+def _decode_with_schema(data: bytes, fmt: FormatInfo, columns: list[Column], is_key: bool) -> Any:
+    import pyarrow as pa
+    from engine.serde.factory import create_serde, is_wrapped
+    from engine.serde.json_format import JsonSerde
+    serde = create_serde(fmt, columns, is_key)
+    decoded = serde.deserialize(pa.array([data], pa.binary()))
+    if decoded.errors:
+        raise ValueError(decoded.errors[0])
+    text = JsonSerde(columns, serde.wrapped).serialize(decoded.columns)[0].as_py()
+    return load_json(text.decode("utf-8"))
 
 
 def _encode_kafka(value: Any, column: Column) -> bytes:
@@ -64,6 +100,8 @@ def decode_test_value(data: Optional[bytes], fmt: FormatInfo, columns: list[Colu
     name = fmt.name.upper()
     if name == "NONE" or not columns:
         return None
+    if name in _SCHEMA_REGISTRY_FORMATS:
+        return _decode_with_schema(data, fmt, columns, is_key)
     if name == "JSON":
         return load_json(data.decode("utf-8"))
     if name == "DELIMITED":

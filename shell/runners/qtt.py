@@ -105,6 +105,7 @@ class RunOptions:
     idle_timeout: float = IDLE_TIMEOUT_SECONDS
     case_timeout: float = CASE_TIMEOUT_SECONDS
     areas_file: Optional[str] = None
+    bootstrap_servers: Optional[str] = None     # run on this Kafka cluster, not the embedded log
 
     def selects(self, case: QttCase) -> bool:
         if self.only is not None and case.line not in self.only:
@@ -199,6 +200,19 @@ def default_engine_factory(data_dir: str, properties: dict) -> Any:
     return Engine(data_dir, properties=properties)
 
 
+def kafka_engine_factory(bootstrap_servers: str) -> Callable:
+    """Engines on a Kafka cluster: each case's topics and groups under a prefix of its own, its
+    topics deleted when its engine closes."""
+    def factory(data_dir: str, properties: dict) -> Any:
+        import uuid
+        from engine.engine import Engine
+        from engine.log.kafka import KafkaLog
+        log = KafkaLog(bootstrap_servers, topic_prefix=f"qtt-{uuid.uuid4().hex[:12]}.",
+                       delete_topics_on_close=True)
+        return Engine(data_dir, properties=properties, log=log)
+    return factory
+
+
 _SOURCE_CREATE = re.compile(r"^\s*CREATE\s+(OR\s+REPLACE\s+)?(SOURCE\s+)?(STREAM|TABLE)\b", re.IGNORECASE)
 _AS_SELECT = re.compile(r"\bAS\s+SELECT\b", re.IGNORECASE)
 _KAFKA_TOPIC = re.compile(r"KAFKA_TOPIC\s*=\s*'((?:[^']|'')*)'", re.IGNORECASE)
@@ -257,6 +271,7 @@ def observe_case(case: QttCase, data_dir: str, engine_factory: Callable = defaul
         for topic, partitions in topics_to_create(spec):
             engine.create_topic(topic, partitions)
         try:
+            register_topic_schemas(engine, spec)
             _execute_and_feed(engine, spec, idle_timeout)
         except Exception as exc:  # noqa: BLE001 - a statement or processing failure is data here
             observation.exception = exc
@@ -265,6 +280,58 @@ def observe_case(case: QttCase, data_dir: str, engine_factory: Callable = defaul
         with deadline(CLOSE_TIMEOUT_SECONDS):
             engine.close()
     return observation
+
+
+def register_topic_schemas(engine: Any, spec: dict) -> None:
+    """Register the `topics` entries' key and value schemas (with their ids and references) in
+    the engine's schema registry, as ksqlDB's harness does before the statements run."""
+    registry = getattr(engine, "schema_registry", None)
+    if registry is None:
+        return
+    for topic in spec.get("topics") or []:
+        for part in ("key", "value"):
+            schema = topic.get(f"{part}Schema")
+            if schema is None and part == "value":
+                schema = topic.get("schema")
+            if schema is None:
+                continue
+            fmt = str(topic.get(f"{part}Format") or topic.get("format") or "").upper()
+            schema_type = _schema_type(fmt, schema)
+            text = schema if isinstance(schema, str) and schema_type == "PROTOBUF" else \
+                orjson.dumps(_plain(schema)).decode()
+            raw_references = topic.get(f"{part}SchemaReferences") or []
+            references = [{"name": r["name"], "subject": r.get("subject", r["name"]),
+                           "version": int(r.get("version", 1))} for r in raw_references]
+            for reference in raw_references:
+                subject = reference.get("subject", reference["name"])
+                if reference.get("schema") is not None and not registry.subject_exists(subject):
+                    ref_schema = reference["schema"]
+                    registry.register(subject, ref_schema if isinstance(ref_schema, str)
+                                      else orjson.dumps(_plain(ref_schema)).decode(),
+                                      _schema_type(str(reference.get("format", fmt)).upper(), ref_schema))
+            schema_id = topic.get(f"{part}SchemaId")
+            registry.register(f"{topic['name']}-{part}", text, schema_type, tuple(references),
+                              schema_id=int(schema_id) if schema_id is not None else None,
+                              check_compatibility=False)
+
+
+def _schema_type(fmt: str, schema: Any) -> str:
+    if fmt.startswith("PROTOBUF") or (isinstance(schema, str) and ("syntax" in schema or "message " in schema)):
+        return "PROTOBUF"
+    if fmt in ("JSON", "JSON_SR"):
+        return "JSON"
+    return "AVRO"
+
+
+def _plain(value: Any) -> Any:
+    """Schema JSON with Decimal numbers back as ints/floats."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _execute_and_feed(engine: Any, spec: dict, idle_timeout: float) -> None:
@@ -416,6 +483,8 @@ def run_case(case: QttCase, options: RunOptions = RunOptions(),
 
 def run_file(path: str | Path, options: RunOptions = RunOptions(),
              engine_factory: Callable = default_engine_factory) -> list[CaseResult]:
+    if options.bootstrap_servers and engine_factory is default_engine_factory:
+        engine_factory = kafka_engine_factory(options.bootstrap_servers)
     areas = load_areas(options.areas_file)
     try:
         cases = load_cases(path, areas)
@@ -529,9 +598,11 @@ def parse_baseline_line(line: str) -> tuple[str, str]:
 # --- command ------------------------------------------------------------------------------------
 
 def run_command(paths: list[str], report: Optional[str] = None, name_filter: Optional[str] = None,
-                verbose: bool = False, jobs: int = 1, baseline: Optional[str] = None) -> int:
+                verbose: bool = False, jobs: int = 1, baseline: Optional[str] = None,
+                bootstrap_servers: Optional[str] = None) -> int:
     """The `ksqlite qtt` subcommand. Exit status 0 only if nothing failed."""
-    results = run_paths(paths, RunOptions(name_filter=name_filter), jobs=max(1, jobs))
+    results = run_paths(paths, RunOptions(name_filter=name_filter, bootstrap_servers=bootstrap_servers),
+                        jobs=max(1, jobs))
     if report:
         write_report(results, report)
     for line in console_lines(results, verbose):

@@ -27,7 +27,6 @@ from tests.serde.conftest import key_column, serde
     ("JSON", [Column("M", map_of(INTEGER, STRING))], {}, "JSON only supports MAP types with STRING keys"),
     ("JSON", [Column("A", STRING), Column("B", STRING)], {"wrap_single_value": False},
      "'WRAP_SINGLE_VALUE' is only valid for single-field value schemas"),
-    ("AVRO", [Column("V", INTEGER)], {}, "not supported yet"),
 ])
 def test_rejected_formats(fmt, columns, options, message):
     with pytest.raises(KsqlException, match=None) as raised:

@@ -41,6 +41,19 @@ def parse(text: str, *, client_statements: bool = True) -> list[ast.Statement]:
     return statements
 
 
+# `DESCRIBE EXTENDED x` (as clients such as ksql-python send it) is `DESCRIBE x EXTENDED`. It is
+# rewritten before parsing because EXTENDED is also a valid name, which LALR cannot tell apart.
+_DESCRIBE_EXTENDED_FIRST = re.compile(r"^(\s*DESCRIBE\s+)(EXTENDED)(\s+)([^\s;]+)(\s*;?\s*)$", re.I)
+
+
+def _normalize(text: str) -> str:
+    match = _DESCRIBE_EXTENDED_FIRST.match(text)
+    if match and match.group(4).upper() not in ("STREAMS", "TABLES", "FUNCTION"):
+        head, extended, space, name, tail = match.groups()
+        return f"{head}{name}{space}{extended}{tail}"
+    return text
+
+
 def parse_statement(text: str, *, client_statements: bool = True) -> ast.Statement:
     """Parse exactly one statement (a trailing `;` is allowed). The node's `text` is the statement
     without the trailing `;`.
@@ -48,6 +61,7 @@ def parse_statement(text: str, *, client_statements: bool = True) -> ast.Stateme
     RUN SCRIPT (a CLI command) and ASSERT VALUES / NULL VALUES / STREAM / TABLE (test-runner
     statements) are client-side: with `client_statements=False` they are rejected the way
     ksqlDB's server parser rejects them."""
+    text = _normalize(text)
     statement_text = _strip_terminator(text)
     if not client_statements:
         _reject_client_statement(statement_text)

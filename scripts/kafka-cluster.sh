@@ -87,9 +87,10 @@ transaction.state.log.num.partitions=10
 auto.create.topics.enable=false
 # A test cluster: a new group starts consuming at once instead of waiting 3 s for more members.
 group.initial.rebalance.delay.ms=0
-# Test data often carries old timestamps (QTT's ROWTIME 0, benchmark data from 2023): check time
-# retention rarely so that a run is not deleted under its feet. Topic configs are still applied.
-log.retention.check.interval.ms=600000
+# Test data carries old timestamps (QTT's ROWTIME 0, benchmark data from 2023): by default keep
+# records forever, so that a run is not deleted under its feet. ksqlite leaves a topic's retention
+# to this default unless it asks for another one, which is then applied as usual.
+log.retention.ms=-1
 num.network.threads=2
 num.io.threads=4
 EOF

@@ -8,6 +8,7 @@ from typing import Any, Optional
 import duckdb
 import pyarrow as pa
 
+from engine.duck import connection
 from engine.expressions.scope import Scope
 from engine.types import to_arrow
 from grammar import ast as a
@@ -30,5 +31,5 @@ def evaluate(expr: a.Expr) -> tuple[Any, Optional[SqlType]]:
     if typed.type is None:
         return None, None
     projection = compiler.compile_projection(expr)
-    table = duckdb.connect().sql(f"SELECT {projection.sql} AS v").to_arrow_table()
+    table = connection().sql(f"SELECT {projection.sql} AS v").to_arrow_table()
     return conform_array(table.column(0).combine_chunks(), typed.type)[0].as_py(), typed.type

@@ -39,6 +39,10 @@ from engine.log.partitioner import partitions_for_keys
 
 LEGAL_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 INTERNAL_TOPICS = ("__consumer_offsets", "__transaction_state", "__cluster_metadata")
+# What a partition answers while its leadership settles (just created, or a broker moved).
+SETTLING_ERRORS = (KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.UNKNOWN_LEADER_EPOCH,
+                   KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART,
+                   KafkaError.FENCED_LEADER_EPOCH)
 PRODUCER_CONFIG = {
     "acks": "all",
     "enable.idempotence": True,          # retries keep each partition's order
@@ -64,9 +68,9 @@ class KafkaLog:
         self.replication_factor = replication_factor   # -1: the broker's default.replication.factor
         self.client_config = {"bootstrap.servers": bootstrap_servers, **(client_config or {})}
         self.consumer_config = dict(consumer_config or {})
-        # (topic on the broker, partition) -> appends made by this process; consumers compare it
-        # with what they saw at the partition's end (see kafka_consumer).
-        self.appends: dict[tuple[str, int], int] = {}
+        # (topic on the broker, partition) -> the end offset after this process's latest append
+        # there; consumers compare it with where they saw the partition end (see kafka_consumer).
+        self.appended_ends: dict[tuple[str, int], int] = {}
         self.engine_names: dict[str, str] = {}
         self._admin = AdminClient(self.client_config)
         self._producer = Producer({**self.client_config, **PRODUCER_CONFIG, **(producer_config or {}),
@@ -195,13 +199,15 @@ class KafkaLog:
         destinations = self._destinations(topic, keys, count, partition, n)
         wire = self.wire_name(topic)
         with self._produce_lock:
-            # Counted before producing: a consumer that reaches a partition's end after this
-            # knows that end is not final until it has read past these records.
-            for p in np.unique(destinations).tolist():
-                self.appends[(wire, p)] = self.appends.get((wire, p), 0) + 1
             self._produce(wire, keys.to_pylist(), values.to_pylist(), destinations.tolist(),
                           timestamps.tolist(), headers)
             self._flush()
+        # Where these records end, per partition: a consumer of this process is caught up with a
+        # partition only once it has reached that offset (see kafka_consumer).
+        touched = np.unique(destinations).tolist()
+        for p, end in zip(touched, self._list_offsets(topic, OffsetSpec.latest(), touched)):
+            if end > self.appended_ends.get((wire, p), 0):
+                self.appended_ends[(wire, p)] = end
 
     def _destinations(self, topic: str, keys: pa.Array, count: int, partition, n: int) -> np.ndarray:
         if isinstance(partition, (int, np.integer)):
@@ -261,10 +267,19 @@ class KafkaLog:
         wire = self.wire_name(topic)
         if partitions is None:
             partitions = list(range(self.topic_config(topic).partitions))
-        futures = self._admin.list_offsets({TopicPartition(wire, p): spec for p in partitions},
-                                           request_timeout=self.timeout)
-        by_partition = {tp.partition: future.result().offset for tp, future in futures.items()}
-        return [by_partition[p] for p in partitions]
+        deadline = time.monotonic() + self.timeout
+        while True:
+            futures = self._admin.list_offsets({TopicPartition(wire, p): spec for p in partitions},
+                                               request_timeout=self.timeout)
+            try:
+                by_partition = {tp.partition: future.result().offset for tp, future in futures.items()}
+                return [by_partition[p] for p in partitions]
+            except KafkaException as error:
+                # A partition just created or moved: its leader is still settling.
+                settling = error.args[0].retriable() or error.args[0].code() in SETTLING_ERRORS
+                if not settling or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def read(self, topic: str, partition: int, offset: int, max_records: int = 100_000) -> pa.RecordBatch:
         count = self.topic_config(topic).partitions
@@ -362,16 +377,19 @@ class KafkaLog:
 
 
 def topic_configs(config: TopicConfig) -> dict[str, str]:
-    """Kafka topic configs of a TopicConfig."""
-    configs = {
-        "cleanup.policy": config.cleanup_policy,
-        "retention.ms": str(config.retention_ms),
-        "retention.bytes": str(config.retention_bytes),
-        "segment.bytes": str(config.segment_bytes),
-        "delete.retention.ms": str(config.delete_retention_ms),
-    }
+    """Kafka topic configs of a TopicConfig: the settings that differ from TopicConfig's defaults
+    (which are Kafka's own defaults), plus the extras. A default is left to the broker's
+    configuration, as ksqlDB leaves it when it creates a topic."""
+    defaults = TopicConfig()
+    configs = {name: str(getattr(config, field)) for field, name in TOPIC_CONFIG_NAMES.items()
+               if getattr(config, field) != getattr(defaults, field)}
     configs.update((str(k), str(v)) for k, v in config.extra)
     return configs
+
+
+TOPIC_CONFIG_NAMES = {"cleanup_policy": "cleanup.policy", "retention_ms": "retention.ms",
+                      "retention_bytes": "retention.bytes", "segment_bytes": "segment.bytes",
+                      "delete_retention_ms": "delete.retention.ms"}
 
 
 def _column(records: pa.RecordBatch | pa.Table, name: str, type_: pa.DataType) -> pa.Array:

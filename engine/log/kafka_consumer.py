@@ -7,10 +7,10 @@ batch's outputs are written.
 
 `poll` has to tell "nothing yet" from "nothing left", because `Engine.run_until_idle` stops at the
 first round in which no query read anything. librdkafka reports a partition's end
-(`enable.partition.eof`) once per time the consumer catches up; a partition counts as caught up
-while that report is newer than the last append this process made to it (`KafkaLog.appends`). So
-`poll` waits for records until every assigned partition is caught up (or `max_wait` passes), and
-the first poll waits for the group join.
+(`enable.partition.eof`, with the offset it ended at) once per time the consumer catches up; a
+partition counts as caught up while that offset is at or past the end of the last append this
+process made to it (`KafkaLog.appended_ends`). So `poll` waits for records until every assigned
+partition is caught up (or `max_wait` passes), and the first poll waits for the group join.
 """
 from __future__ import annotations
 
@@ -53,6 +53,7 @@ class KafkaGroupConsumer:
             "session.timeout.ms": 10_000,
             "heartbeat.interval.ms": 1_000,
             "fetch.wait.max.ms": 100,
+            "fetch.queue.backoff.ms": 10,     # default 1 s: a drained queue would sit idle
             "max.partition.fetch.bytes": 8 * 1024 * 1024,
             "topic.metadata.refresh.interval.ms": 5_000,
             **(config or {}),
@@ -60,7 +61,7 @@ class KafkaGroupConsumer:
         self._assigned: set[TP] = set()
         self._joined = False
         self._positions: dict[TP, int] = {}
-        self._caught_up: dict[TP, int] = {}   # partition -> the log's append count at its end
+        self._caught_up: dict[TP, int] = {}   # partition -> the offset its end was reported at
         self._pending: list = []              # messages read while waiting for the join
         self._closed = False
         self._consumer.subscribe([log.wire_name(t) for t in self._topics], on_assign=self._on_assign,
@@ -150,16 +151,16 @@ class KafkaGroupConsumer:
             tp = (self._log.engine_name(event.topic()), event.partition())
             if tp in self._assigned:
                 self._positions[tp] = event.offset()
-                self._caught_up[tp] = self._log.appends.get((event.topic(), event.partition()), 0)
+                self._caught_up[tp] = event.offset()
             return
         if error.fatal():
             raise KafkaException(error)
         # Transient (broker down, topic not there yet): librdkafka retries by itself.
 
     def _all_caught_up(self) -> bool:
-        appends = self._log.appends
+        ends = self._log.appended_ends
         wire = self._log.wire_name
-        return all(self._caught_up.get(tp, -1) == appends.get((wire(tp[0]), tp[1]), 0)
+        return all(self._caught_up.get(tp, -1) >= ends.get((wire(tp[0]), tp[1]), 0)
                    for tp in self._assigned)
 
     # --- positions ---

@@ -23,7 +23,6 @@ emitted once (timestamp: the largest record timestamp in the window) and its sta
 from __future__ import annotations
 
 import pickle
-import threading
 from typing import Optional
 
 import duckdb
@@ -31,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from engine.duck import connection
 from engine.expressions.aggregates import BoundAggregate, _freeze, partial_sql_for
 from engine.operators.aggregate_output import (EMIT, LAST, PASSED, SEQ, STATE_PASSED, AggregateOutput,
                                                conform, python_results_table)
@@ -71,7 +71,6 @@ class Aggregate:
         self.stream_time = NO_TIME
         self._closes = np.array([], dtype=np.int64)
         self.sequence = 0
-        self._local = threading.local()
 
     # --- Operator interface ---
     def describe(self) -> str:
@@ -102,13 +101,7 @@ class Aggregate:
             self.table_deltas.restore(data["table"])
 
     def _con(self) -> duckdb.DuckDBPyConnection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = duckdb.connect()
-            con.execute("SET threads=1")
-            con.execute("SET TimeZone='UTC'")
-            self._local.con = con
-        return con
+        return connection()
 
     # --- processing ---
     def process(self, batch: pa.Table) -> pa.Table:

@@ -7,7 +7,6 @@ nothing). Keys of nested types are matched by their text form.
 """
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -15,6 +14,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from engine.duck import connection
 from engine.log.api import HEADER_TYPE
 from engine.operators.base import HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL
 from engine.types import to_arrow
@@ -24,17 +24,10 @@ HASH_COL = "__jh"
 META_SCHEMA = [(ROWTIME_COL, pa.int64()), (PARTITION_COL, pa.int32()), (OFFSET_COL, pa.int64()),
                (HEADERS_COL, HEADER_TYPE)]
 
-_local = threading.local()
 
 
 def duck() -> duckdb.DuckDBPyConnection:
-    con = getattr(_local, "con", None)
-    if con is None:
-        con = duckdb.connect()
-        con.execute("SET threads=1")
-        con.execute("SET TimeZone='UTC'")
-        _local.con = con
-    return con
+    return connection()
 
 
 def run_sql(sql: str, **tables: pa.Table) -> pa.Table:

@@ -15,13 +15,13 @@ computed in DuckDB first, merged sessions combine partials (SUM/MIN/MAX), and th
 from __future__ import annotations
 
 import pickle
-import threading
 from typing import Optional
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
+from engine.duck import connection
 from engine.expressions.aggregates import BoundAggregate, _freeze, partial_sql_for
 from engine.operators.aggregate_output import (EMIT, LAST, PASSED, SEQ, STATE_PASSED, AggregateOutput, conform,
                                                python_results_table)
@@ -75,7 +75,6 @@ class SessionAggregate:
         self.stream_time = NO_TIME
         self.sequence = 0
         self._expired: list = []       # EMIT FINAL: sessions expired before their final row went out
-        self._local = threading.local()
 
     def describe(self) -> str:
         return (f"SESSION AGGREGATE [{', '.join(a.name for a in self.aggregates)}] by {len(self.groups)} key(s) "
@@ -93,12 +92,7 @@ class SessionAggregate:
         self.sessions, self.stream_time, self.sequence = data["sessions"], data["stream_time"], data["sequence"]
 
     def _con(self) -> duckdb.DuckDBPyConnection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = duckdb.connect()
-            con.execute("SET threads=1")
-            self._local.con = con
-        return con
+        return connection()
 
     def process(self, batch: pa.Table) -> pa.Table:
         con = self._con()

@@ -313,7 +313,14 @@ def _write_message(msg, descriptor, data: dict) -> None:
 
 
 def _default(field) -> Any:
-    return field.default_value
+    """A proto3 scalar's default (a null element of a repeated scalar is written as it)."""
+    if field.type == F.TYPE_STRING:
+        return ""
+    if field.type == F.TYPE_BYTES:
+        return b""
+    if field.type == F.TYPE_BOOL:
+        return False
+    return 0
 
 
 def _scalar(value: Any, field) -> Any:

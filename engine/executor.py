@@ -7,6 +7,7 @@ rebuilds the same catalog and resumes the same queries.
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Optional
 
 import pyarrow as pa
@@ -291,7 +292,6 @@ class Executor:
             value, _ = evaluate_constant(ast.Cast(expr, column.type) if not isinstance(expr, ast.NullLiteral) else expr)
             row[name] = value
         if rowtime is None:
-            import time
             rowtime = int(time.time() * 1000)
         return row, int(rowtime)
 
@@ -316,7 +316,7 @@ class Executor:
                 f"Cannot drop {stmt.name}.\n"
                 f"The following queries read from this source: [{', '.join(q.query_id for q in readers)}].\n"
                 f"The following queries write into this source: [{', '.join(q.query_id for q in writers)}].\n"
-                "You need to terminate them before dropping {stmt.name}.".replace("{stmt.name}", stmt.name))
+                f"You need to terminate them before dropping {stmt.name}.")
         for query in writers:
             self._stop_query(query.query_id)
         self.catalog.remove_source(stmt.name)

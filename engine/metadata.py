@@ -6,7 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 from engine import entities
 from engine.errors import KsqlStatementException
+from engine.operators.sink import RowSink
 from engine.planner.logical import LogicalPlanner
+from engine.planner.physical import build_physical_plan
+from engine.processing_log import ProcessingLog
 from grammar import ast
 
 if TYPE_CHECKING:
@@ -117,7 +120,10 @@ def handle_Explain(engine: "Engine", stmt: ast.Explain) -> dict[str, Any]:
         raise KsqlStatementException("EXPLAIN is only supported for queries and query ids.")
     plan = LogicalPlanner(engine.catalog, persistent=not isinstance(inner, ast.QueryStatement)).plan(
         query, getattr(inner, "name", getattr(inner, "target", None)))
-    return _query_description(stmt, "", inner.text, plan.explain(), [])
+    # The operators are built (expressions compiled) but not started: nothing is read or written.
+    physical = build_physical_plan(plan, lambda layout: RowSink(layout), ProcessingLog(), None)
+    text = f"Logical plan:\n{plan.explain()}\n\nPhysical plan:\n{physical.explain()}"
+    return _query_description(stmt, "", inner.text, text, [])
 
 
 def _query_description(stmt, query_id: str, text: str, plan_text: str, sinks: list[str]) -> dict[str, Any]:

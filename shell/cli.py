@@ -63,6 +63,8 @@ def _add_run(subparsers) -> None:
     parser.add_argument("--timeout", type=float, default=None, help="seconds for --until-idle")
     parser.add_argument("--show", default="", metavar="SOURCE,...",
                         help="with --until-idle, print the contents of these streams/tables at the end")
+    parser.add_argument("--extension-dir", help="load Python UDFs from the *.py files of this directory "
+                        "(the ksql.extension.dir property)")
 
 
 def _run_run(args) -> int:
@@ -71,7 +73,8 @@ def _run_run(args) -> int:
     with open(args.file) as handle:
         text = handle.read()
     with tempfile.TemporaryDirectory(prefix="ksqlite-run-") as scratch:
-        engine = Engine(args.data_dir or scratch)
+        properties = {"ksql.extension.dir": args.extension_dir} if args.extension_dir else {}
+        engine = Engine(args.data_dir or scratch, properties)
         try:
             for result in engine.execute(text):
                 print(describe_result(result.entity))

@@ -117,8 +117,21 @@ def _format_timestamp(args, types):
     return formatted_sql(ts, args[1])
 
 
+def _parse_java(text: str, pattern: str) -> str:
+    """A TIMESTAMP parsed with a Java pattern by the vectorized kernel of `java_time`, which
+    parses as java.time does (case-insensitive, 'Z' offsets, defaulted fields) and takes
+    patterns from columns; DuckDB's strptime for a literal pattern the kernel does not know."""
+    from engine.expressions.java_time import compile_pattern, parse_epoch_millis
+    literal = literal_string(pattern)
+    if literal is not None and compile_pattern(literal) is None:
+        return f"strptime({text}, {strftime_format_sql(pattern)})"
+    from engine.expressions.python_udf import register_kernel
+    kernel = register_kernel("__ksql_parse_java", parse_epoch_millis, [STRING, STRING], BIGINT)
+    return f"CAST(epoch_ms({kernel}({text}, {pattern})) AS TIMESTAMP)"
+
+
 def _parse_timestamp(args, types):
-    parsed = f"strptime({args[0]}, {strftime_format_sql(args[1])})"
+    parsed = _parse_java(args[0], args[1])
     return _ms(parsed if len(args) < 3 else utc_from_local(parsed, args[2]))
 
 
@@ -150,20 +163,20 @@ def _register_formats(registry) -> None:
         lambda a, t: formatted_sql(a[0], a[1]),
         description="Format a DATE with a Java pattern.", **CATEGORY)
     reg("PARSE_DATE", (STRING, STRING), DATE,
-        lambda a, t: f"CAST(strptime({a[0]}, {strftime_format_sql(a[1])}) AS DATE)",
+        lambda a, t: f"CAST({_parse_java(a[0], a[1])} AS DATE)",
         description="Parse a DATE with a Java pattern.", **CATEGORY)
     reg("DATETOSTRING", (INTEGER, STRING), STRING,
         lambda a, t: formatted_sql(f"(DATE '1970-01-01' + {a[0]})", a[1]),
         description="Format days since the epoch with a Java pattern (deprecated).", **CATEGORY)
     reg("STRINGTODATE", (STRING, STRING), INTEGER,
-        lambda a, t: (f"CAST(CAST(strptime({a[0]}, {strftime_format_sql(a[1])}) AS DATE) "
+        lambda a, t: (f"CAST(CAST({_parse_java(a[0], a[1])} AS DATE) "
                       f"- DATE '1970-01-01' AS INTEGER)"),
         description="Parse days since the epoch with a Java pattern (deprecated).", **CATEGORY)
     reg("FORMAT_TIME", (TIME, STRING), STRING,
         lambda a, t: formatted_sql(f"(DATE '1970-01-01' + {a[0]})", a[1]),
         description="Format a TIME with a Java pattern.", **CATEGORY)
     reg("PARSE_TIME", (STRING, STRING), TIME,
-        lambda a, t: f"CAST(strptime({a[0]}, {strftime_format_sql(a[1])}) AS TIME)",
+        lambda a, t: f"CAST({_parse_java(a[0], a[1])} AS TIME)",
         description="Parse a TIME with a Java pattern.", **CATEGORY)
     reg("CONVERT_TZ", (TIMESTAMP, STRING, STRING), TIMESTAMP,
         lambda a, t: _ms(local_from_utc(utc_from_local(f"CAST({a[0]} AS TIMESTAMP)", a[1]), a[2])),

@@ -173,6 +173,9 @@ def _drop_same_signature(registry: FunctionRegistry, function: PythonFunction) -
         return
     info = registry.get(function.name)
     info.variants[:] = [v for v in info.variants if tuple(v.params) != function.params]
+    for duck_name in [d for d, f in _functions.items()
+                      if f.name == function.name and f.params == function.params]:
+        del _functions[duck_name]
 
 
 def _call_template(function: PythonFunction):
@@ -188,6 +191,20 @@ def _call_template(function: PythonFunction):
             args.append(f"list_value({', '.join(rest)})" if rest else f"CAST([] AS {element}[])")
         return f"{function.duck_name}({', '.join(args)})"
     return render
+
+
+def register_kernel(duck_name: str, fn: Callable, params: Sequence[TypeSpec], returns: TypeSpec) -> str:
+    """An internal vectorized kernel for built-ins whose semantics no SQL expression gives:
+    callable from compiled SQL as `duck_name(...)`, invisible to SHOW FUNCTIONS."""
+    global _current_generation
+    with _lock:
+        if duck_name not in _functions:
+            _functions[duck_name] = PythonFunction(duck_name.upper(), "scalar", _types(params), _type(returns),
+                                                   fn, duck_name=duck_name)
+            _current_generation = next(_generation)
+    from engine.duck import on_connection
+    on_connection(install)
+    return duck_name
 
 
 def unregister_function(name: str, registry: Optional[FunctionRegistry] = None) -> None:
@@ -369,20 +386,18 @@ def bind_python_aggregate(name: str, arg_types: list[Optional[SqlType]], literal
 
 # ---- loading ----------------------------------------------------------------------------------
 
-_loaded_paths: set[str] = set()
 _entry_points_loaded = False
 
 
 def load_extension_dir(directory: str | Path) -> list[str]:
-    """Import every `*.py` file of `directory` (once per file): their decorators register."""
+    """Import every `*.py` file of `directory`: their decorators register (a file imported
+    again replaces its functions' variants)."""
     loaded = []
     root = Path(directory)
     if not root.is_dir():
         raise KsqlException(f"{EXTENSION_DIR_PROPERTY} '{directory}' is not a directory")
     for path in sorted(root.glob("*.py")):
         resolved = str(path.resolve())
-        if resolved in _loaded_paths:
-            continue
         module_name = f"ksqlite_ext_{path.stem}_{abs(hash(resolved)) % 10**8}"
         spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(spec)
@@ -392,7 +407,6 @@ def load_extension_dir(directory: str | Path) -> list[str]:
         except Exception as error:
             sys.modules.pop(module_name, None)
             raise KsqlException(f"Could not load UDFs from {path}: {error}") from error
-        _loaded_paths.add(resolved)
         loaded.append(str(path))
     return loaded
 

@@ -39,6 +39,7 @@ from engine.operators.base import ROWTIME_COL, TOMBSTONE_COL, WINDOWEND_COL, WIN
 from engine.state.keyed import KeyedTable
 
 NO_TIME = -(2 ** 62)
+BUCKET_WINDOWS = 16          # window sizes per state bucket
 
 
 class Aggregate:
@@ -66,7 +67,9 @@ class Aggregate:
         self.python_indices = [i for i, a in enumerate(aggregates) if not a.vectorized]
         self.groups = [f"g{i}" for i in range(group_count)]
         self.keys = self.groups + ([WINDOWSTART_COL, WINDOWEND_COL] if window else [])
-        self.state = KeyedTable(self.keys)
+        # Windowed state in buckets of window starts, so a batch touches only its time range.
+        width = max(window.size_ms, 1) * BUCKET_WINDOWS if window is not None else 0
+        self.state = KeyedTable(self.keys, WINDOWSTART_COL if window is not None else None, width)
         self.accumulators: dict = {}            # group key tuple -> [Accumulator per python aggregate]
         self.stream_time = NO_TIME
         self._closes = np.array([], dtype=np.int64)
@@ -86,14 +89,14 @@ class Aggregate:
         return None
 
     def snapshot(self) -> Optional[bytes]:
-        return pickle.dumps({"state": self.state.table, "accumulators": self.accumulators,
+        return pickle.dumps({"state": self.state.snapshot(), "accumulators": self.accumulators,
                              "stream_time": self.stream_time, "sequence": self.sequence,
                              "table": self.table_deltas.snapshot() if self.table_deltas else None},
                             protocol=pickle.HIGHEST_PROTOCOL)
 
     def restore(self, state: bytes) -> None:
         data = pickle.loads(state)
-        self.state.table = data["state"]
+        self.state.restore(data["state"])
         self.accumulators = data["accumulators"]
         self.stream_time = data["stream_time"]
         self.sequence = data["sequence"]
@@ -147,30 +150,36 @@ class Aggregate:
             con.unregister("agg_batch")
 
     def _assign_windows(self, con, deltas: pa.Table) -> pa.Table:
+        """Each delta once per window it falls in (in `__seq`, then window start, order), late
+        ones dropped; vectorized with numpy (a hopping delta repeats size/advance times)."""
         w = self.window
         size, advance, grace = w.size_ms, w.advance_ms, w.grace_ms
+        n = deltas.num_rows
+        times = deltas.column(ROWTIME_COL).to_numpy(zero_copy_only=False).astype(np.int64)
+        progress = np.maximum.accumulate(np.concatenate([[self.stream_time], times]))[1:]
         if w.kind == "HOPPING":
-            first = f"(greatest(0, {ROWTIME_COL} - {size} + {advance}) // {advance}) * {advance}"
-            last = f"{ROWTIME_COL} - ((({ROWTIME_COL} % {advance}) + {advance}) % {advance})"
-            starts = f"unnest(generate_series({first}, {last}, {advance}))"
+            first = (np.maximum(0, times - size + advance) // advance) * advance
+            last = times - np.mod(times, advance)
+            counts = np.maximum((last - first) // advance + 1, 0)
+            index = np.repeat(np.arange(n, dtype=np.int64), counts)
+            offsets = np.arange(len(index), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+            starts = first[index] + offsets * advance
         else:
-            starts = f"{ROWTIME_COL} - ((({ROWTIME_COL} % {size}) + {size}) % {size})"
-        con.register("agg_deltas", deltas)
-        try:
-            sql = (f"WITH d AS (SELECT *, greatest({self.stream_time}, max({ROWTIME_COL}) OVER "
-                   f"(ORDER BY {SEQ} ROWS UNBOUNDED PRECEDING)) AS __st FROM agg_deltas), "
-                   f"w AS (SELECT *, CAST({starts} AS BIGINT) AS {WINDOWSTART_COL} FROM d) "
-                   f"SELECT * EXCLUDE (__st), {WINDOWSTART_COL} + {size} AS {WINDOWEND_COL} FROM w "
-                   f"WHERE {WINDOWSTART_COL} + {size} + {grace} > __st ORDER BY {SEQ}, {WINDOWSTART_COL}")
-            result = con.sql(sql).to_arrow_table()
-            latest = pc.max(deltas.column(ROWTIME_COL)).as_py()
-        finally:
-            con.unregister("agg_deltas")
-        if latest is not None:
-            times = deltas.column(ROWTIME_COL).to_numpy(zero_copy_only=False).astype(np.int64)
-            progress = np.maximum.accumulate(np.concatenate([[self.stream_time], times]))[1:]
+            index = None
+            starts = times - np.mod(times, size)
+        stream_times = progress if index is None else progress[index]
+        live = starts + size + grace > stream_times
+        if index is None:
+            index = np.flatnonzero(live) if not live.all() else None
+        else:
+            index = index[live] if not live.all() else index
+        starts = starts[live] if not live.all() else starts
+        result = deltas if index is None else deltas.take(pa.array(index))
+        result = result.append_column(WINDOWSTART_COL, pa.array(starts, pa.int64()))
+        result = result.append_column(WINDOWEND_COL, pa.array(starts + size, pa.int64()))
+        if n:
             self._closes = np.unique(progress[progress > self.stream_time]) - grace
-            self.stream_time = max(self.stream_time, int(latest))
+            self.stream_time = max(self.stream_time, int(progress[-1]))
         return result
 
     def _running(self, con, deltas: pa.Table) -> pa.Table:
@@ -194,7 +203,8 @@ class Aggregate:
         sep = lambda xs: (", " + ", ".join(xs)) if xs else ""
         only_last = "" if self.per_record else "WHERE __last"
         on = " AND ".join(f"r.{k} IS NOT DISTINCT FROM s.{k}" for k in self.keys)
-        state_sql = "state_table" if self.state.table is not None and self.state.table.num_rows else \
+        _, state_rows = self.state.touched(deltas)
+        state_sql = "state_table" if state_rows is not None and state_rows.num_rows else \
             f"(SELECT {keys}{sep(empty_cols)}, __crt AS __rt, FALSE AS __passed FROM r LIMIT 0)"
         running = f"""r AS (SELECT {keys}, {SEQ}, {EMIT}{sep(windows)}, max({ROWTIME_COL}) OVER w AS __crt,
              row_number() OVER (PARTITION BY {keys} ORDER BY {SEQ} DESC) = 1 AS {LAST}
@@ -212,13 +222,13 @@ SELECT {', '.join('r.' + k for k in self.keys)}, r.{SEQ}, r.{EMIT}, r.{LAST}{sep
 FROM (SELECT * FROM r {only_last}) r LEFT JOIN {state_sql} s ON {on}
 ORDER BY r.{SEQ}{', r.' + WINDOWSTART_COL if self.window else ''}"""
         con.register("agg_deltas", deltas)
-        if self.state.table is not None:
-            con.register("state_table", self.state.table)
+        if state_rows is not None:
+            con.register("state_table", state_rows)
         try:
             return con.sql(sql).to_arrow_table()
         finally:
             con.unregister("agg_deltas")
-            if self.state.table is not None:
+            if state_rows is not None:
                 con.unregister("state_table")
 
     # --- accumulator aggregates (per-row Python, collections only) ---
@@ -276,13 +286,14 @@ ORDER BY r.{SEQ}{', r.' + WINDOWSTART_COL if self.window else ''}"""
 
     def _close_windows(self, con) -> pa.Table:
         """EMIT FINAL: emit windows that closed; in any mode, drop their state."""
-        table = self.state.table
-        if table is None or table.num_rows == 0:
+        grace = self.window.grace_ms
+        # A bucket can hold a closed window only if its first window start + size + grace has passed.
+        closed = self.state.extract(self.stream_time - grace - self.window.size_ms + 1,
+                                    lambda t: pc.less_equal(pc.add(t.column(WINDOWEND_COL), grace),
+                                                            self.stream_time))
+        if closed is None or closed.num_rows == 0:
             return self._empty()
-        ends = table.column(WINDOWEND_COL)
-        closed_mask = pc.less_equal(pc.add(ends, self.window.grace_ms), self.stream_time)
-        if not pc.any(closed_mask).as_py():
-            return self._empty()
+        ends = closed.column(WINDOWEND_COL)
         emitted_mask = None
         if self.emit_final:
             # ksqlDB's final emission (Kafka Streams' emit-on-window-close) emits, each time the
@@ -293,9 +304,8 @@ ORDER BY r.{SEQ}{', r.' + WINDOWSTART_COL if self.window else ''}"""
             found = position < len(closes)
             first_close = np.where(found, closes[np.minimum(position, max(len(closes) - 1, 0))] if len(closes) else 0, 0)
             emitted_mask = found & (first_close < end_values + self.window.advance_ms)
-        closed = self.state.remove_where(closed_mask)
         if emitted_mask is not None:
-            closed = closed.filter(pa.array(emitted_mask[closed_mask.to_numpy(zero_copy_only=False)]))
+            closed = closed.filter(pa.array(emitted_mask))
         keys = None
         if self.python_indices or self.accumulators:
             keys = list(map(self._group_key, zip(*[closed.column(k).to_pylist() for k in self.keys])))

@@ -464,11 +464,15 @@ class ProtobufSerde(RegistrySerde):
 
     def __init__(self, fmt, columns, is_key, wrapped):
         self.uses_registry = fmt.name.upper() == "PROTOBUF"
-        super().__init__(fmt, columns, is_key, True)
+        # Protobuf cannot hold an anonymous primitive, so values and keys are messages; a key
+        # that is a single STRUCT column is that struct's message (ksqlDB unwraps single keys).
+        unwrapped = is_key and len(columns) == 1 and columns[0].type.base == "STRUCT"
+        super().__init__(fmt, columns, is_key, not unwrapped)
         self.nullable = dict(fmt.properties).get("nullableRepresentation")
 
     def generated_schema(self) -> str:
-        return proto_schema(self.columns, self.full_name, self.nullable)
+        columns = self.columns if self.wrapped else [Column(n, t) for n, t in self.columns[0].type.fields]
+        return proto_schema(columns, self.full_name, self.nullable)
 
     def codec(self, schema_text: str, references: dict[str, str]) -> Codec:
         full_name = self.full_name

@@ -224,12 +224,15 @@ def topics_to_create(spec: dict) -> list[tuple[str, int]]:
     (1 partition unless given), as TestExecutor creates them. Sink topics are left to C*AS."""
     wanted: dict[str, int] = {}
     for topic in spec.get("topics") or []:
-        wanted.setdefault(topic["name"], int(topic.get("partitions") or 1))
+        if topic.get("partitions"):
+            wanted.setdefault(topic["name"], int(topic["partitions"]))
     for statement in spec.get("statements") or []:
         if _SOURCE_CREATE.match(statement) and not _AS_SELECT.search(statement):
             topic, partitions = _KAFKA_TOPIC.search(statement), _PARTITIONS.search(statement)
             if topic:
                 wanted.setdefault(topic.group(1).replace("''", "'"), int(partitions.group(1)) if partitions else 1)
+    for topic in spec.get("topics") or []:   # declared only to pre-register schemas
+        wanted.setdefault(topic["name"], 1)
     for record in spec.get("inputs") or []:
         wanted.setdefault(record["topic"], 1)
     return list(wanted.items())

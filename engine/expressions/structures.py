@@ -30,9 +30,13 @@ def parse_string_literal(text: str, target: SqlType, period: bool) -> str:
     """SQL for string literal `text` read as a `target` value, or ksqlDB's syntax error."""
     try:
         if target.base == "BOOLEAN":
-            if text.strip().lower() not in ("true", "false"):
-                raise ValueError
-            return text.strip().upper()
+            # ksqlDB's SqlBooleans: 'true'/'yes' and 'false'/'no', or a prefix of one, any case.
+            word = text.strip().lower()
+            if word and any(v.startswith(word) for v in ("true", "yes")):
+                return "TRUE"
+            if word and any(v.startswith(word) for v in ("false", "no")):
+                return "FALSE"
+            raise ValueError
         number = Decimal(text.strip())
         if target.base in ("INTEGER", "BIGINT") and number != number.to_integral_value():
             raise ValueError

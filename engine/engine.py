@@ -373,6 +373,21 @@ class Engine:
     def run_until_idle(self, timeout: Optional[float] = None) -> bool:
         return self.scheduler.run_until_idle(timeout)
 
+    def caught_up(self) -> bool:
+        """True if every running persistent query has processed all records on its input topics
+        (a task's lock is held for a whole poll-and-process step, so a free lock and positions at
+        the end offsets mean the outputs of those records are in the log)."""
+        from engine.runtime import RUNNING
+        for task in list(self.scheduler.tasks.values()):
+            if task.state != RUNNING:
+                continue
+            with task._lock:
+                consumer = task.consumer
+                for topic, partition in consumer.assignment():
+                    if consumer.position(topic, partition) < self.log.end_offsets(topic)[partition]:
+                        return False
+        return True
+
     def start(self) -> None:
         self.scheduler.start()
 

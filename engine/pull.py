@@ -14,7 +14,7 @@ import pyarrow as pa
 from engine.log.api import CONSUME_SCHEMA
 from engine.operators.base import TOMBSTONE_COL
 from engine.planner.logical import LogicalPlanner
-from engine.planner.physical import build_select
+from engine.planner.physical import build_flatten, build_select
 from engine.duck import run_sql
 from engine.errors import KsqlStatementException
 from engine.schema import KEY
@@ -34,6 +34,8 @@ def run_pull_query(engine: "Engine", statement: ast.QueryStatement) -> "PullResu
     if plan.source.is_table:
         records = _latest_per_key(records)
     batch = plan.relation.build(engine._processing_log, query_id).process(records)
+    if getattr(plan, "flatten", None) is not None:  # table functions: expand the rows first
+        batch = build_flatten(plan, engine._processing_log, query_id).process(batch)
     select = build_select(plan, engine._processing_log, query_id)
     result = select.process(batch)
     if TOMBSTONE_COL in result.column_names:
@@ -71,7 +73,9 @@ def _read_all(engine: "Engine", topic: str) -> pa.Table:
 
 
 def _latest_per_key(records: pa.Table) -> pa.Table:
+    """The latest record per key, in the order ksqlDB's table scan returns rows: partition by
+    partition, and within one in the byte order of the serialized key (RocksDB's order)."""
     latest = run_sql("SELECT * FROM records QUALIFY row_number() OVER "
                      "(PARTITION BY key ORDER BY partition, \"offset\" DESC) = 1 "
-                     "ORDER BY partition, \"offset\"", records=records)
+                     "ORDER BY partition, key", records=records)
     return latest.filter(latest.column("value").is_valid()).cast(CONSUME_SCHEMA)

@@ -42,6 +42,46 @@ def register_builtins(registry: FunctionRegistry) -> None:
     _register_aggregate_names(registry)
     register_lambda_functions(registry)
     register_extended_builtins(registry)
+    _fill_descriptions(registry)
+
+
+# SHOW FUNCTIONS / DESCRIBE FUNCTION text for functions registered without one.
+_DESCRIPTIONS = {
+    "CEIL": "The smallest integral value not less than the argument.",
+    "FLOOR": "The largest integral value not greater than the argument.",
+    "EXP": "Euler's number e raised to the power of the argument.",
+    "LN": "The natural logarithm of the argument.",
+    "SQRT": "The square root of the argument.",
+    "SIGN": "The sign of the argument: -1, 0 or 1.",
+    "MASK_KEEP_LEFT": "Masks all but the first n characters of a string.",
+    "MASK_KEEP_RIGHT": "Masks all but the last n characters of a string.",
+    "MASK_LEFT": "Masks the first n characters of a string.",
+    "MASK_RIGHT": "Masks the last n characters of a string.",
+    "AVG": "The average of a column.",
+    "COLLECT_LIST": "Gathers all values of a column into an array (with duplicates).",
+    "COLLECT_SET": "Gathers the distinct values of a column into an array.",
+    "CORRELATION": "The correlation coefficient of two columns.",
+    "COUNT": "The number of rows, or of non-NULL values of a column.",
+    "COUNT_DISTINCT": "The approximate number of distinct values of a column.",
+    "EARLIEST_BY_OFFSET": "The earliest value(s) of a column, by offset.",
+    "LATEST_BY_OFFSET": "The latest value(s) of a column, by offset.",
+    "HISTOGRAM": "A map of each distinct string value to the number of times it occurs.",
+    "MAX": "The maximum value of a column.",
+    "MIN": "The minimum value of a column.",
+    "STDDEV_SAMP": "The sample standard deviation of a column.",
+    "STDDEV_SAMPLE": "The sample standard deviation of a column.",
+    "SUM": "The sum of a column.",
+    "SUM_LIST": "The sum of the elements of array columns.",
+    "TOPK": "The top k values of a column.",
+    "TOPKDISTINCT": "The top k distinct values of a column.",
+    "ATTR": "The value of a column if it is the same for every row of the group, else NULL.",
+}
+
+
+def _fill_descriptions(registry: FunctionRegistry) -> None:
+    for name, text in _DESCRIPTIONS.items():
+        if registry.exists(name) and not registry.get(name).description:
+            registry.set_description(name, text)
 
 
 def register_extended_builtins(registry: FunctionRegistry) -> None:

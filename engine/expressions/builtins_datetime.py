@@ -114,6 +114,16 @@ def _ms(sql: str) -> str:
 
 def _format_timestamp(args, types):
     ts = _ms(args[0]) if len(args) < 3 else _ms(local_from_utc(f"CAST({args[0]} AS TIMESTAMP)", args[2]))
+    pattern = literal_string(args[1])
+    if pattern is not None and "%Z" in java_to_strftime(pattern):
+        # `z` is the zone's abbreviation at that instant (PDT, BST): DuckDB has no such field.
+        from engine.expressions.java_time import zone_abbreviations
+        from engine.expressions.python_udf import register_kernel
+        kernel = register_kernel("__ksql_zone_abbrev", zone_abbreviations, [TIMESTAMP, STRING], STRING)
+        zone = args[2] if len(args) >= 3 else "'UTC'"
+        marked = sql_string(java_to_strftime(pattern).replace("%Z", "\x01"))
+        return (f"replace(strftime({ts}, {marked}), chr(1), "
+                f"{kernel}({_ms(args[0])}, {zone}))")
     return formatted_sql(ts, args[1])
 
 

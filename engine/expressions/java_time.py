@@ -179,3 +179,38 @@ def _days_from_civil(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np
     doy = (153 * mp + 2) // 5 + day - 1
     doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
     return era * 146097 + doe - 719468
+
+
+def zone_abbreviations(instants: pa.Array, zones: pa.Array) -> pa.Array:
+    """java.time's `z` (PDT, BST, UTC) of UTC instants in time zones. Evaluated once per distinct
+    (zone, hour) pair of the batch, since abbreviations only change at transitions."""
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+    instants = instants.combine_chunks() if isinstance(instants, pa.ChunkedArray) else instants
+    zones = zones.combine_chunks() if isinstance(zones, pa.ChunkedArray) else zones
+    millis = pc.cast(pc.cast(instants, pa.timestamp("ms")), pa.int64())
+    hours = pc.divide(millis, 3_600_000)
+    pairs = pc.binary_join_element_wise(pc.cast(hours, pa.string()), zones.cast(pa.string()), "|")
+    unique = pc.unique(pairs)
+    names = []
+    for pair in unique.to_pylist():
+        hour, zone = (None, None) if pair is None else (int(pair.split("|", 1)[0]), pair.split("|", 1)[1])
+        try:
+            moment = datetime.fromtimestamp(hour * 3600, tz=timezone.utc)
+            names.append(moment.astimezone(_zone(zone)).tzname() if zone is not None and hour is not None else None)
+        except Exception:  # noqa: BLE001 - an unknown zone: the call fails (NULL)
+            names.append(None)
+    return pc.take(pa.array(names, pa.string()), pc.index_in(pairs, unique))
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str):
+    from datetime import timedelta, timezone
+    from zoneinfo import ZoneInfo
+    if name.upper() in ("UTC", "Z", "GMT"):
+        return timezone.utc if name.upper() != "GMT" else ZoneInfo("GMT")
+    match = re.fullmatch(r"(?:UTC|GMT)?([+-])(\d{1,2}):?(\d{2})?", name)
+    if match:
+        sign = -1 if match.group(1) == "-" else 1
+        return timezone(sign * timedelta(hours=int(match.group(2)), minutes=int(match.group(3) or 0)))
+    return ZoneInfo(name)

@@ -145,9 +145,14 @@ class KafkaLog:
             raise
         self._configs.pop(name, None)
         self._round_robin.pop(name, None)
-        deadline = time.monotonic() + self.timeout
-        while wire in self._admin.list_topics(timeout=self.timeout).topics and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # Brokers learn of the deletion one by one, and a metadata request goes to any of them:
+        # wait until several answers in a row no longer list the topic.
+        deadline, absent = time.monotonic() + self.timeout, 0
+        while absent < 5 and time.monotonic() < deadline:
+            gone = wire not in self._admin.list_topics(timeout=self.timeout).topics
+            absent = absent + 1 if gone else 0
+            if not gone:
+                time.sleep(0.05)
 
     def topic_exists(self, name: str) -> bool:
         if name in self._configs:

@@ -119,16 +119,30 @@ class Aggregate:
             deltas = self._assign_windows(con, deltas)
         if deltas.num_rows == 0:
             return self._close_windows(con) if self.window is not None else self._empty()
-        rows = self._running(con, deltas)
+        outputs = []
+        if self._upsert:
+            # Coalesced, no HAVING: one statement merges the batch's groups into the state rows of
+            # the buckets it touches; those rows become the buckets, the batch's ones are emitted.
+            touched, merged = self._running(con, deltas, upsert=True)
+            state_cols = [c for columns in self.partial_columns for c in columns]
+            self.state.replace(touched, merged.select(self.keys + state_cols + [ROWTIME_COL, STATE_PASSED])
+                               .rename_columns(self.keys + state_cols + ["__rt", "__passed"]))
+            rows = merged.filter(merged.column("__in_batch")).drop_columns(["__in_batch"])
+            outputs.append(self.output.emitted(con, self.output.evaluate(con, rows), False))
+            if self.window is not None:
+                closed = self._close_windows(con)
+                if closed.num_rows:
+                    outputs.append(closed)
+            return outputs[0] if len(outputs) == 1 else pa.concat_tables(outputs, promote_options="permissive")
+        _, rows = self._running(con, deltas)
         if self.python_indices:
             rows = self._with_python_results(deltas, rows)
-        outputs = []
         if self.emit_final:
             self._merge_state(con, rows, None)
         else:
             evaluated = self.output.evaluate(con, rows)
             self._merge_state(con, rows, evaluated)
-            outputs.append(self.output.emitted(con, evaluated, True))
+            outputs.append(self.output.emitted(con, evaluated, self.per_record))
         if self.window is not None:
             closed = self._close_windows(con)
             if closed.num_rows:
@@ -182,8 +196,14 @@ class Aggregate:
             self.stream_time = max(self.stream_time, int(progress[-1]))
         return result
 
-    def _running(self, con, deltas: pa.Table) -> pa.Table:
-        """Per delta (or per group's last delta when coalescing): merged partials and timestamp."""
+    @property
+    def _upsert(self) -> bool:
+        return not (self.per_record or self.emit_final or self.python_indices or self.output.having_sql)
+
+    def _running(self, con, deltas: pa.Table, upsert: bool = False) -> tuple[list, pa.Table]:
+        """Per delta (or per group's last delta when coalescing): merged partials and timestamp.
+        With `upsert`, also the touched buckets' state rows the batch leaves alone (__in_batch false);
+        returns (touched buckets, rows)."""
         keys = ", ".join(self.keys)
         partials, windows, combined, state_cols, empty_cols = [], [], [], [], []
         for index, (aggregate, columns) in enumerate(zip(self.aggregates, self.partial_columns)):
@@ -203,7 +223,7 @@ class Aggregate:
         sep = lambda xs: (", " + ", ".join(xs)) if xs else ""
         only_last = "" if self.per_record else "WHERE __last"
         on = " AND ".join(f"r.{k} IS NOT DISTINCT FROM s.{k}" for k in self.keys)
-        _, state_rows = self.state.touched(deltas)
+        touched, state_rows = self.state.touched(deltas)
         state_sql = "state_table" if state_rows is not None and state_rows.num_rows else \
             f"(SELECT {keys}{sep(empty_cols)}, __crt AS __rt, FALSE AS __passed FROM r LIMIT 0)"
         running = f"""r AS (SELECT {keys}, {SEQ}, {EMIT}{sep(windows)}, max({ROWTIME_COL}) OVER w AS __crt,
@@ -219,13 +239,24 @@ WITH i AS (SELECT {keys}, {SEQ}, {EMIT}, {ROWTIME_COL}{sep(partials)} FROM agg_d
 {running}
 SELECT {', '.join('r.' + k for k in self.keys)}, r.{SEQ}, r.{EMIT}, r.{LAST}{sep(combined)},
        greatest(s.__rt, r.__crt) AS {ROWTIME_COL}, s.__passed AS {STATE_PASSED}
-FROM (SELECT * FROM r {only_last}) r LEFT JOIN {state_sql} s ON {on}
-ORDER BY r.{SEQ}{', r.' + WINDOWSTART_COL if self.window else ''}"""
+FROM (SELECT * FROM r {only_last}) r LEFT JOIN {state_sql} s ON {on}"""
+        if upsert:
+            kept = lambda value, old: f"CASE WHEN r.{SEQ} IS NULL THEN s.{old} ELSE {value} END"
+            sql = f"""
+WITH i AS (SELECT {keys}, {SEQ}, {EMIT}, {ROWTIME_COL}{sep(partials)} FROM agg_deltas),
+{running}
+SELECT {', '.join(f'coalesce(r.{k}, s.{k}) AS {k}' for k in self.keys)}, r.{SEQ}, TRUE AS {EMIT},
+       TRUE AS {LAST}{sep([kept(c.rsplit(' AS ', 1)[0], n) + ' AS ' + n for c, n in zip(combined, state_cols)])},
+       greatest(s.__rt, r.__crt) AS {ROWTIME_COL}, coalesce(s.__passed, TRUE) AS {STATE_PASSED},
+       r.{SEQ} IS NOT NULL AS __in_batch
+FROM r FULL OUTER JOIN {state_sql} s ON {on}"""
+        if self.per_record:                        # emitted in input order
+            sql += f"\nORDER BY r.{SEQ}" + (f", r.{WINDOWSTART_COL}" if self.window else "")
         con.register("agg_deltas", deltas)
         if state_rows is not None:
             con.register("state_table", state_rows)
         try:
-            return con.sql(sql).to_arrow_table()
+            return touched, con.sql(sql).to_arrow_table()
         finally:
             con.unregister("agg_deltas")
             if state_rows is not None:
@@ -266,6 +297,13 @@ ORDER BY r.{SEQ}{', r.' + WINDOWSTART_COL if self.window else ''}"""
     # --- state ---
     def _merge_state(self, con, rows: pa.Table, evaluated: Optional[pa.Table]) -> None:
         state_cols = [c for columns in self.partial_columns for c in columns]
+        if not self.per_record and (evaluated is None or self.output.having_sql is None):
+            # Coalesced: one row per group already; select the state columns without a copy.
+            latest = rows.select(self.keys + state_cols + [ROWTIME_COL]).rename_columns(
+                self.keys + state_cols + ["__rt"])
+            latest = latest.append_column("__passed", pa.array(np.ones(latest.num_rows, dtype=bool)))
+            self.state.merge(con, latest)
+            return
         con.register("agg_rows", rows)
         try:
             passed = "TRUE"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from engine.expressions.aggregates import BoundAggregate
@@ -58,6 +59,10 @@ class AggregateOutput:
     def emitted(self, con: duckdb.DuckDBPyConnection, evaluated: pa.Table, changes_only: bool) -> pa.Table:
         """The rows to emit: passing rows, and tombstones for groups that stop passing."""
         order = f"{SEQ}, {WINDOWSTART_COL}" if self.windowed else SEQ
+        if self.having_sql is None and not changes_only:
+            # Coalesced (one row per group, every one emitted): no order to keep within the batch.
+            tombstones = pa.array(np.zeros(evaluated.num_rows, dtype=bool))
+            return conform(evaluated.append_column(TOMBSTONE_COL, tombstones), self.layout)
         con.register("evaluated", evaluated)
         try:
             if self.having_sql is None:

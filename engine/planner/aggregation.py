@@ -546,11 +546,12 @@ def build_aggregation(plan: AggregationPlan, sink_factory, processing_log, query
 
 
 def _cache_off(plan: AggregationPlan) -> bool:
-    """Whether every update is emitted (ksqlDB with its record cache off), else coalesced per batch."""
+    """Whether every update is emitted (ksqlDB with its record cache off), else coalesced per batch
+    (ksqlDB's default: a 10 MB record cache, flushed per commit)."""
     value = plan.config.get("ksql.streams.cache.max.bytes.buffering",
                             plan.config.get("cache.max.bytes.buffering"))
     if value is None:
-        return True
+        return False
     try:
         return int(value) == 0
     except (TypeError, ValueError):

@@ -22,6 +22,7 @@ from shell.runners import qtt, qtt_compare
 
 _QUERY = re.compile(r"^\s*(SELECT|PRINT)\s", re.IGNORECASE)
 QUERY_READ_TIMEOUT = 8.0
+DEFAULT_PARTITIONS = int(__import__("os").environ.get("RQTT_PARTS", "4"))
 # The RQTT server's settings (reference 6.4), as engine properties; a case's own win.
 SERVER_PROPERTIES = {"ksql.streams.auto.offset.reset": "earliest", "ksql.query.push.v2.enabled": True,
                      "ksql.query.pull.table.scan.enabled": True}
@@ -56,13 +57,26 @@ def _observe_and_judge(spec: dict, data_dir: str) -> Optional[str]:
     properties = {**qtt.BASE_CONFIG, **SERVER_PROPERTIES, **(spec.get("properties") or {})}
     engine = Engine(data_dir, properties=properties)
     try:
-        for topic, partitions in qtt.topics_to_create(spec):
+        for topic, partitions in topics_to_create(spec):
             engine.create_topic(topic, partitions)
         with ServerThread(engine, port=0) as server, \
                 httpx.Client(base_url=server.url, timeout=httpx.Timeout(30, read=QUERY_READ_TIMEOUT)) as http:
             return _drive(spec, engine, server, http)
     finally:
         engine.close()
+
+
+def topics_to_create(spec: dict) -> list[tuple[str, int]]:
+    """As QTT's, but a topic whose partitions no statement or `topics` entry gives has
+    `DEFAULT_PARTITIONS`: RQTT runs on a real Kafka cluster, where the test tools' `Topic` has 4
+    partitions by default (QTT's TopologyTestDriver is effectively one partition)."""
+    declared = {t["name"] for t in spec.get("topics") or [] if t.get("partitions")}
+    for statement in spec.get("statements") or []:
+        topic = qtt._KAFKA_TOPIC.search(statement)
+        if topic and qtt._PARTITIONS.search(statement):
+            declared.add(topic.group(1).replace("''", "'"))
+    return [(topic, partitions if topic in declared else DEFAULT_PARTITIONS)
+            for topic, partitions in qtt.topics_to_create(spec)]
 
 
 def _drive(spec: dict, engine, server, http: httpx.Client) -> Optional[str]:
@@ -106,9 +120,11 @@ def _settle(engine, quiet: float = 0.3, limit: float = 10.0) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         engine.run_until_idle(timeout=5)
-        time.sleep(quiet / 3)
-        if engine.run_until_idle(timeout=5):
-            return
+        if engine.caught_up():
+            time.sleep(quiet / 3)
+            if engine.caught_up():
+                return
+        time.sleep(0.02)
 
 
 def _query(http: httpx.Client, server, text: str, engine, produce_spec: Optional[dict]):

@@ -8,6 +8,7 @@ import pytest
 
 from engine.expressions.compiler import ExpressionCompiler
 from engine.expressions.constants import conform_array
+from engine.expressions.python_udf import install as install_python_kernels
 from engine.expressions.scope import scope_of_columns
 from engine.types import from_arrow, to_arrow
 from grammar.parser import parse_expression
@@ -33,7 +34,9 @@ def run(text: str, predicate: bool = False):
     expr = parse_expression(text)
     typed = compiler.compile_predicate(expr) if predicate else compiler.compile_projection(expr)
     batch = BATCH  # noqa: F841 (read by DuckDB by name)
-    result = duckdb.connect().sql(f"SELECT {typed.sql} AS v FROM batch").to_arrow_table()
+    con = duckdb.connect()
+    install_python_kernels(con)  # built-ins with vectorized Python kernels (java.time parsing)
+    result = con.sql(f"SELECT {typed.sql} AS v FROM batch").to_arrow_table()
     column = conform_array(result.column(0).combine_chunks(), typed.type)
     assert column.type == to_arrow(typed.type)
     return column.to_pylist(), typed.type

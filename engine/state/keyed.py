@@ -9,8 +9,8 @@ A time-windowed store is split into ranges of buckets by window start (`bucket_c
 `bucket_width`): a batch reads and rewrites only the ranges its windows fall in, merging them
 into one range (no sort, no split), so while a stream moves forward in time the cost of a batch
 follows the batch, not the whole state, and closing windows looks only at the ranges old enough
-to hold closed ones. Checkpoints store each range as Arrow IPC bytes, re-serialized only when it
-changed since the last snapshot.
+to hold closed ones. Snapshots are the Arrow tables themselves (immutable; pickled straight to
+the checkpoint file).
 """
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ class KeyedTable:
         self.bucket_column = bucket_column if bucket_width > 0 else None
         self.bucket_width = bucket_width
         self.buckets: dict[Range, pa.Table] = {}     # disjoint ranges -> their rows
-        self._serialized: dict[Range, bytes] = {}    # range -> IPC bytes of its current table
 
     def __len__(self) -> int:
         return sum(t.num_rows for t in self.buckets.values())
@@ -45,7 +44,7 @@ class KeyedTable:
 
     @table.setter
     def table(self, value: Optional[pa.Table]) -> None:
-        self.buckets, self._serialized = {}, {}
+        self.buckets = {}
         if value is not None:
             self._store(self._span(value), value)
 
@@ -70,7 +69,6 @@ class KeyedTable:
     def _store(self, span: Optional[Range], table: pa.Table) -> None:
         if span is None:
             return
-        self._serialized.pop(span, None)
         if table.num_rows == 0 and self.bucket_column is not None:
             self.buckets.pop(span, None)
         else:
@@ -92,7 +90,6 @@ class KeyedTable:
         for r in ranges:
             if r is not None:
                 self.buckets.pop(r, None)
-                self._serialized.pop(r, None)
         if schema is not None and rows.schema != schema:
             rows = rows.cast(schema)
         spans = [r for r in ranges if r is not None]
@@ -154,20 +151,13 @@ class KeyedTable:
 
     # --- checkpoints ---
     def snapshot(self) -> dict:
-        """{range: Arrow IPC bytes}; unchanged ranges reuse their bytes from the last snapshot."""
-        for span, table in self.buckets.items():
-            if span not in self._serialized:
-                sink = pa.BufferOutputStream()
-                with pa.ipc.new_stream(sink, table.schema) as writer:
-                    writer.write_table(table)
-                self._serialized[span] = sink.getvalue().to_pybytes()
-        return dict(self._serialized)
+        """{range: Arrow table}: immutable tables, which pickle (protocol 5) by writing their
+        buffers straight to the checkpoint file, with no serialized copy in between."""
+        return dict(self.buckets)
 
     def restore(self, data) -> None:
         if data is None or isinstance(data, pa.Table):     # older checkpoints: one table
             self.table = data
             return
-        self.buckets, self._serialized = {}, {}
-        for span, payload in data.items():
-            self.buckets[span] = pa.ipc.open_stream(payload).read_all()
-            self._serialized[span] = payload
+        self.buckets = {span: (pa.ipc.open_stream(t).read_all() if isinstance(t, (bytes, pa.Buffer)) else t)
+                        for span, t in data.items()}

@@ -71,6 +71,8 @@ class PullResult:
     query_id: str
     columns: list[QueryColumn]
     rows: list[list[Any]]
+    on_stream: bool = False   # ksqlDB answers a stream's pull query like a push query that ends
+    limit_reached: bool = False
 
 
 @dataclass
@@ -412,6 +414,12 @@ class Engine:
 
     def describe_source(self, name: str) -> dict[str, Any]:
         return metadata.describe_source(self, name)
+
+    def schema_registry_app(self):
+        """The embedded schema registry's Confluent-compatible REST API, as an ASGI app
+        (the server mounts it at /schema-registry)."""
+        from engine.registry.http import registry_app
+        return registry_app(self.schema_registry)
 
     def processing_log(self) -> list[dict[str, Any]]:
         return self._processing_log.entries()

@@ -47,7 +47,8 @@ def run_pull_query(engine: "Engine", statement: ast.QueryStatement) -> "PullResu
     columns = [QueryColumn(f.name, str(f.type), _is_key_ref(plan, f.name, key_names)) for f in fields]
     data = [result.column(f.sql_name).to_pylist() for f in fields]
     rows = [list(row) for row in zip(*data)] if data else []
-    return PullResult(query_id, columns, rows)
+    return PullResult(query_id, columns, rows, on_stream=not plan.source.is_table,
+                      limit_reached=plan.limit is not None and len(rows) >= plan.limit)
 
 
 def _is_key_ref(plan, name: str, key_names: set[str]) -> bool:

@@ -27,7 +27,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from engine.errors import KsqlException
 from grammar import ast
@@ -401,6 +401,8 @@ def create_app(engine, auth: Optional[dict[str, str]] = None,
         Route("/is_valid_property/{name}", is_valid_property_endpoint, methods=["GET"]),
         Route("/chc/ready", probe_endpoint, methods=["GET"]),
         Route("/chc/live", probe_endpoint, methods=["GET"]),
+        # The embedded schema registry, for other tools: http://host:port/schema-registry
+        Mount("/schema-registry", app=engine.schema_registry_app()),
     ]
     app = Starlette(routes=routes)
     app.state.ksql = ServerState(engine, auth, send_timeout)

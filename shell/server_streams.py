@@ -165,7 +165,8 @@ class StreamingBody:
 
 
 class PullResponse:
-    """A finished pull query: header, rows, no finalMessage."""
+    """A finished pull query: header, rows, no finalMessage (on a stream: keys unmarked in the
+    header and a final "Query Completed", as ksqlDB answers those)."""
 
     def __init__(self, result, media_type: str, send_timeout: float):
         self.result, self.media_type, self.send_timeout = result, media_type, send_timeout
@@ -174,10 +175,14 @@ class PullResponse:
         writer = writer_for(self.media_type, push=False)
         body = StreamingBody(scope, receive, send, self.media_type, self.send_timeout)
         await body.start()
-        chunks = [writer.header(self.result.query_id, self.result.columns, is_pull=True)]
+        on_stream = getattr(self.result, "on_stream", False)
+        if on_stream and isinstance(writer, StreamedRowWriter):
+            writer.push = True   # a stream's pull query reads as a push query that completes
+        chunks = [writer.header(self.result.query_id, self.result.columns, is_pull=not on_stream)]
         chunks.extend(writer.row(values) for values in self.result.rows)
         await body.write(b"".join(chunks))
-        await body.finish(writer.final(None))
+        final = "Limit Reached" if getattr(self.result, "limit_reached", False) else "Query Completed"
+        await body.finish(writer.final(final if on_stream else None))
 
 
 class PushResponse:

@@ -27,7 +27,8 @@ from engine.expressions.functions import default_registry
 from engine.operators.base import (OFFSET_COL, ROWTIME_COL, WINDOWEND_COL, WINDOWSTART_COL, BatchLayout,
                                    Field)
 from engine.planner.logical import OutputExpr, _GeneratedNames, _natural_name
-from engine.planner.relation import RelationPlan
+from engine.planner.relation import RelationPlan, SourceRelation
+from engine.planner.rewrite import referenced_columns
 from engine.schema import KEY, VALUE, WINDOWEND, WINDOWSTART, Column, LogicalSchema
 from engine.types import BIGINT, SqlType
 from grammar import ast
@@ -204,6 +205,13 @@ def plan_aggregation(planner, relation: RelationPlan, query: ast.Query, sink_nam
     if planner.persistent and not values:
         raise KsqlStatementException("The projection contains no value columns.")
     plan_shell.keys, plan_shell.values, plan_shell.having = keys, values, having
+    if isinstance(relation, SourceRelation):
+        # Decode only the value columns the aggregation reads (JSON members are found by name).
+        read = set().union(*(referenced_columns(e) for e in [expr for _, expr in items] + list(group_by)))
+        for clause in (query.where, query.having):
+            read |= referenced_columns(clause) if clause is not None else set()
+        read |= {relation.source.timestamp_column} if relation.source.timestamp_column else set()
+        plan_shell.relation = relation.reading_only(read)
     return plan_shell
 
 

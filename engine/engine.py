@@ -366,10 +366,10 @@ class Engine:
         if not isinstance(statement, ast.QueryStatement) or statement.query.emit is not None:
             raise KsqlStatementException("Not a pull query (SELECT without EMIT).", sql)
         with self._lock:
-            return self._pull(statement)
+            return self._pull(statement, properties)
 
-    def _pull(self, statement: ast.QueryStatement) -> PullResult:
-        return pull.run_pull_query(self, statement)
+    def _pull(self, statement: ast.QueryStatement, properties: Optional[dict[str, Any]] = None) -> PullResult:
+        return pull.run_pull_query(self, statement, properties)
 
     # ------------------------------------------------------------------ running
     def run_until_idle(self, timeout: Optional[float] = None) -> bool:

@@ -44,7 +44,11 @@ class StreamedRowWriter:
 
     def header(self, query_id: str, columns, is_pull: bool) -> bytes:
         schema = fmt.header_schema(columns, mark_keys=is_pull)
-        return b"[" + fmt.dumps({"header": {"queryId": query_id, "schema": schema}}) + b",\n"
+        element = b"[" + fmt.dumps({"header": {"queryId": query_id, "schema": schema}})
+        if self.push:
+            return element + b",\n"
+        self._held = element   # held like a row: with no rows, the header closes the array
+        return b""
 
     def row(self, values: list[Any], tombstone: bool = False) -> bytes:
         element: dict[str, Any] = {"columns": fmt.row_values(values)}

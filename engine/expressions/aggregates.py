@@ -315,7 +315,7 @@ def bind_aggregate(name: str, arg_types: list[Optional[SqlType]], literals: list
         element = t.element
         acc = "DOUBLE" if element.base == "DOUBLE" else "HUGEINT"
         return BoundAggregate(name, element, 1, partials=[Partial(
-            f"CAST(coalesce(list_sum(list_filter({{0}}, x -> x IS NOT NULL)), 0) AS {acc}) * {{sign}}", "sum", acc)],
+            f"CAST(coalesce(list_sum({{0}}), 0) AS {acc}) * {{sign}}", "sum", acc)],
             final=_sum_final(element))
     if name == "AVG":
         if n_args != 1 or t is None or t.base not in NUMERIC_SUM:

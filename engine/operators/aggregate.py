@@ -36,10 +36,10 @@ from engine.operators.aggregate_output import (EMIT, LAST, PASSED, SEQ, STATE_PA
                                                conform, python_results_table)
 from engine.operators.aggregate_table_input import TableDeltas
 from engine.operators.base import ROWTIME_COL, TOMBSTONE_COL, WINDOWEND_COL, WINDOWSTART_COL, BatchLayout
-from engine.state.keyed import KeyedTable
+from engine.state.keyed import ALIVE, ROWID, KeyedTable
 
 NO_TIME = -(2 ** 62)
-BUCKET_WINDOWS = 16          # window sizes per state bucket
+OLD_ROW = "__old_row"       # the state row a merged row replaces
 
 
 class Aggregate:
@@ -67,9 +67,8 @@ class Aggregate:
         self.python_indices = [i for i, a in enumerate(aggregates) if not a.vectorized]
         self.groups = [f"g{i}" for i in range(group_count)]
         self.keys = self.groups + ([WINDOWSTART_COL, WINDOWEND_COL] if window else [])
-        # Windowed state in buckets of window starts, so a batch touches only its time range.
-        width = max(window.size_ms, 1) * BUCKET_WINDOWS if window is not None else 0
-        self.state = KeyedTable(self.keys, WINDOWSTART_COL if window is not None else None, width)
+        # Windowed state knows each fragment's window starts: a batch joins those it can touch.
+        self.state = KeyedTable(self.keys, WINDOWSTART_COL if window is not None else None)
         self.accumulators: dict = {}            # group key tuple -> [Accumulator per python aggregate]
         self.stream_time = NO_TIME
         self._closes = np.array([], dtype=np.int64)
@@ -122,14 +121,14 @@ class Aggregate:
             return self._close_windows(con) if self.window is not None else self._empty()
         outputs = []
         if self._upsert:
-            # Coalesced, no HAVING: one statement merges the batch's groups into the state rows of
-            # the buckets it touches; those rows become the buckets, the batch's ones are emitted.
-            touched, merged = self._running(con, deltas, upsert=True)
+            # Coalesced, no HAVING: one statement merges the batch's groups with their state
+            # rows; the state takes the merged rows in place of the old ones, which are emitted.
+            touched, rows = self._running(con, deltas, upsert=True)
             state_cols = [c for columns in self.partial_columns for c in columns]
-            self.state.replace(touched, merged.select(self.keys + state_cols + [ROWTIME_COL, STATE_PASSED])
-                               .rename_columns(self.keys + state_cols + ["__rt", "__passed"]))
-            rows = merged.filter(merged.column("__in_batch")).drop_columns(["__in_batch"])
-            outputs.append(self.output.emitted(con, self.output.evaluate(con, rows), False))
+            self.state.upsert(touched, rows.column(OLD_ROW),
+                              rows.select(self.keys + state_cols + [ROWTIME_COL, STATE_PASSED])
+                              .rename_columns(self.keys + state_cols + ["__rt", "__passed"]))
+            outputs.append(self.output.emitted(con, rows.drop_columns([OLD_ROW]), False))
             if self.window is not None:
                 closed = self._close_windows(con)
                 if closed.num_rows:
@@ -155,14 +154,21 @@ class Aggregate:
     def _deltas(self, con, batch: pa.Table) -> pa.Table:
         if self.table_deltas is not None:
             return self.table_deltas.deltas(con, batch)
+        # A stream row adds once; rows with a null grouping value are dropped. Arrow selections
+        # only (the batch is already in __seq order).
         cols = self.groups + [f"a{i}" for i in range(self.arg_count)]
-        valid = " AND ".join(f"{g} IS NOT NULL" for g in self.groups) or "TRUE"
-        con.register("agg_batch", batch)
-        try:
-            return con.sql(f"SELECT {', '.join(cols)}, {ROWTIME_COL}, CAST(1 AS BIGINT) AS __sign, {SEQ}, "
-                           f"TRUE AS {EMIT} FROM agg_batch WHERE {valid} ORDER BY {SEQ}").to_arrow_table()
-        finally:
-            con.unregister("agg_batch")
+        deltas = batch.select(cols + [ROWTIME_COL])
+        deltas = deltas.set_column(len(cols), ROWTIME_COL, pc.cast(deltas.column(ROWTIME_COL), pa.int64()))
+        n = batch.num_rows
+        deltas = deltas.append_column("__sign", pa.array(np.ones(n, dtype=np.int64)))
+        deltas = deltas.append_column(SEQ, batch.column(SEQ))
+        deltas = deltas.append_column(EMIT, pa.array(np.ones(n, dtype=bool)))
+        if any(batch.column(g).null_count for g in self.groups):
+            valid = pc.is_valid(batch.column(self.groups[0]))
+            for g in self.groups[1:]:
+                valid = pc.and_(valid, pc.is_valid(batch.column(g)))
+            deltas = deltas.filter(valid)
+        return deltas
 
     def _assign_windows(self, con, deltas: pa.Table) -> pa.Table:
         """Each delta once per window it falls in (in `__seq`, then window start, order), late
@@ -203,8 +209,8 @@ class Aggregate:
 
     def _running(self, con, deltas: pa.Table, upsert: bool = False) -> tuple[list, pa.Table]:
         """Per delta (or per group's last delta when coalescing): merged partials and timestamp.
-        With `upsert`, also the touched buckets' state rows the batch leaves alone (__in_batch false);
-        returns (touched buckets, rows)."""
+        With `upsert`, each row also names the state row it replaces (`__old_row`); returns (the
+        state fragments joined, rows)."""
         keys = ", ".join(self.keys)
         partials, windows, combined, state_cols, empty_cols = [], [], [], [], []
         for index, (aggregate, columns) in enumerate(zip(self.aggregates, self.partial_columns)):
@@ -225,8 +231,9 @@ class Aggregate:
         only_last = "" if self.per_record else "WHERE __last"
         on = " AND ".join(f"r.{k} IS NOT DISTINCT FROM s.{k}" for k in self.keys)
         touched, state_rows = self.state.touched(deltas)
-        state_sql = "state_table" if state_rows is not None and state_rows.num_rows else \
-            f"(SELECT {keys}{sep(empty_cols)}, __crt AS __rt, FALSE AS __passed FROM r LIMIT 0)"
+        state_sql = f"(SELECT * FROM state_table WHERE {ALIVE})" if state_rows is not None else \
+            (f"(SELECT {keys}{sep(empty_cols)}, __crt AS __rt, FALSE AS __passed, "
+             f"CAST(NULL AS BIGINT) AS {ROWID} FROM r LIMIT 0)")
         running = f"""r AS (SELECT {keys}, {SEQ}, {EMIT}{sep(windows)}, max({ROWTIME_COL}) OVER w AS __crt,
              row_number() OVER (PARTITION BY {keys} ORDER BY {SEQ} DESC) = 1 AS {LAST}
       FROM i WINDOW w AS (PARTITION BY {keys} ORDER BY {SEQ} ROWS UNBOUNDED PRECEDING))"""
@@ -241,16 +248,11 @@ WITH i AS (SELECT {keys}, {SEQ}, {EMIT}, {ROWTIME_COL}{sep(partials)} FROM agg_d
 SELECT {', '.join('r.' + k for k in self.keys)}, r.{SEQ}, r.{EMIT}, r.{LAST}{sep(combined)},
        greatest(s.__rt, r.__crt) AS {ROWTIME_COL}, s.__passed AS {STATE_PASSED}
 FROM (SELECT * FROM r {only_last}) r LEFT JOIN {state_sql} s ON {on}"""
-        if upsert:
-            kept = lambda value, old: f"CASE WHEN r.{SEQ} IS NULL THEN s.{old} ELSE {value} END"
-            sql = f"""
-WITH i AS (SELECT {keys}, {SEQ}, {EMIT}, {ROWTIME_COL}{sep(partials)} FROM agg_deltas),
-{running}
-SELECT {', '.join(f'coalesce(r.{k}, s.{k}) AS {k}' for k in self.keys)}, r.{SEQ}, TRUE AS {EMIT},
-       TRUE AS {LAST}{sep([kept(c.rsplit(' AS ', 1)[0], n) + ' AS ' + n for c, n in zip(combined, state_cols)])},
-       greatest(s.__rt, r.__crt) AS {ROWTIME_COL}, coalesce(s.__passed, TRUE) AS {STATE_PASSED},
-       r.{SEQ} IS NOT NULL AS __in_batch
-FROM r FULL OUTER JOIN {state_sql} s ON {on}"""
+        if upsert:   # ... and the output stage's columns, computed in the same statement
+            sql = sql.replace(f"s.__passed AS {STATE_PASSED}",
+                              f"coalesce(s.__passed, TRUE) AS {STATE_PASSED}, s.{ROWID} AS {OLD_ROW}")
+            head, select = sql.split("\nSELECT ", 1)
+            sql = f"{head}\n{self.output.evaluate_sql('(SELECT ' + select + ')')}"
         if self.per_record:                        # emitted in input order
             sql += f"\nORDER BY r.{SEQ}" + (f", r.{WINDOWSTART_COL}" if self.window else "")
         con.register("agg_deltas", deltas)

@@ -41,20 +41,23 @@ class AggregateOutput:
 
     def evaluate(self, con: duckdb.DuckDBPyConnection, rows: pa.Table) -> pa.Table:
         """Rows with outputs k*/v*, __rowtime, __pass (HAVING), plus the input's bookkeeping columns."""
+        con.register("agg_rows", rows)
+        try:
+            return con.sql(self.evaluate_sql("agg_rows")).to_arrow_table()
+        finally:
+            con.unregister("agg_rows")
+
+    def evaluate_sql(self, rows_sql: str) -> str:
+        """`evaluate` as SQL over `rows_sql` (a table name or a parenthesized query)."""
         results = []
         for index, (aggregate, columns) in enumerate(zip(self.aggregates, self.partial_columns)):
             if aggregate.vectorized:
                 results.append(f"{aggregate.final(columns)} AS r{index}")
-        con.register("agg_rows", rows)
-        try:
-            select = ", ".join(f"{o.sql} AS {o.sql_name}" for o in self.outputs)
-            having = f"coalesce(({self.having_sql}), FALSE)" if self.having_sql else "TRUE"
-            inner = ", ".join(["*"] + results) if results else "*"
-            sql = (f"SELECT {select}, {having} AS {PASSED}, * "
-                   f"FROM (SELECT {inner} FROM agg_rows) AS agg_rows")
-            return con.sql(sql).to_arrow_table()
-        finally:
-            con.unregister("agg_rows")
+        select = ", ".join(f"{o.sql} AS {o.sql_name}" for o in self.outputs)
+        having = f"coalesce(({self.having_sql}), FALSE)" if self.having_sql else "TRUE"
+        inner = ", ".join(["*"] + results) if results else "*"
+        return (f"SELECT {select}, {having} AS {PASSED}, * "
+                f"FROM (SELECT {inner} FROM {rows_sql} AS agg_input) AS agg_rows")
 
     def emitted(self, con: duckdb.DuckDBPyConnection, evaluated: pa.Table, changes_only: bool) -> pa.Table:
         """The rows to emit: passing rows, and tombstones for groups that stop passing."""

@@ -15,12 +15,12 @@ import pyarrow.compute as pc
 
 from engine.catalog import DataSource
 from engine.operators.base import (HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL,
-                                   BatchLayout, StatelessOperator, layout_for_columns)
+                                   WINDOW_BOUNDS, BatchLayout, Field, StatelessOperator, layout_for_columns)
 from engine.processing_log import ProcessingLog
 from engine.schema import HEADER, HEADERS, KEY, VALUE
 from engine.serde.factory import create_serde
 from engine.timestamps import to_epoch_millis
-from engine.types import to_arrow
+from engine.types import BIGINT, to_arrow
 
 
 class SourceDecode(StatelessOperator):
@@ -31,7 +31,7 @@ class SourceDecode(StatelessOperator):
         self.query_id = query_id
         self.processing_log = processing_log
         columns = list(source.schema.columns)
-        self.layout: BatchLayout = layout_for_columns(columns, alias)
+        self.layout: BatchLayout = source_layout(source, alias)
         self._key_columns = [c for c in columns if c.namespace == KEY]
         self._value_columns = [c for c in columns if c.namespace == VALUE]
         self.key_serde = key_serde_for(source)
@@ -142,6 +142,17 @@ class SourceDecode(StatelessOperator):
                 f"Failed to deserialize {part} from topic: {self.source.topic}. {message}",
                 topic=self.source.topic, partition=partitions[row].as_py(), offset=offsets[row].as_py())
         return set(errors)
+
+
+def source_layout(source: DataSource, alias: Optional[str] = None) -> BatchLayout:
+    """A source's columns: keys k0.., then for a windowed source WINDOWSTART and WINDOWEND (BIGINT
+    key columns that the windowed key carries, internal names __wstart/__wend), then values v0.."""
+    layout = layout_for_columns(list(source.schema.columns), alias)
+    if source.window is None:
+        return layout
+    keys = [f for f in layout.fields if f.namespace == KEY]
+    bounds = [Field(name, BIGINT, sql_name, KEY, alias) for name, sql_name in WINDOW_BOUNDS]
+    return BatchLayout(tuple(keys + bounds + [f for f in layout.fields if f.namespace != KEY]))
 
 
 def key_serde_for(source: DataSource):

@@ -507,6 +507,8 @@ def build_aggregation(plan: AggregationPlan, sink_factory, processing_log, query
         source_keys = 0
         for column in plan.relation.key_columns:
             field = layout.find(column.name)
+            if field is None:   # a join's rows are keyed by its join key (no source of its own)
+                field = next((f for f in layout.key_fields if f.source is None), None)
             if field is not None:
                 outputs.append(OutputColumn(f"k{source_keys}", field.sql_name, column.name))
                 source_keys += 1

@@ -16,7 +16,7 @@ import pyarrow as pa
 from engine.catalog import STREAM, TABLE, Catalog, DataSource, WindowInfo
 from engine.errors import KsqlStatementException
 from engine.operators.base import BatchLayout, Operator, layout_for_columns
-from engine.operators.source import SourceDecode
+from engine.operators.source import SourceDecode, source_layout
 from engine.processing_log import ProcessingLog
 from engine.schema import Column
 from grammar import ast
@@ -127,5 +127,5 @@ def plan_relation(catalog: Catalog, query: ast.Query) -> RelationPlan:
         return plan_join(catalog, query)
     source = resolve_source(catalog, query.from_)
     alias = query.from_.effective_name
-    layout = layout_for_columns(list(source.schema.columns), alias)
+    layout = source_layout(source, alias)
     return SourceRelation(source, alias, BatchLayout(layout.fields, has_tombstones=source.is_table))

@@ -356,7 +356,7 @@ def cast_decoded(array: pa.Array, t: SqlType) -> pa.Array:
 # ------------------------------------------------------------------------------------------
 
 def _needs_rewrite(t: SqlType) -> bool:
-    if t.base in ("BYTES", "DATE", "TIME", "TIMESTAMP"):
+    if t.base in ("BYTES", "DATE", "TIME", "TIMESTAMP", "DOUBLE"):
         return True
     children = [t.element, t.key, t.value] + [ft for _, ft in (t.fields or ())]
     return any(c is not None and _needs_rewrite(c) for c in children)
@@ -374,6 +374,10 @@ def json_ready_sql(x: str, t: SqlType, depth: int = 0) -> str:
         return f"(epoch_us({x}) // 1000)"
     if t.base == "TIMESTAMP":
         return f"epoch_ms({x}::TIMESTAMP)"
+    if t.base == "DOUBLE":
+        # Jackson, which ksqlDB writes JSON with, quotes the numbers JSON has no literal for.
+        return (f"(CASE WHEN isnan({x}) THEN '\"NaN\"'::JSON WHEN isinf({x}) AND {x} > 0 "
+                f"THEN '\"Infinity\"'::JSON WHEN isinf({x}) THEN '\"-Infinity\"'::JSON ELSE to_json({x}) END)")
     e = f"x{depth}"
     if t.base == "ARRAY":
         return f"list_transform({x}, lambda {e}: {json_ready_sql(e, t.element, depth + 1)})"

@@ -8,6 +8,7 @@ KAFKA numbers and strings (BYTES as base64 text). Non-integral JSON numbers stay
 from __future__ import annotations
 
 import base64
+import decimal
 import json
 import struct
 from decimal import Decimal
@@ -103,7 +104,7 @@ def decode_test_value(data: Optional[bytes], fmt: FormatInfo, columns: list[Colu
     if name in _SCHEMA_REGISTRY_FORMATS:
         return _decode_with_schema(data, fmt, columns, is_key)
     if name == "JSON":
-        return load_json(data.decode("utf-8"))
+        return _doubles_as_floats(load_json(data.decode("utf-8")), columns, is_key, fmt)
     if name == "DELIMITED":
         return data.decode("utf-8")
     base = columns[0].type.base
@@ -112,6 +113,33 @@ def decode_test_value(data: Optional[bytes], fmt: FormatInfo, columns: list[Colu
     if base == "BYTES":
         return base64.b64encode(data).decode("ascii")
     return data.decode("utf-8")
+
+
+def _doubles_as_floats(value: Any, columns: list[Column], is_key: bool, fmt: FormatInfo) -> Any:
+    """DOUBLE members as floats (compared with a tolerance, as ksqlDB's harness does); exact
+    decimals stay Decimal."""
+    from engine.serde.factory import is_wrapped
+    if not is_wrapped(fmt, columns, is_key):
+        return _typed(value, columns[0].type)
+    if not isinstance(value, dict):
+        return value
+    types = {c.name: c.type for c in columns}
+    return {k: _typed(v, types[k]) if k in types else v for k, v in value.items()}
+
+
+def _typed(value: Any, t) -> Any:
+    if value is None:
+        return None
+    if t.base == "DOUBLE" and isinstance(value, decimal.Decimal):
+        return float(value)
+    if t.base == "ARRAY" and isinstance(value, list):
+        return [_typed(v, t.element) for v in value]
+    if t.base == "MAP" and isinstance(value, dict):
+        return {k: _typed(v, t.value) for k, v in value.items()}
+    if t.base == "STRUCT" and isinstance(value, dict):
+        types = dict(t.fields)
+        return {k: _typed(v, types[k]) if k in types else v for k, v in value.items()}
+    return value
 
 
 def encode_windowed_test_key(value: Any, window: dict, fmt: FormatInfo, columns: list[Column]) -> bytes:

@@ -1,125 +1,173 @@
-"""A keyed state store held as Arrow tables, merged per batch with DuckDB.
+"""A keyed state store held as Arrow fragments, upserted per batch with DuckDB joins.
 
 Operators keep their per-key state (aggregation partials, a table source's last rows) as columns
-of Arrow tables whose first columns are the key. A batch's updates are merged in one statement
-(anti-join the updated keys, append the new rows), so the hot path stays vectorized whatever the
-number of keys. Keys compare with IS NOT DISTINCT FROM, so struct and array keys work.
+of Arrow tables whose first columns are the key. The store is a list of immutable fragments, each
+with a numpy `alive` mask. Upserting a batch joins the batch's keys against the live rows (a
+DuckDB hash join built on the batch), marks the old versions of its keys dead and appends the
+batch's rows as a new fragment: the cost follows the batch, and no fragment is rewritten. Small
+fragments are merged, and a fragment that is mostly dead is compacted, so the store stays a few
+fragments of mostly live rows. Keys compare with IS NOT DISTINCT FROM, so struct and array keys
+work.
 
-A time-windowed store is split into ranges of buckets by window start (`bucket_column` //
-`bucket_width`): a batch reads and rewrites only the ranges its windows fall in, merging them
-into one range (no sort, no split), so while a stream moves forward in time the cost of a batch
-follows the batch, not the whole state, and closing windows looks only at the ranges old enough
-to hold closed ones. Snapshots are the Arrow tables themselves (immutable; pickled straight to
-the checkpoint file).
+A time-windowed store (`bucket_column` = the window start) also records each fragment's span of
+window starts, so a batch joins only the fragments its windows can be in, and closing windows
+looks only at fragments old enough to hold closed ones. Snapshots are the fragments themselves
+(immutable Arrow tables, pickled straight to the checkpoint file) with copies of their masks.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+ROWID, ALIVE = "__rowid", "__alive"
+MAX_FRAGMENTS = 8
 
-Range = tuple[int, int]          # [first bucket, last bucket] of a state part
+
+@dataclass
+class Fragment:
+    table: pa.Table
+    alive: np.ndarray                 # bool per row
+    low: int = 0                      # smallest / largest bucket value (window start) it holds
+    high: int = 0
+
+    @property
+    def live_rows(self) -> int:
+        return int(self.alive.sum())
 
 
 class KeyedTable:
     def __init__(self, key_columns: list[str], bucket_column: Optional[str] = None, bucket_width: int = 0):
         self.key_columns = list(key_columns)
-        self.bucket_column = bucket_column if bucket_width > 0 else None
-        self.bucket_width = bucket_width
-        self.buckets: dict[Range, pa.Table] = {}     # disjoint ranges -> their rows
+        self.bucket_column = bucket_column
+        self.fragments: list[Fragment] = []
+        self._schema: Optional[pa.Schema] = None
 
     def __len__(self) -> int:
-        return sum(t.num_rows for t in self.buckets.values())
+        return sum(f.live_rows for f in self.fragments)
 
     # --- whole-table view (small states, tests, table sources) ---
     @property
     def table(self) -> Optional[pa.Table]:
-        tables = [self.buckets[b] for b in sorted(self.buckets) if self.buckets[b].num_rows]
-        if not tables:
-            return next(iter(self.buckets.values()), None)
-        return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        if not self.fragments:
+            return None if self._schema is None else self._schema.empty_table()
+        parts = [f.table if f.alive.all() else f.table.filter(pa.array(f.alive)) for f in self.fragments]
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
 
     @table.setter
     def table(self, value: Optional[pa.Table]) -> None:
-        self.buckets = {}
-        if value is not None:
-            self._store(self._span(value), value)
+        self.fragments = []
+        self._schema = value.schema if value is not None else None
+        if value is not None and value.num_rows:
+            self._append(value)
 
-    # --- ranges ---
-    def _span(self, table: pa.Table) -> Optional[Range]:
-        """The range of buckets `table`'s rows fall in (None: no rows)."""
-        if self.bucket_column is None:
+    # --- fragments ---
+    def _span(self, table: pa.Table) -> tuple[int, int]:
+        if self.bucket_column is None or table.num_rows == 0:
             return (0, 0)
-        if table.num_rows == 0:
-            return None
         bounds = pc.min_max(table.column(self.bucket_column))
         low, high = bounds["min"].as_py(), bounds["max"].as_py()
-        if low is None:
-            return (0, 0)
-        return (low // self.bucket_width, high // self.bucket_width)
+        return (0, 0) if low is None else (low, high)
 
-    def _overlapping(self, span: Optional[Range]) -> list[Range]:
-        if span is None:
-            return []
-        return [r for r in self.buckets if r[0] <= span[1] and span[0] <= r[1]]
-
-    def _store(self, span: Optional[Range], table: pa.Table) -> None:
-        if span is None:
+    def _append(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
             return
-        if table.num_rows == 0 and self.bucket_column is not None:
-            self.buckets.pop(span, None)
-        else:
-            self.buckets[span] = table
+        if self._schema is None:
+            self._schema = table.schema
+        elif table.schema != self._schema:
+            table = table.cast(self._schema)
+        low, high = self._span(table)
+        self.fragments.append(Fragment(table, np.ones(table.num_rows, dtype=bool), low, high))
+        self._tidy()
 
-    def touched(self, rows: pa.Table) -> tuple[list[Range], Optional[pa.Table]]:
-        """The ranges `rows` fall in and their current state rows (None when empty)."""
-        keys = self._overlapping(self._span(rows))
-        if self.bucket_column is None:
-            keys = [(0, 0)]
-        tables = [self.buckets[b] for b in keys if b in self.buckets]
-        if not tables:
-            return keys + [self._span(rows)], None
-        return keys + [self._span(rows)], tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+    def _tidy(self) -> None:
+        """Drop dead fragments, compact mostly-dead ones, merge small ones."""
+        kept = []
+        for fragment in self.fragments:
+            live = fragment.live_rows
+            if live == 0:
+                continue
+            if live * 2 < len(fragment.alive):
+                table = fragment.table.filter(pa.array(fragment.alive))
+                low, high = self._span(table)
+                fragment = Fragment(table, np.ones(table.num_rows, dtype=bool), low, high)
+            kept.append(fragment)
+        self.fragments = kept
+        if len(self.fragments) > MAX_FRAGMENTS:
+            # Merge the smaller half: each row is merged O(log n) times over its life.
+            order = sorted(range(len(self.fragments)), key=lambda i: self.fragments[i].table.num_rows)
+            small = sorted(order[:len(order) // 2 + 1])
+            merged = pa.concat_tables([self.fragments[i].table.filter(pa.array(self.fragments[i].alive))
+                                       for i in small]).combine_chunks()
+            low, high = self._span(merged)
+            rest = [f for i, f in enumerate(self.fragments) if i not in set(small)]
+            self.fragments = rest + [Fragment(merged, np.ones(merged.num_rows, dtype=bool), low, high)]
 
-    def replace(self, ranges: list[Range], rows: pa.Table) -> None:
-        """The state rows of `ranges` (as `touched` returned them) are now exactly `rows`."""
-        schema = self._schema()
-        for r in ranges:
-            if r is not None:
-                self.buckets.pop(r, None)
-        if schema is not None and rows.schema != schema:
-            rows = rows.cast(schema)
-        spans = [r for r in ranges if r is not None]
-        if spans:
-            self._store((min(r[0] for r in spans), max(r[1] for r in spans)), rows)
+    def _candidates(self, rows: Optional[pa.Table]) -> list[int]:
+        if rows is None or self.bucket_column is None:
+            return list(range(len(self.fragments)))
+        low, high = self._span(rows)
+        return [i for i, f in enumerate(self.fragments) if f.low <= high and low <= f.high]
+
+    def touched(self, rows: Optional[pa.Table]) -> tuple[list[int], Optional[pa.Table]]:
+        """The fragments `rows` can have keys in, as one table with `__rowid` (a position among
+        them) and `__alive` columns (join against `WHERE __alive`); None when there are none."""
+        indices = self._candidates(rows)
+        if not indices:
+            return indices, None
+        parts, offset = [], 0
+        for i in indices:
+            fragment = self.fragments[i]
+            n = fragment.table.num_rows
+            part = fragment.table.append_column(ROWID, pa.array(np.arange(offset, offset + n, dtype=np.int64)))
+            parts.append(part.append_column(ALIVE, pa.array(fragment.alive)))
+            offset += n
+        return indices, parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+    def kill(self, indices: list[int], rowids: np.ndarray) -> None:
+        """Mark the rows at these `__rowid`s (positions among `touched`'s fragments) dead."""
+        rowids = rowids[rowids >= 0]
+        if not len(rowids):
+            return
+        sizes = np.array([self.fragments[i].table.num_rows for i in indices], dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        owner = np.searchsorted(starts, rowids, side="right") - 1
+        for position, i in enumerate(indices):
+            local = rowids[owner == position] - starts[position]
+            if len(local):
+                self.fragments[i].alive[local] = False
+
+    def upsert(self, indices: list[int], old_rowids: Optional[pa.ChunkedArray], rows: pa.Table) -> None:
+        """`rows` replace their keys: the rows at `old_rowids` (from a join with `touched`, null
+        where the key is new) die, `rows` are appended."""
+        if old_rowids is not None and old_rowids.null_count < len(old_rowids):
+            self.kill(indices, old_rowids.to_numpy(zero_copy_only=False)
+                      if old_rowids.null_count == 0 else pc.fill_null(old_rowids, -1).to_numpy())
+        self._append(rows)
+        if old_rowids is not None and rows.num_rows == 0:
+            self._tidy()
 
     def merge(self, con: duckdb.DuckDBPyConnection, rows: pa.Table, keep: Optional[pa.ChunkedArray] = None) -> None:
         """Replace the rows of the keys in `rows` (one row per key); rows with keep=False are deleted."""
         if rows.num_rows == 0:
             return
-        ranges, old = self.touched(rows)
-        if old is None or old.num_rows == 0:
-            self.replace(ranges, rows.filter(keep) if keep is not None else rows)
-            return
-        con.register("state_old", old)
-        con.register("state_new", rows if keep is None else rows.append_column("__keep_row", keep))
-        try:
-            on = " AND ".join(f"o.{k} IS NOT DISTINCT FROM n.{k}" for k in self.key_columns)
-            columns = ", ".join(old.column_names)
-            new_rows = f"SELECT {columns} FROM state_new" + (" WHERE __keep_row" if keep is not None else "")
-            sql = (f"SELECT o.* FROM state_old o ANTI JOIN state_new n ON {on} "
-                   f"UNION ALL {new_rows}")
-            merged = con.sql(sql).to_arrow_table()
-        finally:
-            con.unregister("state_old")
-            con.unregister("state_new")
-        self.replace(ranges, merged)
-
-    def _schema(self) -> Optional[pa.Schema]:
-        return next(iter(self.buckets.values())).schema if self.buckets else None
+        indices, old = self.touched(rows)
+        old_rowids = None
+        if old is not None:
+            con.register("state_old", old)
+            con.register("state_new", rows.select(self.key_columns) if self.key_columns else rows)
+            try:
+                on = " AND ".join(f"o.{k} IS NOT DISTINCT FROM n.{k}" for k in self.key_columns) or "TRUE"
+                old_rowids = con.sql(f"SELECT o.{ROWID} FROM state_new n JOIN "
+                                     f"(SELECT * FROM state_old WHERE {ALIVE}) o ON {on}").to_arrow_table().column(0)
+            finally:
+                con.unregister("state_old")
+                con.unregister("state_new")
+        self.upsert(indices, old_rowids, rows.filter(keep) if keep is not None else rows)
 
     def remove_where(self, mask: pa.ChunkedArray | pa.Array) -> pa.Table:
         """Drop the rows of the whole table where `mask` is true; returns them."""
@@ -129,35 +177,33 @@ class KeyedTable:
         return removed
 
     def extract(self, before: int, mask: Callable[[pa.Table], pa.Array]) -> Optional[pa.Table]:
-        """Remove and return the rows where `mask(rows)` holds, looking only at the ranges whose
-        smallest possible bucket value is below `before` (all rows when unbucketed)."""
-        if self.bucket_column is None:
-            candidates = list(self.buckets)
-        else:
-            candidates = [r for r in self.buckets if r[0] * self.bucket_width < before]
+        """Remove and return the live rows where `mask(rows)` holds, looking only at fragments
+        whose smallest bucket value is below `before` (all of them when unbucketed)."""
         removed = []
-        for span in sorted(candidates):
-            table = self.buckets[span]
-            if table.num_rows == 0:
+        for fragment in self.fragments:
+            if self.bucket_column is not None and fragment.low >= before:
                 continue
-            selected = mask(table)
-            if not pc.any(selected).as_py():
+            selected = mask(fragment.table)
+            selected = np.asarray(selected.to_numpy(zero_copy_only=False), dtype=bool) & fragment.alive
+            if not selected.any():
                 continue
-            removed.append(table.filter(selected))
-            self._store(span, table.filter(pc.invert(selected)))
+            removed.append(fragment.table.filter(pa.array(selected)))
+            fragment.alive &= ~selected
+        self._tidy()
         if not removed:
             return None
         return removed[0] if len(removed) == 1 else pa.concat_tables(removed)
 
     # --- checkpoints ---
     def snapshot(self) -> dict:
-        """{range: Arrow table}: immutable tables, which pickle (protocol 5) by writing their
-        buffers straight to the checkpoint file, with no serialized copy in between."""
-        return dict(self.buckets)
+        """The fragments (immutable Arrow tables, which pickle with no serialized copy in
+        between) with copies of their masks."""
+        return {"schema": self._schema,
+                "fragments": [(f.table, f.alive.copy(), f.low, f.high) for f in self.fragments]}
 
     def restore(self, data) -> None:
         if data is None or isinstance(data, pa.Table):     # older checkpoints: one table
             self.table = data
             return
-        self.buckets = {span: (pa.ipc.open_stream(t).read_all() if isinstance(t, (bytes, pa.Buffer)) else t)
-                        for span, t in data.items()}
+        self._schema = data["schema"]
+        self.fragments = [Fragment(t, alive, low, high) for t, alive, low, high in data["fragments"]]

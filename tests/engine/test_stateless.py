@@ -78,7 +78,9 @@ def test_insert_values_and_pull_query(engine):
     engine.execute("INSERT INTO users (id, name) VALUES (1, 'alice');")
     engine.execute("INSERT INTO users (id, name) VALUES (2, 'bob');")
     engine.execute("INSERT INTO users (id, name) VALUES (1, 'alicia');")
-    result = engine.pull_query("SELECT * FROM users WHERE id = 1;")
+    engine.execute("CREATE TABLE users_view AS SELECT * FROM users;")   # plain tables aren't queryable
+    engine.run_until_idle()
+    result = engine.pull_query("SELECT * FROM users_view WHERE id = 1;")
     assert result.rows == [[1, "alicia"]]
 
 

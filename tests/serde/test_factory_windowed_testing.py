@@ -11,7 +11,8 @@ from engine.serde.api import FormatInfo
 from engine.serde.testing import (decode_test_value, decode_windowed_test_key, encode_test_value,
                                   encode_windowed_test_key)
 from engine.serde.windowed import SessionWindowedSerde, TimeWindowedSerde
-from engine.types import BIGINT, BOOLEAN, BYTES, DOUBLE, INTEGER, STRING, array, map_of, struct as struct_of
+from engine.types import (BIGINT, BOOLEAN, BYTES, DOUBLE, INTEGER, STRING, array, decimal, map_of,
+                          struct as struct_of)
 from tests.serde.conftest import key_column, serde
 
 
@@ -78,7 +79,9 @@ def test_windowed_test_keys():
     assert decode_windowed_test_key(raw, info, columns, "TIME", 1000) == ("k", {"start": 0, "end": 1000, "type": "time"})
 
 
-def test_json_output_struct_keeps_exact_decimals():
-    value = decode_test_value(b'{"S":{"A":10.123451234512345}}', FormatInfo("JSON"),
-                              [Column("S", struct_of([("A", DOUBLE)]))], False)
-    assert value == {"S": {"A": Decimal("10.123451234512345")}}
+def test_json_output_keeps_decimals_exact_and_doubles_as_floats():
+    # DECIMAL values are compared exactly, DOUBLE values with ksqlDB's tolerance.
+    value = decode_test_value(b'{"S":{"A":10.123451234512345,"B":10.10}}', FormatInfo("JSON"),
+                              [Column("S", struct_of([("A", DOUBLE), ("B", decimal(4, 2))]))], False)
+    assert value == {"S": {"A": 10.123451234512345, "B": Decimal("10.10")}}
+    assert isinstance(value["S"]["A"], float) and isinstance(value["S"]["B"], Decimal)

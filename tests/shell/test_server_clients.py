@@ -38,8 +38,15 @@ def test_ksql_python_client(server):
     assert rows == [{"ID": 1, "PAGE": "home", "MS": 10}, {"ID": 2, "PAGE": "cart", "MS": 20}]
     client.ksql("CREATE TABLE users (id INT PRIMARY KEY, name STRING) "
                 "WITH (kafka_topic='users', partitions=1, value_format='JSON')")
+    client.ksql("CREATE TABLE users_view AS SELECT * FROM users")   # a plain CREATE TABLE isn't queryable
     client.ksql("INSERT INTO users (id, name) VALUES (7, 'ann')")
-    assert list(client.query("SELECT * FROM users WHERE id = 7", return_objects=True)) == [{"ID": 7, "NAME": "ann"}]
+    deadline = time.monotonic() + 10
+    while True:   # the CTAS materializes the row in the background
+        rows = list(client.query("SELECT * FROM users_view WHERE id = 7", return_objects=True))
+        if rows or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert rows == [{"ID": 7, "NAME": "ann"}]
     with pytest.raises(ksql_python.errors.KSQLError) as failure:
         client.ksql("CREATE STREAM broken (x INT) WITH (value_format='JSON')")
     assert failure.value.error_code == 40001

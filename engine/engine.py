@@ -340,7 +340,11 @@ class Engine:
             raise KsqlStatementException("Not a push query (SELECT ... EMIT CHANGES).", sql)
         props = {**self.properties, **(properties or {})}
         with self._lock:
-            plan = LogicalPlanner(self.catalog, persistent=False).plan(statement.query)
+            planner = LogicalPlanner(self.catalog, persistent=False)
+            # A push query streams every update of an aggregation to its client (ksqlDB's
+            # push query responses show each one), unless the request sets the cache itself.
+            planner.config = Config({"cache.max.bytes.buffering": 0, **props})
+            plan = planner.plan(statement.query)
             query_id = f"transient_{plan.source.name}_{uuid.uuid4().int % 10**19}"
             sink_holder = {}
 

@@ -13,13 +13,14 @@ import pyarrow as pa
 
 from engine.log.api import CONSUME_SCHEMA
 from engine.operators.base import TOMBSTONE_COL
-from engine.planner.logical import LogicalPlanner, check_pull_query
+from engine.planner.logical import LogicalPlanner, check_pull_clauses, check_pull_query
 from engine.planner.physical import build_flatten, build_select
 from engine.ddl import Config
 from engine.duck import run_sql
 from engine.errors import KsqlStatementException
 from engine.schema import KEY, WINDOWEND, WINDOWSTART
 from grammar import ast
+from grammar.formatter import format_expression
 
 if TYPE_CHECKING:
     from engine.engine import Engine, PullResult
@@ -29,10 +30,14 @@ def run_pull_query(engine: "Engine", statement: ast.QueryStatement,
                    properties: Optional[dict] = None) -> "PullResult":
     from engine.engine import PullResult, QueryColumn
     props = Config({**engine.properties, **(properties or {})})
+    check_pull_clauses(statement.query)
+    try:
+        plan = LogicalPlanner(engine.catalog, persistent=False).plan(statement.query)
+    except KsqlStatementException as error:
+        raise _with_failed_comparison(error, statement.query.where) from None
     check_pull_query(engine.catalog, statement.query,
                      table_scan=props.get_bool("ksql.query.pull.table.scan.enabled", True),
                      range_scan=props.get_bool("ksql.query.pull.range.scan.enabled", True))
-    plan = LogicalPlanner(engine.catalog, persistent=False).plan(statement.query)
     query_id = f"query_{int(time.time() * 1000)}"
     if len(plan.topics) != 1 or not hasattr(plan, "relation"):
         raise KsqlStatementException("Pull queries don't support JOIN, WINDOW or GROUP BY clauses.")
@@ -60,13 +65,30 @@ def run_pull_query(engine: "Engine", statement: ast.QueryStatement,
                       limit_reached=plan.limit is not None and len(rows) >= plan.limit)
 
 
+def _with_failed_comparison(error: KsqlStatementException, where) -> KsqlStatementException:
+    """ksqlDB names the comparison of a pull query's WHERE that fails to type-check:
+    `Error in WHERE expression: Cannot compare ...\nStatement: (ID = 11)`."""
+    if where is None or not error.message.startswith("Error in WHERE expression: Cannot compare"):
+        return error
+    pending = [where]
+    while pending:
+        node = pending.pop(0)
+        if isinstance(node, ast.Comparison) and \
+                f"Cannot compare {format_expression(node.left)} (" in error.message and \
+                f" to {format_expression(node.right)} (" in error.message:
+            return type(error)(f"{error.message}\nStatement: {format_expression(node)}", error.statement_text)
+        pending += [child for name in getattr(node, "__dataclass_fields__", {})
+                    for child in [getattr(node, name)] if isinstance(child, ast.Expr)]
+    return error
+
+
 def _in_lookup_order(where, names: list[str], rows: list[list]) -> list[list]:
     """`WHERE key IN (a, b)` is a lookup per key, in the list's order (as ksqlDB answers it);
     `names` holds the result's key column names (None for the other columns)."""
     if not isinstance(where, ast.InList) or where.negated or not isinstance(where.value, ast.ColumnRef) \
             or where.value.name not in names:
         return rows
-    wanted = [getattr(item, "value", None) for item in where.items]
+    wanted = [getattr(item, "value", getattr(item, "text", None)) for item in where.items]
     position = names.index(where.value.name)
 
     def rank(row: list) -> int:

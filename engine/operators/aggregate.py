@@ -15,8 +15,11 @@ Per batch, vectorized:
 3. output: `AggregateOutput` computes results, the projection and HAVING.
 
 Emission: with the record cache off (`cache.max.bytes.buffering=0`, as in ksqlDB's tests) every
-delta that changes a group emits its running row; otherwise updates are coalesced per batch to
-the last value of each group, as ksqlDB's cache coalesces them per commit. With EMIT FINAL,
+delta that changes a group emits its running row; otherwise (the default: the cache is on unless
+set to 0) updates are coalesced per batch to the last value of each group, as ksqlDB's cache
+coalesces them per commit. Coalesced without HAVING, the running values, the output columns and
+the state rows they replace come out of one statement, and the state takes them as an upsert
+(`KeyedTable.upsert`: old versions marked dead, the batch's rows appended). With EMIT FINAL,
 nothing is emitted until stream time passes a window's end + grace; then its final row is
 emitted once (timestamp: the largest record timestamp in the window) and its state dropped.
 """

@@ -17,7 +17,8 @@ import duckdb
 import pyarrow as pa
 
 from engine.duck import run_sql
-from engine.operators.base import (ENCODED_VALUE_COL, HEADERS_COL, SUSPECT_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL,
+from engine.operators.base import (ENCODED_VALUE_COL, HEADERS_COL, OFFSET_COL, PARTITION_COL,
+                                   ROWTIME_COL, SUSPECT_COL, TOMBSTONE_COL, WINDOW_BOUNDS,
                                    BatchLayout, StatelessOperator)
 from engine.processing_log import ProcessingLog
 
@@ -68,7 +69,10 @@ class Select(StatelessOperator):
         keys = [o for o in self.outputs if o.sql_name.startswith("k")]
         select = [f"{o.sql} AS {o.sql_name}" for o in self.outputs]
         select.append(f"{rowtime_sql or ROWTIME_COL} AS {ROWTIME_COL}")
-        select += [PARTITION_COL, OFFSET_COL, HEADERS_COL] + ([keep] if keep else [])
+        # A windowed input's bounds travel on to a windowed sink (they are part of its key).
+        bounds = [sql for _, sql in WINDOW_BOUNDS
+                  if any(f.sql_name == sql for f in self.input_layout.fields)]
+        select += [PARTITION_COL, OFFSET_COL, HEADERS_COL] + bounds + ([keep] if keep else [])
         kept = f"{keep} OR " if keep else ""
         if not self.input_layout.has_tombstones:
             where = f" WHERE {kept}({self.predicate_sql})" if self.predicate_sql else ""

@@ -15,7 +15,9 @@ import pyarrow.compute as pc
 
 from engine.catalog import DataSource
 from engine.log.api import HEADER_TYPE, Log
-from engine.operators.base import ENCODED_VALUE_COL, HEADERS_COL, OFFSET_COL, ROWTIME_COL, TOMBSTONE_COL, BatchLayout, StatelessOperator
+from engine.log.partitioner import partitions_for_keys
+from engine.operators.base import (ENCODED_VALUE_COL, HEADERS_COL, OFFSET_COL, ROWTIME_COL,
+                                   TOMBSTONE_COL, WINDOW_BOUNDS, BatchLayout, StatelessOperator)
 from engine.operators.source import key_serde_for
 from engine.processing_log import ProcessingLog
 from engine.schema import KEY, VALUE
@@ -80,9 +82,19 @@ class TopicSink(StatelessOperator):
             "headers": (batch.column(HEADERS_COL) if HEADERS_COL in batch.column_names
                         else pa.nulls(batch.num_rows, HEADER_TYPE)),
         })
-        self.log.append(self.sink.topic, records)
+        self.log.append(self.sink.topic, records, self._partitions(batch))
         self.records_written += batch.num_rows
         return batch
+
+    def _partitions(self, batch: pa.Table) -> Optional[pa.Array]:
+        """Windowed keys go to the partition of their inner key, as Kafka Streams' windowed
+        partitioner places them (so all windows of a key share a partition); others: default."""
+        if self.sink.window is None or not self._key_fields:
+            return None
+        inner = self._key_serde.inner.serialize(
+            pa.table({f.name: batch.column(f.sql_name) for f in self._key_fields}))
+        count = self.log.topic_config(self.sink.topic).partitions
+        return pa.array(partitions_for_keys(inner, count), pa.int32())
 
     def _encode_keys(self, batch: pa.Table) -> pa.Array:
         if not self._key_fields:
@@ -92,7 +104,6 @@ class TopicSink(StatelessOperator):
         if self._keeps_input_key and len(self._key_fields) > 1:
             all_null = _all_null(list(columns.values()))
         if self.sink.window is not None:
-            from engine.operators.base import WINDOW_BOUNDS  # windowed sinks come with aggregation
             for name, sql_name in WINDOW_BOUNDS:
                 columns[name] = batch.column(sql_name)
         keys = self._key_serde.serialize(pa.table(columns))

@@ -118,6 +118,8 @@ class LogicalPlanner:
 
     def plan_projection(self, relation: RelationPlan, query: ast.Query,
                         sink_name: Optional[str]) -> LogicalPlan:
+        if self.persistent and relation.result_kind == TABLE and relation.window is not None:
+            raise KsqlStatementException("KSQL does not support persistent queries on windowed tables.")
         if isinstance(relation, SourceRelation):
             relation = relation.keeping_null_values()
         layout = relation.layout
@@ -202,6 +204,9 @@ class LogicalPlanner:
         if hasattr(relation, "expand_star"):  # a join: every source's columns as `ALIAS_COL`
             return relation.expand_star(item)
         fields = list(relation.layout.fields)
+        if self.persistent:
+            # A persistent query carries the window in its windowed key, not in `*`'s columns.
+            fields = [f for f in fields if f.name not in (WINDOWSTART, WINDOWEND) or f.namespace != KEY]
         if keys_last:
             fields = [f for f in fields if f.namespace != KEY] + [f for f in fields if f.namespace == KEY]
         if item.source is not None:
@@ -358,7 +363,7 @@ def _check_duplicates(items: list[OutputExpr]) -> None:
     seen: set[str] = set()
     for item in items:
         if item.name in seen:
-            raise KsqlStatementException(f"Duplicate value columns found in schema: `{item.name}`")
+            raise KsqlStatementException(f"Duplicate value columns found in schema: `{item.name}` {item.type}")
         seen.add(item.name)
 
 
@@ -378,11 +383,9 @@ _PULL_DISALLOWED_COLUMNS = ("ROWPARTITION", "ROWOFFSET")
 _RANGE_OPS = ("<", "<=", ">", ">=")
 
 
-def check_pull_query(catalog: Catalog, query: ast.Query, table_scan: bool = True,
-                     range_scan: bool = True) -> None:
-    """ksqlDB's checks of a pull query, with its messages: no JOIN, WINDOW or GROUP BY, only
-    queryable tables (a CTAS's or a SOURCE table), no ROWPARTITION/ROWOFFSET, and, when table
-    scans are disabled, a WHERE clause that pins the key (`_check_key_lookup`)."""
+def check_pull_clauses(query: ast.Query) -> None:
+    """ksqlDB's checks of a pull query's clauses, before it is planned: no JOIN, WINDOW or GROUP
+    BY, no negative LIMIT."""
     if query.joins:
         raise KsqlStatementException("Pull queries don't support JOIN clauses." + _PULL_HELP + _PUSH_HINT)
     if query.window is not None:
@@ -392,6 +395,13 @@ def check_pull_query(catalog: Catalog, query: ast.Query, table_scan: bool = True
     if query.limit is not None and query.limit < 0:
         raise KsqlStatementException("Pull queries don't support negative integers in the LIMIT clause."
                                      + _PULL_HELP)
+
+
+def check_pull_query(catalog: Catalog, query: ast.Query, table_scan: bool = True,
+                     range_scan: bool = True) -> None:
+    """ksqlDB's checks of a planned pull query, with its messages: only queryable tables (a
+    CTAS's or a SOURCE table), no ROWPARTITION/ROWOFFSET, and, when table scans are disabled, a
+    WHERE clause that pins the key (`_check_key_lookup`)."""
     source = catalog.get_source(query.from_.name)
     if source is None:
         return   # the planner reports unknown sources
@@ -406,8 +416,23 @@ def check_pull_query(catalog: Catalog, query: ast.Query, table_scan: bool = True
     _check_pseudo_columns(selected, "SELECT")
     if query.where is not None:
         _check_pseudo_columns(referenced_columns(query.where), "WHERE")
-    if source.is_table and not table_scan and source.window is None:
+    if source.is_table and query.where is not None:
+        _check_in_key_types(source, query.where)
+    if source.is_table and not table_scan:
         _check_key_lookup(source, query.where, range_scan)
+
+
+def _check_in_key_types(source: DataSource, where: ast.Expr) -> None:
+    """`key IN ('10', ...)` on a numeric key: ksqlDB converts each value to the key's type."""
+    keys = {c.name: c for c in source.schema.key_columns}
+    for disjunct in _split(where, "OR"):
+        for term in _split(disjunct, "AND"):
+            if isinstance(term, ast.InList) and isinstance(term.value, ast.ColumnRef) and term.value.name in keys:
+                column = keys[term.value.name]
+                for item in term.items:
+                    if isinstance(item, ast.StringLiteral) and str(column.type) not in ("STRING", "VARCHAR"):
+                        raise KsqlStatementException(f"'{item.value}' can not be converted to the type of the "
+                                                     f"key column: {column.name} {column.type} KEY")
 
 
 def _check_pseudo_columns(names: set[str], clause: str) -> None:

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from engine.catalog import STREAM, TABLE, Catalog, DataSource, WindowInfo
 from engine.errors import KsqlStatementException
-from engine.operators.base import BatchLayout, Operator, layout_for_columns
+from engine.operators.base import BatchLayout, Operator
 from engine.operators.source import SourceDecode, source_layout
 from engine.processing_log import ProcessingLog
 from engine.schema import Column

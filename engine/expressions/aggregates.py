@@ -413,6 +413,10 @@ def bind_aggregate(name: str, arg_types: list[Optional[SqlType]], literals: list
         if n_args != 1:
             raise _reject(name, all_types)
         return BoundAggregate(name, t, 1, complex_intermediate=True, accumulator=Attr)
+    from engine.expressions.python_udf import bind_python_aggregate  # user-defined (Python) UDAFs
+    bound = bind_python_aggregate(name, arg_types, literals)
+    if bound is not None:
+        return bound
     raise KsqlStatementException(f"Can't find any functions with the name '{name}'")
 
 

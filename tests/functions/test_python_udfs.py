@@ -161,3 +161,32 @@ def test_aggregate_protocol_for_the_aggregation_engine(cleanup):
     left.remove((1,), 0)
     assert left.result() == 4 + 9 + 16
     assert python_udf.bind_python_aggregate("count", [STRING]) is None
+
+
+def test_python_aggregate_in_a_group_by_query(cleanup, tmp_path):
+    @udaf(params=["INT"], returns="BIGINT", description="Sum of squares.")
+    class T_SUMSQ2:
+        def initialize(self):
+            return 0
+
+        def aggregate(self, acc, value):
+            return acc + (value or 0) ** 2
+
+        def merge(self, a, b):
+            return a + b
+
+        def map(self, acc):
+            return acc
+    cleanup.append("T_SUMSQ2")
+    engine = Engine(tmp_path, {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.log.flush": "none",
+                               "ksql.streams.cache.max.bytes.buffering": 0})
+    try:
+        engine.execute("CREATE STREAM s (k STRING KEY, v INT) WITH (kafka_topic='s', value_format='JSON', "
+                       "partitions=1);")
+        engine.execute("CREATE TABLE t AS SELECT k, T_SUMSQ2(v) AS sq FROM s GROUP BY k;")
+        for v in (1, 2, 3):
+            engine.execute(f"INSERT INTO s (k, v) VALUES ('a', {v});")
+        engine.run_until_idle()
+        assert [r.value for r in engine.read_topic_records("T")][-1] == {"SQ": 14}
+    finally:
+        engine.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional
@@ -344,7 +345,7 @@ class Engine:
             # A push query streams every update of an aggregation to its client (ksqlDB's
             # push query responses show each one), unless the request sets the cache itself.
             planner.config = Config({"cache.max.bytes.buffering": 0, **props})
-            plan = planner.plan(statement.query)
+            plan = planner.plan(_grouped_if_aggregate(self.catalog, statement.query))
             query_id = f"transient_{plan.source.name}_{uuid.uuid4().int % 10**19}"
             sink_holder = {}
 
@@ -461,3 +462,12 @@ def _bootstrap_servers(properties: dict[str, Any]) -> Optional[str]:
         if value and not all(server.strip().endswith(":0") for server in value.split(",")):
             return value
     return None
+
+
+def _grouped_if_aggregate(catalog: Catalog, query: ast.Query) -> ast.Query:
+    """A push query may aggregate without GROUP BY (`SELECT COUNT(*) FROM s EMIT CHANGES`): the
+    whole stream is one group, so it is grouped by a constant, as ksqlDB does."""
+    from engine.planner.logical import _is_aggregation
+    if query.group_by or not _is_aggregation(query):
+        return query
+    return dataclasses.replace(query, group_by=(ast.IntegerLiteral(1),))

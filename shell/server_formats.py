@@ -78,8 +78,13 @@ def header_schema(columns, mark_keys: bool) -> str:
                      for c in columns)
 
 
-def row_values(values: list[Any]) -> list[Any]:
-    return [json_value(v) for v in values]
+def row_values(values: list[Any], types: Optional[list[str]] = None) -> list[Any]:
+    """The JSON values of a row; with the column types, an empty MAP is written as `{}` (Arrow
+    gives maps as lists of pairs, so an empty one cannot be told from an empty array)."""
+    out = [json_value(v) for v in values]
+    if types:
+        out = [{} if v == [] and t.startswith("MAP<") else v for v, t in zip(out, types)]
+    return out
 
 
 def negotiate(accept: Optional[str], offered: list[str], default: str) -> Optional[str]:

@@ -41,8 +41,10 @@ class StreamedRowWriter:
     def __init__(self, push: bool):
         self.push = push
         self._held: Optional[bytes] = None
+        self._types: Optional[list[str]] = None
 
     def header(self, query_id: str, columns, is_pull: bool) -> bytes:
+        self._types = [c.type for c in columns]
         schema = fmt.header_schema(columns, mark_keys=is_pull)
         element = b"[" + fmt.dumps({"header": {"queryId": query_id, "schema": schema}})
         if self.push:
@@ -51,7 +53,7 @@ class StreamedRowWriter:
         return b""
 
     def row(self, values: list[Any], tombstone: bool = False) -> bytes:
-        element: dict[str, Any] = {"columns": fmt.row_values(values)}
+        element: dict[str, Any] = {"columns": fmt.row_values(values, self._types)}
         if tombstone:
             element["tombstone"] = True
         return self._element(fmt.dumps({"row": element}))

@@ -22,7 +22,7 @@ from shell.runners import qtt, qtt_compare
 
 _QUERY = re.compile(r"^\s*(SELECT|PRINT)\s", re.IGNORECASE)
 QUERY_READ_TIMEOUT = 8.0
-DEFAULT_PARTITIONS = int(__import__("os").environ.get("RQTT_PARTS", "4"))
+DEFAULT_PARTITIONS = 4
 # The RQTT server's settings (reference 6.4), as engine properties; a case's own win.
 SERVER_PROPERTIES = {"ksql.streams.auto.offset.reset": "earliest", "ksql.query.push.v2.enabled": True,
                      "ksql.query.pull.table.scan.enabled": True}

@@ -36,7 +36,7 @@ class Select(StatelessOperator):
                  predicate_text: Optional[str], input_layout: BatchLayout, output_layout: BatchLayout,
                  processing_log: ProcessingLog, query_id: Optional[str] = None,
                  rowtime_sql: Optional[str] = None, input_is_table: bool = True,
-                 value_encoding_sql: Optional[str] = None):
+                 value_encoding_sql: Optional[str] = None, sink_reads: frozenset[str] = frozenset()):
         self.outputs = outputs
         self.predicate_sql = predicate_sql
         self.predicate_text = predicate_text
@@ -45,18 +45,21 @@ class Select(StatelessOperator):
         self.processing_log = processing_log
         self.query_id = query_id
         self.input_is_table = input_is_table
+        self.sink_reads = sink_reads  # value columns the sink reads itself (its TIMESTAMP column)
         self.sql = self._encoded(self._build_sql(rowtime_sql), value_encoding_sql)
         # The same statement over rows decoded inside it (engine.operators.fused): rows flagged
         # SUSPECT_COL always come out, so the caller can see that the batch needs the exact path.
         self.sql_keeping_suspects = self._encoded(self._build_sql(rowtime_sql, keep=SUSPECT_COL),
                                                   value_encoding_sql)
 
-    @staticmethod
-    def _encoded(sql: str, value_encoding_sql: Optional[str]) -> str:
+    def _encoded(self, sql: str, value_encoding_sql: Optional[str]) -> str:
         if not value_encoding_sql:
             return sql
-        # Encoding the sink's value in the same statement saves a round trip per batch.
-        return f"SELECT *, {value_encoding_sql} AS {ENCODED_VALUE_COL} FROM ({sql})"
+        # Encoding the sink's value in the same statement saves a round trip per batch, and the
+        # value columns, already encoded, need not be exported (but what the sink reads itself).
+        dropped = [f.sql_name for f in self.layout.value_fields if f.name not in self.sink_reads]
+        exclude = f" EXCLUDE ({', '.join(dropped)})" if dropped else ""
+        return f"SELECT *{exclude}, {value_encoding_sql} AS {ENCODED_VALUE_COL} FROM ({sql})"
 
     def describe(self) -> str:
         parts = [f"{o.text} AS {o.sql_name}" for o in self.outputs]

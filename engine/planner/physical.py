@@ -62,7 +62,9 @@ def build_projection(plan, sink_factory, processing_log: ProcessingLog,
     sink = sink_factory(layout)
     encoder = getattr(sink, "value_encoding_sql", None)
     encoding = encoder([f.sql_name for f in layout.value_fields]) if encoder else None
-    select = build_select(plan, processing_log, query_id, outputs, layout, encoding)
+    sink_source = getattr(sink, "sink", None)
+    sink_reads = frozenset([sink_source.timestamp_column]) if sink_source and sink_source.timestamp_column else frozenset()
+    select = build_select(plan, processing_log, query_id, outputs, layout, encoding, sink_reads)
     if getattr(plan, "flatten", None) is not None:
         return PhysicalPlan(relation, [build_flatten(plan, processing_log, query_id), select], sink)
     decode = relation.operators()[0] if len(relation.operators()) == 1 else None
@@ -103,7 +105,8 @@ def _projection_outputs(plan) -> tuple[list[OutputColumn], BatchLayout]:
 
 def build_select(plan, processing_log: ProcessingLog, query_id: Optional[str],
                  outputs: Optional[list[OutputColumn]] = None, layout: Optional[BatchLayout] = None,
-                 value_encoding_sql: Optional[str] = None) -> Select:
+                 value_encoding_sql: Optional[str] = None,
+                 sink_reads: frozenset[str] = frozenset()) -> Select:
     """The Select operator of a projection plan."""
     if outputs is None:
         outputs, layout = _projection_outputs(plan)
@@ -114,4 +117,4 @@ def build_select(plan, processing_log: ProcessingLog, query_id: Optional[str],
         predicate_text = format_expression(plan.where)
     return Select(outputs, predicate_sql, predicate_text, plan.input_layout, layout,
                   processing_log, query_id, input_is_table=plan.relation.result_kind == "TABLE",
-                  value_encoding_sql=value_encoding_sql)
+                  value_encoding_sql=value_encoding_sql, sink_reads=sink_reads)

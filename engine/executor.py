@@ -16,7 +16,7 @@ from engine import ddl, entities
 from engine.catalog import STREAM, TABLE, Catalog, DataSource, PersistentQuery
 from engine.ddl import Config
 from engine.errors import KsqlException, KsqlStatementException
-from engine.expressions.compiler import coerce_sql, evaluate_constant
+from engine.expressions.compiler import evaluate_constant
 from engine.log.api import HEADER_TYPE, Log, TopicConfig
 from engine.operators.sink import TopicSink
 from engine.planner.logical import LogicalPlan, LogicalPlanner

@@ -18,7 +18,7 @@ from engine.planner.physical import build_flatten, build_select
 from engine.ddl import Config
 from engine.duck import run_sql
 from engine.errors import KsqlStatementException
-from engine.schema import KEY, WINDOWEND, WINDOWSTART
+from engine.schema import WINDOWEND, WINDOWSTART
 from grammar import ast
 from grammar.formatter import format_expression
 

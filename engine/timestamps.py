@@ -10,7 +10,6 @@ import re
 from typing import Optional
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from engine.duck import run_sql
 from engine.types import SqlType

@@ -17,13 +17,13 @@ handling, in the two forms the aggregation operators run.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from engine.errors import KsqlStatementException
 from engine.expressions.casts import wrap_int32, wrap_int64
 from engine.expressions.typing_rules import duckdb_type
-from grammar.ast import BIGINT, DOUBLE, INTEGER, STRING, SqlType, array, map_of, struct
+from grammar.ast import BIGINT, DOUBLE, STRING, SqlType, array, map_of, struct
 
 AGGREGATE_NAMES = ("AVG", "COLLECT_LIST", "COLLECT_SET", "CORRELATION", "COUNT", "COUNT_DISTINCT",
                    "EARLIEST_BY_OFFSET", "HISTOGRAM", "LATEST_BY_OFFSET", "MAX", "MIN", "STDDEV_SAMP",

@@ -10,7 +10,7 @@ from engine.errors import KsqlStatementException
 from engine.expressions.builtins_common import fail_sql, literal_string
 from engine.expressions.casts import bind_once, fresh_lambda_param, to_string_sql
 from engine.expressions.typing_rules import duckdb_type
-from grammar.ast import BIGINT, BOOLEAN, INTEGER, STRING, SqlType, array, map_of, struct
+from grammar.ast import BIGINT, BOOLEAN, INTEGER, STRING, array, map_of, struct
 
 CATEGORY = dict(category="ARRAY")
 MAP_CATEGORY = dict(category="MAP")

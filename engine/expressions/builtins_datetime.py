@@ -10,7 +10,7 @@ TIMESTAMPs are UTC instants without a zone; a zone argument shifts them with Duc
 from __future__ import annotations
 
 from engine.expressions.builtins_common import literal_string, sql_string
-from engine.expressions.casts import bind_once, fresh_lambda_param
+from engine.expressions.casts import fresh_lambda_param
 from grammar.ast import BIGINT, DATE, INTEGER, STRING, TIME, TIMESTAMP
 
 CATEGORY = dict(category="DATE / TIME")

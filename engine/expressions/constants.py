@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-import duckdb
 import pyarrow as pa
 
 from engine.duck import connection

@@ -185,7 +185,6 @@ def zone_abbreviations(instants: pa.Array, zones: pa.Array) -> pa.Array:
     """java.time's `z` (PDT, BST, UTC) of UTC instants in time zones. Evaluated once per distinct
     (zone, hour) pair of the batch, since abbreviations only change at transitions."""
     from datetime import datetime, timezone
-    from zoneinfo import ZoneInfo
     instants = instants.combine_chunks() if isinstance(instants, pa.ChunkedArray) else instants
     zones = zones.combine_chunks() if isinstance(zones, pa.ChunkedArray) else zones
     millis = pc.cast(pc.cast(instants, pa.timestamp("ms")), pa.int64())

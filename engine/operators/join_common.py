@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.duck import connection
+from engine.duck import run_sql
 from engine.log.api import HEADER_TYPE
 from engine.operators.base import HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL
 from engine.types import to_arrow
@@ -26,19 +25,6 @@ META_SCHEMA = [(ROWTIME_COL, pa.int64()), (PARTITION_COL, pa.int32()), (OFFSET_C
 
 
 
-def duck() -> duckdb.DuckDBPyConnection:
-    return connection()
-
-
-def run_sql(sql: str, **tables: pa.Table) -> pa.Table:
-    con = duck()
-    for name, table in tables.items():
-        con.register(name, table)
-    try:
-        return con.sql(sql).to_arrow_table()
-    finally:
-        for name in tables:
-            con.unregister(name)
 
 
 @dataclass

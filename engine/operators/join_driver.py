@@ -22,9 +22,9 @@ import pyarrow.compute as pc
 
 from engine.operators.base import (HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL,
                                    Operator)
-from engine.operators.join_common import JOIN_KEY_COL, SideSpec, key_evaluator
+from engine.operators.join_common import SideSpec, key_evaluator
 from engine.operators.source import SourceDecode
-from engine.planner.joins import FOREIGN_KEY, STREAM_STREAM, STREAM_TABLE, TABLE_TABLE, JoinRelation
+from engine.planner.joins import STREAM_STREAM, STREAM_TABLE, TABLE_TABLE, JoinRelation
 from engine.processing_log import ProcessingLog
 from engine.types import to_arrow
 

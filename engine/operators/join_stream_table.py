@@ -8,7 +8,6 @@ headers. Stream records with a NULL join key join nothing and are dropped, as ks
 from __future__ import annotations
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from engine.operators.base import ROWTIME_COL, TOMBSTONE_COL
 from engine.operators.join_common import (HASH_COL, JOIN_KEY_COL, SideSpec, empty_output, from_ipc, ipc_bytes,

@@ -16,8 +16,7 @@ import pyarrow.compute as pc
 
 from engine.operators.base import ROWTIME_COL, TOMBSTONE_COL
 from engine.operators.join_common import (HASH_COL, JOIN_KEY_COL, SideSpec, empty_output, from_ipc, ipc_bytes,
-                                          max_time, meta_from, null_columns, output_schema, output_table,
-                                          take_columns)
+                                          max_time, meta_from, output_schema, output_table, take_columns)
 from engine.state.join_state import KeyedRows
 from engine.types import to_arrow
 

@@ -13,13 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-import duckdb
 import pyarrow as pa
 
-from engine.duck import run_sql
 from engine.operators.base import (ENCODED_VALUE_COL, HEADERS_COL, OFFSET_COL, PARTITION_COL,
                                    ROWTIME_COL, SUSPECT_COL, TOMBSTONE_COL, WINDOW_BOUNDS,
                                    BatchLayout, StatelessOperator)
+from engine.operators.sql_batch import run_isolating_errors
 from engine.processing_log import ProcessingLog
 
 
@@ -96,31 +95,4 @@ class Select(StatelessOperator):
         return f"SELECT {', '.join(select)} FROM batch"
 
     def process(self, batch: pa.Table) -> pa.Table:
-        if batch.num_rows == 0:
-            return self._run(batch)
-        try:
-            return self._run(batch)
-        except duckdb.Error:
-            return self._process_isolating_errors(batch)
-
-    def _run(self, batch: pa.Table) -> pa.Table:
-        return run_sql(self.sql, batch=batch)
-
-    def _process_isolating_errors(self, batch: pa.Table) -> pa.Table:
-        """Bisect the batch: good halves run vectorized, single failing rows are logged."""
-        if batch.num_rows == 1:
-            try:
-                return self._run(batch)
-            except duckdb.Error as error:
-                self.processing_log.record(self.query_id, "RECORD_PROCESSING_ERROR",
-                                           f"Error processing record: {error}",
-                                           offset=batch.column(OFFSET_COL)[0].as_py())
-                return self._run(batch.slice(0, 0))
-        middle = batch.num_rows // 2
-        parts = []
-        for half in (batch.slice(0, middle), batch.slice(middle)):
-            try:
-                parts.append(self._run(half))
-            except duckdb.Error:
-                parts.append(self._process_isolating_errors(half))
-        return pa.concat_tables(parts)
+        return run_isolating_errors(self.sql, batch, self.processing_log, self.query_id)

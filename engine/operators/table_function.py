@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-import duckdb
 import pyarrow as pa
 
-from engine.duck import run_sql
-from engine.operators.base import OFFSET_COL, TOMBSTONE_COL, BatchLayout, StatelessOperator
+from engine.operators.base import TOMBSTONE_COL, BatchLayout, StatelessOperator
+from engine.operators.sql_batch import run_isolating_errors
 from engine.processing_log import ProcessingLog
 
 
@@ -45,26 +44,4 @@ class TableFunctionFlatten(StatelessOperator):
         return "FLATTEN " + ", ".join(f"{text} AS {name}" for name, _, text in self.calls) + where
 
     def process(self, batch: pa.Table) -> pa.Table:
-        try:
-            return self._run(batch)
-        except duckdb.Error:
-            if batch.num_rows == 0:
-                raise
-            return self._process_isolating_errors(batch)
-
-    def _run(self, batch: pa.Table) -> pa.Table:
-        return run_sql(self.sql, batch=batch)
-
-    def _process_isolating_errors(self, batch: pa.Table) -> pa.Table:
-        """Bisect the batch: good halves run vectorized, single failing rows are logged."""
-        if batch.num_rows == 1:
-            try:
-                return self._run(batch)
-            except duckdb.Error as error:
-                self.processing_log.record(self.query_id, "RECORD_PROCESSING_ERROR",
-                                           f"Error processing record: {error}",
-                                           offset=batch.column(OFFSET_COL)[0].as_py())
-                return self._run(batch.slice(0, 0))
-        middle = batch.num_rows // 2
-        return pa.concat_tables([self._process_isolating_errors(half)
-                                 for half in (batch.slice(0, middle), batch.slice(middle))])
+        return run_isolating_errors(self.sql, batch, self.processing_log, self.query_id)

@@ -24,8 +24,7 @@ from engine.errors import KsqlStatementException
 from engine.expressions.aggregates import BoundAggregate, bind_aggregate, column_arg_count
 from engine.expressions.compiler import ExpressionCompiler
 from engine.expressions.functions import default_registry
-from engine.operators.base import (OFFSET_COL, ROWTIME_COL, WINDOWEND_COL, WINDOWSTART_COL, BatchLayout,
-                                   Field)
+from engine.operators.base import (WINDOWEND_COL, WINDOWSTART_COL, BatchLayout, Field)
 from engine.planner.logical import OutputExpr, _GeneratedNames, _natural_name
 from engine.planner.relation import RelationPlan, SourceRelation
 from engine.planner.rewrite import referenced_columns

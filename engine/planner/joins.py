@@ -20,10 +20,9 @@ from engine.catalog import STREAM, TABLE, Catalog, DataSource, WindowInfo
 from engine.errors import KsqlStatementException
 from engine.expressions.compiler import ExpressionCompiler
 from engine.expressions.scope import ColumnBinding, Scope, UnresolvedColumnException
-from engine.operators.base import (OFFSET_COL, PARTITION_COL, PSEUDO_BINDINGS, ROWTIME_COL, BatchLayout,
-                                   Field, layout_for_columns)
+from engine.operators.base import (PSEUDO_BINDINGS, BatchLayout, Field, layout_for_columns)
 from engine.processing_log import ProcessingLog
-from engine.schema import KEY, VALUE, Column
+from engine.schema import KEY, Column
 from engine.types import BIGINT
 from grammar import ast
 from grammar.formatter import format_expression

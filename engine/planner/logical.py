@@ -8,10 +8,10 @@ own name, a struct field's name for `s->f`, else `KSQL_COL_<n>`.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
-from engine.catalog import STREAM, TABLE, Catalog, DataSource
+from engine.catalog import TABLE, Catalog, DataSource
 from engine.errors import KsqlStatementException
 from engine.expressions.compiler import ExpressionCompiler
 from engine.operators.base import BatchLayout

@@ -21,7 +21,6 @@ from engine.planner.relation import RelationOperators
 from engine.planner.rewrite import referenced_columns
 from engine.processing_log import ProcessingLog
 from engine.schema import KEY, VALUE
-from grammar import ast
 from grammar.formatter import format_expression
 
 

@@ -10,7 +10,7 @@ Records are grouped by schema id so each group decodes in one call.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 import pyarrow as pa

@@ -74,7 +74,7 @@ def _encode_with_schema(value: Any, fmt: FormatInfo, columns: list[Column], is_k
 
 def _decode_with_schema(data: bytes, fmt: FormatInfo, columns: list[Column], is_key: bool) -> Any:
     import pyarrow as pa
-    from engine.serde.factory import create_serde, is_wrapped
+    from engine.serde.factory import create_serde
     from engine.serde.json_format import JsonSerde
     serde = create_serde(fmt, columns, is_key)
     decoded = serde.deserialize(pa.array([data], pa.binary()))

@@ -58,10 +58,15 @@ def parse_partial_timestamp(text: str) -> Optional[int]:
     if not match:
         return None
     year, month, day, hour, minute, second, fraction, zone = match.groups()
-    moment = dt.datetime(int(year), int(month or 1), int(day or 1), int(hour or 0), int(minute or 0),
-                         int(second or 0), int((fraction or "0").ljust(3, "0")) * 1000,
-                         tzinfo=_zone(zone))
-    return int(moment.timestamp() * 1000)
+    # Hour 24 is the next day's midnight, as java.time's lenient parsing reads it.
+    next_day = hour is not None and int(hour) == 24 and not (minute or second or fraction)
+    try:
+        moment = dt.datetime(int(year), int(month or 1), int(day or 1), 0 if next_day else int(hour or 0),
+                             int(minute or 0), int(second or 0), int((fraction or "0").ljust(3, "0")) * 1000,
+                             tzinfo=_zone(zone))
+    except ValueError:
+        return None
+    return int((moment + dt.timedelta(days=1 if next_day else 0)).timestamp() * 1000)
 
 
 def _zone(text: Optional[str]) -> dt.timezone:

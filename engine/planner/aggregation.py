@@ -19,13 +19,13 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from engine.catalog import TABLE, DataSource, WindowInfo
+from engine.catalog import TABLE, WindowInfo
 from engine.errors import KsqlStatementException
 from engine.expressions.aggregates import BoundAggregate, bind_aggregate, column_arg_count
 from engine.expressions.compiler import ExpressionCompiler
 from engine.expressions.functions import default_registry
 from engine.operators.base import (WINDOWEND_COL, WINDOWSTART_COL, BatchLayout, Field)
-from engine.planner.logical import OutputExpr, _GeneratedNames, _natural_name
+from engine.planner.logical import OutputExpr, PlanOverRelation, _GeneratedNames, _natural_name
 from engine.planner.relation import RelationPlan, SourceRelation
 from engine.planner.rewrite import referenced_columns
 from engine.schema import KEY, VALUE, WINDOWEND, WINDOWSTART, Column, LogicalSchema
@@ -71,7 +71,7 @@ class AggregateCall:
 
 
 @dataclass
-class AggregationPlan:
+class AggregationPlan(PlanOverRelation):
     relation: RelationPlan
     where: Optional[ast.Expr]
     group_by: list[ast.Expr]
@@ -90,18 +90,6 @@ class AggregationPlan:
     @property
     def input_layout(self) -> BatchLayout:
         return self.relation.layout
-
-    @property
-    def source(self) -> DataSource:
-        return self.relation.sources[0]
-
-    @property
-    def sources(self) -> list[str]:
-        return [s.name for s in self.relation.sources]
-
-    @property
-    def topics(self) -> list[str]:
-        return self.relation.topics
 
     @property
     def window(self) -> Optional[WindowInfo]:

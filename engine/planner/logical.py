@@ -33,8 +33,26 @@ class OutputExpr:
     type: SqlType
 
 
+class PlanOverRelation:
+    """What every plan kind reads off its relation: the left-most source (formats and partitions
+    are inherited from it, as in ksqlDB), the source names and the topics to consume."""
+    relation: RelationPlan
+
+    @property
+    def source(self) -> DataSource:
+        return self.relation.sources[0]
+
+    @property
+    def sources(self) -> list[str]:
+        return [s.name for s in self.relation.sources]
+
+    @property
+    def topics(self) -> list[str]:
+        return self.relation.topics
+
+
 @dataclass
-class LogicalPlan:
+class LogicalPlan(PlanOverRelation):
     """A projection: relation -> [filter] -> project (key + value columns) -> sink.
 
     Every plan kind (this one, aggregations) offers the same surface to the executor: `schema()`,
@@ -56,18 +74,6 @@ class LogicalPlan:
     def input_layout(self) -> BatchLayout:
         """The rows the projection reads: the relation's, or the flattened ones."""
         return self.flatten.layout if self.flatten is not None else self.relation.layout
-
-    @property
-    def source(self) -> DataSource:
-        return self.relation.sources[0]
-
-    @property
-    def sources(self) -> list[str]:
-        return [s.name for s in self.relation.sources]
-
-    @property
-    def topics(self) -> list[str]:
-        return self.relation.topics
 
     @property
     def window(self):

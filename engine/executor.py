@@ -284,13 +284,12 @@ class Executor:
         rowtime = None
         for name, expr in zip(names, stmt.values):
             if name == "ROWTIME":
-                rowtime, _ = evaluate_constant(ast.Cast(expr, ast.BIGINT))
+                rowtime = _constant(expr, ast.BIGINT)
                 continue
             column = target.schema.find(name)
             if column is None or column.namespace not in (KEY, VALUE):
                 raise KsqlStatementException(f"Column name {name} does not exist.")
-            value, _ = evaluate_constant(ast.Cast(expr, column.type) if not isinstance(expr, ast.NullLiteral) else expr)
-            row[name] = value
+            row[name] = _constant(expr, column.type)
         if rowtime is None:
             rowtime = int(time.time() * 1000)
         return row, int(rowtime)
@@ -373,6 +372,34 @@ class Executor:
         self.record_command(stmt.text)
         return self._status(stmt, f"{stmt.kind.lower()}/`{stmt.name}`/alter",
                             f"{stmt.kind.capitalize()} {stmt.name} altered.")
+
+
+def _constant(expr: ast.Expr, typ) -> Any:
+    """The value of an INSERT VALUES expression as a column of type `typ`. Plain literals that
+    need no conversion are taken as they are; anything else is evaluated by the compiler."""
+    if isinstance(expr, ast.NullLiteral):
+        return None
+    literal = _plain_literal(expr, typ)
+    if literal is not None:
+        return literal
+    value, _ = evaluate_constant(ast.Cast(expr, typ))
+    return value
+
+
+def _plain_literal(expr: ast.Expr, typ) -> Any:
+    base = typ.base
+    if isinstance(expr, ast.StringLiteral) and base == "STRING":
+        return expr.value
+    if isinstance(expr, ast.BooleanLiteral) and base == "BOOLEAN":
+        return expr.value
+    if isinstance(expr, ast.IntegerLiteral) and base in ("INTEGER", "BIGINT"):
+        limit = 2 ** 31 if base == "INTEGER" else 2 ** 63
+        return expr.value if -limit <= expr.value < limit else None
+    if isinstance(expr, (ast.IntegerLiteral, ast.DoubleLiteral)) and base == "DOUBLE":
+        return float(expr.value)
+    if isinstance(expr, ast.DecimalLiteral) and base == "DOUBLE":
+        return float(expr.text)
+    return None
 
 
 def _topic_config(partitions: int, props: dict) -> TopicConfig:

@@ -6,7 +6,6 @@ arrays at a time, after translating the pattern.
 """
 from __future__ import annotations
 
-import re
 from typing import Optional
 
 import pyarrow as pa
@@ -14,31 +13,30 @@ import pyarrow as pa
 from engine.duck import run_sql
 from engine.types import SqlType
 
-# Java pattern letters (longest first) -> strptime directives understood by DuckDB.
-_JAVA_TO_STRPTIME = [
-    ("yyyy", "%Y"), ("uuuu", "%Y"), ("yy", "%y"), ("MMMM", "%B"), ("MMM", "%b"), ("MM", "%m"),
-    ("M", "%-m"), ("dd", "%d"), ("d", "%-d"), ("HH", "%H"), ("H", "%-H"), ("hh", "%I"),
-    ("h", "%-I"), ("mm", "%M"), ("m", "%-M"), ("ss", "%S"), ("s", "%-S"), ("SSSSSS", "%f"),
-    ("SSS", "%g"), ("a", "%p"), ("EEEE", "%A"), ("EEE", "%a"), ("XXX", "%z"), ("XX", "%z"),
-    ("X", "%z"), ("ZZZ", "%z"), ("Z", "%z"), ("z", "%Z"), ("D", "%j"),
-]
-_TOKEN = re.compile("|".join(re.escape(j) for j, _ in _JAVA_TO_STRPTIME) + r"|'[^']*'|.", re.S)
+# Java pattern letters (longest first) -> strftime/strptime directives understood by DuckDB.
+JAVA_PATTERN_TOKENS = [("yyyy", "%Y"), ("uuuu", "%Y"), ("yy", "%y"), ("MMMM", "%B"), ("MMM", "%b"),
+                ("MM", "%m"), ("M", "%-m"), ("dd", "%d"), ("d", "%-d"), ("HH", "%H"), ("H", "%-H"),
+                ("hh", "%I"), ("h", "%-I"), ("mm", "%M"), ("m", "%-M"), ("ss", "%S"), ("s", "%-S"),
+                ("SSSSSS", "%f"), ("SSS", "%g"), ("S", "%g"), ("EEEE", "%A"), ("EEE", "%a"),
+                ("a", "%p"), ("DDD", "%j"), ("D", "%j"), ("XXX", "%z"), ("XX", "%z"), ("X", "%z"),
+                ("ZZZ", "%z"), ("Z", "%z"), ("zzz", "%Z"), ("z", "%Z")]
 
 
-def java_pattern_to_strptime(pattern: str) -> str:
-    """Translate a java.time pattern (`yyyy-MM-dd'T'HH:mm:ssX`) to a strptime format."""
-    mapping = dict(_JAVA_TO_STRPTIME)
-    out = []
-    for token in _TOKEN.findall(pattern):
-        if token in mapping:
-            out.append(mapping[token])
-        elif token.startswith("'") and token.endswith("'") and len(token) >= 2:
-            out.append(token[1:-1].replace("%", "%%") or "'")
-        else:
-            out.append(token.replace("%", "%%"))
+def java_to_strftime(pattern: str) -> str:
+    """A java.time pattern (`yyyy-MM-dd'T'HH:mm:ssX`) as a strftime/strptime format
+    ('' inside quotes is a quote)."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern[i] == "'":
+            end = pattern.find("'", i + 1)
+            end = len(pattern) if end < 0 else end
+            out.append(pattern[i + 1:end].replace("%", "%%") or "'")
+            i = end + 1
+            continue
+        token = next(((j, code) for j, code in JAVA_PATTERN_TOKENS if pattern.startswith(j, i)), None)
+        out.append(token[1] if token else ("%%" if pattern[i] == "%" else pattern[i]))
+        i += len(token[0]) if token else 1
     return "".join(out)
-
-
 
 
 def to_epoch_millis(values: pa.Array | pa.ChunkedArray, typ: SqlType, fmt: Optional[str]) -> pa.Array:
@@ -53,7 +51,7 @@ def to_epoch_millis(values: pa.Array | pa.ChunkedArray, typ: SqlType, fmt: Optio
     if typ.base == "STRING":
         if not fmt:
             fmt = "yyyy-MM-dd'T'HH:mm:ss.SSS"
-        strptime = java_pattern_to_strptime(fmt)
+        strptime = java_to_strftime(fmt)
         has_zone = "%z" in strptime or "%Z" in strptime
         tbl = pa.table({"s": values})
         text = "regexp_replace(s, 'Z$', '+0000')" if has_zone else "s"

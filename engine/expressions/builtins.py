@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from engine.timestamps import java_to_strftime
 from engine.errors import KsqlStatementException
 from engine.expressions.functions import FunctionRegistry
 from engine.expressions.functions_lambda import register_lambda_functions
@@ -173,37 +174,11 @@ def _register_nulls_and_collections(registry: FunctionRegistry) -> None:
         description="Whether an array contains a value.")
 
 
-_JAVA_PATTERN_TOKENS = [("yyyy", "%Y"), ("yy", "%y"), ("MMMM", "%B"), ("MMM", "%b"), ("MM", "%m"),
-                        ("dd", "%d"), ("HH", "%H"), ("hh", "%I"), ("mm", "%M"), ("ss", "%S"),
-                        ("SSS", "%g"), ("EEEE", "%A"), ("EEE", "%a"), ("a", "%p"), ("XXX", "%z"),
-                        ("Z", "%z"), ("D", "%j")]
-
-
-def java_pattern_to_strftime(pattern: str) -> str:
-    """A Java DateTimeFormatter pattern as a DuckDB strftime format."""
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern[i] == "'":
-            end = pattern.find("'", i + 1)
-            end = len(pattern) if end < 0 else end
-            out.append(pattern[i + 1:end].replace("%", "%%") or "'")
-            i = end + 1
-            continue
-        token = next(((j, s) for j, s in _JAVA_PATTERN_TOKENS if pattern.startswith(j, i)), None)
-        if token:
-            out.append(token[1])
-            i += len(token[0])
-        else:
-            out.append("%%" if pattern[i] == "%" else pattern[i])
-            i += 1
-    return "".join(out)
-
-
 def _literal_pattern(sql: str) -> str:
     match = re.fullmatch(r"'((?:[^']|'')*)'", sql)
     if not match:
         raise KsqlStatementException("Date/time format patterns must be string literals.")
-    return "'" + java_pattern_to_strftime(match.group(1).replace("''", "'")).replace("'", "''") + "'"
+    return "'" + java_to_strftime(match.group(1).replace("''", "'")).replace("'", "''") + "'"
 
 
 def _register_time(registry: FunctionRegistry) -> None:

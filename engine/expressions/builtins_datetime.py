@@ -11,16 +11,11 @@ from __future__ import annotations
 
 from engine.expressions.builtins_common import literal_string, sql_string
 from engine.expressions.casts import fresh_lambda_param
+from engine.timestamps import JAVA_PATTERN_TOKENS, java_to_strftime
 from grammar.ast import BIGINT, DATE, INTEGER, STRING, TIME, TIMESTAMP
 
 CATEGORY = dict(category="DATE / TIME")
 # Java pattern runs -> strftime codes, longest first for each letter.
-_TOKENS = [("yyyy", "%Y"), ("uuuu", "%Y"), ("yy", "%y"), ("MMMM", "%B"), ("MMM", "%b"),
-           ("MM", "%m"), ("M", "%-m"), ("dd", "%d"), ("d", "%-d"), ("HH", "%H"), ("H", "%-H"),
-           ("hh", "%I"), ("h", "%-I"), ("mm", "%M"), ("m", "%-M"), ("ss", "%S"), ("s", "%-S"),
-           ("SSSSSS", "%f"), ("SSS", "%g"), ("S", "%g"), ("EEEE", "%A"), ("EEE", "%a"),
-           ("a", "%p"), ("DDD", "%j"), ("XXX", "%z"), ("XX", "%z"), ("X", "%z"), ("Z", "%z"),
-           ("zzz", "%Z"), ("z", "%Z")]
 
 
 def _placeholder(index: int) -> str:
@@ -31,9 +26,9 @@ def _translate_piece(piece: str, value: str | None = None) -> str:
     """SQL turning an unquoted pattern piece into strftime codes, or, given `value`, straight
     into that value's formatted fields (each a strftime with a constant format)."""
     sql = piece if value is not None else f"replace({piece}, '%', '%%')"
-    for index, (token, _) in enumerate(_TOKENS):
+    for index, (token, _) in enumerate(JAVA_PATTERN_TOKENS):
         sql = f"replace({sql}, '{token}', '{_placeholder(index)}')"
-    for index, (_, code) in enumerate(_TOKENS):
+    for index, (_, code) in enumerate(JAVA_PATTERN_TOKENS):
         field = f"'{code}'" if value is None else f"strftime({value}, '{code}')"
         sql = f"replace({sql}, '{_placeholder(index)}', {field})"
     return sql
@@ -52,28 +47,12 @@ def formatted_sql(value: str, pattern_sql: str) -> str:
     return f"CASE WHEN {value} IS NOT NULL THEN array_to_string({rendered}, '') END"
 
 
-def java_to_strftime(pattern: str) -> str:
-    """A Java DateTimeFormatter pattern as a strftime format ('' inside quotes is a quote)."""
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern[i] == "'":
-            end = pattern.find("'", i + 1)
-            end = len(pattern) if end < 0 else end
-            out.append(pattern[i + 1:end].replace("%", "%%") or "'")
-            i = end + 1
-            continue
-        token = next(((j, code) for j, code in _TOKENS if pattern.startswith(j, i)), None)
-        out.append(token[1] if token else ("%%" if pattern[i] == "%" else pattern[i]))
-        i += len(token[0]) if token else 1
-    return "".join(out)
-
-
 def strftime_format_sql(pattern_sql: str) -> str:
     """SQL for the strftime format of a Java pattern (a literal is translated once)."""
     text = literal_string(pattern_sql)
     if text is not None:
         return sql_string(java_to_strftime(text))
-    piece, index = fresh_lambda_param(), fresh_lambda_param()
+    index = fresh_lambda_param()
     pieces = f"string_split({pattern_sql}, '''')"
     translated = (f"list_transform(range(1, len({pieces}) + 1), lambda {index}: "
                   f"CASE WHEN {index} % 2 = 1 THEN {_translate_piece(f'{pieces}[{index}]')} "

@@ -185,7 +185,7 @@ def _mask_char(char: str, masks: list[str]) -> str:
 
 def _masked(value: str, masks: list[str], keep) -> str:
     """`value` with each character masked unless keep(position_sql, length_sql) holds."""
-    char, index = fresh_lambda_param(), fresh_lambda_param()
+    index = fresh_lambda_param()
     chars = f"string_split({value}, '')"
     kept = keep(index, f"length({value})")
     body = (f"list_transform(range(1, length({value}) + 1), lambda {index}: "

@@ -117,3 +117,26 @@ def meta_from(rows: pa.Table, indices=None) -> dict[str, pa.Array]:
 def max_time(a: pa.Array, b: pa.Array) -> pa.Array:
     """max(a, b), or the one that is not null."""
     return pc.max_element_wise(a, b, skip_nulls=True)
+
+
+class JoinStep:
+    """The operator surface of a join step. The join driver (`join_driver`) feeds a step runs of
+    records from one side; as an Operator, a step passes batches on and has no timers."""
+
+    def process(self, batch):
+        return batch
+
+    def advance_time(self, stream_time_ms):
+        return None
+
+
+class TwoSidedJoinStep(JoinStep):
+    """A join step that keeps the rows of both sides (table-table, foreign key)."""
+
+    def snapshot(self):
+        return (ipc_bytes(self.left_rows.snapshot()), ipc_bytes(self.right_rows.snapshot()))
+
+    def restore(self, state) -> None:
+        left, right = state
+        self.left_rows.restore(from_ipc(left))
+        self.right_rows.restore(from_ipc(right))

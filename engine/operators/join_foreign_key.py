@@ -15,15 +15,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.operators.base import ROWTIME_COL, TOMBSTONE_COL
-from engine.operators.join_common import (HASH_COL, JOIN_KEY_COL, SideSpec, empty_output, from_ipc, ipc_bytes,
-                                          max_time, meta_from, output_schema, output_table, run_sql, take_columns)
+from engine.operators.join_common import (TwoSidedJoinStep, HASH_COL, JOIN_KEY_COL, SideSpec, empty_output, max_time, meta_from,
+                                          output_schema, output_table, run_sql, take_columns)
 from engine.operators.join_table_table import hash_type, previous_alive
 from engine.state.join_state import KeyedRows
 
 FK_COL = "__fk"
 
 
-class ForeignKeyJoin:
+class ForeignKeyJoin(TwoSidedJoinStep):
     def __init__(self, step, left: SideSpec, right: SideSpec):
         self.step = step
         self.left, self.right = left, right
@@ -122,17 +122,3 @@ class ForeignKeyJoin:
         self.right_rows.upsert(rows.append_column(HASH_COL, pk), tomb)
         return out
 
-    # --- Operator surface ---
-    def process(self, batch):
-        return batch
-
-    def advance_time(self, stream_time_ms):
-        return None
-
-    def snapshot(self):
-        return (ipc_bytes(self.left_rows.snapshot()), ipc_bytes(self.right_rows.snapshot()))
-
-    def restore(self, state) -> None:
-        left, right = state
-        self.left_rows.restore(from_ipc(left))
-        self.right_rows.restore(from_ipc(right))

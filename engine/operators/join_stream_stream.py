@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.operators.base import ROWTIME_COL
-from engine.operators.join_common import (HASH_COL, JOIN_KEY_COL, SideSpec, empty_output, from_ipc,
+from engine.operators.join_common import (JoinStep, HASH_COL, JOIN_KEY_COL, SideSpec, empty_output, from_ipc,
                                           ipc_bytes, meta_from, output_schema, output_table)
 from engine.operators.join_table_table import hash_type
 from engine.state.join_state import WindowedRows
@@ -30,7 +30,7 @@ from engine.types import to_arrow
 KEY_COL = "__jk"
 
 
-class StreamStreamJoin:
+class StreamStreamJoin(JoinStep):
     def __init__(self, step, left: SideSpec, right: SideSpec):
         self.step = step
         self.left, self.right = left, right
@@ -179,13 +179,7 @@ class StreamStreamJoin:
         columns[JOIN_KEY_COL] = row.column(JOIN_KEY_COL)
         return output_table(self.output_schema, columns, False)
 
-    # --- Operator surface ---
-    def process(self, batch):
-        return batch
-
-    def advance_time(self, stream_time_ms):
-        return None
-
+    # --- state ---
     def snapshot(self):
         left, right = self.left_rows.snapshot(), self.right_rows.snapshot()
         held = [(t, o, h, s, ipc_bytes(row)) for t, o, h, s, row in self.held]

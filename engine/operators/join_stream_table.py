@@ -10,12 +10,12 @@ from __future__ import annotations
 import pyarrow as pa
 
 from engine.operators.base import ROWTIME_COL, TOMBSTONE_COL
-from engine.operators.join_common import (HASH_COL, JOIN_KEY_COL, SideSpec, empty_output, from_ipc, ipc_bytes,
+from engine.operators.join_common import (JoinStep, HASH_COL, JOIN_KEY_COL, SideSpec, empty_output, from_ipc, ipc_bytes,
                                           meta_from, output_schema, output_table, take_columns)
 from engine.state.join_state import KeyedRows
 
 
-class StreamTableJoin:
+class StreamTableJoin(JoinStep):
     def __init__(self, step, left: SideSpec, right: SideSpec):
         self.step = step
         self.left, self.right = left, right
@@ -51,13 +51,7 @@ class StreamTableJoin:
         self.table.upsert(rows.append_column(HASH_COL, hashes), rows.column(TOMBSTONE_COL).combine_chunks())
         return empty_output(self.output_schema)
 
-    # --- Operator surface ---
-    def process(self, batch):
-        return batch
-
-    def advance_time(self, stream_time_ms):
-        return None
-
+    # --- state ---
     def snapshot(self):
         return ipc_bytes(self.table.snapshot())
 

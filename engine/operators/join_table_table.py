@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.operators.base import ROWTIME_COL, TOMBSTONE_COL
-from engine.operators.join_common import (HASH_COL, JOIN_KEY_COL, SideSpec, empty_output, from_ipc, ipc_bytes,
-                                          max_time, meta_from, output_schema, output_table, take_columns)
+from engine.operators.join_common import (TwoSidedJoinStep, HASH_COL, JOIN_KEY_COL, SideSpec, empty_output, max_time, meta_from,
+                                          output_schema, output_table, take_columns)
 from engine.state.join_state import KeyedRows
 from engine.types import to_arrow
 
@@ -44,7 +44,7 @@ def hash_type(step) -> pa.DataType:
     return pa.string() if pa.types.is_nested(typ) else typ
 
 
-class TableTableJoin:
+class TableTableJoin(TwoSidedJoinStep):
     def __init__(self, step, left: SideSpec, right: SideSpec):
         self.step = step
         self.left, self.right = left, right
@@ -93,7 +93,7 @@ class TableTableJoin:
             return empty_output(self.output_schema)
         pick = pa.array(np.flatnonzero(emit))
         rows, key, other_index = rows.take(pick), key.take(pick), other_index.take(pick)
-        this_present, result_dead, found = this_present[emit], result_dead[emit], other_found[emit]
+        this_present, result_dead = this_present[emit], result_dead[emit]
         columns = {}
         for name, typ in this.schema:
             columns[name] = pc.if_else(pa.array(this_present), rows.column(name).combine_chunks(),
@@ -106,17 +106,3 @@ class TableTableJoin:
         columns[TOMBSTONE_COL] = pa.array(result_dead)
         return output_table(self.output_schema, columns, True)
 
-    # --- Operator surface ---
-    def process(self, batch):
-        return batch
-
-    def advance_time(self, stream_time_ms):
-        return None
-
-    def snapshot(self):
-        return (ipc_bytes(self.left_rows.snapshot()), ipc_bytes(self.right_rows.snapshot()))
-
-    def restore(self, state) -> None:
-        left, right = state
-        self.left_rows.restore(from_ipc(left))
-        self.right_rows.restore(from_ipc(right))

@@ -149,7 +149,6 @@ def register_sink(registry, source, create_serde) -> None:
 
 def _check_columns_match(serde, columns: list[Column], part: str) -> None:
     registered, _ = serde.writer_columns()
-    names = [c.name for c in registered]
     mismatched = [c for i, c in enumerate(columns)
                   if i >= len(registered) or registered[i].name.upper() != c.name.upper()]
     if mismatched:

@@ -17,7 +17,7 @@ import pyarrow.csv as pacsv
 from engine.schema import Column
 from engine.serde.api import DecodeResult
 from engine.duck import run_sql
-from engine.serde.json_format import cast_decoded, quote_identifier, quote_literal
+from engine.serde.json_format import cast_decoded, json_ready_sql, quote_identifier, quote_literal
 from engine.types import SqlType
 
 _NUMERIC_SQL = {"INTEGER": "INTEGER", "BIGINT": "BIGINT", "DOUBLE": "DOUBLE", "DATE": "INTEGER",
@@ -41,14 +41,9 @@ def _value_to_text_sql(x: str, t: SqlType, delimiter: str) -> str:
     if t.base == "STRING":
         needs_quotes = " OR ".join(f"contains({x}, {quote_literal(ch)})" for ch in {delimiter, '"', "\n", "\r"})
         return f"(CASE WHEN {needs_quotes} THEN '\"' || replace({x}, '\"', '\"\"') || '\"' ELSE {x} END)"
-    if t.base == "BYTES":
-        return f"to_base64({x})"
-    if t.base == "DATE":
-        return f"CAST({x} - DATE '1970-01-01' AS VARCHAR)"
-    if t.base == "TIME":
-        return f"CAST(epoch_us({x}) // 1000 AS VARCHAR)"
-    if t.base == "TIMESTAMP":
-        return f"CAST(epoch_ms({x}::TIMESTAMP) AS VARCHAR)"
+    if t.base in ("BYTES", "DATE", "TIME", "TIMESTAMP"):
+        # The same wire form as JSON: base64, days, ms of day, epoch ms.
+        return f"CAST({json_ready_sql(x, t)} AS VARCHAR)"
     return f"CAST({x} AS VARCHAR)"
 
 

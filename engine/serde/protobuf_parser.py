@@ -110,11 +110,10 @@ class _Parser:
             if token == ";":
                 continue
             self.expect("=")
-            value = enum.value.add(name=token, number=int(self.next(), 0))
+            enum.value.add(name=token, number=int(self.next(), 0))
             if self.peek() == "[":
                 self.skip_options()
             self.expect(";")
-            del value
         self.expect("}")
 
     def skip_options(self) -> str:

@@ -113,6 +113,8 @@ def murmur2_array(keys: pa.Array) -> np.ndarray:
 
 def partitions_for_keys(keys: pa.Array, num_partitions: int, round_robin_start: int = 0) -> np.ndarray:
     """Partition (int32) of each record: murmur2 of keyed records, round-robin for null keys."""
+    if keys.null_count == len(keys):  # keyless records only: nothing to hash
+        return ((round_robin_start + np.arange(len(keys))) % num_partitions).astype(np.int32)
     hashes = murmur2_array(keys)
     partitions = ((hashes & np.uint32(0x7FFFFFFF)) % np.uint32(num_partitions)).astype(np.int32)
     if keys.null_count:

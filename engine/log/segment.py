@@ -14,9 +14,14 @@ The in-memory index (one `BatchEntry` per batch) is rebuilt on open from the hea
 active segment is also CRC-checked and truncated after its last whole batch. Entries are
 appended only after the bytes are written, so a reader working from a snapshot of the index
 sees whole batches only.
+
+Reads memory-map the batches' byte range: the record batches handed out are zero-copy views of
+the page cache, valid for as long as they are referenced (also after the segment is deleted).
 """
 from __future__ import annotations
 
+import ctypes
+import mmap
 import os
 import struct
 import zlib
@@ -166,14 +171,22 @@ class Segment:
 
     # --- read ---
     def read_batches(self, entries: list[BatchEntry]) -> list[pa.RecordBatch]:
-        """Decode consecutive entries with one read of their byte range."""
+        """Decode consecutive entries from one memory map of their byte range (zero-copy: the
+        batches' buffers are the page cache's; the map lives as long as they do)."""
         if not entries:
             return []
         start = entries[0].position
         end = entries[-1].position + entries[-1].size
-        buffer = pa.py_buffer(os.pread(self._read_fd, end - start, start))
+        buffer = self._map(start, end)
         return [decode_payload(buffer.slice(e.position - start + HEADER.size, e.size - HEADER.size))
                 for e in entries]
+
+    def _map(self, start: int, end: int) -> pa.Buffer:
+        """Bytes [start, end) of the file, mapped read-only. Indexed batches are never truncated
+        away (only a torn tail past them is, on open), so the mapping stays valid."""
+        aligned = start - start % mmap.ALLOCATIONGRANULARITY
+        mapping = _Mapping(self._read_fd, end - aligned, aligned)
+        return pa.foreign_buffer(mapping.address, mapping.length, base=mapping).slice(start - aligned)
 
     def close(self) -> None:
         self.seal()
@@ -188,6 +201,31 @@ class Segment:
     def __del__(self):
         if hasattr(self, "_read_fd"):
             self.close()
+
+
+class _Mapping:
+    """A read-only shared memory map, unmapped when the last Arrow buffer over it goes.
+
+    libc's mmap rather than Python's: `mmap.mmap` keeps a duplicate of the file descriptor
+    for as long as the map lives, and batches read from the log may be kept for long."""
+
+    def __init__(self, fd: int, length: int, offset: int):
+        address = _libc.mmap(None, length, mmap.PROT_READ, mmap.MAP_SHARED, fd, offset)
+        if address in (None, _MAP_FAILED):
+            error = ctypes.get_errno()
+            raise OSError(error, os.strerror(error))
+        self.address = address
+        self.length = length
+
+    def __del__(self):
+        _libc.munmap(self.address, self.length)
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+_MAP_FAILED = ctypes.c_void_p(-1).value
 
 
 def _write_all(fd: int, buffers: list) -> None:

@@ -15,10 +15,11 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.duck import run_sql
 from engine.expressions.typing_rules import duckdb_type
+from engine.log.arrays import contiguous
 from engine.operators.base import (HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, SUSPECT_COL,
                                    TOMBSTONE_COL, BatchLayout, Operator)
+from engine.operators.planned import PlannedStatement
 from engine.operators.select import Select
 from engine.operators.source import SourceDecode
 from engine.schema import KEY, VALUE
@@ -32,6 +33,7 @@ class FusedJsonProjection:
         self.decode = decode
         self.select = select
         self.layout: BatchLayout = select.layout
+        self._statement = PlannedStatement("records")
 
     @staticmethod
     def applies_to(decode: SourceDecode) -> bool:
@@ -58,18 +60,21 @@ class FusedJsonProjection:
     def _process_fused(self, records: pa.Table) -> Optional[pa.Table]:
         records = self.decode.drop_unusable(records)
         # No UTF-8 check here: DuckDB rejects invalid text, and the exact path then reports it.
-        text = pc.cast(records.column("value").combine_chunks(),
+        # The values stay as they came (chunked or not): DuckDB scans them without a copy.
+        text = pc.cast(records.column("value"),
                        options=pc.CastOptions(target_type=pa.string(), allow_invalid_utf8=True))
         columns = self.decode.decoded_value_columns
         spellings = json_fast.spellings_of(text, columns)
-        keys = self.decode.key_serde.deserialize(records.column("key").combine_chunks())
-        if spellings is None or keys.errors:
+        if spellings is None:
+            return None
+        keys = self.decode.key_serde.deserialize(contiguous(records.column("key")))
+        if keys.errors:
             return None
         inputs = self._inputs(records, text, keys.columns)
         decoding = self._decoding_sql(spellings, HEADERS_COL in inputs.column_names)
         statement = f"WITH batch AS ({decoding}) {self.select.sql_keeping_suspects}"
         try:
-            result = run_sql(statement, records=inputs)
+            result = self._statement.run(statement, inputs)
         except duckdb.Error:
             return None
         if pc.any(result.column(SUSPECT_COL)).as_py():

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from engine.catalog import DataSource
 from engine.log.api import HEADER_TYPE, Log
+from engine.log.arrays import contiguous
 from engine.log.partitioner import partitions_for_keys
 from engine.operators.base import (ENCODED_VALUE_COL, HEADERS_COL, OFFSET_COL, ROWTIME_COL,
                                    TOMBSTONE_COL, WINDOW_BOUNDS, BatchLayout, StatelessOperator)
@@ -68,13 +69,12 @@ class TopicSink(StatelessOperator):
                 return batch
         keys = self._encode_keys(batch)
         if ENCODED_VALUE_COL in batch.column_names:
-            values = batch.column(ENCODED_VALUE_COL).combine_chunks().cast(pa.binary())
+            values = contiguous(batch.column(ENCODED_VALUE_COL)).cast(pa.binary())
         else:
             values = self._value_serde.serialize(
                 pa.table({f.name: batch.column(f.sql_name) for f in self._value_fields}))
         if TOMBSTONE_COL in batch.column_names:
-            values = pc.if_else(batch.column(TOMBSTONE_COL).combine_chunks(),
-                                pa.nulls(batch.num_rows, pa.binary()), values)
+            values = _null_where(contiguous(batch.column(TOMBSTONE_COL)), values)
         records = pa.table({
             "key": keys,
             "value": values,
@@ -118,7 +118,14 @@ class TopicSink(StatelessOperator):
             if field is not None:
                 millis = to_epoch_millis(batch.column(field.sql_name), field.type, self.sink.timestamp_format)
                 return millis
-        return batch.column(ROWTIME_COL).combine_chunks().cast(pa.int64())
+        return contiguous(batch.column(ROWTIME_COL)).cast(pa.int64())
+
+
+def _null_where(tombstones: pa.Array, values: pa.Array) -> pa.Array:
+    """`values` with the tombstones' rows null (skipped when there are none: a stream's usual batch)."""
+    if tombstones.null_count == 0 and not pc.any(tombstones).as_py():
+        return values
+    return pc.if_else(tombstones, pa.nulls(len(values), pa.binary()), values)
 
 
 def _all_null(columns: list) -> pa.Array:

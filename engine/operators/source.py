@@ -90,11 +90,11 @@ class SourceDecode(StatelessOperator):
     def drop_unusable(self, records: pa.Table) -> pa.Table:
         if self.source.is_table:
             if self._key_columns:
-                return records.filter(records.column("key").is_valid())
+                return _drop_nulls_in(records, "key")
             return records
         if self._keep_null_values:
             return records
-        return records.filter(records.column("value").is_valid())
+        return _drop_nulls_in(records, "value")
 
     def _assemble(self, records: pa.Table, keys: pa.Table, values) -> dict[str, pa.ChunkedArray]:
         values = values.columns
@@ -142,6 +142,13 @@ class SourceDecode(StatelessOperator):
                 f"Failed to deserialize {part} from topic: {self.source.topic}. {message}",
                 topic=self.source.topic, partition=partitions[row].as_py(), offset=offsets[row].as_py())
         return set(errors)
+
+
+def _drop_nulls_in(records: pa.Table, column: str) -> pa.Table:
+    """The records whose `column` is not null (no copy when none is null, the usual case)."""
+    if records.column(column).null_count == 0:
+        return records
+    return records.filter(records.column(column).is_valid())
 
 
 def source_layout(source: DataSource, alias: Optional[str] = None) -> BatchLayout:

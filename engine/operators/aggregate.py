@@ -22,6 +22,10 @@ the state rows they replace come out of one statement, and the state takes them 
 (`KeyedTable.upsert`: old versions marked dead, the batch's rows appended). With EMIT FINAL,
 nothing is emitted until stream time passes a window's end + grace; then its final row is
 emitted once (timestamp: the largest record timestamp in the window) and its state dropped.
+
+Coalesced aggregations of a stream on one integer grouping column with numeric partials only (no
+HAVING, no EMIT FINAL) run in numpy instead (`engine.operators.aggregate_fast`): same windows,
+late-record dropping and window expiry, state in numpy fragments.
 """
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ import pyarrow.compute as pc
 
 from engine.duck import connection
 from engine.expressions.aggregates import BoundAggregate, _freeze, partial_sql_for
+from engine.operators.aggregate_fast import NumpyAggregation, integer_keyed, partial_specs
 from engine.operators.aggregate_output import (EMIT, LAST, PASSED, SEQ, STATE_PASSED, AggregateOutput,
                                                conform, python_results_table)
 from engine.operators.aggregate_table_input import TableDeltas
@@ -48,7 +53,8 @@ OLD_ROW = "__old_row"       # the state row a merged row replaces
 class Aggregate:
     def __init__(self, aggregates: list[BoundAggregate], arg_columns: list[list[str]], group_count: int,
                  arg_count: int, source_key_count: Optional[int], window, output: AggregateOutput,
-                 emit_final: bool, per_record: bool):
+                 emit_final: bool, per_record: bool, value_encoding: Optional[str] = None,
+                 dropped_values: tuple[str, ...] = ()):
         self.aggregates = aggregates
         self.arg_columns = arg_columns
         self.group_count = group_count
@@ -76,6 +82,19 @@ class Aggregate:
         self.stream_time = NO_TIME
         self._closes = np.array([], dtype=np.int64)
         self.sequence = 0
+        self.fast = self._numpy_aggregation(value_encoding, dropped_values)
+        self._fast_checked = False
+
+    def _numpy_aggregation(self, value_encoding, dropped_values) -> Optional[NumpyAggregation]:
+        """The numpy form of this aggregation, when the plan has its shape (see aggregate_fast)."""
+        if self.per_record or self.emit_final or self.python_indices or self.output.having_sql \
+                or self.table_deltas is not None or len(self.groups) != 1:
+            return None
+        specs = partial_specs(self.aggregates, self.partial_columns, self.arg_columns)
+        if specs is None:
+            return None
+        return NumpyAggregation(specs, self.groups[0], self.window, self.output, value_encoding,
+                                list(dropped_values))
 
     # --- Operator interface ---
     def describe(self) -> str:
@@ -95,6 +114,7 @@ class Aggregate:
         # buffers straight to the file (pickle protocol 5), so a snapshot costs no copy.
         return {"state": self.state.snapshot(), "accumulators": self.accumulators,
                 "stream_time": self.stream_time, "sequence": self.sequence,
+                "fast": self.fast.snapshot() if self.fast is not None else None,
                 "table": self.table_deltas.snapshot() if self.table_deltas else None}
 
     def restore(self, state) -> None:
@@ -105,6 +125,9 @@ class Aggregate:
         self.sequence = data["sequence"]
         if self.table_deltas is not None:
             self.table_deltas.restore(data["table"])
+        if self.fast is not None and data.get("fast") is not None:
+            self.fast.restore(data["fast"])
+            self._fast_checked = True
 
     def _con(self) -> duckdb.DuckDBPyConnection:
         return connection()
@@ -117,9 +140,19 @@ class Aggregate:
         seq = pa.array(np.arange(self.sequence, self.sequence + batch.num_rows, dtype=np.int64))
         self.sequence += batch.num_rows
         batch = batch.append_column(SEQ, seq)
+        if self.fast is not None and not self._fast_checked:
+            self._fast_checked = True
+            if not integer_keyed(batch, self.groups[0]):
+                self.fast = None
         deltas = self._deltas(con, batch)
+        if self.fast is not None:     # it reads neither (a hopping window copies every column)
+            deltas = deltas.drop_columns([SEQ, EMIT])
         if self.window is not None:
             deltas = self._assign_windows(con, deltas)
+        if self.fast is not None:
+            emitted = self.fast.process(con, deltas) if deltas.num_rows else self._empty()
+            self.fast.close_before(self.stream_time)
+            return emitted
         if deltas.num_rows == 0:
             return self._close_windows(con) if self.window is not None else self._empty()
         outputs = []
@@ -202,7 +235,9 @@ class Aggregate:
         result = result.append_column(WINDOWSTART_COL, pa.array(starts, pa.int64()))
         result = result.append_column(WINDOWEND_COL, pa.array(starts + size, pa.int64()))
         if n:
-            self._closes = np.unique(progress[progress > self.stream_time]) - grace
+            rising = progress[progress > self.stream_time]   # non-decreasing: distinct = where it rises
+            self._closes = rising[np.concatenate([[True], rising[1:] != rising[:-1]])] - grace if len(rising) \
+                else rising
             self.stream_time = max(self.stream_time, int(progress[-1]))
         return result
 

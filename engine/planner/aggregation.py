@@ -532,14 +532,21 @@ def build_aggregation(plan: AggregationPlan, sink_factory, processing_log, query
     output = AggregateOutput(bound, [], len(plan.group_by), plan.window_plan is not None, out_columns,
                              having_sql, out_layout)
     per_record = _cache_off(plan)
+    sink = sink_factory(out_layout)
+    encoder = getattr(sink, "value_encoding_sql", None)
+    value_names = [f.sql_name for f in out_layout.value_fields]
+    encoding = encoder(value_names) if encoder else None
+    sink_source = getattr(sink, "sink", None)
+    sink_reads = {sink_source.timestamp_column} if sink_source is not None and sink_source.timestamp_column else set()
+    dropped = tuple(f.sql_name for f in out_layout.value_fields if f.name not in sink_reads) if encoding else ()
     if plan.window_plan is not None and plan.window_plan.kind == "SESSION":
         from engine.operators.session_aggregate import SessionAggregate
         operator = SessionAggregate(bound, arg_columns, len(plan.group_by), plan.window_plan, output,
                                     plan.emit == "FINAL", per_record)
     else:
         operator = Aggregate(bound, arg_columns, len(plan.group_by), counter, source_keys, plan.window_plan,
-                             output, plan.emit == "FINAL", per_record)
-    return PhysicalPlan(relation_ops, [select, operator], sink_factory(out_layout))
+                             output, plan.emit == "FINAL", per_record, encoding, dropped)
+    return PhysicalPlan(relation_ops, [select, operator], sink)
 
 
 def _cache_off(plan: AggregationPlan) -> bool:

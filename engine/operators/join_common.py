@@ -33,21 +33,31 @@ class SideSpec:
     key: Callable[[pa.Table], tuple[pa.Array, pa.Array]]  # rows -> (key, hashable key)
 
 
-def key_evaluator(sql: str, column: Optional[str], key_type, processing_log=None, query_id=None):
+def hash_type(step) -> pa.DataType:
+    """The type keys are matched by: the key itself, or its text when nested or windowed."""
+    typ = to_arrow(step.key_type)
+    return pa.string() if pa.types.is_nested(typ) or step.left_window else typ
+
+
+def key_evaluator(sql: str, column: Optional[str], key_type, window: tuple[str, ...] = ()):
+    """rows -> (key, hashable key). With `window` (the bounds columns that are part of a windowed
+    key), the hashable key is the text of the key and its window, so both must match."""
     arrow_type = to_arrow(key_type)
-    nested = pa.types.is_nested(arrow_type)
+    as_text = pa.types.is_nested(arrow_type) or bool(window)
 
     def evaluate(rows: pa.Table) -> tuple[pa.Array, pa.Array]:
         if rows.num_rows == 0:
             empty = pa.array([], arrow_type)
-            return empty, (pa.array([], pa.string()) if nested else empty)
-        if column is not None and not nested:
+            return empty, (pa.array([], pa.string()) if as_text else empty)
+        if column is not None and not as_text:
             key = rows.column(column).combine_chunks()
             return key, key
-        text = ", CAST(__k AS VARCHAR) AS __h" if nested else ""
-        out = run_sql(f"SELECT __k{text} FROM (SELECT TRY({sql}) AS __k FROM batch)", batch=rows)
+        text = f", CAST(row(__k, {', '.join(window)}) AS VARCHAR)" if window else ", CAST(__k AS VARCHAR)"
+        hashed = f", CASE WHEN __k IS NULL THEN NULL ELSE {text[2:]} END AS __h" if as_text else ""
+        bounds = "".join(f", {name}" for name in window)
+        out = run_sql(f"SELECT __k{hashed} FROM (SELECT TRY({sql}) AS __k{bounds} FROM batch)", batch=rows)
         key = out.column("__k").combine_chunks().cast(arrow_type)
-        return key, (out.column("__h").combine_chunks() if nested else key)
+        return key, (out.column("__h").combine_chunks() if as_text else key)
 
     return evaluate
 

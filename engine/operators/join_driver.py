@@ -20,9 +20,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from engine.catalog import TABLE
 from engine.operators.base import (HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL,
-                                   Operator)
-from engine.operators.join_common import SideSpec, key_evaluator
+                                   WINDOW_BOUNDS, Operator)
+from engine.operators.join_common import JOIN_KEY_COL, SideSpec, key_evaluator
 from engine.operators.source import SourceDecode
 from engine.planner.joins import STREAM_STREAM, STREAM_TABLE, TABLE_TABLE, JoinRelation
 from engine.processing_log import ProcessingLog
@@ -42,18 +43,27 @@ class JoinOperators:
         for step in relation.steps:
             right_schema = _leaf_schema(step.right, step.right.source.is_table)
             left = SideSpec(left_schema, key_evaluator(step.left_sql, step.left_column, step.key_type,
-                                                       processing_log, query_id))
+                                                       step.left_window))
             right = SideSpec(right_schema, key_evaluator(step.right_sql, step.right_column, step.key_type,
-                                                         processing_log, query_id))
+                                                         step.right_window))
             operator = _make_join(step, left, right)
             self.joins.append(operator)
             left_schema = operator.data_schema
         self.output_schema = self.joins[-1].output_schema
+        self.window_bounds = _result_window_bounds(relation)
+        self.output_schema = self.output_schema + [(sql_name, pa.int64()) for sql_name in self.window_bounds]
         self.layout = relation.layout
+        self.result_filter = _result_filter(relation)
 
     # --- RelationOperators ---
+    def fused_with(self, select):
+        """This relation and the projection's `select` as one operator, when they can run fused
+        (`engine.operators.join_fused`); else None."""
+        from engine.operators.join_fused import FusedStreamTableJoin
+        return FusedStreamTableJoin(self, select) if FusedStreamTableJoin.applies_to(self) else None
+
     def operators(self) -> list[Operator]:
-        return [*self.decoders, *self.joins]
+        return [*self.decoders, *self.joins, *([self.result_filter] if self.result_filter else [])]
 
     def process(self, records: pa.Table | pa.RecordBatch) -> pa.Table:
         if isinstance(records, pa.RecordBatch):
@@ -66,7 +76,8 @@ class JoinOperators:
         if not outputs:
             return self._empty()
         result = pa.concat_tables(outputs) if len(outputs) > 1 else outputs[0]
-        return result
+        result = self._with_window(result)
+        return self.result_filter.process(result) if self.result_filter else result
 
     # --- steps ---
     def _decoded_events(self, records: pa.Table) -> list[tuple[int, pa.Table]]:
@@ -134,6 +145,15 @@ class JoinOperators:
             out = join.process_left(out)
         return out
 
+    def _with_window(self, rows: pa.Table) -> pa.Table:
+        """A windowed result's window: the first (left-most) joined source's that has a row."""
+        for sql_name, candidates in self.window_bounds.items():
+            bound = rows.column(candidates[0])
+            if len(candidates) > 1:
+                bound = pc.coalesce(*(rows.column(c) for c in candidates))
+            rows = rows.append_column(sql_name, bound)
+        return rows
+
     def _empty(self) -> pa.Table:
         return pa.schema(self.output_schema).empty_table()
 
@@ -167,6 +187,30 @@ def _as_leaf_rows(leaf, rows: pa.Table) -> pa.Table:
         columns[TOMBSTONE_COL] = rows.column(TOMBSTONE_COL)
     columns[SEQ_COL] = rows.column(SEQ_COL)
     return pa.table(columns)
+
+
+def _result_window_bounds(relation: JoinRelation) -> dict[str, list[str]]:
+    """For a windowed result, each window bound and the windowed sources' columns that give it."""
+    if relation.window is None:
+        return {}
+    windowed = [leaf for leaf in relation.leaves if leaf.source.window is not None]
+    return {sql_name: [f"s{leaf.index}_{sql_name}" for leaf in windowed] for _, sql_name in WINDOW_BOUNDS}
+
+
+def _result_filter(relation: JoinRelation):
+    """The change filter of a table result with a WHERE (see `engine.operators.join_filter`)."""
+    if relation.where is None or relation.result_kind != TABLE:
+        return None
+    from engine.expressions.compiler import ExpressionCompiler
+    from engine.operators.join_filter import JoinResultFilter
+    from grammar.formatter import format_expression
+    predicate = ExpressionCompiler(relation.layout.scope()).compile_predicate(relation.where, clause="WHERE")
+    if relation.foreign_key_columns:
+        fields = [relation._field(ref) for ref in relation.foreign_key_columns]
+        keys = [(f.sql_name, to_arrow(f.type)) for f in fields]
+    else:
+        keys = [(JOIN_KEY_COL, to_arrow(relation.key_type))]
+    return JoinResultFilter(predicate.sql, format_expression(relation.where), keys)
 
 
 def _leaf_schema(leaf, is_table: bool) -> list[tuple[str, pa.DataType]]:

@@ -15,9 +15,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.operators.base import ROWTIME_COL, TOMBSTONE_COL
-from engine.operators.join_common import (TwoSidedJoinStep, HASH_COL, JOIN_KEY_COL, SideSpec, empty_output, max_time, meta_from,
+from engine.operators.join_common import (hash_type, TwoSidedJoinStep, HASH_COL, JOIN_KEY_COL, SideSpec, empty_output, max_time, meta_from,
                                           output_schema, output_table, run_sql, take_columns)
-from engine.operators.join_table_table import hash_type, previous_alive
+from engine.operators.join_table_table import previous_alive
 from engine.state.join_state import KeyedRows
 
 FK_COL = "__fk"

@@ -21,9 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.operators.base import ROWTIME_COL
-from engine.operators.join_common import (JoinStep, HASH_COL, JOIN_KEY_COL, SideSpec, empty_output, from_ipc,
+from engine.operators.join_common import (hash_type, JoinStep, HASH_COL, JOIN_KEY_COL, SideSpec, empty_output, from_ipc,
                                           ipc_bytes, meta_from, output_schema, output_table)
-from engine.operators.join_table_table import hash_type
 from engine.state.join_state import WindowedRows
 from engine.types import to_arrow
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from engine.operators.base import ROWTIME_COL, TOMBSTONE_COL
-from engine.operators.join_common import (JoinStep, HASH_COL, JOIN_KEY_COL, SideSpec, empty_output, from_ipc, ipc_bytes,
+from engine.operators.join_common import (JoinStep, HASH_COL, hash_type, JOIN_KEY_COL, SideSpec, empty_output, from_ipc, ipc_bytes,
                                           meta_from, output_schema, output_table, take_columns)
 from engine.state.join_state import KeyedRows
 
@@ -21,7 +21,7 @@ class StreamTableJoin(JoinStep):
         self.left, self.right = left, right
         self.output_schema = output_schema(left, right, step.key_type, table_result=False)
         self.data_schema = list(left.schema) + list(right.schema)
-        self.table = KeyedRows(pa.schema(list(right.schema) + [(ROWTIME_COL, pa.int64()), (HASH_COL, _hash_type(right, step))]))
+        self.table = KeyedRows(pa.schema(list(right.schema) + [(ROWTIME_COL, pa.int64()), (HASH_COL, hash_type(step))]))
 
     def describe(self) -> str:
         return f"JOIN stream-table {self.step.kind} ON {self.step.text}"
@@ -57,9 +57,3 @@ class StreamTableJoin(JoinStep):
 
     def restore(self, state: bytes) -> None:
         self.table.restore(from_ipc(state))
-
-
-def _hash_type(side: SideSpec, step):
-    from engine.types import to_arrow
-    typ = to_arrow(step.key_type)
-    return pa.string() if pa.types.is_nested(typ) else typ

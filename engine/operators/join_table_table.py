@@ -15,10 +15,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.operators.base import ROWTIME_COL, TOMBSTONE_COL
-from engine.operators.join_common import (TwoSidedJoinStep, HASH_COL, JOIN_KEY_COL, SideSpec, empty_output, max_time, meta_from,
+from engine.operators.join_common import (TwoSidedJoinStep, HASH_COL, hash_type, JOIN_KEY_COL, SideSpec, empty_output, max_time, meta_from,
                                           output_schema, output_table, take_columns)
 from engine.state.join_state import KeyedRows
-from engine.types import to_arrow
 
 
 def previous_alive(hashes: pa.Array, tombstones: np.ndarray, state: KeyedRows) -> np.ndarray:
@@ -37,11 +36,6 @@ def previous_alive(hashes: pa.Array, tombstones: np.ndarray, state: KeyedRows) -
     prev_alive_sorted[1:] = ~tombstones[order][:-1]
     result[order[same]] = prev_alive_sorted[same]
     return result
-
-
-def hash_type(step) -> pa.DataType:
-    typ = to_arrow(step.key_type)
-    return pa.string() if pa.types.is_nested(typ) else typ
 
 
 class TableTableJoin(TwoSidedJoinStep):

@@ -20,7 +20,8 @@ from engine.catalog import STREAM, TABLE, Catalog, DataSource, WindowInfo
 from engine.errors import KsqlStatementException
 from engine.expressions.compiler import ExpressionCompiler
 from engine.expressions.scope import ColumnBinding, Scope, UnresolvedColumnException
-from engine.operators.base import (PSEUDO_BINDINGS, BatchLayout, Field, layout_for_columns)
+from engine.operators.base import PSEUDO_BINDINGS, WINDOW_BOUNDS, BatchLayout, Field
+from engine.operators.source import source_layout
 from engine.processing_log import ProcessingLog
 from engine.schema import KEY, Column
 from engine.types import BIGINT
@@ -65,6 +66,10 @@ class JoinStep:
     after_ms: int = 0
     grace_ms: Optional[int] = None  # None: no GRACE PERIOD given (legacy eager outer results)
     text: str = ""
+    # Two windowed sources match on key and window: the window bounds that are part of the key
+    # (the start for time windows, start and end for session windows), per side.
+    left_window: tuple[str, ...] = ()
+    right_window: tuple[str, ...] = ()
 
     @property
     def retention_ms(self) -> int:
@@ -135,6 +140,12 @@ class JoinRelation:
     key_type: object = None
     join_columns: frozenset = frozenset()     # column names the ON conditions read
     needed_columns: Optional[frozenset] = None  # decode only these value columns (None: all)
+    where: Optional[ast.Expr] = None          # the query's WHERE, for a table result's change filter
+
+    def filtered_by(self, where: Optional[ast.Expr]) -> "JoinRelation":
+        """This relation, knowing the WHERE applied to it: a table result then drops the changes
+        of keys it never emitted (`engine.operators.join_filter`)."""
+        return dataclasses.replace(self, where=where)
 
     def reading_only(self, columns: set[str]) -> "JoinRelation":
         """This relation, decoding only the value columns named `columns` (and the join columns)."""
@@ -340,7 +351,7 @@ def plan_join(catalog: Catalog, query: ast.Query) -> JoinRelation:
     _check_sources(refs, sources)
     leaves = []
     for i, (ref, source) in enumerate(zip(refs, sources)):
-        base = layout_for_columns(list(source.schema.columns), ref.effective_name)
+        base = source_layout(source, ref.effective_name)
         fields = [Field(f.name, f.type, f"s{i}_{f.sql_name}", f.namespace, ref.effective_name) for f in base.fields]
         leaves.append(Leaf(i, source, ref.effective_name, fields))
     _check_condition_sources(query, leaves)
@@ -388,6 +399,8 @@ def plan_join(catalog: Catalog, query: ast.Query) -> JoinRelation:
         fields.insert(0, Field(synthetic_name, key_type, JOIN_KEY_COL, KEY, None))
     else:
         fields.append(Field(HIDDEN_KEY, key_type, JOIN_KEY_COL, KEY, None))
+    if leaves[0].source.window is not None:  # the result's window, carried to a windowed sink's key
+        fields += [Field(f"${name}", BIGINT, sql_name, KEY, None) for name, sql_name in WINDOW_BOUNDS]
     layout = JoinLayout(fields, leaves, key_ref if not synthetic else None, key_binding,
                         has_tombstones=left_kind == TABLE)
     from engine.planner.rewrite import referenced_columns
@@ -594,10 +607,22 @@ def _plan_step(clause: ast.JoinClause, left_leaves: list[Leaf], right: Leaf, lef
     if clause.within is not None:
         before, after = clause.within.before.millis, clause.within.after.millis
         grace = clause.within.grace.millis if clause.within.grace is not None else None
+    left_window, right_window = _window_key_columns(left_leaves, left_ref, right, join_type)
     step = JoinStep(clause.kind, join_type, right, left_leaves, left_typed.sql, right_typed.sql,
                     _plain_column(left_expr, left_leaves), _plain_column(right_expr, [right]), left_typed.type,
-                    before, after, grace, text)
+                    before, after, grace, text, left_window, right_window)
     return step, left_ref, right_ref
+
+
+def _window_key_columns(left_leaves: list[Leaf], left_ref: Optional[KeyRef], right: Leaf,
+                        join_type: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The window bounds each side's join key includes: none unless both sides are windowed."""
+    left = next((leaf for leaf in left_leaves if left_ref and leaf.alias == left_ref.alias), left_leaves[0])
+    if join_type == FOREIGN_KEY or left.source.window is None or right.source.window is None:
+        return (), ()
+    bounds = WINDOW_BOUNDS if left.source.window.is_session else WINDOW_BOUNDS[:1]
+    return (tuple(f"s{left.index}_{sql_name}" for _, sql_name in bounds),
+            tuple(f"s{right.index}_{sql_name}" for _, sql_name in bounds))
 
 
 def _condition_text(on: ast.Expr, leaves: list[Leaf]) -> str:

@@ -158,6 +158,7 @@ class LogicalPlanner:
             read = set().union(*(referenced_columns(o.expr) for o in keys + values))
             read |= set().union(*(referenced_columns(c.call) for c in flatten.calls)) if flatten else set()
             relation = relation.reading_only(read | (referenced_columns(where) if where is not None else set()))
+            relation = relation.filtered_by(where)
         return LogicalPlan(relation=relation, where=where, keys=keys, values=values,
                            result_kind=relation.result_kind, partitioned_by=bool(query.partition_by),
                            emit=query.emit, limit=query.limit, flatten=flatten)

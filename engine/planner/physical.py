@@ -66,6 +66,9 @@ def build_projection(plan, sink_factory, processing_log: ProcessingLog,
     select = build_select(plan, processing_log, query_id, outputs, layout, encoding, sink_reads)
     if getattr(plan, "flatten", None) is not None:
         return PhysicalPlan(relation, [build_flatten(plan, processing_log, query_id), select], sink)
+    fused = relation.fused_with(select) if hasattr(relation, "fused_with") else None
+    if fused is not None:  # a join that runs fused with its projection (engine.operators.join_fused)
+        return PhysicalPlan(fused, [], sink)
     decode = relation.operators()[0] if len(relation.operators()) == 1 else None
     if isinstance(decode, SourceDecode) and FusedJsonProjection.applies_to(decode):
         return PhysicalPlan(FusedJsonProjection(decode, select), [], sink)
@@ -97,7 +100,8 @@ def _projection_outputs(plan) -> tuple[list[OutputColumn], BatchLayout]:
                     not referenced_columns(item.expr) <= key_names:
                 # A new key computed from a null value is null (the value is not evaluated).
                 sql = f"CASE WHEN {TOMBSTONE_COL} THEN NULL ELSE {sql} END"
-            outputs.append(OutputColumn(sql_name, sql, format_expression(item.expr)))
+            from_key = bool(referenced_columns(item.expr)) and referenced_columns(item.expr) <= key_names
+            outputs.append(OutputColumn(sql_name, sql, format_expression(item.expr), from_key))
             fields.append(Field(item.name, item.type, sql_name, namespace))
     return outputs, BatchLayout(tuple(fields), has_tombstones=plan.input_layout.has_tombstones)
 

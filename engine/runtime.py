@@ -26,6 +26,7 @@ from typing import Optional
 
 from engine.log.api import Consumer
 from engine.planner.physical import PhysicalPlan
+from engine.wakeup import AppendSignal
 
 logger = logging.getLogger("ksqlite.runtime")
 
@@ -116,6 +117,8 @@ class Scheduler:
     def __init__(self, idle_sleep: float = 0.005):
         self.tasks: dict[str, QueryTask] = {}
         self.idle_sleep = idle_sleep
+        # Appends (INSERT VALUES, query outputs) wake idle tasks and push queries at once.
+        self.appended = AppendSignal()
         self._thread: Optional[threading.Thread] = None
         self._stop = threading.Event()
         self._lock = threading.RLock()
@@ -153,11 +156,15 @@ class Scheduler:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            if not self.step_all():
-                self._stop.wait(self.idle_sleep)
+            seen = self.appended.generation
+            if self.step_all():
+                self.appended.notify()  # outputs were appended: a push query may read them
+            else:
+                self.appended.wait(seen, self.idle_sleep)
 
     def stop(self) -> None:
         self._stop.set()
+        self.appended.notify()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None

@@ -97,6 +97,18 @@ def _statement_text(text: str) -> str:
     return text if text.endswith(";") else text + ";"
 
 
+def _add_entities(state: "ServerState", results: list, entities: list[dict]) -> None:
+    """The statements' entities as /ksql answers them, remembering command statuses.
+    ksqlDB answers INSERT VALUES with no entity; ksql-python 0.10.2 then fails on `[][0]` (its
+    issue #80), so the engine's currentStatus is kept."""
+    for result in results:
+        entity = dict(result.entity)
+        entity["statementText"] = _statement_text(entity.get("statementText") or result.statement_text)
+        entities.append(entity)
+        if "commandId" in entity and "commandStatus" in entity:
+            state.statuses[entity["commandId"]] = dict(entity["commandStatus"])
+
+
 # --- /ksql --------------------------------------------------------------------------------------
 
 async def ksql_endpoint(request: Request) -> Response:
@@ -118,28 +130,34 @@ async def ksql_endpoint(request: Request) -> Response:
     variables = body.get("sessionVariables") or {}
     entities: list[dict] = []
 
+    def run_together(texts: list[str]) -> Optional[dict]:
+        """Statements between SETs go to the engine together (it appends INSERTs in one go)."""
+        if not texts:
+            return None
+        try:
+            results = state.engine.execute_statements(texts, properties=dict(properties), variables=variables)
+        except KsqlException as exc:
+            _add_entities(state, exc.results or [], entities)
+            return _ksql_error(exc, _statement_text(exc.statement_text or texts[0]), entities)
+        _add_entities(state, results, entities)
+        return None
+
     def run() -> Optional[dict]:
+        pending: list[str] = []
         for text in statements:
             setting = _SET.match(text)
-            if setting:  # over REST a SET/UNSET lasts for the rest of this request only
-                if setting.group(1).upper() == "SET":
-                    properties[setting.group(2)] = setting.group(3)
-                else:
-                    properties.pop(setting.group(2), None)
+            if not setting:
+                pending.append(text)
                 continue
-            try:
-                results = state.engine.execute(text, properties=properties, variables=variables)
-            except KsqlException as exc:
-                return _ksql_error(exc, _statement_text(text), entities)
-            # ksqlDB answers INSERT VALUES with no entity; ksql-python 0.10.2 then fails on
-            # `[][0]` (its issue #80), so the engine's currentStatus is kept.
-            for result in results:
-                entity = dict(result.entity)
-                entity["statementText"] = _statement_text(entity.get("statementText") or text)
-                entities.append(entity)
-                if "commandId" in entity and "commandStatus" in entity:
-                    state.statuses[entity["commandId"]] = dict(entity["commandStatus"])
-        return None
+            error = run_together(pending)
+            if error is not None:
+                return error
+            pending = []
+            if setting.group(1).upper() == "SET":  # over REST a SET/UNSET lasts for the rest of this request only
+                properties[setting.group(2)] = setting.group(3)
+            else:
+                properties.pop(setting.group(2), None)
+        return run_together(pending)
 
     try:
         error = await run_in_threadpool(run)

@@ -28,6 +28,7 @@ class OutputColumn:
     sql_name: str
     sql: str
     text: str
+    from_key: bool = False   # reads only key columns: a tombstone row keeps it (its key)
 
 
 class Select(StatelessOperator):
@@ -88,7 +89,7 @@ class Select(StatelessOperator):
         dead = TOMBSTONE_COL
         if self.predicate_sql:
             dead = f"({TOMBSTONE_COL} OR NOT coalesce(({self.predicate_sql}), false))"
-        values = [f"CASE WHEN {dead} THEN NULL ELSE {o.sql} END AS {o.sql_name}"
+        values = [f"{o.sql} AS {o.sql_name}" if o.from_key else f"CASE WHEN {dead} THEN NULL ELSE {o.sql} END AS {o.sql_name}"
                   for o in self.outputs if o not in keys]
         select = [f"{o.sql} AS {o.sql_name}" for o in keys] + values + select[len(self.outputs):]
         select.append(f"{dead} AS {TOMBSTONE_COL}")

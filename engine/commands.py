@@ -1,40 +1,68 @@
-"""The command log: statements that changed the catalog, kept in an internal topic so that a
-restart rebuilds the same catalog and resumes the same queries (ksqlDB's command topic)."""
+"""The command topic: statements that changed the catalog, kept in an internal topic so that a
+restart rebuilds the same catalog and resumes the same queries (ksqlDB's command topic).
+
+Its name is ksqlDB's, `_confluent-ksql-<ksql.service.id>_command_topic`: processes started with
+the same service id on one Kafka cluster share it, so each replays the others' statements (in
+topic order, which gives every process the same query ids) and runs its share of every query.
+Each entry names the process that wrote it, so that a process following the topic skips its own.
+"""
 from __future__ import annotations
 
 import time
+import uuid
+from typing import Optional
 
 import orjson
 import pyarrow as pa
 
 from engine.log.api import HEADER_TYPE, Log, TopicConfig
 
-COMMAND_TOPIC = "_ksqlite_command_log"
+DEFAULT_SERVICE_ID = "default_"
+
+
+def command_topic_name(service_id: str) -> str:
+    return f"_confluent-ksql-{service_id}_command_topic"
 
 
 class CommandLog:
-    def __init__(self, log: Log):
+    def __init__(self, log: Log, service_id: str = DEFAULT_SERVICE_ID):
         self.log = log
-        if not log.topic_exists(COMMAND_TOPIC):
-            log.create_topic(COMMAND_TOPIC, TopicConfig(partitions=1, retention_ms=-1), exist_ok=True)
+        self.topic = command_topic_name(service_id)
+        self.origin = uuid.uuid4().hex      # this process
+        self.applied = 0                    # the offset after the last entry this process ran
+        if not log.topic_exists(self.topic):
+            log.create_topic(self.topic, TopicConfig(partitions=1, retention_ms=-1), exist_ok=True)
 
     def append(self, statement: str, properties: dict) -> None:
-        entry = orjson.dumps({"statement": statement, "properties": _plain(properties)})
-        self.log.append(COMMAND_TOPIC, pa.table({
+        entry = orjson.dumps({"statement": statement, "properties": _plain(properties),
+                              "origin": self.origin})
+        self.log.append(self.topic, pa.table({
             "key": pa.nulls(1, pa.binary()), "value": pa.array([entry], pa.binary()),
             "timestamp": pa.array([int(time.time() * 1000)], pa.int64()),
             "headers": pa.nulls(1, HEADER_TYPE)}), partition=0)
 
-    def entries(self) -> list[dict]:
-        out, offset = [], self.log.start_offsets(COMMAND_TOPIC)[0]
-        end = self.log.end_offsets(COMMAND_TOPIC)[0]
+    def entries(self, start: Optional[int] = None) -> list[tuple[int, dict]]:
+        """(offset, entry) of every command from `start` (default: the first) to the end."""
+        out: list[tuple[int, dict]] = []
+        offset = max(start or 0, self.log.start_offsets(self.topic)[0])
+        end = self.log.end_offsets(self.topic)[0]
         while offset < end:
-            batch = self.log.read(COMMAND_TOPIC, 0, offset)
+            batch = self.log.read(self.topic, 0, offset)
             if batch.num_rows == 0:
                 break
-            out.extend(orjson.loads(v) for v in batch.column("value").to_pylist())
-            offset = batch.column("offset")[-1].as_py() + 1
+            offsets = batch.column("offset").to_pylist()
+            out.extend(zip(offsets, (orjson.loads(v) for v in batch.column("value").to_pylist())))
+            offset = offsets[-1] + 1
         return out
+
+    def new_entries(self) -> list[tuple[int, dict]]:
+        """Commands other processes appended since this one last looked."""
+        if self.log.end_offsets(self.topic)[0] <= self.applied:
+            return []
+        fresh = self.entries(self.applied)
+        if fresh:
+            self.applied = fresh[-1][0] + 1
+        return [(offset, entry) for offset, entry in fresh if entry.get("origin") != self.origin]
 
 
 def _plain(properties: dict) -> dict:

@@ -11,19 +11,21 @@ they are and the REPL renders them.
 """
 from __future__ import annotations
 
+import dataclasses
+import logging
 import threading
 import uuid
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from engine import metadata, pull, testrecords
 from engine.catalog import Catalog
-from engine.commands import CommandLog
+from engine.commands import DEFAULT_SERVICE_ID, CommandLog
 from engine.ddl import Config
 from engine.errors import KsqlException, KsqlStatementException, ParseFailedException
 from engine.executor import Executor
+from engine.insert_values import InsertShapeCache
 from engine.expressions import python_udf
 from engine.log.api import Log, TopicConfig
 from engine.log.embedded import EmbeddedLog
@@ -31,10 +33,15 @@ from engine.operators.sink import RowSink
 from engine.planner.logical import LogicalPlanner
 from engine.planner.physical import build_physical_plan
 from engine.processing_log import ProcessingLog
+from engine.push_sink import StreamRowSink
 from engine.runtime import QueryTask, Scheduler
+from engine.wakeup import AppendSignal, UncommittedConsumer
 from grammar import ast
 from grammar.errors import ParseError
 from grammar.parser import parse_statement, split_statements, substitute_variables
+
+COMMAND_POLL_SECONDS = 0.5   # how often a server looks for other processes' statements
+PUSH_POLL_SECONDS = 0.01     # how often an idle push query looks at a log that does not signal
 
 
 @dataclass
@@ -87,12 +94,14 @@ class PushQuery:
     """A running transient push query. Iterate for rows (blocks until the next row arrives or the
     query ends at its LIMIT); `poll` returns what has arrived; `close()` stops it."""
 
-    def __init__(self, query_id: str, columns: list[QueryColumn], task, sink, on_close):
+    def __init__(self, query_id: str, columns: list[QueryColumn], task, sink, on_close,
+                 appended: Optional[AppendSignal] = None):
         self.query_id = query_id
         self.columns = columns
         self._task = task
         self._sink = sink
         self._on_close = on_close
+        self._appended = appended or AppendSignal()
         self._closed = threading.Event()
         self._listeners: list = []
         self._thread = threading.Thread(target=self._run, name=f"push-{query_id}", daemon=True)
@@ -100,10 +109,11 @@ class PushQuery:
 
     def _run(self) -> None:
         while not self._closed.is_set() and not self._sink.done:
+            seen = self._appended.generation
             if self._task.step():
                 self._notify()
-            else:
-                self._closed.wait(0.01)
+            else:  # woken by the next append; the timeout covers writers that do not signal
+                self._appended.wait(seen, PUSH_POLL_SECONDS)
         with self._sink.condition:
             self._sink.condition.notify_all()
         self._notify()
@@ -165,6 +175,7 @@ class PushQuery:
     def close(self) -> None:
         if not self._closed.is_set():
             self._closed.set()
+            self._appended.notify()
             self._thread.join(timeout=5)
             self._task.close()
             self._on_close(self.query_id)
@@ -213,9 +224,12 @@ class Engine:
         self.catalog = Catalog()
         self.scheduler = Scheduler()
         self._processing_log = ProcessingLog()
-        self._commands = CommandLog(self.log)
+        self._commands = CommandLog(self.log, str(Config(self.properties).get("ksql.service.id",
+                                                                              DEFAULT_SERVICE_ID)))
+        self._stop_following = threading.Event()
         self._lock = threading.RLock()
         self._push_queries: dict[str, PushQuery] = {}
+        self._insert_shapes = InsertShapeCache()
         self._replaying = False
         self._executor = Executor(self.catalog, self.log, self.scheduler, self._processing_log,
                                   Config(self.properties), self._record_command,
@@ -250,27 +264,60 @@ class Engine:
     # ------------------------------------------------------------------ statements
     def execute(self, sql: str, properties: Optional[dict[str, Any]] = None,
                 variables: Optional[dict[str, str]] = None) -> list[StatementResult]:
+        return self.execute_statements(split_statements(sql), properties, variables)
+
+    def execute_statements(self, texts: list[str], properties: Optional[dict[str, Any]] = None,
+                           variables: Optional[dict[str, str]] = None) -> list[StatementResult]:
+        """`execute` for statement texts already split (without their `;`). Consecutive INSERT
+        VALUES statements on one target are written as one append, with the same outcome as one
+        at a time: on a failure the statements before it have run (`exc.results`)."""
         results: list[StatementResult] = []
         overrides = dict(properties or {})
         session_variables = {**self.variables, **(variables or {})}
-        for text in split_statements(sql):
+        inserts: list[tuple[str, ast.InsertValues]] = []
+        self.follow_commands()   # other processes' statements first: the same query ids everywhere
+        for text in texts:
             try:
                 statement = self._parse(text, session_variables)
+                if isinstance(statement, ast.InsertValues):
+                    if inserts and inserts[0][1].target != statement.target:
+                        self._run_inserts(inserts, results)
+                    inserts.append((text, statement))
+                    continue
+                self._run_inserts(inserts, results)
                 entity = self._execute_statement(statement, overrides, session_variables)
             except KsqlException as error:
-                error.results = results
-                error.statement_text = error.statement_text or text
-                raise
+                self._run_inserts(inserts, results)   # the statements before this one run
+                raise _failed(error, results, text)
             results.append(StatementResult(statement.text, entity))
+        self._run_inserts(inserts, results)
         return results
+
+    def _run_inserts(self, inserts: list[tuple[str, ast.InsertValues]], results: list[StatementResult]) -> None:
+        """Run (and empty) the pending INSERT VALUES statements; raise the first one's error."""
+        if not inserts:
+            return
+        pending = list(inserts)
+        inserts.clear()
+        with self._lock:
+            entities, error = self._executor.insert_values([statement for _, statement in pending])
+        results.extend(StatementResult(statement.text, entity)
+                       for (_, statement), entity in zip(pending, entities))
+        if error is not None:
+            raise _failed(error, results, pending[len(entities)][0]) if isinstance(error, KsqlException) else error
 
     def _parse(self, text: str, variables: dict[str, str]) -> ast.Statement:
         substituted = substitute_variables(text, variables) if variables else text
+        cached = self._insert_shapes.parse(substituted)
+        if cached is not None:
+            return cached
         try:
-            return parse_statement(substituted + ";", client_statements=False)
+            statement = parse_statement(substituted + ";", client_statements=False)
         except ParseError as error:
             raise ParseFailedException(error.message, error.line, error.column, error.token,
                                        error.expected, substituted) from error
+        self._insert_shapes.learn(substituted, statement)
+        return statement
 
     def _execute_statement(self, statement: ast.Statement, overrides: dict[str, Any],
                            variables: dict[str, str]) -> dict[str, Any]:
@@ -317,8 +364,18 @@ class Engine:
 
     def _replay_commands(self) -> None:
         entries = self._commands.entries()
-        if not entries:
-            return
+        if entries:
+            self._commands.applied = entries[-1][0] + 1
+            self._run_commands(entry for _, entry in entries)
+
+    def follow_commands(self) -> None:
+        """Run the statements other processes of this service wrote to the shared command
+        topic since the last look (a log shared between processes only)."""
+        if getattr(self.log, "distributed", False):
+            with self._lock:
+                self._run_commands(entry for _, entry in self._commands.new_entries())
+
+    def _run_commands(self, entries) -> None:
         self._replaying = True
         try:
             for entry in entries:
@@ -333,6 +390,13 @@ class Engine:
                     self.properties.update(saved)
         finally:
             self._replaying = False
+
+    def _follow_commands_in_background(self) -> None:
+        while not self._stop_following.wait(COMMAND_POLL_SECONDS):
+            try:
+                self.follow_commands()
+            except Exception:  # a broker hiccup: try again at the next round
+                logging.getLogger("ksqlite.engine").warning("reading the command topic failed", exc_info=True)
 
     # ------------------------------------------------------------------ queries
     def push_query(self, sql: str, properties: Optional[dict[str, Any]] = None) -> PushQuery:
@@ -349,17 +413,20 @@ class Engine:
             query_id = f"transient_{plan.source.name}_{uuid.uuid4().int % 10**19}"
             sink_holder = {}
 
+            sink_class = StreamRowSink if plan.result_kind == "STREAM" else RowSink
+
             def make_sink(layout):
-                sink_holder["sink"] = RowSink(layout, statement.query.limit)
+                sink_holder["sink"] = sink_class(layout, statement.query.limit)
                 return sink_holder["sink"]
             physical = build_physical_plan(plan, make_sink, self._processing_log, query_id)
             reset = str(Config(props).get("auto.offset.reset", "latest"))
             consumer = self.log.consumer(f"_confluent-ksql-{query_id}", plan.topics,
                                          auto_offset_reset=reset)
-            task = QueryTask(query_id, physical, consumer, max_batch=10_000)
+            task = QueryTask(query_id, physical, UncommittedConsumer(consumer), max_batch=10_000)
             columns = [QueryColumn(f.name, str(f.type), f.namespace == "KEY")
                        for f in physical.output_layout.fields]
-            handle = PushQuery(query_id, columns, task, sink_holder["sink"], self._forget_push_query)
+            handle = PushQuery(query_id, columns, task, sink_holder["sink"], self._forget_push_query,
+                               self.scheduler.appended)
             self._push_queries[query_id] = handle
         return handle
 
@@ -396,9 +463,15 @@ class Engine:
         return True
 
     def start(self) -> None:
+        """Run the queries in a background thread (and, on a log shared between processes, follow
+        the statements the other processes of the service run)."""
         self.scheduler.start()
+        if getattr(self.log, "distributed", False) and not self._stop_following.is_set():
+            threading.Thread(target=self._follow_commands_in_background, name="ksqlite-commands",
+                             daemon=True).start()
 
     def close(self) -> None:
+        self._stop_following.set()
         for handle in list(self._push_queries.values()):
             handle.close()
         self.scheduler.close()
@@ -409,7 +482,7 @@ class Engine:
         self.log.create_topic(name, TopicConfig(partitions=partitions, **config), exist_ok=True)
 
     def topic_names(self) -> list[str]:
-        return [t for t in self.log.list_topics() if not t.startswith("_ksqlite")]
+        return [t for t in self.log.list_topics() if not t.startswith(("_ksqlite", "_confluent-ksql-"))]
 
     def produce_test_records(self, records: list[TestRecord]) -> None:
         testrecords.produce(self, records)
@@ -452,6 +525,13 @@ class Engine:
             raise KsqlStatementException(f"Query with id:{query_id} does not exist, "
                                          "use SHOW QUERIES to view the full set of running queries.")
         return task.plan.explain()
+
+
+def _failed(error: KsqlException, results: list[StatementResult], text: str) -> KsqlException:
+    """`error`, saying which statement failed and what the statements before it returned."""
+    error.results = results
+    error.statement_text = error.statement_text or text
+    return error
 
 
 def _bootstrap_servers(properties: dict[str, Any]) -> Optional[str]:

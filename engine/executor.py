@@ -7,6 +7,7 @@ rebuilds the same catalog and resumes the same queries.
 """
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Callable, Optional
 
@@ -19,15 +20,20 @@ from engine.errors import KsqlException, KsqlStatementException
 from engine.expressions.compiler import evaluate_constant
 from engine.log.api import HEADER_TYPE, Log, TopicConfig
 from engine.operators.sink import TopicSink
+from engine.partitioned import PartitionedQueryTask, changelog_topic_name, is_partition_aligned
 from engine.planner.logical import LogicalPlan, LogicalPlanner
 from engine.planner.physical import build_physical_plan
 from engine.processing_log import ProcessingLog
 from engine.registry import sources as sr_sources
+from engine.repartition import plan_repartition, repartition_task_id
 from engine.runtime import QueryTask, Scheduler
 from engine.schema import KEY, VALUE, Column, LogicalSchema
+from engine.serde import json_rows
 from engine.serde.factory import create_serde
 from engine.types import to_arrow
 from grammar import ast
+
+logger = logging.getLogger("ksqlite.executor")
 
 
 class Executor:
@@ -42,6 +48,7 @@ class Executor:
         self.state_root = state_root  # a directory per query holds its checkpoints
         self.query_counter = 0
         self.sequence = 0
+        self._serdes_by_signature: dict[tuple, tuple] = {}   # INSERT VALUES serdes
 
     # ------------------------------------------------------------------ dispatch
     def execute(self, statement: ast.Statement) -> dict[str, Any]:
@@ -172,7 +179,7 @@ class Executor:
             self.log.topic_config(plan.source.topic).partitions
         self.log.create_topic(sink.topic, _topic_config(int(partitions), props), exist_ok=True)
         self.catalog.add_source(sink)
-        self._start_query(query_id, stmt.text, plan, sink)
+        self._start_query(query_id, stmt.text, plan, sink, stmt.query)
         self.record_command(stmt.text)
         return self._status(stmt, f"{kind_word}/`{stmt.name}`/create",
                             f"Created query with ID {query_id}", query_id)
@@ -224,7 +231,7 @@ class Executor:
                 f"Result schema is {plan.schema().describe()}\n"
                 f"Sink schema is {target.schema.describe()}")
         query_id = str(stmt.props().get("QUERY_ID") or self._next_query_id("INSERTQUERY"))
-        self._start_query(query_id, stmt.text, plan, target)
+        self._start_query(query_id, stmt.text, plan, target, stmt.query)
         self.record_command(stmt.text)
         return self._status(stmt, f"stream/`{target.name}`/create",
                             f"Created query with ID {query_id}", query_id)
@@ -234,58 +241,197 @@ class Executor:
         self.query_counter += 1
         return query_id
 
-    def _start_query(self, query_id: str, text: str, plan: LogicalPlan, sink: DataSource) -> None:
-        physical = build_physical_plan(
-            plan, lambda layout: TopicSink(sink, layout, self.log, self.processing_log, query_id,
-                                           keeps_input_key=not getattr(plan, "partitioned_by", True)),
-            self.processing_log, query_id)
-        service = self.config.get("ksql.service.id", "default_")
-        group = f"_confluent-ksql-{service}query_{query_id}"
-        reset = str(self.config.get("auto.offset.reset", "earliest"))
-        consumer = self.log.consumer(group, plan.topics, auto_offset_reset=reset)
-        state_dir = self.state_root / query_id if self.state_root else None
-        interval = float(self.config.get("ksqlite.checkpoint.interval.ms", 1000)) / 1000
-        self.scheduler.add(QueryTask(query_id, physical, consumer, state_dir=state_dir,
-                                     checkpoint_interval=interval))
-        self.catalog.queries[query_id] = PersistentQuery(query_id, text, sink.name, plan.sources)
+    def _start_query(self, query_id: str, text: str, plan: LogicalPlan, sink: DataSource,
+                     query: Optional[ast.Query] = None) -> None:
+        group = self._query_group(query_id)
+        sources = plan.sources
+        repartitioned = None
+        if query is not None and getattr(self.log, "distributed", False):
+            repartitioned = self._start_repartition(query_id, group, query, plan, sink)
+        if repartitioned is not None:   # aligned with the repartition topic by construction
+            plan = repartitioned
+            task = self._partitioned_task(query_id, group, plan, self._plan_builder(query_id, plan, sink))
+        elif self._runs_partitioned(query_id, plan):
+            task = self._partitioned_task(query_id, group, plan, self._plan_builder(query_id, plan, sink))
+        else:
+            consumer = self.log.consumer(group, plan.topics, auto_offset_reset=self._offset_reset())
+            state_dir = self.state_root / query_id if self.state_root else None
+            task = QueryTask(query_id, self._plan_builder(query_id, plan, sink)(), consumer,
+                             state_dir=state_dir, checkpoint_interval=self._checkpoint_interval())
+        self.scheduler.add(task)
+        self.catalog.queries[query_id] = PersistentQuery(query_id, text, sink.name, sources)
+
+    def _plan_builder(self, query_id: str, plan: LogicalPlan, sink: DataSource) -> Callable[[], Any]:
+        def build_plan():
+            return build_physical_plan(
+                plan, lambda layout: TopicSink(sink, layout, self.log, self.processing_log, query_id,
+                                               keeps_input_key=not getattr(plan, "partitioned_by", True)),
+                self.processing_log, query_id)
+        return build_plan
+
+    def _query_group(self, query_id: str) -> str:
+        return f"_confluent-ksql-{self.config.get('ksql.service.id', 'default_')}query_{query_id}"
+
+    def _offset_reset(self) -> str:
+        return str(self.config.get("auto.offset.reset", "earliest"))
+
+    def _checkpoint_interval(self) -> float:
+        return float(self.config.get("ksqlite.checkpoint.interval.ms", 1000)) / 1000
+
+    def _start_repartition(self, query_id: str, group: str, query: ast.Query, plan: LogicalPlan,
+                           sink: DataSource) -> Optional[LogicalPlan]:
+        """Start the re-keying half of a query that needs a repartition topic
+        (`engine.repartition`); the query's plan over that topic, or None if it needs none or
+        cannot be split (it then runs as one task)."""
+        internal_name = f"KSQL_REPARTITION_{query_id}"
+        split = plan_repartition(plan, query, internal_name)
+        if split is None:
+            return None
+        topic = f"{group}-{split.topic_suffix}"
+        rekey_plan = LogicalPlanner(self.catalog, persistent=True).plan(split.rekey, internal_name)
+        internal = self._sink_source(internal_name, STREAM, rekey_plan,
+                                     {"KAFKA_TOPIC": topic, "KEY_FORMAT": split.key_format,
+                                      "VALUE_FORMAT": "JSON"}, "")
+        self.catalog.add_source(internal)
+        try:   # the internal stream is in the catalog only while the query is planned
+            planner = LogicalPlanner(self.catalog, persistent=True)
+            planner.config = self.config
+            rest_plan = planner.plan(split.rest, sink.name)
+        finally:
+            self.catalog.remove_source(internal_name)
+        if rest_plan.schema() != plan.schema():
+            return None
+        partitions = self.log.topic_config(split.partitions_of).partitions
+        self.log.create_topic(topic, TopicConfig(partitions=partitions), exist_ok=True)
+        rekey_id = repartition_task_id(query_id)
+        self.scheduler.add(self._partitioned_task(rekey_id, f"{group}-{split.topic_suffix}-writer",
+                                                  rekey_plan, self._plan_builder(rekey_id, rekey_plan, internal)))
+        return rest_plan
+
+    def _runs_partitioned(self, query_id: str, plan: LogicalPlan) -> bool:
+        """Queries on a log shared between processes (Kafka) run as one task per partition, with
+        their state in a changelog topic, so that processes can split them; so do queries asked
+        to with `ksqlite.partitioned.tasks`. A stateful query that is not partition-aligned (it
+        would need a repartition topic) stays one task over all of its partitions."""
+        wanted = getattr(self.log, "distributed", False) or self.config.get_bool("ksqlite.partitioned.tasks", False)
+        if wanted and not is_partition_aligned(plan):
+            logger.warning("query %s is not aligned with its input partitions (it would need a "
+                           "repartition topic): it runs as one task, correct only while one process "
+                           "of the service runs it", query_id)
+            return False
+        return wanted
+
+    def _partitioned_task(self, query_id: str, group: str, plan: LogicalPlan,
+                          build_plan: Callable[[], Any]) -> PartitionedQueryTask:
+        consumer = self.log.consumer(group, plan.topics, auto_offset_reset=self._offset_reset())
+        partitions = max(self.log.topic_config(t).partitions for t in plan.topics)
+        guarantee = str(self.config.get("processing.guarantee", "at_least_once")).lower()
+        transaction = None
+        if guarantee in ("exactly_once", "exactly_once_v2", "exactly_once_beta"):
+            if not hasattr(self.log, "transaction"):
+                raise KsqlStatementException(f"processing.guarantee={guarantee} needs a log with "
+                                             "transactions (Apache Kafka: --bootstrap-servers).")
+            transaction = self.log.transaction(group)
+        return PartitionedQueryTask(query_id, build_plan, consumer, self.log, changelog_topic_name(group, plan),
+                                    transaction, checkpoint_interval=self._checkpoint_interval(),
+                                    partitions=partitions)
 
     def _stop_query(self, query_id: str) -> None:
         self.scheduler.remove(query_id)
+        self.scheduler.remove(repartition_task_id(query_id))
         self.catalog.queries.pop(query_id, None)
 
     # ------------------------------------------------------------------ INSERT VALUES
     def _InsertValues(self, stmt: ast.InsertValues) -> dict[str, Any]:
+        entities, error = self.insert_values([stmt])
+        if error is not None:
+            raise error
+        return entities[0]
+
+    def insert_values(self, statements: list[ast.InsertValues]) -> tuple[list[dict[str, Any]], Optional[Exception]]:
+        """Run INSERT VALUES statements that arrived together as one append per target: the
+        entities of the statements that ran, in order, and the error that stopped the first one
+        that failed (None if all ran). The rows before a failing statement are still written."""
+        targets, rows, rowtimes, error = [], [], [], None
+        for stmt in statements:
+            try:
+                target = self._insert_target(stmt)
+                row, rowtime = self._insert_row(target, stmt)
+            except KsqlException as exc:
+                error = exc
+                break
+            targets.append(target)
+            rows.append(row)
+            rowtimes.append(rowtime)
+        written, append_error = self._append_rows(targets, rows, rowtimes)
+        if written:
+            self.scheduler.appended.notify()
+        return ([self._status(stmt, f"stream/`{target.name}`/insert", "Inserted 1 row")
+                 for stmt, target in zip(statements, targets[:written])], append_error or error)
+
+    def _insert_target(self, stmt: ast.InsertValues) -> DataSource:
         target = self.catalog.get_source(stmt.target)
         if target is None:
             raise KsqlStatementException(_unknown_insert_target(self.catalog, stmt.target))
         if target.is_source:
             raise KsqlStatementException(f"Cannot insert values into read-only {target.kind.lower()}: {target.name}")
-        values, rowtime = self._insert_row(target, stmt)
-        key_columns = [c for c in target.schema.columns if c.namespace == KEY]
-        value_columns = [c for c in target.schema.columns if c.namespace == VALUE]
-        key_bytes = create_serde(target.key_format, key_columns, True).serialize(
-            _one_row_table(key_columns, values)) if key_columns else pa.nulls(1, pa.binary())
-        value_bytes = create_serde(target.value_format, value_columns, False).serialize(
-            _one_row_table(value_columns, values))
+        return target
+
+    def _append_rows(self, targets: list[DataSource], rows: list[dict], rowtimes: list[int]) -> tuple[int, Optional[Exception]]:
+        """Serialize and append the rows, one append per run of rows with the same target; how
+        many were written, and the error of the first row that could not be."""
+        start = 0
+        while start < len(rows):
+            end = start
+            while end < len(rows) and targets[end] is targets[start]:
+                end += 1
+            try:
+                self._append_to(targets[start], rows[start:end], rowtimes[start:end])
+            except Exception:  # noqa: BLE001 - find the row that failed, write those before it
+                for one in range(start, end):
+                    try:
+                        self._append_to(targets[one], [rows[one]], [rowtimes[one]])
+                    except Exception as error:  # noqa: BLE001 - reported as that statement's error
+                        return one, error
+            start = end
+        return len(rows), None
+
+    def _append_to(self, target: DataSource, rows: list[dict], rowtimes: list[int]) -> None:
+        key_columns, value_columns = target.schema.key_columns, target.schema.value_columns
+        key_serde, value_serde = self._insert_serdes(target)
+        key_bytes = _serialize_rows(key_serde, key_columns, rows) if key_columns else pa.nulls(len(rows), pa.binary())
         self.log.append(target.topic, pa.table({
-            "key": key_bytes, "value": value_bytes, "timestamp": pa.array([rowtime], pa.int64()),
-            "headers": pa.nulls(1, HEADER_TYPE)}))
-        return self._status(stmt, f"stream/`{target.name}`/insert", "Inserted 1 row")
+            "key": key_bytes, "value": _serialize_rows(value_serde, value_columns, rows),
+            "timestamp": pa.array(rowtimes, pa.int64()), "headers": pa.nulls(len(rows), HEADER_TYPE)}))
+
+    def _insert_serdes(self, target: DataSource) -> tuple:
+        """The target's key and value serdes; made once per schema and formats, except those of
+        schema registry formats (made each time, as they may read the registry)."""
+        signature = (target.schema, target.key_format, target.value_format)
+        serdes = self._serdes_by_signature.get(signature)
+        if serdes is None:
+            key_columns = target.schema.key_columns
+            serdes = (create_serde(target.key_format, key_columns, True) if key_columns else None,
+                      create_serde(target.value_format, target.schema.value_columns, False))
+            if {target.key_format.name.upper(), target.value_format.name.upper()} <= _REGISTRY_FREE_FORMATS:
+                if len(self._serdes_by_signature) >= 256:
+                    self._serdes_by_signature.clear()
+                self._serdes_by_signature[signature] = serdes
+        return serdes
 
     def _insert_row(self, target: DataSource, stmt: ast.InsertValues) -> tuple[dict[str, Any], int]:
         writable = [c for c in target.schema.columns if c.namespace in (KEY, VALUE)]
         names = list(stmt.columns) if stmt.columns is not None else \
             [c.name for c in writable]
-        if len(names) != len(stmt.values):
-            raise KsqlStatementException(
-                f"Failed to prepare statement: Expected a value for each column. Expected Columns: "
-                f"{names}. Got {[str(v) for v in stmt.values]}")
+        _check_insert_shape(stmt, names)
         row: dict[str, Any] = {}
         rowtime = None
         for name, expr in zip(names, stmt.values):
             if name == "ROWTIME":
                 rowtime = _constant(expr, ast.BIGINT)
                 continue
+            if name in _NOT_INSERTABLE:
+                raise KsqlStatementException(f"Inserting into column `{name}` is not allowed.")
             column = target.schema.find(name)
             if column is None or column.namespace not in (KEY, VALUE):
                 raise KsqlStatementException(f"Column name {name} does not exist.")
@@ -437,8 +583,49 @@ def _schema_signature(schema: LogicalSchema) -> list[tuple[str, str, str]]:
     return [(c.name, str(c.type), c.namespace) for c in schema.columns if c.namespace in (KEY, VALUE)]
 
 
-def _one_row_table(columns: list[Column], values: dict[str, Any]) -> pa.Table:
-    return pa.table({c.name: pa.array([values.get(c.name)], to_arrow(c.type)) for c in columns})
+_REGISTRY_FREE_FORMATS = {"JSON", "KAFKA", "DELIMITED", "NONE"}
+_NOT_INSERTABLE = {"ROWPARTITION", "ROWOFFSET"}   # pseudo columns the log assigns
+
+
+def _check_insert_shape(stmt: ast.InsertValues, names: list[str]) -> None:
+    """What ksqlDB checks when it prepares an INSERT VALUES, before evaluating anything."""
+    if len(names) != len(stmt.values):
+        if stmt.columns is not None:
+            raise KsqlStatementException(f"Failed to prepare statement: Expected number columns and values "
+                                         f"to match: {len(names)}, {len(stmt.values)}")
+        raise KsqlStatementException(
+            f"Failed to prepare statement: Expected a value for each column. Expected Columns: "
+            f"{names}. Got {[str(v) for v in stmt.values]}")
+    for expr in stmt.values:
+        qualifier = _column_qualifier(expr)
+        if qualifier is not None:  # INSERT VALUES reads no source: any qualifier is unknown
+            raise KsqlStatementException(
+                f"Failed to prepare statement: '{qualifier}' is not a valid stream/table name or alias.")
+
+
+def _column_qualifier(expr: Any) -> Optional[str]:
+    """The source qualifier of the first qualified column reference in `expr`, if any."""
+    if isinstance(expr, ast.ColumnRef):
+        return expr.source
+    for name in getattr(expr, "__dataclass_fields__", {}):
+        child = getattr(expr, name)
+        for part in (child if isinstance(child, tuple) else (child,)):
+            for item in (part if isinstance(part, tuple) else (part,)):
+                if isinstance(item, (ast.Expr, ast.WhenClause)):
+                    found = _column_qualifier(item)
+                    if found is not None:
+                        return found
+    return None
+
+
+def _serialize_rows(serde, columns: list[Column], rows: list[dict[str, Any]]) -> pa.Array:
+    """INSERT VALUES rows as `serde` writes them; a few JSON rows without a DuckDB statement."""
+    encoded = json_rows.encode_rows(serde, rows) if json_rows.encodable(serde) else None
+    return encoded if encoded is not None else serde.serialize(_rows_table(columns, rows))
+
+
+def _rows_table(columns: list[Column], rows: list[dict[str, Any]]) -> pa.Table:
+    return pa.table({c.name: pa.array([row.get(c.name) for row in rows], to_arrow(c.type)) for c in columns})
 
 
 def _unknown_insert_target(catalog: Catalog, name: str) -> str:

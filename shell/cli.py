@@ -65,6 +65,33 @@ def _add_run(subparsers) -> None:
                         help="with --until-idle, print the contents of these streams/tables at the end")
     parser.add_argument("--extension-dir", help="load Python UDFs from the *.py files of this directory "
                         "(the ksql.extension.dir property)")
+    _engine_arguments(parser)
+
+
+def _engine_arguments(parser) -> None:
+    """Where the engine's log lives and its properties (shared by `run` and `serve`)."""
+    parser.add_argument("--bootstrap-servers", metavar="HOST:PORT,...",
+                        help="run on this Apache Kafka cluster instead of the embedded log")
+    parser.add_argument("--config-file", metavar="FILE",
+                        help="engine properties, one `name=value` per line (ksqlDB's ksql-server.properties)")
+    parser.add_argument("--property", "-p", action="append", default=[], metavar="NAME=VALUE",
+                        help="an engine property, e.g. ksql.streams.auto.offset.reset=earliest")
+
+
+def engine_properties(args) -> dict:
+    """The properties of --config-file, then --property, then --bootstrap-servers."""
+    properties: dict = {}
+    if args.config_file:
+        with open(args.config_file) as handle:
+            for line in handle:
+                line = line.strip()
+                if line and not line.startswith(("#", "!")) and "=" in line:
+                    name, value = line.split("=", 1)
+                    properties[name.strip()] = value.strip()
+    properties.update(item.split("=", 1) for item in args.property)
+    if args.bootstrap_servers:
+        properties["ksql.streams.bootstrap.servers"] = args.bootstrap_servers
+    return properties
 
 
 def _run_run(args) -> int:
@@ -73,7 +100,9 @@ def _run_run(args) -> int:
     with open(args.file) as handle:
         text = handle.read()
     with tempfile.TemporaryDirectory(prefix="ksqlite-run-") as scratch:
-        properties = {"ksql.extension.dir": args.extension_dir} if args.extension_dir else {}
+        properties = engine_properties(args)
+        if args.extension_dir:
+            properties["ksql.extension.dir"] = args.extension_dir
         engine = Engine(args.data_dir or scratch, properties)
         try:
             for result in engine.execute(text):
@@ -127,13 +156,12 @@ def _add_serve(subparsers) -> None:
     parser.add_argument("--port", type=int, default=8088, help="port (default 8088)")
     parser.add_argument("--data-dir", help="where the engine keeps its data (default ~/.ksqlite/data)")
     parser.add_argument("--auth-file", help="require HTTP Basic auth; lines of `user: password`")
-    parser.add_argument("--property", "-p", action="append", default=[], metavar="NAME=VALUE",
-                        help="an engine property, e.g. ksql.streams.auto.offset.reset=earliest")
+    _engine_arguments(parser)
 
 
 def _run_serve(args) -> int:
     from shell import server
-    properties = dict(item.split("=", 1) for item in args.property)
+    properties = engine_properties(args)
     return server.serve(args.host, args.port, args.data_dir, args.auth_file, properties)
 
 

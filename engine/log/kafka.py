@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import threading
+from contextlib import contextmanager
 import time
 import uuid
 import weakref
@@ -34,6 +35,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, OffsetS
 
 from engine.log.api import HEADER_TYPE, TopicConfig
 from engine.log.kafka_consumer import KafkaGroupConsumer
+from engine.log.kafka_transactions import KafkaTransaction
 from engine.log.kafka_records import empty_batch, messages_to_batch, produce_headers
 from engine.log.partitioner import partitions_for_keys
 
@@ -57,6 +59,8 @@ PRODUCER_CONFIG = {
 class KafkaLog:
     """An implementation of the `Log` protocol on an Apache Kafka cluster."""
 
+    distributed = True   # shared by processes: queries run as partition tasks (engine.partitioned)
+
     def __init__(self, bootstrap_servers: str, topic_prefix: str = "", replication_factor: int = -1,
                  timeout: float = 30.0, producer_config: Optional[dict] = None,
                  consumer_config: Optional[dict] = None, client_config: Optional[dict] = None,
@@ -73,6 +77,8 @@ class KafkaLog:
         self.appended_ends: dict[tuple[str, int], int] = {}
         self.engine_names: dict[str, str] = {}
         self._admin = AdminClient(self.client_config)
+        self._producer_overrides = dict(producer_config or {})
+        self._scope = threading.local()    # .transaction: where this thread's appends go
         self._producer = Producer({**self.client_config, **PRODUCER_CONFIG, **(producer_config or {}),
                                    "on_delivery": self._on_delivery_error})
         self._delivery_errors: list = []
@@ -203,16 +209,44 @@ class KafkaLog:
         headers = produce_headers(_column(records, "headers", HEADER_TYPE), timestamps)
         destinations = self._destinations(topic, keys, count, partition, n)
         wire = self.wire_name(topic)
+        transaction = getattr(self._scope, "transaction", None)
+        if transaction is not None:   # visible when the transaction commits
+            transaction.produce(wire, keys.to_pylist(), values.to_pylist(), destinations.tolist(),
+                                timestamps.tolist(), headers)
+            return
         with self._produce_lock:
             self._produce(wire, keys.to_pylist(), values.to_pylist(), destinations.tolist(),
                           timestamps.tolist(), headers)
             self._flush()
-        # Where these records end, per partition: a consumer of this process is caught up with a
-        # partition only once it has reached that offset (see kafka_consumer).
-        touched = np.unique(destinations).tolist()
-        for p, end in zip(touched, self._list_offsets(topic, OffsetSpec.latest(), touched)):
-            if end > self.appended_ends.get((wire, p), 0):
-                self.appended_ends[(wire, p)] = end
+        self.note_appended({(wire, p) for p in np.unique(destinations).tolist()})
+
+    def note_appended(self, touched: set[tuple[str, int]]) -> None:
+        """Record where the partitions just written end: a consumer of this process is caught up
+        with a partition only once it has reached that offset (see kafka_consumer)."""
+        by_topic: dict[str, list[int]] = {}
+        for wire, p in touched:
+            by_topic.setdefault(wire, []).append(p)
+        for wire, partitions in by_topic.items():
+            topic = self.engine_name(wire)
+            for p, end in zip(partitions, self._list_offsets(topic, OffsetSpec.latest(), partitions)):
+                if end > self.appended_ends.get((wire, p), 0):
+                    self.appended_ends[(wire, p)] = end
+
+    # --- transactions (exactly-once) ---
+    def transaction(self, name: str) -> KafkaTransaction:
+        """A transactional producer for one task (`name`: its consumer group)."""
+        return KafkaTransaction(self, name, {**self.client_config, **PRODUCER_CONFIG,
+                                             **self._producer_overrides})
+
+    @contextmanager
+    def transactional(self, transaction: Optional[KafkaTransaction]):
+        """Appends of this thread go into `transaction` inside the block (None: no change)."""
+        previous = getattr(self._scope, "transaction", None)
+        self._scope.transaction = transaction if transaction is not None else previous
+        try:
+            yield
+        finally:
+            self._scope.transaction = previous
 
     def _destinations(self, topic: str, keys: pa.Array, count: int, partition, n: int) -> np.ndarray:
         if isinstance(partition, (int, np.integer)):

@@ -2,7 +2,10 @@
 
 Membership is Kafka's own: the group coordinator splits partitions between members with the
 cooperative-sticky assignor, so a member joining or leaving moves only the partitions that must
-move. Offsets are never committed automatically: the runtime commits explicit offsets after a
+move. A consumer of several topics uses the range assignor instead, which gives partition p of
+every topic to the same member: a join's co-partitioned inputs stay together (Kafka Streams'
+tasks). `on_revoke`, if set, is called with the partitions about to leave, before they do, so
+that a task can commit their state first. Offsets are never committed automatically: the runtime commits explicit offsets after a
 batch's outputs are written.
 
 `poll` has to tell "nothing yet" from "nothing left", because `Engine.run_until_idle` stops at the
@@ -15,7 +18,7 @@ partition is caught up (or `max_wait` passes), and the first poll waits for the 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Iterable, Optional
+from typing import TYPE_CHECKING, Callable, Iterable, Optional
 
 import pyarrow as pa
 from confluent_kafka import OFFSET_BEGINNING, Consumer as RdConsumer, KafkaError, \
@@ -41,7 +44,8 @@ class KafkaGroupConsumer:
         self._log = log
         self._auto_offset_reset = auto_offset_reset
         self._max_wait = max_wait
-        self._topics = list(topics)
+        topics = self._topics = list(topics)
+        self.on_revoke: Optional[Callable[[set[TP]], None]] = None
         self._consumer = RdConsumer({
             **log.client_config,
             "group.id": log.wire_name(group),
@@ -49,7 +53,7 @@ class KafkaGroupConsumer:
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
             "enable.partition.eof": True,
-            "partition.assignment.strategy": "cooperative-sticky",
+            "partition.assignment.strategy": "cooperative-sticky" if len(set(topics)) == 1 else "range",
             "session.timeout.ms": 10_000,
             "heartbeat.interval.ms": 1_000,
             "fetch.wait.max.ms": 100,
@@ -74,6 +78,8 @@ class KafkaGroupConsumer:
 
     def _on_revoke(self, consumer, partitions) -> None:
         gone = {(self._log.engine_name(p.topic), p.partition) for p in partitions}
+        if self.on_revoke is not None and gone:
+            self.on_revoke(gone & self._assigned)
         self._assigned -= gone
         for tp in gone:
             self._positions.pop(tp, None)
@@ -162,6 +168,15 @@ class KafkaGroupConsumer:
         wire = self._log.wire_name
         return all(self._caught_up.get(tp, -1) >= ends.get((wire(tp[0]), tp[1]), 0)
                    for tp in self._assigned)
+
+    def group_metadata(self):
+        """The group generation that a transaction's offsets are fenced with (EOS v2)."""
+        return self._consumer.consumer_group_metadata()
+
+    def consumed_positions(self) -> dict[TP, int]:
+        """The next offset of every assigned partition this consumer has read from (no broker call:
+        safe inside a rebalance callback)."""
+        return {tp: offset for tp, offset in self._positions.items() if tp in self._assigned}
 
     # --- positions ---
     def seek(self, topic: str, partition: int, offset: int) -> None:

@@ -1,6 +1,7 @@
 """The engine on a Kafka log: the same SQL, only the log behind the interface differs."""
 from __future__ import annotations
 
+from engine.commands import command_topic_name
 from engine.engine import Engine, TestRecord
 from engine.log.kafka import KafkaLog
 from tests.kafka.conftest import unique_prefix
@@ -40,4 +41,4 @@ def test_engine_selects_kafka_from_properties(bootstrap, tmp_path):
         assert engine.log.topic_prefix == ""     # the user's topics, under their own names
     finally:
         engine.close()
-        engine.log.delete_topic("_ksqlite_command_log")  # other engines on the cluster would replay it
+        engine.log.delete_topic(command_topic_name("default_"))  # other engines on the cluster would replay it

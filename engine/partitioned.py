@@ -1,0 +1,314 @@
+"""Kafka Streams' task model, for queries whose partitions are shared between processes.
+
+When several ksqlite processes run the same query as one consumer group, each owns some of the
+input partitions, and a stateful query's state must move with its partitions. A
+`PartitionedQueryTask` therefore keeps one physical plan per partition number p: the task of
+partition p of every input topic (a join's co-partitioned inputs are assigned together). Each
+plan checkpoints its operators' snapshots to partition p of the query's changelog topic, with the
+input positions the snapshot covers. A process that is assigned partition p restores the plan
+from the newest complete snapshot there and reads the input again from where that snapshot ends.
+
+Commits: at-least-once appends the snapshots, then commits the offsets. With
+`processing.guarantee=exactly_once_v2` (a log with transactions: Kafka) the outputs since the
+last commit, the snapshots and the offsets commit in one transaction, so a process killed at any
+point leaves neither duplicates nor gaps. Before partitions leave (a rebalance) their state is
+committed, as Kafka Streams commits on revocation.
+
+Snapshots are whole (the plan's operator state, pickled) rather than one changelog record per
+key update; they alternate between two slots of keys, so the compacted topic always keeps one
+complete snapshot even if a process dies while writing the other.
+"""
+from __future__ import annotations
+
+import logging
+import pickle
+import struct
+import threading
+import time
+from contextlib import nullcontext
+from typing import Callable, Optional
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from engine.log.api import HEADER_TYPE, Consumer, Log, TopicConfig
+from engine.planner.physical import PhysicalPlan
+from engine.runtime import ERROR, RUNNING, TERMINATED
+from grammar import ast
+
+logger = logging.getLogger("ksqlite.runtime")
+
+TP = tuple[str, int]
+CHUNK_BYTES = 900_000          # under Kafka's default max.message.bytes (1 MB)
+SEQUENCE = struct.Struct(">q")
+
+
+class PartitionedQueryTask:
+    """A persistent query as one task per input partition, with state in a changelog topic."""
+
+    def __init__(self, query_id: str, build_plan: Callable[[], PhysicalPlan], consumer: Consumer,
+                 log: Log, changelog_topic: Optional[str], transaction=None,
+                 max_batch: int = 100_000, checkpoint_interval: float = 1.0, partitions: int = 1):
+        self.query_id = query_id
+        self.consumer = consumer
+        self.log = log
+        self.max_batch = max_batch
+        self.state = RUNNING
+        self.error: Optional[str] = None
+        self.records_processed = 0
+        self.plan = build_plan()                 # EXPLAIN's plan; the one plan when stateless
+        self._build_plan = build_plan
+        self._stateful = any(op.snapshot() is not None for op in self.plan.all_operators())
+        self._changelog = changelog_topic if self._stateful else None
+        if self._changelog is not None:
+            log.create_topic(self._changelog, TopicConfig(partitions=partitions, cleanup_policy="compact"),
+                             exist_ok=True)
+        self._transaction = transaction
+        self._lock = threading.Lock()
+        self._plans: dict[int, PhysicalPlan] = {}
+        self._sequences: dict[int, int] = {}     # partition -> the last snapshot's sequence number
+        self._rewound: set[TP] = set()           # sought back after the poll: its records are stale
+        self._rewind_all = False                 # a transaction aborted: read again from the commit
+        self._changed: set[int] = set()          # partitions processed since the last checkpoint
+        self._dirty = False
+        self._checkpoint_interval = checkpoint_interval
+        self._last_checkpoint = time.monotonic()
+        if hasattr(consumer, "on_revoke"):
+            consumer.on_revoke = self._before_revoke
+
+    # ------------------------------------------------------------------ processing
+    def step(self) -> int:
+        """Process one batch; the number of records consumed (0: nothing to do)."""
+        if self.state != RUNNING or not self._lock.acquire(blocking=False):
+            return 0
+        try:
+            if self._rewind_all and not self._stateful:
+                self._rewind_to_committed()
+            records = self.consumer.poll(self.max_batch)
+            owned = self._follow_assignment()
+            rewound, self._rewound = self._rewound, set()
+            if records is None or records.num_rows == 0:
+                if self._dirty:
+                    self._checkpoint()
+                return 0
+            consumed = records.num_rows
+            with self._transactional():
+                self._process(_without(records, rewound), owned)
+            self.records_processed += consumed
+            self._dirty = True
+            if time.monotonic() - self._last_checkpoint >= self._checkpoint_interval:
+                self._checkpoint()
+            return consumed
+        except Exception as error:  # one query's failure must not stop the others
+            logger.exception("query %s failed", self.query_id)
+            self.state, self.error = ERROR, f"{type(error).__name__}: {error}"
+            if self._transaction is not None:
+                self._transaction.abort()
+            return 0
+        finally:
+            self._lock.release()
+
+    def _process(self, records: pa.Table | pa.RecordBatch, owned: Optional[set[int]]) -> None:
+        """Run each partition's records through its plan (only partitions still owned: a
+        rebalance may have moved some since the poll; their new owner reads them)."""
+        if not self._stateful:
+            self.plan.process(records)
+            return
+        partitions = records.column("partition")
+        present = np.unique(partitions.to_numpy(zero_copy_only=False)).tolist()
+        for p in present:
+            if p not in owned:
+                continue
+            rows = records.filter(pc.equal(partitions, p)) if len(present) > 1 else records
+            self._plans[p].process(rows)
+            self._changed.add(p)
+
+    def _transactional(self):
+        scope = getattr(self.log, "transactional", None)
+        return scope(self._transaction) if scope is not None and self._transaction else nullcontext()
+
+    # ------------------------------------------------------------------ partitions moving
+    def _follow_assignment(self) -> Optional[set[int]]:
+        """Adopt the partitions just assigned (before their records are processed), forget the
+        ones that left; the partitions owned now (None for a stateless query: all it reads)."""
+        if not self._stateful:
+            return None
+        assigned = self.consumer.assignment()
+        owned = {p for _, p in assigned}
+        if self._rewind_all:
+            self._plans.clear()
+            self._rewind_all = False
+        for p in sorted(owned - self._plans.keys()):
+            self._adopt(p, [tp for tp in assigned if tp[1] == p])
+        for p in self._plans.keys() - owned:
+            self._forget(p)
+        return owned
+
+    def _adopt(self, partition: int, topic_partitions: list[TP]) -> None:
+        """A fresh plan for the partition with the state of its newest snapshot, and the
+        consumer sought back to where that snapshot ends (or to the committed offset)."""
+        plan = self._plans[partition] = self._build_plan()
+        positions: dict[TP, int] = {}
+        snapshot = self._read_snapshot(partition)
+        if snapshot is not None:
+            sequence, state = snapshot
+            for operator, operator_state in zip(plan.all_operators(), state["operators"]):
+                if operator_state is not None:
+                    operator.restore(operator_state)
+            self._sequences[partition] = sequence
+            positions = state["positions"]
+        committed = None
+        for tp in topic_partitions:
+            offset = positions.get(tp)
+            if offset is None:
+                committed = self.consumer.committed() if committed is None else committed
+                offset = committed.get(tp)
+            if offset is not None:
+                self.consumer.seek(tp[0], tp[1], offset)
+                self._rewound.add(tp)
+
+    def _before_revoke(self, leaving: set[TP]) -> None:
+        """Called by the consumer inside a rebalance: commit what the leaving partitions did."""
+        if self._dirty:
+            self._checkpoint()
+        for p in {p for _, p in leaving}:
+            self._forget(p)
+
+    def _forget(self, partition: int) -> None:
+        self._plans.pop(partition, None)
+        self._sequences.pop(partition, None)
+        self._changed.discard(partition)
+
+    def _rewind_to_committed(self) -> None:
+        self._rewind_all = False
+        committed = self.consumer.committed()
+        for tp in self.consumer.assignment():
+            if tp in committed:
+                self.consumer.seek(tp[0], tp[1], committed[tp])
+
+    # ------------------------------------------------------------------ checkpoints
+    def _positions(self) -> dict[TP, int]:
+        consumed = getattr(self.consumer, "consumed_positions", None)
+        if consumed is not None:
+            return consumed()
+        return {tp: self.consumer.position(*tp) for tp in self.consumer.assignment()}
+
+    def _checkpoint(self) -> None:
+        positions = self._positions()
+        try:
+            with self._transactional():
+                for p in sorted(self._changed):
+                    if p in self._plans:
+                        self._write_snapshot(p, {tp: o for tp, o in positions.items() if tp[1] == p})
+                if self._transaction is not None:
+                    self._transaction.commit(positions, self.consumer)
+                else:
+                    self.consumer.commit(positions)
+        except Exception:
+            if self._transaction is None:
+                # At-least-once: the snapshots carry their positions; the commit is retried later.
+                logger.warning("query %s: commit failed (a rebalance?); retried at the next "
+                               "checkpoint", self.query_id, exc_info=True)
+                return
+            # Exactly-once: the transaction (outputs, snapshots, offsets) is gone, and with it the
+            # state built since the last commit: read again from there.
+            logger.warning("query %s: transaction failed (fenced by a rebalance?); its input is read "
+                           "again from the last commit", self.query_id, exc_info=True)
+            self._transaction.abort()
+            self._rewind_all = True
+        self._changed.clear()
+        self._dirty = False
+        self._last_checkpoint = time.monotonic()
+
+    def _write_snapshot(self, partition: int, positions: dict[TP, int]) -> None:
+        sequence = self._sequences.get(partition, 0) + 1
+        self._sequences[partition] = sequence
+        blob = pickle.dumps({"positions": positions,
+                             "operators": [op.snapshot() for op in self._plans[partition].all_operators()]},
+                            protocol=pickle.HIGHEST_PROTOCOL)
+        chunks = [blob[i:i + CHUNK_BYTES] for i in range(0, len(blob), CHUNK_BYTES)] or [b""]
+        slot = sequence % 2
+        keys = [f"slot{slot}-chunk{i}".encode() for i in range(len(chunks))] + [f"slot{slot}-manifest".encode()]
+        prefix = SEQUENCE.pack(sequence)
+        values = [prefix + chunk for chunk in chunks] + [prefix + SEQUENCE.pack(len(chunks))]
+        now = int(time.time() * 1000)
+        self.log.append(self._changelog, pa.table({
+            "key": pa.array(keys, pa.binary()), "value": pa.array(values, pa.binary()),
+            "timestamp": pa.array([now] * len(keys), pa.int64()),
+            "headers": pa.nulls(len(keys), HEADER_TYPE)}), partition=partition)
+
+    def _read_snapshot(self, partition: int) -> Optional[tuple[int, dict]]:
+        """The newest complete snapshot in the changelog partition: (sequence, state), or None."""
+        latest: dict[bytes, bytes] = {}
+        offset = self.log.start_offsets(self._changelog)[partition]
+        end = self.log.end_offsets(self._changelog)[partition]
+        while offset < end:
+            batch = self.log.read(self._changelog, partition, offset)
+            if batch.num_rows == 0:
+                break
+            latest.update(zip(batch.column("key").to_pylist(), batch.column("value").to_pylist()))
+            offset = batch.column("offset")[-1].as_py() + 1
+        best = None
+        for slot in (0, 1):
+            manifest = latest.get(f"slot{slot}-manifest".encode())
+            if manifest is None:
+                continue
+            sequence, count = SEQUENCE.unpack(manifest[:8])[0], SEQUENCE.unpack(manifest[8:16])[0]
+            chunks = [latest.get(f"slot{slot}-chunk{i}".encode()) for i in range(count)]
+            if all(c is not None and SEQUENCE.unpack(c[:8])[0] == sequence for c in chunks) \
+                    and (best is None or sequence > best[0]):
+                best = (sequence, b"".join(c[8:] for c in chunks))
+        return None if best is None else (best[0], pickle.loads(best[1]))
+
+    # ------------------------------------------------------------------ shutdown
+    def close(self) -> None:
+        with self._lock:
+            try:
+                if self._dirty and self.state == RUNNING:
+                    self._checkpoint()
+            finally:
+                if self._transaction is not None:
+                    self._transaction.close()
+                self.state = TERMINATED if self.state != ERROR else self.state
+                self.consumer.close()
+
+
+def is_partition_aligned(plan) -> bool:
+    """True if each stateful operator of the plan only ever combines rows of one input partition
+    (so one plan per partition computes the same result): joins key to key, GROUP BY the source's
+    key. Other stateful plans would need a repartition topic to be split between processes."""
+    from engine.planner.joins import FOREIGN_KEY
+    from engine.schema import KEY
+    relation = plan.relation
+    steps = getattr(relation, "steps", None)
+    if steps is not None:
+        if hasattr(plan, "group_by"):
+            return False
+        keys = {f.sql_name for leaf in relation.leaves for f in leaf.fields if f.namespace == KEY}
+        return all(step.join_type != FOREIGN_KEY and step.left_column in keys and step.right_column in keys
+                   for step in steps)
+    if hasattr(plan, "group_by"):
+        source_keys = {c.name for c in relation.source.schema.key_columns}
+        grouped = {e.name for e in plan.group_by if isinstance(e, ast.ColumnRef)}
+        return bool(source_keys) and len(grouped) == len(plan.group_by) and grouped == source_keys
+    return True
+
+
+def changelog_topic_name(group: str, plan) -> str:
+    """The changelog topic of a query's state, named as ksqlDB names its stores' changelogs."""
+    store = "Aggregate-Aggregate-Materialize" if hasattr(plan, "aggregates") else \
+        "KafkaTopic_Right-Reduce" if hasattr(plan, "leaves") or hasattr(getattr(plan, "relation", None), "leaves") \
+        else "Materialize"
+    return f"{group}-{store}-changelog"
+
+
+def _without(records: pa.Table | pa.RecordBatch, stale: set[TP]):
+    """The records not of the partitions in `stale` (sought back after they were fetched)."""
+    if not stale:
+        return records
+    drop = None
+    for topic, partition in stale:
+        match = pc.and_(pc.equal(records.column("topic"), topic), pc.equal(records.column("partition"), partition))
+        drop = match if drop is None else pc.or_(drop, match)
+    return records.filter(pc.invert(drop))

@@ -1,0 +1,161 @@
+"""Several engines as one ksqlDB service on a real broker: the shared command topic, partitions
+split between the processes' consumers, and state that moves with its partitions through the
+changelog topic when a member leaves."""
+from __future__ import annotations
+
+import time
+
+from engine.engine import Engine, TestRecord
+from engine.log.kafka import KafkaLog
+from tests.kafka.conftest import unique_prefix
+
+PROPERTIES = {"ksql.streams.auto.offset.reset": "earliest", "ksql.service.id": "svc_",
+              "ksqlite.checkpoint.interval.ms": 200}
+SETUP = ("CREATE STREAM bids (auction BIGINT KEY, price BIGINT) "
+         "WITH (kafka_topic='bids', value_format='JSON');"
+         "CREATE TABLE totals AS SELECT auction, COUNT(*) AS n, SUM(price) AS total "
+         "FROM bids GROUP BY auction EMIT CHANGES;")
+
+
+def bids(start: int, count: int) -> list[TestRecord]:
+    return [TestRecord("bids", k % 20, {"price": k}, timestamp=k) for k in range(start, start + count)]
+
+
+def expected_totals(count: int) -> dict[int, tuple[int, int]]:
+    out: dict[int, tuple[int, int]] = {}
+    for k in range(count):
+        n, total = out.get(k % 20, (0, 0))
+        out[k % 20] = (n + 1, total + k)
+    return out
+
+
+def latest_totals(engine: Engine) -> dict[int, tuple[int, int]]:
+    return {r.key: (r.value["N"], r.value["TOTAL"]) for r in engine.read_topic_records("TOTALS")
+            if r.value is not None}
+
+
+def wait_for(condition, timeout: float = 90.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def owned_partitions(query_id: str, *engines: Engine) -> list[int]:
+    """How many input partitions each engine's task of the query owns, in ascending order."""
+    counts = []
+    for engine in engines:
+        task = engine.scheduler.tasks[query_id]
+        with task._lock:     # the consumer is not thread-safe: wait for the task's step to end
+            counts.append(len(task.consumer.assignment()))
+    return sorted(counts)
+
+
+def start_engine(path, bootstrap: str, prefix: str, **extra) -> Engine:
+    engine = Engine(path, {**PROPERTIES, **extra}, log=KafkaLog(bootstrap, topic_prefix=prefix))
+    engine.start()
+    return engine
+
+
+def test_two_processes_split_a_query_and_hand_state_over(bootstrap, tmp_path):
+    prefix = unique_prefix("service")
+    first = start_engine(tmp_path / "a", bootstrap, prefix)
+    second = None
+    try:
+        first.create_topic("bids", partitions=4)
+        first.execute(SETUP)
+        second = start_engine(tmp_path / "b", bootstrap, prefix)    # replays the command topic
+        assert list(second.catalog.queries) == list(first.catalog.queries) == ["CTAS_TOTALS_0"]
+        first.produce_test_records(bids(0, 400))
+        assert wait_for(lambda: latest_totals(first) == expected_totals(400))
+
+        assert wait_for(lambda: owned_partitions("CTAS_TOTALS_0", first, second) == [2, 2])  # split in two
+
+        first.close()                      # leaves the group: its partitions and state move
+        first = None
+        second.produce_test_records(bids(400, 400))
+        assert wait_for(lambda: latest_totals(second) == expected_totals(800))
+        assert len(second.scheduler.tasks["CTAS_TOTALS_0"].consumer.assignment()) == 4
+    finally:
+        for engine in (first, second):
+            if engine is not None:
+                engine.close()
+        KafkaLog(bootstrap, topic_prefix=prefix).delete_all_topics()
+
+
+def test_a_statement_on_one_server_runs_on_the_other(bootstrap, tmp_path):
+    prefix = unique_prefix("commands")
+    first = start_engine(tmp_path / "a", bootstrap, prefix)
+    second = start_engine(tmp_path / "b", bootstrap, prefix)
+    try:
+        first.create_topic("bids", partitions=2)
+        first.execute(SETUP)
+        assert wait_for(lambda: "CTAS_TOTALS_0" in second.catalog.queries, timeout=30)
+        second.execute("CREATE STREAM big AS SELECT * FROM bids WHERE price > 5;")
+        assert wait_for(lambda: "CSAS_BIG_1" in first.catalog.queries, timeout=30)
+        assert second.describe_source("BIG")["name"] == first.describe_source("BIG")["name"]
+    finally:
+        first.close()
+        second.close()
+        KafkaLog(bootstrap, topic_prefix=prefix).delete_all_topics()
+
+
+def test_grouping_by_a_value_column_goes_through_a_repartition_topic(bootstrap, tmp_path):
+    prefix = unique_prefix("repartition")
+    first = start_engine(tmp_path / "a", bootstrap, prefix)
+    second = None
+    try:
+        first.create_topic("bids", partitions=4)
+        first.execute("CREATE STREAM bids (auction BIGINT KEY, price BIGINT) "
+                      "WITH (kafka_topic='bids', value_format='JSON');"
+                      "CREATE TABLE by_band WITH (key_format='JSON') AS "
+                      "SELECT price % 3 AS band, COUNT(*) AS n FROM bids GROUP BY price % 3;")
+        second = start_engine(tmp_path / "b", bootstrap, prefix)
+        first.produce_test_records(bids(0, 300))     # every band's bids are in every partition
+        expected = {band: 100 for band in range(3)}
+
+        def counts():
+            return {r.key: r.value["N"] for r in first.read_topic_records("BY_BAND") if r.value}
+        assert wait_for(lambda: counts() == expected)
+        assert "_confluent-ksql-svc_query_CTAS_BY_BAND_0-Aggregate-GroupBy-repartition" in first.log.list_topics()
+        assert list(first.catalog.queries) == ["CTAS_BY_BAND_0"]
+        assert wait_for(lambda: owned_partitions("CTAS_BY_BAND_0", first, second) == [2, 2])
+    finally:
+        for engine in (first, second):
+            if engine is not None:
+                engine.close()
+        KafkaLog(bootstrap, topic_prefix=prefix).delete_all_topics()
+
+
+def test_joining_on_a_stream_value_column_goes_through_a_repartition_topic(bootstrap, tmp_path):
+    prefix = unique_prefix("join-repartition")
+    first = start_engine(tmp_path / "a", bootstrap, prefix)
+    second = None
+    try:
+        first.create_topic("orders", partitions=3)
+        first.create_topic("products", partitions=2)
+        first.execute("CREATE STREAM orders (id BIGINT KEY, product STRING, qty INT) "
+                      "WITH (kafka_topic='orders', value_format='JSON');"
+                      "CREATE TABLE products (name STRING PRIMARY KEY, price DOUBLE) "
+                      "WITH (kafka_topic='products', value_format='JSON');")
+        first.produce_test_records([TestRecord("products", f"p{i}", {"price": float(i)}, timestamp=0)
+                                    for i in range(5)])
+        first.execute("CREATE STREAM priced AS SELECT o.id, o.product, o.qty * p.price AS cost "
+                      "FROM orders o JOIN products p ON o.product = p.name;")
+        second = start_engine(tmp_path / "b", bootstrap, prefix)
+        time.sleep(3)   # both members in the group before the orders come
+        first.produce_test_records([TestRecord("orders", k, {"product": f"p{k % 5}", "qty": 2}, timestamp=10 + k)
+                                    for k in range(60)])
+        expected = sorted((f"p{k % 5}", k, 2.0 * (k % 5)) for k in range(60))
+
+        def priced():   # keyed by the join column, as ksqlDB keys a join's result
+            return sorted((r.key, r.value["ID"], r.value["COST"]) for r in first.read_topic_records("PRICED"))
+        assert wait_for(lambda: priced() == expected)
+        assert "_confluent-ksql-svc_query_CSAS_PRICED_0-Join-repartition" in first.log.list_topics()
+    finally:
+        for engine in (first, second):
+            if engine is not None:
+                engine.close()
+        KafkaLog(bootstrap, topic_prefix=prefix).delete_all_topics()

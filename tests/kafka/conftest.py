@@ -4,6 +4,7 @@ deletes its topics afterwards, so tests share one cluster without seeing each ot
 from __future__ import annotations
 
 import os
+import time
 import uuid
 
 import pytest
@@ -39,3 +40,13 @@ def kafka_log(bootstrap):
     yield log
     log.close()
     log.delete_all_topics()
+
+
+def wait_for(condition, timeout: float = 90.0) -> bool:
+    """Poll `condition` until it holds (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.5)
+    return False

@@ -17,7 +17,7 @@ from confluent_kafka import Consumer, TopicPartition
 from engine.engine import Engine
 from engine.log.api import HEADER_TYPE
 from engine.log.kafka import KafkaLog
-from tests.kafka.conftest import unique_prefix
+from tests.kafka.conftest import unique_prefix, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PROPERTIES = {"ksql.streams.auto.offset.reset": "earliest", "ksql.service.id": "eos_",
@@ -71,14 +71,6 @@ def committed_records(bootstrap: str, prefix: str, topic: str) -> list[tuple[byt
     consumer.close()
     return out
 
-
-def wait_for(condition, timeout: float = 120.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.5)
-    return False
 
 
 def test_a_killed_process_leaves_no_duplicates_and_no_gaps(bootstrap, tmp_path):

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from engine.engine import Engine, TestRecord
 from engine.log.kafka import KafkaLog
-from tests.kafka.conftest import unique_prefix
+from tests.kafka.conftest import unique_prefix, wait_for
 
 PROPERTIES = {"ksql.streams.auto.offset.reset": "earliest", "ksql.service.id": "svc_",
               "ksqlite.checkpoint.interval.ms": 200}
@@ -34,14 +36,6 @@ def latest_totals(engine: Engine) -> dict[int, tuple[int, int]]:
             if r.value is not None}
 
 
-def wait_for(condition, timeout: float = 90.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.5)
-    return False
-
 
 def owned_partitions(query_id: str, *engines: Engine) -> list[int]:
     """How many input partitions each engine's task of the query owns, in ascending order."""
@@ -53,109 +47,103 @@ def owned_partitions(query_id: str, *engines: Engine) -> list[int]:
     return sorted(counts)
 
 
-def start_engine(path, bootstrap: str, prefix: str, **extra) -> Engine:
-    engine = Engine(path, {**PROPERTIES, **extra}, log=KafkaLog(bootstrap, topic_prefix=prefix))
-    engine.start()
-    return engine
+class Service:
+    """The engines (processes) of one service on the broker: one topic prefix, one service id."""
+
+    def __init__(self, bootstrap: str, work_dir):
+        self.bootstrap, self.work_dir = bootstrap, work_dir
+        self.prefix = unique_prefix("service")
+        self.engines: list[Engine] = []
+
+    def start(self, name: str) -> Engine:
+        engine = Engine(self.work_dir / name, dict(PROPERTIES),
+                        log=KafkaLog(self.bootstrap, topic_prefix=self.prefix))
+        engine.start()
+        self.engines.append(engine)
+        return engine
+
+    def stop(self, engine: Engine) -> None:
+        """The process leaves: its partitions (and their state) move to the others."""
+        self.engines.remove(engine)
+        engine.close()
+
+    def close(self) -> None:
+        for engine in self.engines:
+            engine.close()
+        KafkaLog(self.bootstrap, topic_prefix=self.prefix).delete_all_topics()
 
 
-def test_two_processes_split_a_query_and_hand_state_over(bootstrap, tmp_path):
-    prefix = unique_prefix("service")
-    first = start_engine(tmp_path / "a", bootstrap, prefix)
-    second = None
-    try:
-        first.create_topic("bids", partitions=4)
-        first.execute(SETUP)
-        second = start_engine(tmp_path / "b", bootstrap, prefix)    # replays the command topic
-        assert list(second.catalog.queries) == list(first.catalog.queries) == ["CTAS_TOTALS_0"]
-        first.produce_test_records(bids(0, 400))
-        assert wait_for(lambda: latest_totals(first) == expected_totals(400))
-
-        assert wait_for(lambda: owned_partitions("CTAS_TOTALS_0", first, second) == [2, 2])  # split in two
-
-        first.close()                      # leaves the group: its partitions and state move
-        first = None
-        second.produce_test_records(bids(400, 400))
-        assert wait_for(lambda: latest_totals(second) == expected_totals(800))
-        assert len(second.scheduler.tasks["CTAS_TOTALS_0"].consumer.assignment()) == 4
-    finally:
-        for engine in (first, second):
-            if engine is not None:
-                engine.close()
-        KafkaLog(bootstrap, topic_prefix=prefix).delete_all_topics()
+@pytest.fixture
+def service(bootstrap, tmp_path):
+    running = Service(bootstrap, tmp_path)
+    yield running
+    running.close()
 
 
-def test_a_statement_on_one_server_runs_on_the_other(bootstrap, tmp_path):
-    prefix = unique_prefix("commands")
-    first = start_engine(tmp_path / "a", bootstrap, prefix)
-    second = start_engine(tmp_path / "b", bootstrap, prefix)
-    try:
-        first.create_topic("bids", partitions=2)
-        first.execute(SETUP)
-        assert wait_for(lambda: "CTAS_TOTALS_0" in second.catalog.queries, timeout=30)
-        second.execute("CREATE STREAM big AS SELECT * FROM bids WHERE price > 5;")
-        assert wait_for(lambda: "CSAS_BIG_1" in first.catalog.queries, timeout=30)
-        assert second.describe_source("BIG")["name"] == first.describe_source("BIG")["name"]
-    finally:
-        first.close()
-        second.close()
-        KafkaLog(bootstrap, topic_prefix=prefix).delete_all_topics()
+def test_two_processes_split_a_query_and_hand_state_over(service):
+    first = service.start("a")
+    first.create_topic("bids", partitions=4)
+    first.execute(SETUP)
+    second = service.start("b")    # replays the command topic
+    assert list(second.catalog.queries) == list(first.catalog.queries) == ["CTAS_TOTALS_0"]
+    first.produce_test_records(bids(0, 400))
+    assert wait_for(lambda: latest_totals(first) == expected_totals(400))
+    assert wait_for(lambda: owned_partitions("CTAS_TOTALS_0", first, second) == [2, 2])  # split in two
+
+    service.stop(first)
+    second.produce_test_records(bids(400, 400))
+    assert wait_for(lambda: latest_totals(second) == expected_totals(800))
+    assert owned_partitions("CTAS_TOTALS_0", second) == [4]
 
 
-def test_grouping_by_a_value_column_goes_through_a_repartition_topic(bootstrap, tmp_path):
-    prefix = unique_prefix("repartition")
-    first = start_engine(tmp_path / "a", bootstrap, prefix)
-    second = None
-    try:
-        first.create_topic("bids", partitions=4)
-        first.execute("CREATE STREAM bids (auction BIGINT KEY, price BIGINT) "
-                      "WITH (kafka_topic='bids', value_format='JSON');"
-                      "CREATE TABLE by_band WITH (key_format='JSON') AS "
-                      "SELECT price % 3 AS band, COUNT(*) AS n FROM bids GROUP BY price % 3;")
-        second = start_engine(tmp_path / "b", bootstrap, prefix)
-        first.produce_test_records(bids(0, 300))     # every band's bids are in every partition
-        expected = {band: 100 for band in range(3)}
-
-        def counts():
-            return {r.key: r.value["N"] for r in first.read_topic_records("BY_BAND") if r.value}
-        assert wait_for(lambda: counts() == expected)
-        assert "_confluent-ksql-svc_query_CTAS_BY_BAND_0-Aggregate-GroupBy-repartition" in first.log.list_topics()
-        assert list(first.catalog.queries) == ["CTAS_BY_BAND_0"]
-        assert wait_for(lambda: owned_partitions("CTAS_BY_BAND_0", first, second) == [2, 2])
-    finally:
-        for engine in (first, second):
-            if engine is not None:
-                engine.close()
-        KafkaLog(bootstrap, topic_prefix=prefix).delete_all_topics()
+def test_a_statement_on_one_server_runs_on_the_other(service):
+    first, second = service.start("a"), service.start("b")
+    first.create_topic("bids", partitions=2)
+    first.execute(SETUP)
+    assert wait_for(lambda: "CTAS_TOTALS_0" in second.catalog.queries, timeout=30)
+    second.execute("CREATE STREAM big AS SELECT * FROM bids WHERE price > 5;")
+    assert wait_for(lambda: "CSAS_BIG_1" in first.catalog.queries, timeout=30)
+    assert second.describe_source("BIG")["name"] == first.describe_source("BIG")["name"]
 
 
-def test_joining_on_a_stream_value_column_goes_through_a_repartition_topic(bootstrap, tmp_path):
-    prefix = unique_prefix("join-repartition")
-    first = start_engine(tmp_path / "a", bootstrap, prefix)
-    second = None
-    try:
-        first.create_topic("orders", partitions=3)
-        first.create_topic("products", partitions=2)
-        first.execute("CREATE STREAM orders (id BIGINT KEY, product STRING, qty INT) "
-                      "WITH (kafka_topic='orders', value_format='JSON');"
-                      "CREATE TABLE products (name STRING PRIMARY KEY, price DOUBLE) "
-                      "WITH (kafka_topic='products', value_format='JSON');")
-        first.produce_test_records([TestRecord("products", f"p{i}", {"price": float(i)}, timestamp=0)
-                                    for i in range(5)])
-        first.execute("CREATE STREAM priced AS SELECT o.id, o.product, o.qty * p.price AS cost "
-                      "FROM orders o JOIN products p ON o.product = p.name;")
-        second = start_engine(tmp_path / "b", bootstrap, prefix)
-        time.sleep(3)   # both members in the group before the orders come
-        first.produce_test_records([TestRecord("orders", k, {"product": f"p{k % 5}", "qty": 2}, timestamp=10 + k)
-                                    for k in range(60)])
-        expected = sorted((f"p{k % 5}", k, 2.0 * (k % 5)) for k in range(60))
+def test_grouping_by_a_value_column_goes_through_a_repartition_topic(service):
+    first = service.start("a")
+    first.create_topic("bids", partitions=4)
+    first.execute("CREATE STREAM bids (auction BIGINT KEY, price BIGINT) "
+                  "WITH (kafka_topic='bids', value_format='JSON');"
+                  "CREATE TABLE by_band WITH (key_format='JSON') AS "
+                  "SELECT price % 3 AS band, COUNT(*) AS n FROM bids GROUP BY price % 3;")
+    second = service.start("b")
+    first.produce_test_records(bids(0, 300))     # every band's bids are in every partition
+    expected = {band: 100 for band in range(3)}
 
-        def priced():   # keyed by the join column, as ksqlDB keys a join's result
-            return sorted((r.key, r.value["ID"], r.value["COST"]) for r in first.read_topic_records("PRICED"))
-        assert wait_for(lambda: priced() == expected)
-        assert "_confluent-ksql-svc_query_CSAS_PRICED_0-Join-repartition" in first.log.list_topics()
-    finally:
-        for engine in (first, second):
-            if engine is not None:
-                engine.close()
-        KafkaLog(bootstrap, topic_prefix=prefix).delete_all_topics()
+    def counts():
+        return {r.key: r.value["N"] for r in first.read_topic_records("BY_BAND") if r.value}
+    assert wait_for(lambda: counts() == expected)
+    assert "_confluent-ksql-svc_query_CTAS_BY_BAND_0-Aggregate-GroupBy-repartition" in first.log.list_topics()
+    assert list(first.catalog.queries) == ["CTAS_BY_BAND_0"]
+    assert wait_for(lambda: owned_partitions("CTAS_BY_BAND_0", first, second) == [2, 2])
+
+
+def test_joining_on_a_stream_value_column_goes_through_a_repartition_topic(service):
+    first = service.start("a")
+    first.create_topic("orders", partitions=3)
+    first.create_topic("products", partitions=2)
+    first.execute("CREATE STREAM orders (id BIGINT KEY, product STRING, qty INT) "
+                  "WITH (kafka_topic='orders', value_format='JSON');"
+                  "CREATE TABLE products (name STRING PRIMARY KEY, price DOUBLE) "
+                  "WITH (kafka_topic='products', value_format='JSON');")
+    first.produce_test_records([TestRecord("products", f"p{i}", {"price": float(i)}, timestamp=0)
+                                for i in range(5)])
+    first.execute("CREATE STREAM priced AS SELECT o.id, o.product, o.qty * p.price AS cost "
+                  "FROM orders o JOIN products p ON o.product = p.name;")
+    service.start("b")
+    time.sleep(3)   # both members in the group before the orders come
+    first.produce_test_records([TestRecord("orders", k, {"product": f"p{k % 5}", "qty": 2}, timestamp=10 + k)
+                                for k in range(60)])
+    expected = sorted((f"p{k % 5}", k, 2.0 * (k % 5)) for k in range(60))
+
+    def priced():   # keyed by the join column, as ksqlDB keys a join's result
+        return sorted((r.key, r.value["ID"], r.value["COST"]) for r in first.read_topic_records("PRICED"))
+    assert wait_for(lambda: priced() == expected)
+    assert "_confluent-ksql-svc_query_CSAS_PRICED_0-Join-repartition" in first.log.list_topics()

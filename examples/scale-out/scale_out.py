@@ -21,7 +21,6 @@ duplicate and no loss) and the aggregation's latest value per windowed key. The 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import signal
 import subprocess
@@ -36,7 +35,7 @@ import httpx
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,7 +174,6 @@ def committed_progress(admin: AdminClient, log: KafkaLog, group_prefix: str, top
     """Per query group of the service: how many records of `topic` it has committed."""
     groups = [g.group_id for g in admin.list_consumer_groups().result(10).valid
               if g.group_id.startswith(group_prefix)]
-    from confluent_kafka import ConsumerGroupTopicPartitions
     progress = []
     for group in sorted(groups):
         request = [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in range(PARTITIONS)])]

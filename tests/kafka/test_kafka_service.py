@@ -3,12 +3,15 @@ split between the processes' consumers, and state that moves with its partitions
 changelog topic when a member leaves."""
 from __future__ import annotations
 
+import json
 import time
 
+import httpx
 import pytest
 
 from engine.engine import Engine, TestRecord
 from engine.log.kafka import KafkaLog
+from shell.server import ServerThread
 from tests.kafka.conftest import unique_prefix, wait_for
 
 PROPERTIES = {"ksql.streams.auto.offset.reset": "earliest", "ksql.service.id": "svc_",
@@ -147,3 +150,19 @@ def test_joining_on_a_stream_value_column_goes_through_a_repartition_topic(servi
         return sorted((r.key, r.value["ID"], r.value["COST"]) for r in first.read_topic_records("PRICED"))
     assert wait_for(lambda: priced() == expected)
     assert "_confluent-ksql-svc_query_CSAS_PRICED_0-Join-repartition" in first.log.list_topics()
+
+
+def test_any_server_answers_a_pull_query_for_partitions_another_owns(service):
+    """ksqlDB forwards a pull query to the server that owns the key's partition; here a table's
+    state is its own topic, which every server of the service reads, so each answers in full."""
+    first = service.start("a")
+    first.create_topic("bids", partitions=4)
+    first.execute(SETUP)
+    second = service.start("b")
+    first.produce_test_records(bids(0, 400))
+    assert wait_for(lambda: latest_totals(first) == expected_totals(400))
+    assert wait_for(lambda: owned_partitions("CTAS_TOTALS_0", first, second) == [2, 2])
+    with ServerThread(second, port=0) as server, httpx.Client(base_url=server.url) as http:
+        response = http.post("/query-stream", json={"sql": "SELECT * FROM totals;"})
+        rows = [json.loads(line) for line in response.text.splitlines()[1:] if line.strip()]
+    assert sorted((auction, (n, total)) for auction, n, total in rows) == sorted(expected_totals(400).items())

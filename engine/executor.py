@@ -246,7 +246,7 @@ class Executor:
         group = self._query_group(query_id)
         sources = plan.sources
         repartitioned = None
-        if query is not None and getattr(self.log, "distributed", False):
+        if query is not None and self._splits_queries():
             repartitioned = self._start_repartition(query_id, group, query, plan, sink)
         if repartitioned is not None:   # aligned with the repartition topic by construction
             plan = repartitioned
@@ -288,17 +288,16 @@ class Executor:
         if split is None:
             return None
         topic = f"{group}-{split.topic_suffix}"
-        rekey_plan = LogicalPlanner(self.catalog, persistent=True).plan(split.rekey, internal_name)
-        internal = self._sink_source(internal_name, STREAM, rekey_plan,
-                                     {"KAFKA_TOPIC": topic, "KEY_FORMAT": split.key_format,
-                                      "VALUE_FORMAT": "JSON"}, "")
-        self.catalog.add_source(internal)
-        try:   # the internal stream is in the catalog only while the query is planned
-            planner = LogicalPlanner(self.catalog, persistent=True)
-            planner.config = self.config
-            rest_plan = planner.plan(split.rest, sink.name)
-        finally:
-            self.catalog.remove_source(internal_name)
+        try:
+            try:
+                rekey_plan, internal, rest_plan = self._plan_split(split, internal_name, topic, sink)
+            except KsqlException:   # every column is in the GROUP BY: the rows need a value
+                split = split.with_carrier_column()
+                rekey_plan, internal, rest_plan = self._plan_split(split, internal_name, topic, sink)
+        except KsqlException as error:
+            logger.warning("query %s runs as one task: its repartition cannot be planned (%s)",
+                           query_id, error.message)
+            return None
         if rest_plan.schema() != plan.schema():
             return None
         partitions = self.log.topic_config(split.partitions_of).partitions
@@ -308,13 +307,34 @@ class Executor:
                                                   rekey_plan, self._plan_builder(rekey_id, rekey_plan, internal)))
         return rest_plan
 
+    def _plan_split(self, split, internal_name: str, topic: str, sink: DataSource):
+        """(the re-keying plan, the internal stream it writes, the rest of the query's plan)."""
+        rekey_plan = LogicalPlanner(self.catalog, persistent=True).plan(split.rekey, internal_name)
+        internal = self._sink_source(internal_name, STREAM, rekey_plan,
+                                     {"KAFKA_TOPIC": topic, "KEY_FORMAT": split.key_format,
+                                      "VALUE_FORMAT": "JSON"}, "")
+        self.catalog.add_source(internal)
+        try:   # the internal stream is in the catalog only while the query is planned
+            planner = LogicalPlanner(self.catalog, persistent=True)
+            planner.config = self.config
+            return rekey_plan, internal, planner.plan(split.rest, sink.name)
+        finally:
+            self.catalog.remove_source(internal_name)
+
+    def _splits_queries(self) -> bool:
+        """Whether queries run as partition tasks: on a log shared between processes (Kafka), or
+        when `ksqlite.partitioned.tasks` asks for it (the embedded log's groups span processes too)."""
+        return getattr(self.log, "distributed", False) or self.config.get_bool("ksqlite.partitioned.tasks", False)
+
     def _runs_partitioned(self, query_id: str, plan: LogicalPlan) -> bool:
         """Queries on a log shared between processes (Kafka) run as one task per partition, with
         their state in a changelog topic, so that processes can split them; so do queries asked
         to with `ksqlite.partitioned.tasks`. A stateful query that is not partition-aligned (it
-        would need a repartition topic) stays one task over all of its partitions."""
-        wanted = getattr(self.log, "distributed", False) or self.config.get_bool("ksqlite.partitioned.tasks", False)
-        if wanted and not is_partition_aligned(plan):
+        would need a repartition topic), or whose inputs differ in partition count (a join of a
+        query's result), stays one task over all of its partitions."""
+        wanted = self._splits_queries()
+        counts = {self.log.topic_config(topic).partitions for topic in plan.topics}
+        if wanted and (not is_partition_aligned(plan) or len(counts) > 1):
             logger.warning("query %s is not aligned with its input partitions (it would need a "
                            "repartition topic): it runs as one task, correct only while one process "
                            "of the service runs it", query_id)

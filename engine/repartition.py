@@ -23,6 +23,9 @@ from engine.schema import KEY, VALUE
 from grammar import ast
 
 
+CARRIER_COLUMN = "KSQL_REPARTITION_ROW"
+
+
 @dataclass(frozen=True)
 class Repartition:
     """How to split a query: the re-keying query, the original query over its output, and the
@@ -32,6 +35,11 @@ class Repartition:
     topic_suffix: str
     key_format: str
     partitions_of: str      # the topic whose partition count the internal topic takes
+
+    def with_carrier_column(self) -> "Repartition":
+        """The split with one constant value column, for rows whose every column becomes key."""
+        carrier = ast.SelectExpr(ast.BooleanLiteral(True), CARRIER_COLUMN)
+        return dataclasses.replace(self, rekey=dataclasses.replace(self.rekey, select=self.rekey.select + (carrier,)))
 
 
 def plan_repartition(plan, query: ast.Query, internal_name: str) -> Optional[Repartition]:

@@ -17,8 +17,6 @@ runs), or in a background thread (`start`).
 from __future__ import annotations
 
 import logging
-import os
-import pickle
 import threading
 import time
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Optional
 
 from engine.log.api import Consumer
 from engine.planner.physical import PhysicalPlan
+from engine.state.checkpoint_store import CheckpointFile
 from engine.wakeup import AppendSignal
 
 logger = logging.getLogger("ksqlite.runtime")
@@ -45,7 +44,8 @@ class QueryTask:
         self.records_processed = 0
         self._lock = threading.Lock()
         self._stateful = any(op.snapshot() is not None for op in plan.all_operators())
-        self._checkpoint_file = (state_dir / "checkpoint.pickle") if (state_dir and self._stateful) else None
+        self._checkpoint_file = CheckpointFile(state_dir / "checkpoint.pickle") \
+            if (state_dir and self._stateful) else None
         self._checkpoint_interval = checkpoint_interval
         self._last_checkpoint = time.monotonic()
         self._dirty = False
@@ -82,14 +82,7 @@ class QueryTask:
         positions = {tp: self.consumer.position(*tp) for tp in self.consumer.assignment()}
         snapshot = {"positions": positions,
                     "operators": [op.snapshot() for op in self.plan.all_operators()]}
-        path = self._checkpoint_file
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(".tmp")
-        with open(temporary, "wb") as handle:
-            pickle.dump(snapshot, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        self._checkpoint_file.write(snapshot)
         self.consumer.commit(positions)
         self._last_checkpoint = time.monotonic()
         self._dirty = False
@@ -97,8 +90,7 @@ class QueryTask:
     def _restore(self) -> None:
         if not self._checkpoint_file.exists():
             return
-        with open(self._checkpoint_file, "rb") as handle:
-            snapshot = pickle.load(handle)
+        snapshot = self._checkpoint_file.read()
         for operator, state in zip(self.plan.all_operators(), snapshot["operators"]):
             if state is not None:
                 operator.restore(state)

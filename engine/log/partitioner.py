@@ -103,6 +103,8 @@ def murmur2_array(keys: pa.Array) -> np.ndarray:
     offsets, data = _binary_buffers(keys)
     starts = offsets[:-1]
     lengths = offsets[1:] - starts
+    if len(keys) and (lengths == lengths[0]).all():   # one length: the data is already (n, length)
+        return _murmur2_same_length(data[starts[0]:offsets[-1]].reshape(len(keys), int(lengths[0])))
     hashes = np.empty(len(keys), dtype=np.uint32)
     for length in np.unique(lengths):
         selected = np.flatnonzero(lengths == length)

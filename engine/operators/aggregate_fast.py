@@ -11,7 +11,11 @@ aggregates whose partials are numbers (COUNT, SUM, AVG, MIN/MAX of numbers, STDD
    previous batch's end), through a `PairIndex` built over those few rows;
 3. partials combine with numpy (sums wrap as Java's longs do; MIN/MAX keep a validity mask), the
    continued rows die in their fragments and the batch's merged rows become a new fragment;
-4. one DuckDB statement computes the results, the projection and the sink's encoded value.
+4. one DuckDB statement computes the results, the projection and the sink's encoded value
+   (selecting only the columns the sink reads).
+
+A fragment's columns never change once built, only its `alive` mask: checkpoints write the
+columns once (`engine.state.checkpoint_store.Stored`) and the mask as bits each time.
 
 SUM of INTEGER/BIGINT keeps its running sum as a wrapping int64: ksqlDB's result is the sum
 narrowed to the result type, which depends only on the sum modulo 2^64.
@@ -28,11 +32,14 @@ from engine.expressions.aggregates import partial_sql_for
 from engine.expressions.casts import wrap_int64
 from engine.operators.aggregate_output import conform
 from engine.operators.base import ENCODED_VALUE_COL, ROWTIME_COL, TOMBSTONE_COL, WINDOWEND_COL, WINDOWSTART_COL
+from engine.state.checkpoint_store import Stored
 from engine.state.pair_index import PairIndex
 
 _DTYPES = {"BIGINT": np.int64, "HUGEINT": np.int64, "INTEGER": np.int32, "DOUBLE": np.float64}
 _INTEGER_TYPES = (pa.int8(), pa.int16(), pa.int32(), pa.int64())
-MAX_FRAGMENTS = 8
+# Merging copies rows; many fragments only cost a range check each per batch (a batch scans just
+# those whose window starts it can touch), so merging waits until there are this many.
+MAX_FRAGMENTS = 32
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -87,12 +94,19 @@ class Fragment:
     low: int
     high: int
     buckets: np.ndarray                # key_buckets(key): a cheap first filter when matching
+    stored: Optional[Stored] = None    # the immutable columns, as checkpoints keep them
 
     @classmethod
     def of(cls, key, start, values, valid, rowtime) -> "Fragment":
         n = len(key)
         return cls(key, start, values, valid, rowtime, np.ones(n, dtype=bool),
                    int(start.min()) if n else 0, int(start.max()) if n else 0, key_buckets(key))
+
+    def columns(self) -> Stored:
+        """Everything but the mask, which is all checkpoints rewrite of a fragment."""
+        if self.stored is None:
+            self.stored = Stored((self.key, self.start, self.values, self.valid, self.rowtime))
+        return self.stored
 
     def taken(self, rows: np.ndarray) -> "Fragment":
         return Fragment.of(self.key[rows], self.start[rows], {c: v[rows] for c, v in self.values.items()},
@@ -109,6 +123,7 @@ class NumpyAggregation:
         self.fragments: list[Fragment] = []
         self._encoding = value_encoding
         self._dropped = dropped_values
+        self._output_sql = self._output_statement()
 
     # --- per batch ---
     def process(self, con, deltas: pa.Table) -> pa.Table:
@@ -212,16 +227,21 @@ class NumpyAggregation:
             mask = None if valid is None or valid.all() else ~valid
             columns[spec.column] = pa.array(fragment.values[spec.column], mask=mask)
         columns[ROWTIME_COL] = pa.array(fragment.rowtime)
-        sql = self.output.evaluate_sql("agg_merged")
-        if self._encoding:
-            exclude = f" EXCLUDE ({', '.join(self._dropped)})" if self._dropped else ""
-            sql = f"SELECT *{exclude}, {self._encoding} AS {ENCODED_VALUE_COL} FROM ({sql})"
         con.register("agg_merged", pa.table(columns))
         try:
-            evaluated = con.sql(f"SELECT *, FALSE AS {TOMBSTONE_COL} FROM ({sql})").to_arrow_table()
+            evaluated = con.sql(self._output_sql).to_arrow_table()
         finally:
             con.unregister("agg_merged")
         return conform(evaluated, self.output.layout)
+
+    def _output_statement(self) -> str:
+        """Results, projection and the sink's encoded value over `agg_merged`, selecting only what
+        the sink reads: the layout's columns (less the values it encodes), time and window."""
+        kept = [f.sql_name for f in self.output.layout.fields if f.sql_name not in self._dropped]
+        kept += [ROWTIME_COL] + ([WINDOWSTART_COL, WINDOWEND_COL] if self.window else [])
+        encoded = f", {self._encoding} AS {ENCODED_VALUE_COL}" if self._encoding else ""
+        return (f"SELECT {', '.join(kept)}{encoded}, FALSE AS {TOMBSTONE_COL} "
+                f"FROM ({self.output.evaluate_sql('agg_merged')})")
 
     # --- state ---
     def _tidy(self) -> None:
@@ -257,11 +277,17 @@ class NumpyAggregation:
         self._tidy()
 
     def snapshot(self) -> list:
-        return [(f.key, f.start, f.values, f.valid, f.rowtime, f.alive.copy()) for f in self.fragments]
+        return [(f.columns(), np.packbits(f.alive)) for f in self.fragments]
 
     def restore(self, data: list) -> None:
         self.fragments = []
-        for key, start, values, valid, rowtime, alive in data:
-            fragment = Fragment.of(key, start, values, valid, rowtime)
-            fragment.alive = alive
+        for entry in data:
+            if len(entry) == 6:       # older checkpoints: the columns and a bool mask as such
+                fragment = Fragment.of(*entry[:5])
+                fragment.alive = entry[5]
+            else:
+                stored, alive = entry
+                fragment = Fragment.of(*stored.value)
+                fragment.alive = np.unpackbits(alive, count=len(fragment.key)).astype(bool)
+                fragment.stored = stored
             self.fragments.append(fragment)

@@ -25,6 +25,33 @@ def _trailing_long(data: pa.Array, from_end: int) -> tuple[np.ndarray, np.ndarra
     return decode_fixed_width(window_bytes, _EPOCH_MS)
 
 
+def _fixed_width_rows(data: pa.Array):
+    """A binary array whose records all have one length (no nulls) as an (n, length) uint8 view."""
+    if data.null_count or not pa.types.is_binary(data.type):
+        return None
+    n = len(data)
+    if not n:
+        return None
+    offsets = np.frombuffer(data.buffers()[1], dtype=np.int32, count=n + 1, offset=data.offset * 4)
+    width = int(offsets[1] - offsets[0])
+    if not width or not (np.diff(offsets) == width).all():
+        return None
+    raw = np.frombuffer(data.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]]
+    return raw.reshape(n, width)
+
+
+def _joined_fixed_width(inner: pa.Array, suffix: pa.Array):
+    """inner + suffix per record in one numpy copy, when both have fixed-width records (as a
+    BIGINT or INT key and the window always do); None otherwise."""
+    left, right = _fixed_width_rows(inner), _fixed_width_rows(suffix)
+    if left is None or right is None:
+        return None
+    rows = np.concatenate([left, right], axis=1)
+    n, width = rows.shape
+    offsets = np.arange(n + 1, dtype=np.int32) * width
+    return pa.BinaryArray.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(rows)])
+
+
 class _WindowedSerde:
     """Shared framing: inner key bytes plus a fixed-size window suffix."""
 
@@ -52,7 +79,10 @@ class _WindowedSerde:
         inner = self.inner.serialize(columns.drop_columns([WINDOWSTART, WINDOWEND])).fill_null(b"")
         suffix = self._suffix(columns.column(WINDOWSTART).combine_chunks().cast(pa.int64()),
                               columns.column(WINDOWEND).combine_chunks().cast(pa.int64()))
-        return pc.binary_join_element_wise(inner, suffix, b"")
+        if isinstance(inner, pa.ChunkedArray):
+            inner = inner.combine_chunks()
+        joined = _joined_fixed_width(inner, suffix)
+        return joined if joined is not None else pc.binary_join_element_wise(inner, suffix, b"")
 
     def _window(self, data: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise NotImplementedError

@@ -12,7 +12,7 @@ work.
 A time-windowed store (`bucket_column` = the window start) also records each fragment's span of
 window starts, so a batch joins only the fragments its windows can be in, and closing windows
 looks only at fragments old enough to hold closed ones. Snapshots are the fragments themselves
-(immutable Arrow tables, pickled straight to the checkpoint file) with copies of their masks.
+(immutable Arrow tables, which checkpoint files write once: `Stored`) with their masks as bits.
 """
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from engine.state.checkpoint_store import Stored
+
 ROWID, ALIVE = "__rowid", "__alive"
 MAX_FRAGMENTS = 8
 
@@ -34,10 +36,16 @@ class Fragment:
     alive: np.ndarray                 # bool per row
     low: int = 0                      # smallest / largest bucket value (window start) it holds
     high: int = 0
+    stored: Optional[Stored] = None   # the table, as checkpoints keep it (written once)
 
     @property
     def live_rows(self) -> int:
         return int(self.alive.sum())
+
+    def stored_table(self) -> Stored:
+        if self.stored is None:
+            self.stored = Stored(self.table)
+        return self.stored
 
 
 class KeyedTable:
@@ -196,14 +204,21 @@ class KeyedTable:
 
     # --- checkpoints ---
     def snapshot(self) -> dict:
-        """The fragments (immutable Arrow tables, which pickle with no serialized copy in
-        between) with copies of their masks."""
+        """The fragments (immutable Arrow tables, which a checkpoint file writes once) with their
+        masks as bits."""
         return {"schema": self._schema,
-                "fragments": [(f.table, f.alive.copy(), f.low, f.high) for f in self.fragments]}
+                "fragments": [(f.stored_table(), np.packbits(f.alive), f.low, f.high) for f in self.fragments]}
 
     def restore(self, data) -> None:
         if data is None or isinstance(data, pa.Table):     # older checkpoints: one table
             self.table = data
             return
         self._schema = data["schema"]
-        self.fragments = [Fragment(t, alive, low, high) for t, alive, low, high in data["fragments"]]
+        self.fragments = [_restored_fragment(*entry) for entry in data["fragments"]]
+
+
+def _restored_fragment(table, alive: np.ndarray, low: int, high: int) -> Fragment:
+    """A fragment from its snapshot; older checkpoints hold the table and a bool mask as such."""
+    if not isinstance(table, Stored):
+        return Fragment(table, alive, low, high)
+    return Fragment(table.value, np.unpackbits(alive, count=table.value.num_rows).astype(bool), low, high, table)

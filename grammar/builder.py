@@ -331,8 +331,12 @@ class AstBuilder(Transformer):
     def emit(self, _emit, kind):
         return kind.value.upper()
 
-    def limit(self, count):
-        return int(count)
+    def limit(self, *tokens):
+        # ksqlDB parses any number here and rejects what Integer.parseInt does not take.
+        text = "".join(str(t) for t in tokens if t is not None)
+        if not re.fullmatch(r"-?\d+", text):
+            raise semantic_error("Failed to prepare statement: Value must be integer for command: LIMIT")
+        return int(text)
 
     def duration(self, value, unit):
         return ast.Duration(int(value), unit)

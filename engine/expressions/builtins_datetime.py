@@ -9,6 +9,8 @@ TIMESTAMPs are UTC instants without a zone; a zone argument shifts them with Duc
 """
 from __future__ import annotations
 
+import re
+
 from engine.expressions.builtins_common import literal_string, sql_string
 from engine.expressions.casts import fresh_lambda_param
 from engine.timestamps import JAVA_PATTERN_TOKENS, java_to_strftime
@@ -91,7 +93,52 @@ def _ms(sql: str) -> str:
 
 # ---- FORMAT_* / PARSE_* ----------------------------------------------------------------------
 
+_OFFSET_TOKEN = re.compile(r"'[^']*'?|(Z{1,3}|X{1,3}|x{1,3})")
+
+
+def _offset_sql(minutes: str, token: str) -> str:
+    """The zone offset `minutes` east of UTC as java.time prints it for `token`:
+    Z +HHMM; x +HH[MM], xx +HHMM, xxx +HH:MM; X, XX, XXX the same but 'Z' for UTC."""
+    sign = f"(CASE WHEN {minutes} < 0 THEN '-' ELSE '+' END)"
+    hours = f"lpad(CAST(abs({minutes}) // 60 AS VARCHAR), 2, '0')"
+    mins = f"lpad(CAST(abs({minutes}) % 60 AS VARCHAR), 2, '0')"
+    if token[0] == "Z" or len(token) == 2:
+        text = f"{sign} || {hours} || {mins}"
+    elif len(token) == 3:
+        text = f"{sign} || {hours} || ':' || {mins}"
+    else:
+        text = f"{sign} || {hours} || (CASE WHEN abs({minutes}) % 60 = 0 THEN '' ELSE {mins} END)"
+    return text if token[0] != "X" else f"(CASE WHEN {minutes} = 0 THEN 'Z' ELSE {text} END)"
+
+
+def _format_with_offsets(args, types, pattern: str) -> str | None:
+    """A literal pattern with zone offset letters (Z, X, x), formatted piece by piece: DuckDB's
+    %z prints `+00` for a zone-less TIMESTAMP where java.time prints `+0000`."""
+    pieces, start = [], 0
+    for match in _OFFSET_TOKEN.finditer(pattern):
+        if match.group(1) is None:
+            continue
+        pieces.append(("text", pattern[start:match.start()]))
+        pieces.append(("offset", match.group(1)))
+        start = match.end()
+    if not pieces:
+        return None
+    pieces.append(("text", pattern[start:]))
+    minutes = "0" if len(args) < 3 else (
+        f"date_diff('minute', CAST({args[0]} AS TIMESTAMP), "
+        f"{local_from_utc(f'CAST({args[0]} AS TIMESTAMP)', args[2])})")
+    rendered = [_offset_sql(minutes, text) if kind == "offset"
+                else _format_timestamp([args[0], sql_string(text)] + list(args[2:]), types)
+                for kind, text in pieces if text]
+    return f"CASE WHEN {args[0]} IS NOT NULL THEN {' || '.join(rendered)} END"
+
+
 def _format_timestamp(args, types):
+    pattern = literal_string(args[1])
+    if pattern is not None:
+        with_offsets = _format_with_offsets(args, types, pattern)
+        if with_offsets is not None:
+            return with_offsets
     ts = _ms(args[0]) if len(args) < 3 else _ms(local_from_utc(f"CAST({args[0]} AS TIMESTAMP)", args[2]))
     pattern = literal_string(args[1])
     if pattern is not None and "%Z" in java_to_strftime(pattern):

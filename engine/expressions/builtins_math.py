@@ -53,8 +53,8 @@ def _register_unary_doubles(registry) -> None:
 
 
 def _register_logs_and_powers(registry) -> None:
-    registry.register("LOG", (DOUBLE,), DOUBLE, "log10({0})",
-                      description="The base-10 logarithm; LOG(base, value) for another base.",
+    registry.register("LOG", (DOUBLE,), DOUBLE, "ln({0})",
+                      description="The natural logarithm; LOG(base, value) for another base.",
                       **CATEGORY)
     # Java: ln(value) / ln(base), except a base <= 0 or 1 and a negative value give NaN.
     registry.register("LOG", (DOUBLE, DOUBLE), DOUBLE,

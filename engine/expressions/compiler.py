@@ -152,6 +152,10 @@ class ExpressionCompiler:
         if expr.op == "||":
             return self.compile(a.FunctionCall("CONCAT", (expr.left, expr.right)))
         left, right = self.compile(expr.left), self.compile(expr.right)
+        if left.type is None or right.type is None:
+            raise KsqlStatementException(
+                f"Error processing expression: {format_expression(expr)}. Arithmetic on types "
+                f"{_type_name(left.type)} and {_type_name(right.type)} are not supported.")
         if expr.op == "+" and STRING in (left.type, right.type) and \
                 all(t is None or t == STRING for t in (left.type, right.type)):
             return TypedSql(f"({left.sql} || {right.sql})", STRING)  # ksqlDB's string '+'
@@ -219,10 +223,11 @@ class ExpressionCompiler:
 
     def _compile_Like(self, expr: a.Like) -> TypedSql:
         value, pattern = self.compile(expr.value), self.compile(expr.pattern)
-        for side, typed in ((expr.value, value), (expr.pattern, pattern)):
+        for typed in (value, pattern):
             if typed.type is not None and typed.type != STRING:
                 raise KsqlStatementException(
-                    f"Unsupported type for LIKE: {format_expression(side)} ({typed.type})")
+                    "The column type for Like condition must be VARCHAR. "
+                    f"The column type is {typed.type}")
         escape = f" ESCAPE {sql_string(expr.escape)}" if expr.escape else ""
         negation = "NOT " if expr.negated else ""
         return TypedSql(f"({value.sql} {negation}LIKE {pattern.sql}{escape})", BOOLEAN)
@@ -272,6 +277,10 @@ class ExpressionCompiler:
     def _compile_Lambda(self, expr: a.Lambda) -> TypedSql:
         raise KsqlStatementException(
             f"Lambda expressions are only allowed as function arguments: {format_expression(expr)}")
+
+
+def _type_name(t: Optional[SqlType]) -> str:
+    return str(t) if t is not None else "null"
 
 
 def _base(t: Optional[SqlType]) -> str:

@@ -145,6 +145,7 @@ def plan_aggregation(planner, relation: RelationPlan, query: ast.Query, sink_nam
         raise KsqlStatementException("EMIT FINAL is only supported for windowed aggregations.")
     compiler = ExpressionCompiler(relation.layout.scope())
     group_by = _check_group_by(query, relation, registry)
+    _check_window_bounds(query.having, relation)
     group_types = [_compile_type(compiler, g, "GROUP BY") for g in group_by]
     window_plan = _window_plan(query.window, query.emit == "FINAL")
 
@@ -220,16 +221,22 @@ def _check_group_by(query: ast.Query, relation: RelationPlan, registry) -> list[
             if isinstance(node, ast.FunctionCall) and registry.kind_of(node.name) == "aggregate":
                 raise KsqlStatementException(
                     f"GROUP BY does not support aggregate functions: {node.name} is an aggregate function.")
-            if isinstance(node, ast.ColumnRef) and node.name in (WINDOWSTART, WINDOWEND) \
-                    and relation.layout.find(node.name) is None:
-                raise KsqlStatementException(
-                    f"Window bounds column {node.name} can only be used in the SELECT clause of "
-                    "windowed aggregations")
+        _check_window_bounds(expr, relation)
         if any(_equivalent(expr, previous) for previous in seen):
             shown = format_expression(_qualify(expr, relation))
             raise KsqlStatementException(f"Duplicate GROUP BY expression: {shown}")
         seen.append(expr)
     return seen
+
+
+def _check_window_bounds(expr: Optional[ast.Expr], relation: RelationPlan) -> None:
+    """WINDOWSTART/WINDOWEND of the aggregation's own window exist only in its SELECT."""
+    for node in _walk(expr) if expr is not None else ():
+        if isinstance(node, ast.ColumnRef) and node.name in (WINDOWSTART, WINDOWEND) \
+                and relation.layout.find(node.name) is None:
+            raise KsqlStatementException(
+                f"Window bounds column {node.name} can only be used in the SELECT clause of "
+                "windowed aggregations")
 
 
 def _qualify(expr: ast.Expr, relation: RelationPlan) -> ast.Expr:

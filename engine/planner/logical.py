@@ -115,6 +115,10 @@ class LogicalPlanner:
     def plan(self, query: ast.Query, sink_name: Optional[str] = None):
         """The logical plan of a SELECT: an aggregation or a projection over its relation."""
         relation = plan_relation(self.catalog, query)
+        if self.persistent and query.limit is not None:
+            kind = "TABLE" if _is_aggregation(query) or relation.result_kind == TABLE else "STREAM"
+            raise KsqlStatementException(
+                f"CREATE {kind} AS SELECT statements don't support LIMIT clause.")
         if _is_aggregation(query):
             if uses_table_functions(query.select):
                 raise KsqlStatementException("Table functions cannot be used with aggregations.")

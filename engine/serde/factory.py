@@ -48,7 +48,8 @@ def validate_format(fmt: FormatInfo, columns: list[Column], is_key: bool) -> Non
     if name == "DELIMITED":
         for column in columns:
             if column.type.base in _COMPLEX:
-                raise KsqlException(f"The 'DELIMITED' format does not support type '{column.type.base}'")
+                raise KsqlException(f"The 'DELIMITED' format does not support type '{column.type.base}', "
+                                   f"column: `{column.name}`")
     if name in SCHEMA_REGISTRY_FORMATS:
         _validate_schema_registry_format(name, fmt, columns, is_key)
     if name in ("JSON", "JSON_SR") and any(_contains(c.type, lambda t: t.base == "MAP" and t.key.base != "STRING")

@@ -9,7 +9,7 @@ ERRORS = [
     ("CREATE STREAM INPUT (K STRING (KEY)) WITH (kafka_topic='input');", 1, 32, "KEY", None,
      "line 1:32: Syntax Error\nExpecting {'STRING', INTEGER_VALUE}\nStatement: CREATE STREAM"),
     ("SELECT FROM t", 1, 8, "FROM", "IDENTIFIER", "Syntax error at or near 'FROM' at line 1:8"),
-    ("SELECT * FROM t LIMIT x", 1, 23, "x", "INTEGER_VALUE", "Expecting {INTEGER_VALUE}"),
+    ("SELECT * FROM t LIMIT x", 1, 23, "x", "INTEGER_VALUE", "Expecting {'-', DECIMAL_VALUE, INTEGER_VALUE}"),
     ("SELECT a FROM t WINDOW SESSION", 1, 31, "<EOF>", "'('", "line 1:31: Syntax Error"),
     ("FOO bar", 1, 1, "FOO", "'SELECT'", "line 1:1: Syntax Error\nUnknown statement 'FOO'"),
     ("SELECT *\nFROM t\nWHERE IN", 3, 7, "IN", None, "at line 3:7"),

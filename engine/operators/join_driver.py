@@ -70,7 +70,7 @@ class JoinOperators:
             records = pa.Table.from_batches([records])
         events = self._decoded_events(records)
         outputs = []
-        for leaf_index, run in self._runs(events):
+        for leaf_index, run in processing_runs(events):
             outputs.append(self._feed(leaf_index, run))
         outputs = [o for o in outputs if o is not None and o.num_rows]
         if not outputs:
@@ -83,54 +83,26 @@ class JoinOperators:
     def _decoded_events(self, records: pa.Table) -> list[tuple[int, pa.Table]]:
         topics = records.column("topic")
         decoded = []
-        for index, (leaf, decoder) in enumerate(zip(self.relation.leaves, self.decoders)):
+        for index, leaf in enumerate(self.relation.leaves):
             mask = pc.equal(topics, leaf.source.topic)
             count = pc.sum(mask).as_py() or 0
             if count == 0:
                 continue
             if count == records.num_rows:
-                mine = records.append_column(SEQ_COL, pa.array(np.arange(count, dtype=np.int64)))
+                rows = self.decode_leaf(index, records, np.arange(count, dtype=np.int64))
             else:
-                # The position in the poll keeps per-partition order through decoding.
                 positions = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
-                mine = records.take(pa.array(positions)).append_column(SEQ_COL, pa.array(positions))
-            rows = _decode_with_seq(decoder, mine)
+                rows = self.decode_leaf(index, records.take(pa.array(positions)), positions)
             if rows.num_rows:
-                decoded.append((index, _as_leaf_rows(leaf, rows)))
+                decoded.append((index, rows))
         return decoded
 
-    def _runs(self, events: list[tuple[int, pa.Table]]):
-        """Runs of consecutive records from one source, in Kafka Streams' processing order."""
-        if not events:
-            return []
-        if len(events) == 1:
-            return [events[0]]
-        leaf_ids = np.concatenate([np.full(t.num_rows, i, dtype=np.int64) for i, t in events])
-        rows = np.concatenate([np.arange(t.num_rows, dtype=np.int64) for _, t in events])
-        seqs = np.concatenate([t.column(SEQ_COL).to_numpy() for _, t in events])
-        times = np.concatenate([t.column(ROWTIME_COL).to_numpy(zero_copy_only=False) for _, t in events])
-        parts = np.concatenate([t.column(PARTITION_COL).to_numpy(zero_copy_only=False).astype(np.int64)
-                                for _, t in events])
-        # A partition's head timestamp never goes backwards in the merge: its running maximum.
-        order_in_poll = np.argsort(seqs, kind="stable")
-        streams = leaf_ids[order_in_poll] * 1_000_000 + parts[order_in_poll]
-        heads = np.empty_like(times)
-        sorted_times = times[order_in_poll]
-        sorted_heads = np.empty_like(sorted_times)
-        for stream in np.unique(streams):
-            mask = streams == stream
-            sorted_heads[mask] = np.maximum.accumulate(sorted_times[mask])
-        heads[order_in_poll] = sorted_heads
-        order = np.lexsort((seqs, heads))
-        by_leaf = dict(events)
-        ordered_leaves = leaf_ids[order]
-        ordered_rows = rows[order]
-        cuts = np.flatnonzero(np.diff(ordered_leaves)) + 1
-        runs = []
-        for start, end in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(order)]])):
-            leaf = int(ordered_leaves[start])
-            runs.append((leaf, by_leaf[leaf].take(pa.array(ordered_rows[start:end]))))
-        return runs
+    def decode_leaf(self, index: int, records: pa.Table, positions: np.ndarray) -> pa.Table:
+        """Records of source `index` decoded as that source's rows, each with its position in the
+        poll (`positions`, one per record) as SEQ_COL: it keeps per-partition order through decoding."""
+        mine = records.append_column(SEQ_COL, pa.array(positions, pa.int64()))
+        rows = _decode_with_seq(self.decoders[index], mine)
+        return _as_leaf_rows(self.relation.leaves[index], rows)
 
     def _feed(self, leaf_index: int, run: pa.Table) -> Optional[pa.Table]:
         if leaf_index == 0:
@@ -156,6 +128,41 @@ class JoinOperators:
 
     def _empty(self) -> pa.Table:
         return pa.schema(self.output_schema).empty_table()
+
+
+def processing_runs(events: list[tuple[int, pa.Table]]) -> list[tuple[int, pa.Table]]:
+    """Runs of consecutive records from one source, in Kafka Streams' processing order. `events`
+    are each source's decoded rows (with SEQ_COL, ROWTIME_COL and PARTITION_COL)."""
+    if not events:
+        return []
+    if len(events) == 1:
+        return [events[0]]
+    leaf_ids = np.concatenate([np.full(t.num_rows, i, dtype=np.int64) for i, t in events])
+    rows = np.concatenate([np.arange(t.num_rows, dtype=np.int64) for _, t in events])
+    seqs = np.concatenate([t.column(SEQ_COL).to_numpy() for _, t in events])
+    times = np.concatenate([t.column(ROWTIME_COL).to_numpy(zero_copy_only=False) for _, t in events])
+    parts = np.concatenate([t.column(PARTITION_COL).to_numpy(zero_copy_only=False).astype(np.int64)
+                            for _, t in events])
+    # A partition's head timestamp never goes backwards in the merge: its running maximum.
+    order_in_poll = np.argsort(seqs, kind="stable")
+    streams = leaf_ids[order_in_poll] * 1_000_000 + parts[order_in_poll]
+    heads = np.empty_like(times)
+    sorted_times = times[order_in_poll]
+    sorted_heads = np.empty_like(sorted_times)
+    for stream in np.unique(streams):
+        mask = streams == stream
+        sorted_heads[mask] = np.maximum.accumulate(sorted_times[mask])
+    heads[order_in_poll] = sorted_heads
+    order = np.lexsort((seqs, heads))
+    by_leaf = dict(events)
+    ordered_leaves = leaf_ids[order]
+    ordered_rows = rows[order]
+    cuts = np.flatnonzero(np.diff(ordered_leaves)) + 1
+    runs = []
+    for start, end in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(order)]])):
+        leaf = int(ordered_leaves[start])
+        runs.append((leaf, by_leaf[leaf].take(pa.array(ordered_rows[start:end]))))
+    return runs
 
 
 def _decode_with_seq(decoder: SourceDecode, records: pa.Table) -> pa.Table:

@@ -356,7 +356,7 @@ def cast_decoded(array: pa.Array, t: SqlType) -> pa.Array:
 # ------------------------------------------------------------------------------------------
 
 def _needs_rewrite(t: SqlType) -> bool:
-    if t.base in ("BYTES", "DATE", "TIME", "TIMESTAMP", "DOUBLE", "DECIMAL"):
+    if t.base in ("BYTES", "DATE", "TIME", "TIMESTAMP", "DOUBLE"):
         return True
     children = [t.element, t.key, t.value] + [ft for _, ft in (t.fields or ())]
     return any(c is not None and _needs_rewrite(c) for c in children)
@@ -374,11 +374,6 @@ def json_ready_sql(x: str, t: SqlType, depth: int = 0) -> str:
         return f"(epoch_us({x}) // 1000)"
     if t.base == "TIMESTAMP":
         return f"epoch_ms({x}::TIMESTAMP)"
-    if t.base == "DECIMAL":
-        # ksqlDB writes a DECIMAL without trailing zeros but one after a point (1.50 -> 1.5,
-        # 1.00 -> 1.0), one of scale 0 as an integer; DuckDB's to_json goes through DOUBLE.
-        text = f"regexp_replace(CAST({x} AS VARCHAR), '(\\.\\d*?[0-9])0+$', '\\1')"
-        return f"CAST({text} AS JSON)"
     if t.base == "DOUBLE":
         # Jackson, which ksqlDB writes JSON with, quotes the numbers JSON has no literal for.
         return (f"(CASE WHEN isnan({x}) THEN '\"NaN\"'::JSON WHEN isinf({x}) AND {x} > 0 "

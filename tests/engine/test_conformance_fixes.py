@@ -1,5 +1,5 @@
 """ksqlDB behaviours fixed from the aggregation, functions and REST QTT areas: zone offsets in
-formatted timestamps, NULL arithmetic and LIMIT errors, DELIMITED quoting, DECIMAL in JSON."""
+formatted timestamps, NULL arithmetic and LIMIT errors, DELIMITED quoting."""
 from __future__ import annotations
 
 import json
@@ -70,14 +70,6 @@ def test_delimited_quotes_as_commons_csv(engine):
     engine.execute("CREATE STREAM o AS SELECT k, a, b, c FROM s;")
     engine.produce_test_records([TestRecord("s", "k", "-x,-y,1", 0), TestRecord("s", "k", "a,!b,-1", 0)])
     assert _output_values(engine, "O") == ['"-x",-y,1', 'a,"!b",-1']
-
-
-def test_json_decimals_drop_trailing_zeros(engine):
-    _stream(engine, "d DECIMAL(21, 19), e DECIMAL(6, 4)")
-    engine.execute("CREATE STREAM o AS SELECT k, d, e, TRUNC(e) AS t FROM s;")
-    engine.execute("INSERT INTO s (k, d, e) VALUES ('k', 10.123451234512345, 10);")
-    [value] = _output_values(engine, "O")
-    assert {name: str(v) for name, v in value.items()} == {"D": "10.123451234512345", "E": "10.0", "T": "10"}
 
 
 def test_rest_rows_compare_as_a_multiset_unless_order_is_asked():

@@ -2,7 +2,6 @@
 formatted timestamps, NULL arithmetic and LIMIT errors, DELIMITED quoting."""
 from __future__ import annotations
 
-import json
 
 import pytest
 

@@ -1,19 +1,28 @@
-"""The conformance ratchet: every QTT case listed in tests/conformance/baseline.txt must still pass.
+"""The conformance ratchet: every QTT case listed in tests/conformance/baseline.txt must still pass
+(query-validation tests on the engine, REST query-validation tests against a real server).
 
 The baseline only grows (`ksqlite qtt --update-baseline tests/conformance/baseline.txt FILES...`).
 Only the files holding baseline cases are run, and only those cases.
 """
+import concurrent.futures
 from pathlib import Path
 
 import pytest
 
-from shell.runners import qtt
+from shell.runners import qtt, rest_qtt
 
 BASELINE = Path(__file__).parent / "conformance" / "baseline.txt"
 
 
 def baseline_lines() -> list[str]:
     return qtt.read_baseline(BASELINE)
+
+
+def _locate(name: str) -> Path:
+    """A QTT file by name: a query-validation test, else a REST query-validation test."""
+    path = qtt.qtt_files_dir() / name
+    rest = qtt.qtt_files_dir().parent / "rest-query-validation-tests" / name
+    return path if path.exists() or not rest.exists() else rest
 
 
 def test_baseline_is_sorted_unique_and_well_formed():
@@ -24,13 +33,18 @@ def test_baseline_is_sorted_unique_and_well_formed():
         assert file.endswith(".json") and name, f"malformed baseline line: {line!r}"
 
 
+@pytest.mark.timeout(900)   # ~100 s on 2 idle cores; a loaded machine must not fail it
 def test_baseline_cases_still_pass():
     lines = baseline_lines()
     files = sorted({qtt.parse_baseline_line(line)[0] for line in lines})
-    paths = [qtt.qtt_files_dir() / name for name in files]
+    paths = [_locate(name) for name in files]
     missing = [str(p) for p in paths if not p.exists()]
     assert not missing, f"QTT files not found (../shared/ksql-qtt beside the checkout): {missing[:3]}"
-    results = qtt.run_paths(paths, qtt.RunOptions(only=frozenset(lines)), jobs=2)
+    options = qtt.RunOptions(only=frozenset(lines))
+    rest = [p for p in paths if rest_qtt.is_rest_file(p)]      # against a real server on loopback
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1) as pool:   # beside the other cases
+        rest_results = pool.submit(rest_qtt.run_paths, rest, options)
+        results = qtt.run_paths([p for p in paths if p not in rest], options, jobs=2) + rest_results.result()
     passed = {r.line for r in results if r.status == "passed"}
     regressions = [f"{r.line}: {r.reason}" for r in results if r.line not in passed]
     not_found = sorted(set(lines) - {r.line for r in results})

@@ -53,6 +53,16 @@ def test_ksql_python_client(server):
     assert client.close_query("transient_nope") is False
     description = client.ksql("DESCRIBE pageviews EXTENDED")[0]["sourceDescription"]
     assert description["name"] == "PAGEVIEWS" and description["readQueries"] == []
+    client.ksql("CREATE TABLE views_per_second AS SELECT page, COUNT(*) AS n FROM pageviews "
+                "WINDOW TUMBLING (SIZE 1 SECOND) GROUP BY page")
+    deadline = time.monotonic() + 10
+    while True:   # a pull query on the windowed aggregation
+        rows = list(client.query("SELECT page, n FROM views_per_second WHERE page = 'home'",
+                                 return_objects=True))
+        if rows or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert rows == [{"PAGE": "home", "N": 1}]
 
 
 def test_fifty_concurrent_push_clients(server, http):

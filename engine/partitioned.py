@@ -134,7 +134,9 @@ class PartitionedQueryTask:
         ones that left; the partitions owned now (None for a stateless query: all it reads)."""
         if not self._stateful:
             return None
-        assigned = self.consumer.assignment()
+        # Not `assignment()`: on Kafka it polls, and a rebalance served there would commit the
+        # positions of the batch just polled before that batch is processed.
+        assigned = getattr(self.consumer, "current_assignment", self.consumer.assignment)()
         owned = {p for _, p in assigned}
         if self._rewind_all:
             self._plans.clear()

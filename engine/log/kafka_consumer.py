@@ -169,6 +169,11 @@ class KafkaGroupConsumer:
         return all(self._caught_up.get(tp, -1) >= ends.get((wire(tp[0]), tp[1]), 0)
                    for tp in self._assigned)
 
+    def current_assignment(self) -> list[TP]:
+        """The partitions assigned now, without polling: no rebalance callback can run, so the
+        positions of a batch just returned but not yet processed are never committed by one."""
+        return sorted(self._assigned)
+
     def group_metadata(self):
         """The group generation that a transaction's offsets are fenced with (EOS v2)."""
         return self._consumer.consumer_group_metadata()

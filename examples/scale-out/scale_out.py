@@ -142,11 +142,13 @@ class Worker:
     """One `ksqlite serve` process of the service."""
 
     def __init__(self, bootstrap: str, service_id: str, data_dir: Path):
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_file = open(data_dir / "server.log", "w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "shell.cli", "serve", "--port", "0", "--data-dir", str(data_dir),
              "--bootstrap-servers", bootstrap, "-p", f"ksql.service.id={service_id}",
              "-p", "processing.guarantee=exactly_once_v2", "-p", "ksql.streams.auto.offset.reset=earliest"],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log_file, text=True)
         line = self.process.stdout.readline()
         match = re.search(r"http://[\d.]+:\d+", line)
         if match is None:
@@ -271,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap-servers", required=True)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--processes", default="1,2,3", help="comma-separated process counts")
+    parser.add_argument("--work-dir", help="keep the servers' data and logs here (default: a temporary dir)")
     args = parser.parse_args(argv)
     counts = [int(n) for n in args.processes.split(",")]
     auctions, bids = auction_records(), bid_records(args.events)
@@ -281,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
           f"({len(reference['enriched'])} joined, {len(latest_per_key(reference['per_minute']))} windows)",
           flush=True)
     failures = []
-    with tempfile.TemporaryDirectory(prefix="scale-out-") as work_dir:
+    with tempfile.TemporaryDirectory(prefix="scale-out-") as scratch:   # servers log to */server.log
+        work_dir = args.work_dir or scratch
         for processes in counts:
             kill = processes == max(counts) and processes > 1
             run = run_on_kafka(args.bootstrap_servers, processes, auctions, bids, kill, Path(work_dir))

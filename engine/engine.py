@@ -422,6 +422,8 @@ class Engine:
             reset = str(Config(props).get("auto.offset.reset", "latest"))
             consumer = self.log.consumer(f"_confluent-ksql-{query_id}", plan.topics,
                                          auto_offset_reset=reset)
+            for topic, partition in consumer.assignment():  # `latest`: the end as the query starts,
+                consumer.position(topic, partition)         # not at its first poll
             task = QueryTask(query_id, physical, UncommittedConsumer(consumer), max_batch=10_000)
             columns = [QueryColumn(f.name, str(f.type), f.namespace == "KEY")
                        for f in physical.output_layout.fields]

@@ -134,9 +134,7 @@ class PartitionedQueryTask:
         ones that left; the partitions owned now (None for a stateless query: all it reads)."""
         if not self._stateful:
             return None
-        # Not `assignment()`: on Kafka it polls, and a rebalance served there would commit the
-        # positions of the batch just polled before that batch is processed.
-        assigned = getattr(self.consumer, "current_assignment", self.consumer.assignment)()
+        assigned = self._assignment()
         owned = {p for _, p in assigned}
         if self._rewind_all:
             self._plans.clear()
@@ -146,6 +144,11 @@ class PartitionedQueryTask:
         for p in self._plans.keys() - owned:
             self._forget(p)
         return owned
+
+    def _assignment(self) -> list[TP]:
+        # Not `assignment()` on Kafka: it polls, and a rebalance served there would commit the
+        # positions of the batch just polled before that batch is processed.
+        return getattr(self.consumer, "current_assignment", self.consumer.assignment)()
 
     def _adopt(self, partition: int, topic_partitions: list[TP]) -> None:
         """A fresh plan for the partition with the state of its newest snapshot, and the
@@ -185,7 +188,7 @@ class PartitionedQueryTask:
     def _rewind_to_committed(self) -> None:
         self._rewind_all = False
         committed = self.consumer.committed()
-        for tp in self.consumer.assignment():
+        for tp in self._assignment():
             if tp in committed:
                 self.consumer.seek(tp[0], tp[1], committed[tp])
 

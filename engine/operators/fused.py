@@ -93,18 +93,28 @@ class FusedJsonProjection:
     def _decoding_sql(self, spellings: list[str], has_headers: bool) -> str:
         decoded = json_fast.decode_sql(self.decode.decoded_value_columns, spellings, "doc")
         by_name = dict(zip((c.name for c in self.decode.decoded_value_columns), decoded.values))
-        fields = [f.sql_name for f in self.decode.layout.key_fields]
-        for field in self.decode.layout.value_fields:
-            value = by_name.get(field.name, f"NULL::{duckdb_type(field.type)}")
-            fields.append(f"{value} AS {field.sql_name}")
-        rowtime, suspect = ROWTIME_COL, decoded.suspect
-        if self.decode.source.timestamp_column:
-            # Event time from a BIGINT column; an invalid one is left to the exact path to log.
-            rowtime = by_name[self.decode.source.timestamp_column]
-            suspect = f"({suspect} OR {rowtime} < 0)"
+        fields, rowtime, suspect = decoded_select_list(
+            [f.sql_name for f in self.decode.layout.key_fields], self.decode.layout.value_fields, by_name,
+            self.decode.source.timestamp_column, decoded.suspect)
         headers = HEADERS_COL if has_headers else f"NULL::STRUCT(key VARCHAR, value BLOB)[] AS {HEADERS_COL}"
         fields += [f"{rowtime} AS {ROWTIME_COL}", PARTITION_COL, OFFSET_COL, headers,
                    f"{suspect} AS {SUSPECT_COL}"]
         if self.decode.emits_tombstones:
             fields.append(f"doc IS NULL AS {TOMBSTONE_COL}")
         return f"SELECT {', '.join(fields)} FROM (SELECT *, {decoded.transform} AS j FROM records)"
+
+
+def decoded_select_list(key_names: list[str], value_fields, by_name: dict[str, str],
+                        timestamp_column, suspect: str) -> tuple[list[str], str, str]:
+    """The select list of a fast-decoded batch: keys, then each value field's decoding SQL (NULL
+    when not decoded) under its internal name; with the row-time and the doubt expressions."""
+    fields = list(key_names)
+    for field in value_fields:
+        value = by_name.get(field.name, f"NULL::{duckdb_type(field.type)}")
+        fields.append(f"{value} AS {field.sql_name}")
+    rowtime = ROWTIME_COL
+    if timestamp_column:
+        # Event time from a BIGINT column; an invalid one is left to the exact path to log.
+        rowtime = by_name[timestamp_column]
+        suspect = f"({suspect} OR {rowtime} < 0)"
+    return fields, rowtime, suspect

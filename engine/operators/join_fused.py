@@ -26,12 +26,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.duck import connection, run_sql
-from engine.expressions.typing_rules import duckdb_type
 from engine.log.api import HEADER_TYPE
 from engine.log.arrays import contiguous
 from engine.operators.base import (HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, SUSPECT_COL,
                                    BatchLayout, Operator)
-from engine.operators.fused import FusedJsonProjection
+from engine.operators.fused import FusedJsonProjection, decoded_select_list
 from engine.operators.join_common import HASH_COL, JOIN_KEY_COL
 from engine.operators.join_driver import SEQ_COL, processing_runs
 from engine.operators.planned import PlannedStatement
@@ -210,16 +209,10 @@ class FusedStreamTableJoin:
         columns = self.decode.decoded_value_columns
         decoded = json_fast.decode_sql(columns, spellings, "doc")
         by_name = dict(zip((c.name for c in columns), decoded.values))
-        fields = [f.sql_name for f in self.leaf.fields if f.namespace == "KEY"]
-        for field in self.leaf.fields:
-            if field.namespace != "KEY":
-                value = by_name.get(field.name, f"NULL::{duckdb_type(field.type)}")
-                fields.append(f"{value} AS {field.sql_name}")
-        rowtime, suspect = ROWTIME_COL, decoded.suspect
-        if self.leaf.source.timestamp_column:
-            # Event time from a BIGINT column; an invalid one is left to the exact path to log.
-            rowtime = by_name[self.leaf.source.timestamp_column]
-            suspect = f"({suspect} OR {rowtime} < 0)"
+        fields, rowtime, suspect = decoded_select_list(
+            [f.sql_name for f in self.leaf.fields if f.namespace == "KEY"],
+            [f for f in self.leaf.fields if f.namespace != "KEY"], by_name,
+            self.leaf.source.timestamp_column, decoded.suspect)
         headers = HEADERS_COL if has_headers else f"NULL::BOOLEAN AS {HEADERS_COL}"
         fields += [f"{rowtime} AS {ROWTIME_COL}", f"{rowtime} AS {self.leaf.rowtime_col}", PARTITION_COL,
                    OFFSET_COL, headers, f"{suspect} AS {SUSPECT_COL}", SEQ_COL]

@@ -132,21 +132,25 @@ def test_a_builtin_cannot_be_replaced(cleanup):
         udf(name="ucase", params=["STRING"], returns="STRING")(lambda s: s)
 
 
+class SumOfSquares:
+    """A Python UDAF's protocol: the sum of the squares of its values."""
+
+    def initialize(self):
+        return 0
+
+    def aggregate(self, acc, value):
+        return acc + (value or 0) ** 2
+
+    def merge(self, a, b):
+        return a + b
+
+    def map(self, acc):
+        return acc
+
+
 def test_aggregate_protocol_for_the_aggregation_engine(cleanup):
     @udaf(params=["INT"], returns="BIGINT", description="Sum of squares.")
-    class T_SUMSQ:
-        def initialize(self):
-            return 0
-
-        def aggregate(self, acc, value):
-            return acc + (value or 0) ** 2
-
-        def merge(self, a, b):
-            return a + b
-
-        def map(self, acc):
-            return acc
-
+    class T_SUMSQ(SumOfSquares):
         def undo(self, acc, value):
             return acc - (value or 0) ** 2
     cleanup.append("T_SUMSQ")
@@ -165,18 +169,8 @@ def test_aggregate_protocol_for_the_aggregation_engine(cleanup):
 
 def test_python_aggregate_in_a_group_by_query(cleanup, tmp_path):
     @udaf(params=["INT"], returns="BIGINT", description="Sum of squares.")
-    class T_SUMSQ2:
-        def initialize(self):
-            return 0
-
-        def aggregate(self, acc, value):
-            return acc + (value or 0) ** 2
-
-        def merge(self, a, b):
-            return a + b
-
-        def map(self, acc):
-            return acc
+    class T_SUMSQ2(SumOfSquares):
+        pass
     cleanup.append("T_SUMSQ2")
     engine = Engine(tmp_path, {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.log.flush": "none",
                                "ksql.streams.cache.max.bytes.buffering": 0})

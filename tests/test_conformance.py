@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from shell.runners import qtt, rest_qtt
+from tests.reference import qtt_root
 
 BASELINE = Path(__file__).parent / "conformance" / "baseline.txt"
 
@@ -35,11 +36,12 @@ def test_baseline_is_sorted_unique_and_well_formed():
 
 @pytest.mark.timeout(900)   # ~100 s on 2 idle cores; a loaded machine must not fail it
 def test_baseline_cases_still_pass():
+    qtt_root()
     lines = baseline_lines()
     files = sorted({qtt.parse_baseline_line(line)[0] for line in lines})
     paths = [_locate(name) for name in files]
     missing = [str(p) for p in paths if not p.exists()]
-    assert not missing, f"QTT files not found (../shared/ksql-qtt beside the checkout): {missing[:3]}"
+    assert not missing, f"QTT files not found (KSQLITE_SHARED_QTT): {missing[:3]}"
     options = qtt.RunOptions(only=frozenset(lines))
     rest = [p for p in paths if rest_qtt.is_rest_file(p)]      # against a real server on loopback
     with concurrent.futures.ProcessPoolExecutor(max_workers=1) as pool:   # beside the other cases

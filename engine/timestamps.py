@@ -10,7 +10,7 @@ from typing import Optional
 
 import pyarrow as pa
 
-from engine.duck import run_sql
+from engine.duck import quote_string, run_sql
 from engine.types import SqlType
 
 # Java pattern letters (longest first) -> strftime/strptime directives understood by DuckDB.
@@ -56,11 +56,7 @@ def to_epoch_millis(values: pa.Array | pa.ChunkedArray, typ: SqlType, fmt: Optio
         tbl = pa.table({"s": values})
         text = "regexp_replace(s, 'Z$', '+0000')" if has_zone else "s"
         cast = "" if has_zone else "::TIMESTAMP"
-        sql = f"SELECT epoch_ms(try_strptime({text}, {_sql_string(strptime)}){cast}) AS ms FROM tbl"
+        sql = f"SELECT epoch_ms(try_strptime({text}, {quote_string(strptime)}){cast}) AS ms FROM tbl"
         result = run_sql(sql, tbl=tbl)
         return result.column("ms").combine_chunks().cast(pa.int64())
     raise ValueError(f"timestamp column must be BIGINT, TIMESTAMP or STRING, not {typ}")
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

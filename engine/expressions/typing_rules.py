@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from engine.duck import quote_identifier
 from engine.errors import KsqlStatementException
 from engine.types import NUMERIC_RANK, is_numeric
 from grammar.ast import BIGINT, DOUBLE, INTEGER, SqlType, decimal
@@ -34,7 +35,7 @@ def duckdb_type(t: SqlType) -> str:
     if t.base == "MAP":
         return f"MAP({duckdb_type(t.key)}, {duckdb_type(t.value)})"
     if t.base == "STRUCT":
-        fields = ", ".join(f'"{name}" {duckdb_type(ft)}' for name, ft in t.fields)
+        fields = ", ".join(f"{quote_identifier(name)} {duckdb_type(ft)}" for name, ft in t.fields)
         return f"STRUCT({fields})"
     raise KsqlStatementException(f"Unsupported type: {t}")
 

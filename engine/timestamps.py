@@ -28,15 +28,31 @@ def java_to_strftime(pattern: str) -> str:
     out, i = [], 0
     while i < len(pattern):
         if pattern[i] == "'":
-            end = pattern.find("'", i + 1)
-            end = len(pattern) if end < 0 else end
-            out.append(pattern[i + 1:end].replace("%", "%%") or "'")
-            i = end + 1
+            text, i = _quoted_text(pattern, i)
+            out.append(text.replace("%", "%%"))
             continue
         token = next(((j, code) for j, code in JAVA_PATTERN_TOKENS if pattern.startswith(j, i)), None)
         out.append(token[1] if token else ("%%" if pattern[i] == "%" else pattern[i]))
         i += len(token[0]) if token else 1
     return "".join(out)
+
+
+def _quoted_text(pattern: str, start: int) -> tuple[str, int]:
+    """The literal text of the quoted section at `start` and the index after it: `''` is a
+    quote, inside a section or outside one."""
+    if pattern.startswith("''", start):
+        return "'", start + 2
+    text, i = [], start + 1
+    while i < len(pattern):
+        if pattern.startswith("''", i):
+            text.append("'")
+            i += 2
+        elif pattern[i] == "'":
+            return "".join(text), i + 1
+        else:
+            text.append(pattern[i])
+            i += 1
+    return "".join(text), i
 
 
 def to_epoch_millis(values: pa.Array | pa.ChunkedArray, typ: SqlType, fmt: Optional[str]) -> pa.Array:

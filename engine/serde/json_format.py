@@ -232,7 +232,7 @@ def _wrapped_members(parsed: str, columns: list[Column], coercion: JsonCoercion)
     A member missing under its exact name is looked up by upper case, unless the document
     plainly contains the exact key (then the member is a JSON null).
     """
-    distinct = len({c.name.upper() for c in columns}) == len(columns)
+    distinct = distinct_ignoring_case([c.name for c in columns])
     if distinct:
         structure = orjson.dumps({c.name: "JSON" for c in columns}).decode()
         picked = f"json_transform(d, {quote_string(structure)})"
@@ -291,8 +291,7 @@ class JsonSerde:
         ready = [json_ready_sql(sql, c.type) for sql, c in zip(column_sqls, self.columns)]
         if not self.wrapped:
             return f"to_json({ready[0]})"
-        members = ", ".join(f"{quote_identifier(c.name)} := {r}" for c, r in zip(self.columns, ready))
-        return f"to_json(struct_pack({members}))"
+        return _json_object_sql(self.columns, ready)
 
     def serialize(self, columns: pa.Table) -> pa.Array:
         renamed = columns.rename_columns([f"c{i}" for i in range(columns.num_columns)])
@@ -386,5 +385,19 @@ def _encode_sql(columns: list[Column], wrapped: bool) -> str:
     ready = [json_ready_sql(quote_identifier(f"c{i}"), c.type) for i, c in enumerate(columns)]
     if not wrapped:
         return f"SELECT to_json({ready[0]}) AS doc FROM rows"
-    members = ", ".join(f"{quote_identifier(c.name)} := {r}" for c, r in zip(columns, ready))
-    return f"SELECT to_json(struct_pack({members})) AS doc FROM rows"
+    return f"SELECT {_json_object_sql(columns, ready)} AS doc FROM rows"
+
+
+def _json_object_sql(columns: list[Column], values: list[str]) -> str:
+    """The JSON object of the columns' values, members named exactly as the columns."""
+    if distinct_ignoring_case([c.name for c in columns]):
+        members = ", ".join(f"{quote_identifier(c.name)} := {v}" for c, v in zip(columns, values))
+        return f"to_json(struct_pack({members}))"
+    # DuckDB struct fields match case-insensitively: `a` and `A` need string keys.
+    members = ", ".join(f"{quote_string(c.name)}, {v}" for c, v in zip(columns, values))
+    return f"json_object({members})"
+
+
+def distinct_ignoring_case(names: list[str]) -> bool:
+    """Whether no two names are equal ignoring case (as DuckDB compares identifiers)."""
+    return len({n.lower() for n in names}) == len({n.upper() for n in names}) == len(names)

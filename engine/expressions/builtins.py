@@ -5,8 +5,6 @@ translated to strftime formats when the pattern is a literal.
 """
 from __future__ import annotations
 
-import re
-
 from engine.timestamps import java_to_strftime
 from engine.duck import quote_string
 from engine.errors import KsqlStatementException

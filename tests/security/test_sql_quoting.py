@@ -442,3 +442,15 @@ def test_inserts_stream_with_hostile_names(tmp_path, hostile):
         hostile.assert_untouched(engine)
     finally:
         engine.close()
+
+
+def test_json_keys_with_several_hostile_columns(engine, hostile):
+    texts = hostile.texts
+    keys = ["k1 " + texts[8], "k2 " + texts[9]]
+    engine.create_topic("src")
+    engine.execute(f"CREATE STREAM S ({ident(keys[0])} STRING KEY, {ident(keys[1])} INT KEY, V STRING) "
+                   "WITH (kafka_topic='src', key_format='JSON', value_format='JSON');")
+    engine.execute(f"CREATE STREAM out WITH (kafka_topic='out') AS SELECT * FROM S WHERE {ident(keys[0])} <> {lit(texts[0])};")
+    engine.produce_test_records([TestRecord("src", {keys[0]: texts[1], keys[1]: 7}, {"V": texts[2]}, 1)])
+    engine.run_until_idle()
+    assert records(engine, hostile, "out") == [({keys[0]: texts[1], keys[1]: 7}, {"V": texts[2]})]

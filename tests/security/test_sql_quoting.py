@@ -454,3 +454,14 @@ def test_json_keys_with_several_hostile_columns(engine, hostile):
     engine.produce_test_records([TestRecord("src", {keys[0]: texts[1], keys[1]: 7}, {"V": texts[2]}, 1)])
     engine.run_until_idle()
     assert records(engine, hostile, "out") == [({keys[0]: texts[1], keys[1]: 7}, {"V": texts[2]})]
+
+
+def test_struct_fields_equal_ignoring_case_are_a_statement_error(engine, hostile):
+    """DuckDB cannot hold STRUCT fields `a` and `A` in one value: a clear error, not a failed query."""
+    create_source(engine, "STREAM", "S", "K", [("ST", "STRUCT<`it's` INT, `IT'S` INT>"), ("OK", "STRUCT<`ü` INT, `Ü` INT>")], "src")
+    with pytest.raises(KsqlException, match="differ only in case"):
+        engine.execute("CREATE STREAM out WITH (kafka_topic='out') AS SELECT K, ST FROM S;")
+    engine.execute("CREATE STREAM out WITH (kafka_topic='out') AS SELECT K, OK FROM S;")
+    engine.produce_test_records([TestRecord("src", "k", {"OK": {"ü": 1, "Ü": 2}}, 1)])
+    engine.run_until_idle()
+    assert records(engine, hostile, "out") == [("k", {"OK": {"ü": 1, "Ü": 2}})]

@@ -84,10 +84,10 @@ class AstBuilder(Transformer):
         return Name(token.value.upper(), token.value, quoted=False)
 
     def quoted_identifier(self, token):
-        return Name(token.value[1:-1].replace('""', '"'), token.value, quoted=True)
+        return Name(_checked_name(token.value[1:-1].replace('""', '"'), token), token.value, quoted=True)
 
     def backquoted_identifier(self, token):
-        return Name(token.value[1:-1].replace("``", "`"), token.value, quoted=True)
+        return Name(_checked_name(token.value[1:-1].replace("``", "`"), token), token.value, quoted=True)
 
     def keyword_identifier(self, token):
         return Name(token.value.upper(), token.value, quoted=False)
@@ -522,6 +522,20 @@ def _query_id(target) -> Optional[str]:
     if isinstance(target, _All):
         return None
     return str(target) if target.quoted else target.raw.upper()
+
+
+def _checked_name(name: str, token: Token) -> str:
+    """A quoted name may hold any character but NUL, which no SQL engine keeps in a name, and
+    an unpaired UTF-16 surrogate, which is not a character."""
+    if "\x00" in name:
+        raise semantic_error("Names cannot contain the NUL character (\\u0000).",
+                             token.line, token.column)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise semantic_error("Names cannot contain an unpaired UTF-16 surrogate.",
+                             token.line, token.column) from None
+    return name
 
 
 def _raw_name(name: Name) -> str:

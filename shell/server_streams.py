@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 from starlette.concurrency import run_in_threadpool
 
+from grammar.formatter import format_identifier, format_string
 from shell import server_formats as fmt
 
 logger = logging.getLogger("ksqlite.server")
@@ -326,9 +327,9 @@ def insert_statement(engine, target: str, row: dict) -> str:
                 literals.append(str(int(value)))
                 continue
             raise ValueError(f"Column name {key} does not exist.")
-        names.append(f"`{name}`")
+        names.append(format_identifier(name))
         literals.append(sql_literal(value, fields[name]["schema"]))
-    return f"INSERT INTO `{description['name']}` ({', '.join(names)}) VALUES ({', '.join(literals)});"
+    return f"INSERT INTO {format_identifier(description['name'])} ({', '.join(names)}) VALUES ({', '.join(literals)});"
 
 
 def sql_literal(value: Any, schema: dict) -> str:
@@ -340,7 +341,7 @@ def sql_literal(value: Any, schema: dict) -> str:
     if kind == "MAP":
         if not value:
             return f"CAST(NULL AS MAP<STRING, {_type_text(schema['memberSchema'])}>)"
-        return "MAP(" + ", ".join(f"{_string(k)} := {sql_literal(v, schema['memberSchema'])}"
+        return "MAP(" + ", ".join(f"{format_string(str(k))} := {sql_literal(v, schema['memberSchema'])}"
                                   for k, v in value.items()) + ")"
     if kind == "STRUCT":
         members = {f["name"].upper(): f for f in schema.get("fields") or []}
@@ -348,22 +349,19 @@ def sql_literal(value: Any, schema: dict) -> str:
         for k, v in value.items():
             field = members.get(k.upper())
             if field is not None:
-                parts.append(f"`{field['name']}` := {sql_literal(v, field['schema'])}")
+                parts.append(f"{format_identifier(field['name'])} := {sql_literal(v, field['schema'])}")
         return "STRUCT(" + ", ".join(parts) + ")"
     if kind in ("STRING", "VARCHAR", "BYTES", "DATE", "TIME", "TIMESTAMP") and isinstance(value, str):
-        literal = _string(value)
+        literal = format_string(value)
         return literal if kind in ("STRING", "VARCHAR") else f"CAST({literal} AS {kind})" \
             if kind != "BYTES" else f"TO_BYTES({literal}, 'base64')"
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, (int, float)):
-        return repr(value) if kind != "STRING" else _string(str(value))
-    return _string(str(value))
+        return repr(value) if kind != "STRING" else format_string(str(value))
+    return format_string(str(value))
 
 
 def _type_text(schema: dict) -> str:
     return schema.get("type", "STRING")
 
-
-def _string(text: str) -> str:
-    return "'" + str(text).replace("'", "''") + "'"

@@ -35,6 +35,7 @@ import importlib
 import importlib.util
 import inspect
 import itertools
+import re
 import sys
 import threading
 from dataclasses import dataclass
@@ -147,7 +148,9 @@ def register_function(function: PythonFunction, registry: Optional[FunctionRegis
                               param_names=function.param_names, display_name=function.name)
         else:
             _drop_same_signature(registry, function)
-            function.duck_name = f"__py_{function.name.lower()}_{next(_generation)}"
+            # An internal SQL name: the function's own name may hold any character.
+            plain = re.sub(r"[^a-z0-9_]", "_", function.name.lower())
+            function.duck_name = f"__py_{plain}_{next(_generation)}"
             _functions[function.duck_name] = function
             registry.register(function.name, function.params, function.returns,
                               _call_template(function), kind=function.kind, variadic=function.variadic,

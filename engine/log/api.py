@@ -117,7 +117,9 @@ class Consumer(Protocol):
 
     def poll(self, max_records: int = 100_000) -> Optional[pa.RecordBatch]:
         """The next records (CONSUME_SCHEMA) from the assigned partitions, or None if none are
-        available. Ordering holds within a partition. Advances the position, not the commit."""
+        available. Ordering holds within a partition. Advances the position, not the commit.
+        Raises CorruptRecordError at damaged records (after returning those before them) and
+        OffsetOutOfRangeError for a committed position past a partition's end."""
 
     def seek(self, topic: str, partition: int, offset: int) -> None:
         """Read `partition` from `offset` next."""

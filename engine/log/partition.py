@@ -4,7 +4,8 @@ Appends take the partition lock (offsets are assigned under it; the Arrow encodi
 before it) and are all-or-nothing: `prepare` writes the batches (and syncs them, with the flush
 policy "batch") without showing them, `publish` shows them, `abort` cuts them off again. A
 failed write leaves the files and the index as they were, and the caller gets the error. The
-high-water offset (see `recovery`) is written after the batches are, before they are shown.
+high-water offset (see `recovery`) is written as the batches are shown, after every partition
+of the append is written and synced, so it never runs ahead of what is durable.
 
 The segment list is replaced copy-on-write, never mutated, so readers work lock-free from a
 snapshot: a segment deleted by retention or replaced by compaction stays readable through the
@@ -40,7 +41,6 @@ MAX_BATCH_BYTES = 16 * 1024 * 1024
 class PendingAppend:
     """Batches written by `prepare`, not yet shown to readers."""
     end_offset: int
-    high_water_before: int
     new_segments: list[Segment] = field(default_factory=list)
 
 
@@ -125,7 +125,7 @@ class Partition:
     def prepare(self, encoded: list[EncodedBatch]) -> PendingAppend:
         """Write (and with flush "batch", sync) the batches, unseen by readers. Holds the lock.
         On failure everything written is cut off again and LogAppendError is raised."""
-        pending = PendingAppend(self.end_offset, self.end_offset)
+        pending = PendingAppend(self.end_offset)
         try:
             target = self.active
             for chunk in encoded:
@@ -139,7 +139,6 @@ class Partition:
                     segment.sync()
                 if pending.new_segments:
                     fsync_directory(self.directory)
-            self._high_water.write(pending.end_offset)
         except OSError as error:
             self.abort(pending)
             raise LogAppendError(self.topic, self.index, error) from error
@@ -150,6 +149,11 @@ class Partition:
 
     def publish(self, pending: PendingAppend) -> None:
         """Show prepared batches to readers. Holds the lock."""
+        try:
+            self._high_water.write(pending.end_offset)
+        except OSError as error:  # an overwrite in place: not expected to fail; if it does, the
+            # next open checks the end against an older high-water offset (no false alarm)
+            logger.warning("%s: cannot record the high-water offset: %s", self.label, error)
         self.active.publish()
         if pending.new_segments:
             for segment in pending.new_segments:
@@ -165,11 +169,6 @@ class Partition:
         for segment in pending.new_segments:
             segment.close()
             segment.delete()
-        if pending.end_offset != pending.high_water_before:
-            try:
-                self._high_water.write(pending.high_water_before)
-            except OSError:
-                pass  # it only ever overstates: recovery would report offsets never acknowledged
 
     def replace_segments(self, old: Segment, new: Optional[Segment]) -> None:
         """Swap (or drop, when `new` is None) a closed segment; used by retention and compaction."""
@@ -210,10 +209,10 @@ class Partition:
                 offsets.append(piece_offsets[:remaining])
                 remaining -= pieces[-1].num_rows
             if bad is not None:
-                found = self._record_damage(segment, bad)
-                if not pieces:
-                    raise self._corrupt(found)
+                damage = self._record_damage(segment, bad)
                 break
+        if not pieces and damage is not None:
+            raise self._corrupt(damage)  # nothing readable before it
         return self._to_consume(pieces, offsets)
 
     def verified_batches(self, segment: Segment, entries: list[BatchEntry]) -> list[pa.RecordBatch]:

@@ -162,3 +162,17 @@ def test_a_damaged_command_is_an_error_naming_its_offset_and_the_others_still_re
     corrupt = [e for e in engine.processing_log() if e["type"] == "COMMAND_TOPIC_CORRUPT"]
     assert len(corrupt) == 1 and f"at offset {damaged}" in corrupt[0]["message"]
     engine.close()
+
+
+def test_a_read_from_a_compaction_gap_just_before_damage_raises_rather_than_skip_to_the_end(tmp_path):
+    log = EmbeddedLog(tmp_path)
+    log.create_topic("t", TopicConfig(segment_bytes=1, cleanup_policy="compact"))
+    for keys in (["a", "k", "k"], ["x", "y", "z"], ["k"], ["w"]):
+        log.append("t", records(keys, keys))
+    log.run_maintenance(now_ms=10**9)  # offsets 1 and 2 (older k) are compacted away
+    log.close()
+    flip_byte(segments(tmp_path)[1], 0)  # offsets 3-5
+    log = EmbeddedLog(tmp_path)
+    with pytest.raises(CorruptRecordError, match="offsets 3-5"):
+        log.read("t", 0, 1)
+    log.close()

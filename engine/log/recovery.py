@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import NamedTuple, Optional
 
 from engine.log.groups import write_json_durably
-from engine.log.segment import SUFFIX, DamagedRegion, SegmentScan, base_offset_of, cut_tail, scan
+from engine.log.scan import DamagedRegion, SegmentScan, cut_tail, scan
+from engine.log.segment import SUFFIX, base_offset_of
 
 logger = logging.getLogger("ksqlite.log")
 

@@ -10,11 +10,9 @@ headers, and - only in batches rewritten by compaction, where offsets have gaps 
 The CRC covers the header fields after it plus the payload. Without an offset column, row i has
 offset base + i.
 
-The in-memory index (one `BatchEntry` per batch) is built on open from the headers (`scan`);
-bytes that do not frame a sane batch become a `DamagedRegion`, and the scan carries on at the
-next whole batch. The active segment is CRC-checked on open; the batches of the others are
-checked when first read (`read_batches`), once per process. Batches this process wrote count
-as checked.
+The in-memory index (one `BatchEntry` per batch) is built on open from the headers (see
+`scan`). The active segment is CRC-checked on open; the batches of the others are checked when
+first read (`read_batches`), once per process. Batches this process wrote count as checked.
 
 Writes are two-step: `write` puts a batch after the last written one, at an explicit file
 position, and `publish` makes the written batches visible to readers; `rollback` truncates the
@@ -40,9 +38,8 @@ from engine.log.api import HEADER_TYPE
 
 MAGIC = b"KSL1"
 HEADER = struct.Struct("<4sIIqiiqq")
-_CRC_FIELDS_AT = 12  # the crc covers the header from here on, then the payload
+CRC_FIELDS_AT = 12  # the crc covers the header from here on, then the payload
 SUFFIX = ".log"
-_RESYNC_CHUNK = 4 * 1024 * 1024
 
 STORED_SCHEMA = pa.schema([
     ("timestamp", pa.int64()),
@@ -61,19 +58,6 @@ class BatchEntry(NamedTuple):
     size: int            # header + payload
     record_count: int
     max_timestamp: int
-
-
-class DamagedRegion(NamedTuple):
-    """Bytes [start, end) of a segment file that hold no whole, sane batch."""
-    start: int
-    end: int
-    reason: str
-
-
-class SegmentScan(NamedTuple):
-    entries: list[BatchEntry]
-    damaged: list[DamagedRegion]   # in file order, between or after the entries
-    file_size: int
 
 
 class EncodedBatch(NamedTuple):
@@ -104,8 +88,8 @@ def encode_batch(batch: pa.RecordBatch, last_offset_delta: Optional[int] = None)
 def frame_header(encoded: EncodedBatch, base_offset: int) -> bytes:
     fields = HEADER.pack(MAGIC, encoded.payload.size, 0, base_offset, encoded.last_offset_delta,
                          encoded.record_count, encoded.min_timestamp, encoded.max_timestamp)
-    crc = zlib.crc32(encoded.payload, zlib.crc32(fields[_CRC_FIELDS_AT:]))
-    return fields[:8] + struct.pack("<I", crc) + fields[_CRC_FIELDS_AT:]
+    crc = zlib.crc32(encoded.payload, zlib.crc32(fields[CRC_FIELDS_AT:]))
+    return fields[:8] + struct.pack("<I", crc) + fields[CRC_FIELDS_AT:]
 
 
 def decode_payload(payload: pa.Buffer) -> pa.RecordBatch:
@@ -267,7 +251,7 @@ class Segment:
 def _checksum_holds(framed: pa.Buffer) -> bool:
     view = memoryview(framed)
     magic, _length, crc = struct.unpack_from("<4sII", view)
-    return magic == MAGIC and zlib.crc32(view[_CRC_FIELDS_AT:]) == crc
+    return magic == MAGIC and zlib.crc32(view[CRC_FIELDS_AT:]) == crc
 
 
 class _Mapping:
@@ -306,75 +290,3 @@ def _pwrite_all(fd: int, buffers: list, position: int) -> None:
             views.pop(0)
         if views and written:
             views[0] = views[0][written:]
-
-
-# --- scanning ---
-
-def scan(path: Path, verify_crc: bool, base_offset: int) -> SegmentScan:
-    """Index the batches of a segment file. A batch is indexed if its header is sane (magic,
-    length within the file, offsets after the previous batch's) and, with `verify_crc`, its
-    CRC holds; other bytes become damaged regions, and indexing resumes at the next whole batch
-    whose CRC holds."""
-    entries: list[BatchEntry] = []
-    damaged: list[DamagedRegion] = []
-    file_size = path.stat().st_size
-    position = 0
-    with open(path, "rb") as f:
-        fd = f.fileno()
-        while position < file_size:
-            next_offset = entries[-1].last_offset + 1 if entries else base_offset
-            entry, reason = _read_entry(fd, position, file_size, next_offset, verify_crc)
-            if entry is not None:
-                entries.append(entry)
-                position += entry.size
-                continue
-            resume = _next_whole_batch(fd, position + 1, file_size, next_offset)
-            damaged.append(DamagedRegion(position, resume if resume is not None else file_size, reason))
-            if resume is None:
-                break
-            position = resume
-    return SegmentScan(entries, damaged, file_size)
-
-
-def _read_entry(fd: int, position: int, file_size: int, min_offset: int,
-                verify_crc: bool) -> tuple[Optional[BatchEntry], str]:
-    """The batch at `position`, or None and why it is not one."""
-    if position + HEADER.size > file_size:
-        return None, "incomplete batch header"
-    header = os.pread(fd, HEADER.size, position)
-    magic, length, crc, base, last_delta, count, _min_ts, max_ts = HEADER.unpack(header)
-    end = position + HEADER.size + length
-    if magic != MAGIC:
-        return None, "no batch header"
-    if end > file_size:
-        return None, "batch cut short"
-    if base < min_offset or last_delta < 0 or count < 0 or count > last_delta + 1:
-        return None, "batch header offsets out of order"
-    if verify_crc:
-        payload = os.pread(fd, length, position + HEADER.size)
-        if zlib.crc32(payload, zlib.crc32(header[_CRC_FIELDS_AT:])) != crc:
-            return None, "checksum mismatch"
-    return BatchEntry(base, base + last_delta, position, end - position, count, max_ts), ""
-
-
-def _next_whole_batch(fd: int, start: int, file_size: int, min_offset: int) -> Optional[int]:
-    """The position of the next batch after damaged bytes: a magic whose batch is sane and
-    whose CRC holds."""
-    position = start
-    while position < file_size:
-        chunk = os.pread(fd, min(_RESYNC_CHUNK, file_size - position), position)
-        found = chunk.find(MAGIC)
-        while found >= 0:
-            entry, _ = _read_entry(fd, position + found, file_size, min_offset, verify_crc=True)
-            if entry is not None:
-                return position + found
-            found = chunk.find(MAGIC, found + 1)
-        position += max(1, len(chunk) - len(MAGIC) + 1)
-    return None
-
-
-def cut_tail(path: Path, size: int) -> None:
-    """Truncate a segment file to `size` bytes, durably."""
-    with open(path, "r+b") as f:
-        f.truncate(size)
-        os.fsync(f.fileno())

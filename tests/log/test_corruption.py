@@ -11,7 +11,8 @@ import pytest
 from engine.engine import Engine
 from engine.log import EmbeddedLog, TopicConfig
 from engine.log.api import CorruptRecordError, OffsetOutOfRangeError
-from engine.log.segment import HEADER, base_offset_of, scan
+from engine.log.scan import scan
+from engine.log.segment import HEADER, base_offset_of
 from engine.runtime import ERROR, RUNNING
 from tests.log.log_test_data import records, values_of
 

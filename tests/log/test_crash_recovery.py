@@ -16,7 +16,8 @@ import pytest
 from engine.log import EmbeddedLog, TopicConfig
 from engine.log.api import CorruptRecordError
 from engine.log.recovery import HighWater
-from engine.log.segment import base_offset_of, scan
+from engine.log.scan import scan
+from engine.log.segment import base_offset_of
 from tests.log.log_test_data import records, values_of
 
 WRITER = Path(__file__).with_name("crash_writer.py")

@@ -7,7 +7,6 @@ import time
 from collections import Counter
 
 import httpx
-import pyarrow as pa
 import pytest
 
 from engine.engine import Engine

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from engine.log.api import Consumer, is_disk_full
+from engine.log.api import Consumer, LogError, is_disk_full
 from engine.planner.physical import PhysicalPlan
 from engine.state.checkpoint_store import CheckpointFile
 from engine.wakeup import AppendSignal
@@ -56,7 +56,11 @@ class QueryTask:
         self._disk_full_retry_at: Optional[float] = None  # set while paused for a full disk
         self._held_back_records = 0
         if self._checkpoint_file is not None:
-            self._restore()
+            try:
+                self._restore()
+            except LogError as error:  # e.g. a committed position past the end: this query only
+                logger.error("query %s cannot start: %s", self.query_id, error)
+                self.state, self.error = ERROR, f"{type(error).__name__}: {error}"
 
     def step(self) -> int:
         """Process one batch; the number of records consumed (0: nothing to do)."""

@@ -177,3 +177,25 @@ def test_a_read_from_a_compaction_gap_just_before_damage_raises_rather_than_skip
     with pytest.raises(CorruptRecordError, match="offsets 3-5"):
         log.read("t", 0, 1)
     log.close()
+
+
+@pytest.mark.parametrize("query", ["CREATE STREAM o1 AS SELECT * FROM s1;",
+                                   "CREATE TABLE o1 AS SELECT id, COUNT(*) AS n FROM s1 GROUP BY id;"])
+def test_a_query_whose_committed_position_is_past_the_end_errors_and_the_others_start(tmp_path, query):
+    engine = Engine(tmp_path, {"ksql.streams.auto.offset.reset": "earliest"})
+    engine.execute(STREAMS + query + "CREATE STREAM o2 AS SELECT * FROM s2;")
+    engine.execute("INSERT INTO s1 (id, v) VALUES (1, 'x'); INSERT INTO s2 (id, v) VALUES (2, 'y');")
+    engine.run_until_idle(timeout=30)
+    engine.close()
+    for offsets in (tmp_path / "log" / "groups").glob("*/offsets.json"):
+        if '"t1"' in offsets.read_text():
+            offsets.write_text('{"t1": {"0": 1000000}}')  # as if the log had lost what was read
+    engine = Engine(tmp_path, {"ksql.streams.auto.offset.reset": "earliest"})
+    engine.execute("INSERT INTO s2 (id, v) VALUES (3, 'z');")
+    engine.run_until_idle(timeout=30)
+    tasks = {t.plan.sink.sink.name: t for t in engine.scheduler.tasks.values()}
+    assert tasks["O1"].state == ERROR
+    assert "position 1000000 of topic 't1' partition 0 is past the end of the partition (1)" in tasks["O1"].error
+    assert tasks["O2"].state == RUNNING
+    assert sorted(r.key for r in engine.read_topic_records("O2")) == [2, 3]
+    engine.close()

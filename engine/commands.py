@@ -5,9 +5,15 @@ Its name is ksqlDB's, `_confluent-ksql-<ksql.service.id>_command_topic`: process
 the same service id on one Kafka cluster share it, so each replays the others' statements (in
 topic order, which gives every process the same query ids) and runs its share of every query.
 Each entry names the process that wrote it, so that a process following the topic skips its own.
+
+Entries are read through the log's CRC checks. A damaged entry (or one that is not a command)
+is never dropped in silence: it is logged as an error naming its offset and kept in `errors`,
+and the entries around it are still read, so the engine starts with every catalog entry it
+could read (statements depending on a lost one fail on replay, in the processing log).
 """
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from typing import Optional
@@ -15,9 +21,10 @@ from typing import Optional
 import orjson
 import pyarrow as pa
 
-from engine.log.api import HEADER_TYPE, Log, TopicConfig
+from engine.log.api import HEADER_TYPE, CorruptRecordError, Log, TopicConfig
 
 DEFAULT_SERVICE_ID = "default_"
+logger = logging.getLogger("ksqlite.commands")
 
 
 def command_topic_name(service_id: str) -> str:
@@ -30,6 +37,7 @@ class CommandLog:
         self.topic = command_topic_name(service_id)
         self.origin = uuid.uuid4().hex      # this process
         self.applied = 0                    # the offset after the last entry this process ran
+        self.errors: list[str] = []         # entries that could not be read, one message each
         if not log.topic_exists(self.topic):
             log.create_topic(self.topic, TopicConfig(partitions=1, retention_ms=-1), exist_ok=True)
 
@@ -47,13 +55,39 @@ class CommandLog:
         offset = max(start or 0, self.log.start_offsets(self.topic)[0])
         end = self.log.end_offsets(self.topic)[0]
         while offset < end:
-            batch = self.log.read(self.topic, 0, offset)
+            try:
+                batch = self.log.read(self.topic, 0, offset)
+            except CorruptRecordError as error:
+                self._report(error.offset, f"{error}; the commands there are skipped")
+                offset = error.last_offset + 1
+                continue
             if batch.num_rows == 0:
                 break
             offsets = batch.column("offset").to_pylist()
-            out.extend(zip(offsets, (orjson.loads(v) for v in batch.column("value").to_pylist())))
+            for at, value in zip(offsets, batch.column("value").to_pylist()):
+                entry = self._decode(at, value)
+                if entry is not None:
+                    out.append((at, entry))
             offset = offsets[-1] + 1
         return out
+
+    def _decode(self, offset: int, value: Optional[bytes]) -> Optional[dict]:
+        try:
+            entry = orjson.loads(value)
+        except (orjson.JSONDecodeError, TypeError) as error:
+            entry, reason = None, str(error)
+        else:
+            reason = "no statement in it"
+        if isinstance(entry, dict) and isinstance(entry.get("statement"), str):
+            return entry
+        self._report(offset, f"the command at offset {offset} of the command topic "
+                             f"'{self.topic}' cannot be read ({reason}); it is skipped")
+        return None
+
+    def _report(self, offset: int, message: str) -> None:
+        if not any(m == message for m in self.errors):
+            self.errors.append(message)
+            logger.error("%s", message)
 
     def new_entries(self) -> list[tuple[int, dict]]:
         """Commands other processes appended since this one last looked."""

@@ -364,6 +364,8 @@ class Engine:
 
     def _replay_commands(self) -> None:
         entries = self._commands.entries()
+        for message in self._commands.errors:  # damaged commands: the rest still replay
+            self._processing_log.record(None, "COMMAND_TOPIC_CORRUPT", message)
         if entries:
             self._commands.applied = entries[-1][0] + 1
             self._run_commands(entry for _, entry in entries)

@@ -16,9 +16,9 @@ import pyarrow as pa
 from engine import ddl, entities
 from engine.catalog import STREAM, TABLE, Catalog, DataSource, PersistentQuery
 from engine.ddl import Config
-from engine.errors import KsqlException, KsqlStatementException
+from engine.errors import KsqlException, KsqlStatementException, LogWriteException
 from engine.expressions.compiler import evaluate_constant
-from engine.log.api import HEADER_TYPE, Log, TopicConfig
+from engine.log.api import HEADER_TYPE, Log, LogError, TopicConfig
 from engine.operators.sink import TopicSink
 from engine.partitioned import PartitionedQueryTask, changelog_topic_name, is_partition_aligned
 from engine.planner.logical import LogicalPlan, LogicalPlanner
@@ -386,6 +386,8 @@ class Executor:
         written, append_error = self._append_rows(targets, rows, rowtimes)
         if written:
             self.scheduler.appended.notify()
+        if isinstance(append_error, LogError):
+            append_error = LogWriteException(f"Failed to insert values into '{targets[written].name}'. {append_error}")
         return ([self._status(stmt, f"stream/`{target.name}`/insert", "Inserted 1 row")
                  for stmt, target in zip(statements, targets[:written])], append_error or error)
 

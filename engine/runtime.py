@@ -3,7 +3,10 @@
 A `QueryTask` reads a batch of records from the log, runs it through the physical plan (whose
 sink appends to the log or hands rows to a client), then commits the consumed offsets: outputs
 are written before offsets are committed, so a crash replays rather than loses (at-least-once).
-A failure inside one query stops that query (state ERROR) and never the others.
+A failure inside one query stops that query (state ERROR) and never the others. A full disk
+does not: the query pauses (state PAUSED) with the output its sink could not append held back
+(the log's appends are all-or-nothing), retries every `DISK_FULL_RETRY_SECONDS`, and once the
+held-back output is written and the offsets committed, it runs on: nothing lost, nothing twice.
 
 Stateful queries checkpoint: every `checkpoint_interval` seconds the task writes, atomically, the
 snapshots of its operators together with the consumer positions they correspond to, and only
@@ -22,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-from engine.log.api import Consumer
+from engine.log.api import Consumer, LogError, is_disk_full
 from engine.planner.physical import PhysicalPlan
 from engine.state.checkpoint_store import CheckpointFile
 from engine.wakeup import AppendSignal
@@ -30,6 +33,7 @@ from engine.wakeup import AppendSignal
 logger = logging.getLogger("ksqlite.runtime")
 
 RUNNING, PAUSED, ERROR, TERMINATED = "RUNNING", "PAUSED", "ERROR", "TERMINATED"
+DISK_FULL_RETRY_SECONDS = 0.5
 
 
 class QueryTask:
@@ -49,13 +53,22 @@ class QueryTask:
         self._checkpoint_interval = checkpoint_interval
         self._last_checkpoint = time.monotonic()
         self._dirty = False
+        self._disk_full_retry_at: Optional[float] = None  # set while paused for a full disk
+        self._held_back_records = 0
         if self._checkpoint_file is not None:
-            self._restore()
+            try:
+                self._restore()
+            except LogError as error:  # e.g. a committed position past the end: this query only
+                logger.error("query %s cannot start: %s", self.query_id, error)
+                self.state, self.error = ERROR, f"{type(error).__name__}: {error}"
 
     def step(self) -> int:
         """Process one batch; the number of records consumed (0: nothing to do)."""
+        if self.state == PAUSED and self._disk_full_retry_at is not None:
+            return self._retry_after_disk_full()
         if self.state != RUNNING or not self._lock.acquire(blocking=False):
             return 0
+        records = None
         try:
             records = self.consumer.poll(self.max_batch)
             if records is None or records.num_rows == 0:
@@ -72,11 +85,46 @@ class QueryTask:
                     self._checkpoint()
             return records.num_rows
         except Exception as error:  # one query's failure must not stop the others
+            if is_disk_full(error):
+                self._pause_for_disk_full(error, records.num_rows if records is not None else 0)
+                return 0
             logger.exception("query %s failed", self.query_id)
             self.state, self.error = ERROR, f"{type(error).__name__}: {error}"
             return 0
         finally:
             self._lock.release()
+
+    def _pause_for_disk_full(self, error: Exception, records: int) -> None:
+        logger.warning("query %s paused until there is disk space again: %s", self.query_id, error)
+        self.state, self.error = PAUSED, f"paused, the disk is full: {error}"
+        self._held_back_records = records
+        self._disk_full_retry_at = time.monotonic() + DISK_FULL_RETRY_SECONDS
+
+    def _retry_after_disk_full(self) -> int:
+        """Write the output held back and commit what it came from; then run on."""
+        if time.monotonic() < self._disk_full_retry_at or not self._lock.acquire(blocking=False):
+            return 0
+        try:
+            for operator in self.plan.all_operators():
+                retry = getattr(operator, "retry_unwritten", None)
+                if retry is not None:
+                    retry()
+            if self._checkpoint_file is None:
+                self.consumer.commit()
+            else:
+                self._checkpoint()
+        except Exception as error:  # noqa: BLE001 - still full: wait again; anything else: ERROR
+            if is_disk_full(error):
+                self._disk_full_retry_at = time.monotonic() + DISK_FULL_RETRY_SECONDS
+                return 0
+            logger.exception("query %s failed", self.query_id)
+            self.state, self.error, self._disk_full_retry_at = ERROR, f"{type(error).__name__}: {error}", None
+            return 0
+        finally:
+            self._lock.release()
+        logger.warning("query %s resumed: there is disk space again", self.query_id)
+        self.state, self.error, self._disk_full_retry_at = RUNNING, None, None
+        return max(1, self._held_back_records)
 
     def _checkpoint(self) -> None:
         positions = {tp: self.consumer.position(*tp) for tp in self.consumer.assignment()}

@@ -9,14 +9,27 @@
     ksqlite test-runner -s statements.sql -i input.json -o output.json
 
 An unknown subcommand prints the help.
+
+The REPL and the server keep their data in different default directories (`default_data_dir`),
+so that starting one while the other runs does not collide; a data directory is used by one
+process at a time, and a second one stops with an error naming the first.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import threading
+from pathlib import Path
 from typing import Callable, Optional
+
+
+def default_data_dir(mode: str) -> str:
+    """`$XDG_DATA_HOME/ksqlite/<mode>` (default `~/.local/share/ksqlite/<mode>`), per mode
+    ("repl", "server"): like ksqlDB's ksql.streams.state.dir, one directory per server."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "ksqlite" / mode)
 
 
 def _add_qtt(subparsers) -> None:
@@ -154,7 +167,8 @@ def _add_serve(subparsers) -> None:
     parser = subparsers.add_parser("serve", help="serve ksqlDB's REST API (loopback by default)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8088, help="port (default 8088)")
-    parser.add_argument("--data-dir", help="where the engine keeps its data (default ~/.ksqlite/data)")
+    parser.add_argument("--data-dir", default=default_data_dir("server"),
+                        help="where the engine keeps its data (default ~/.local/share/ksqlite/server)")
     parser.add_argument("--auth-file", help="require HTTP Basic auth; lines of `user: password`")
     _engine_arguments(parser)
 
@@ -174,7 +188,8 @@ def _repl_arguments(parser) -> None:
     parser.add_argument("--server", "-s", metavar="URL", help="a ksqlite/ksqlDB server (default: embedded engine)")
     parser.add_argument("--file", "-f", help="run the statements of this file and exit")
     parser.add_argument("--execute", "-e", metavar="SQL", help="run these statements and exit")
-    parser.add_argument("--data-dir", help="the embedded engine's data (default ~/.ksqlite/data)")
+    parser.add_argument("--data-dir", default=default_data_dir("repl"),
+                        help="the embedded engine's data (default ~/.local/share/ksqlite/repl)")
     parser.add_argument("--user", "-u", help="user for HTTP Basic auth")
     parser.add_argument("--password", "-p", help="password for HTTP Basic auth")
     parser.add_argument("--define", "-d", action="append", default=[], metavar="NAME=VALUE",
@@ -242,7 +257,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.print_help()
         return 2 if argv[0] not in ("-h", "--help") else 0
     args = parser.parse_args(argv)
-    return SUBCOMMANDS[args.command][1](args)
+    from engine.log.api import LogLockedError
+    try:
+        return SUBCOMMANDS[args.command][1](args)
+    except LogLockedError as error:  # the data directory belongs to another process
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Iterable, Optional
 
 import pyarrow as pa
 
+from engine.log.api import OffsetOutOfRangeError
 from engine.log.groups import Membership, OffsetStore, TopicPartition, group_directory, range_assignment
 
 if TYPE_CHECKING:
@@ -58,10 +59,14 @@ class GroupConsumer:
         self._assigned = assigned
 
     def _valid_offset(self, tp: TopicPartition, offset: Optional[int]) -> int:
-        """`offset` if it lies in the partition, else where auto_offset_reset says."""
+        """`offset` if it lies in the partition; where auto_offset_reset says if there is none
+        or retention deleted it. A committed offset past the end is an error: the log lost
+        records the group had read, and reading on would skip as many new ones."""
         start = self._log.start_offsets(tp[0])[tp[1]]
         end = self._log.end_offsets(tp[0])[tp[1]]
-        if offset is not None and start <= offset <= end:
+        if offset is not None and offset > end:
+            raise OffsetOutOfRangeError(tp[0], tp[1], offset, end)
+        if offset is not None and start <= offset:
             return offset
         return start if self._auto_offset_reset == "earliest" else end
 

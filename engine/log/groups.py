@@ -4,17 +4,17 @@ A group lives in `<log>/groups/<group>/`:
 - `offsets.json`: the committed next-offsets, replaced atomically (temp + fsync + rename) under
   an flock on `offsets.lock`, so commits from several processes merge and survive a crash;
 - `members/<member id>`: one file per live member holding its pid and subscribed topics. A
-  member is live while its file exists and its process runs (same machine), so a crashed
-  process's members drop out at once and members of several processes share the partitions.
-  In this process a member is live only while its consumer object exists, so a consumer that
-  was dropped without close() does not keep partitions.
+  member is live while its file exists and its process runs, so the members a crashed process
+  left behind drop out at once. (One process at a time has a log directory open, see `owner`;
+  the pid check is what clears a previous owner's members.) In this process a member is live
+  only while its consumer object exists, so a consumer that was dropped without close() does
+  not keep partitions.
 
 Every poll lists the members directory; when the member set (or a topic) changed, each member
 recomputes the same deterministic assignment (Kafka's range assignor: per topic, contiguous
 partition ranges to the sorted subscribed members, which keeps co-partitioned topics together).
 Partitions a member newly gets start at the committed offsets; the ones it keeps keep their
-positions. There is no rebalance barrier: during a change two processes may briefly both read
-a partition, which at-least-once processing tolerates.
+positions.
 """
 from __future__ import annotations
 

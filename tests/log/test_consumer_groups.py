@@ -117,34 +117,6 @@ def test_stale_commit_after_topic_recreation_is_forgotten(tmp_path):
     assert len(drain(log.consumer("g", ["t"]))) == 3
 
 
-MEMBER_IN_OTHER_PROCESS = """
-import sys, time
-from engine.log import EmbeddedLog
-consumer = EmbeddedLog(sys.argv[1]).consumer("g", ["t"])
-print(consumer.assignment(), flush=True)
-time.sleep(60)
-"""
-
-
-def test_members_in_two_processes_share_partitions(tmp_path):
-    import os
-    import subprocess
-    import sys
-    log = EmbeddedLog(tmp_path, flush="none")
-    fill(log)
-    local = log.consumer("g", ["t"])
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    other = subprocess.Popen([sys.executable, "-c", MEMBER_IN_OTHER_PROCESS, str(tmp_path)],
-                             stdout=subprocess.PIPE, text=True, env=env)
-    try:
-        assert other.stdout.readline().strip() == "[('t', 2), ('t', 3)]"
-        assert local.assignment() == [("t", 0), ("t", 1)]
-    finally:
-        other.kill()
-        other.wait()
-    assert local.assignment() == [("t", 0), ("t", 1), ("t", 2), ("t", 3)]
-
-
 def test_dropped_or_closed_log_members_do_not_keep_partitions(tmp_path):
     import gc
     log = EmbeddedLog(tmp_path, flush="none")

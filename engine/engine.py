@@ -34,6 +34,7 @@ from engine.planner.logical import LogicalPlanner
 from engine.planner.physical import build_physical_plan
 from engine.processing_log import ProcessingLog
 from engine.push_sink import StreamRowSink
+from engine.partition_group import topics_in_tie_order
 from engine.runtime import QueryTask, Scheduler
 from engine.wakeup import AppendSignal, UncommittedConsumer
 from grammar import ast
@@ -425,7 +426,7 @@ class Engine:
             for topic, partition in consumer.assignment():  # `latest`: the end as the query starts,
                 consumer.position(topic, partition)         # not at its first poll
             task = QueryTask(query_id, physical, UncommittedConsumer(consumer), max_batch=10_000,
-                             topics=tuple(plan.topics),
+                             topics=topics_in_tie_order(plan.relation.sources),
                              max_task_idle_ms=int(Config(props).get("max.task.idle.ms", 0)))
             columns = [QueryColumn(f.name, str(f.type), f.namespace == "KEY")
                        for f in physical.output_layout.fields]

@@ -20,6 +20,7 @@ from engine.errors import KsqlException, KsqlStatementException
 from engine.expressions.compiler import evaluate_constant
 from engine.log.api import HEADER_TYPE, Log, TopicConfig
 from engine.operators.sink import TopicSink
+from engine.partition_group import topics_in_tie_order
 from engine.partitioned import PartitionedQueryTask, changelog_topic_name, is_partition_aligned
 from engine.planner.logical import LogicalPlan, LogicalPlanner
 from engine.planner.physical import build_physical_plan
@@ -258,7 +259,7 @@ class Executor:
             state_dir = self.state_root / query_id if self.state_root else None
             task = QueryTask(query_id, self._plan_builder(query_id, plan, sink)(), consumer,
                              state_dir=state_dir, checkpoint_interval=self._checkpoint_interval(),
-                             topics=tuple(plan.topics), max_task_idle_ms=self._max_task_idle_ms())
+                             topics=topics_in_tie_order(plan.relation.sources), max_task_idle_ms=self._max_task_idle_ms())
         self.scheduler.add(task)
         self.catalog.queries[query_id] = PersistentQuery(query_id, text, sink.name, sources)
 
@@ -360,7 +361,7 @@ class Executor:
             transaction = self.log.transaction(group)
         return PartitionedQueryTask(query_id, build_plan, consumer, self.log, changelog_topic_name(group, plan),
                                     transaction, checkpoint_interval=self._checkpoint_interval(),
-                                    partitions=partitions, topics=tuple(plan.topics),
+                                    partitions=partitions, topics=topics_in_tie_order(plan.relation.sources),
                                     max_task_idle_ms=self._max_task_idle_ms())
 
     def _stop_query(self, query_id: str) -> None:

@@ -43,6 +43,13 @@ UNKNOWN_TIME = int(np.iinfo(np.int64).min)  # a partition's time before any reco
 NEVER_WAIT = -1                             # max.task.idle.ms that processes whatever is buffered
 
 
+def topics_in_tie_order(sources) -> tuple[str, ...]:
+    """The topics of a query's sources (objects with `topic` and `is_table`), ranked for ties:
+    tables first, then streams, each in the query's order."""
+    ordered = [s.topic for s in sources if s.is_table] + [s.topic for s in sources if not s.is_table]
+    return tuple(dict.fromkeys(ordered))
+
+
 def raw_records(records: pa.Table) -> list[Prepared]:
     """The preparation of a consumer that takes raw records: the records as they are, ordered by
     their log timestamps."""
@@ -255,8 +262,11 @@ class PartitionGroup:
             if lag is None or lag > 0:
                 buffer.idle_deadline = None
                 bounds[tp] = (buffer.fetched_time, buffer.rank)
-            elif len(buffer) or self.max_task_idle_ms == 0:
+            elif self.max_task_idle_ms == 0:
                 buffer.idle_deadline = None
+            elif len(buffer):                    # once drained, it will be waited for
+                buffer.idle_deadline = None
+                bounds[tp] = (buffer.fetched_time, buffer.rank)
             else:                                # empty and caught up: wait max.task.idle.ms for it
                 now = self._clock() if now is None else now
                 if buffer.idle_deadline is None:

@@ -12,6 +12,7 @@ which gives each row its event time; for a stateless plan, everything but the si
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Optional
 
 import pyarrow as pa
@@ -46,8 +47,9 @@ class PhysicalPlan:
             batch = operator.process(batch)
         return self.sink.process(batch)
 
-    @property
+    @cached_property
     def stateless(self) -> bool:
+        """No operator keeps state (known once: a snapshot of a large state is not cheap)."""
         return all(op.snapshot() is None for op in self.all_operators())
 
     def prepare(self, records: pa.Table) -> list[tuple[int, str, pa.Table]]:

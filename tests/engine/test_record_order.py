@@ -178,3 +178,12 @@ def test_a_join_killed_while_far_behind_and_restarted_joins_every_record(tmp_pat
     assert rows.column("NAME").null_count == 0
     assert np.array_equal(rows.column("NAME").to_numpy(), rows.column("V").to_numpy() % USERS + 1_000_000)
     assert set(rows.column("V").to_pylist()) == set(range(events))
+
+
+@pytest.mark.parametrize("properties, expected", [({}, 0), ({"ksql.streams.max.task.idle.ms": 250}, 250),
+                                                  ({"max.task.idle.ms": -1}, -1)])
+def test_max_task_idle_ms_is_kafka_streams_property_as_ksqldb_passes_it_through(tmp_path, properties, expected):
+    engine = Engine(tmp_path, {**PROPS, **properties})
+    engine.execute(AGGREGATION[0] + AGGREGATION[1])
+    assert [task.group.max_task_idle_ms for task in engine.scheduler.tasks.values()] == [expected]
+    engine.close()

@@ -99,3 +99,4 @@ def test_a_bad_protobuf_record_is_skipped(tmp_path):
     assert [r.value["NAME"] for r in engine.read_topic_records("COPIED")] == ["a", "a", "a"]
     assert {e.get("offset") for e in engine.processing_log()} == {1, 3}
     engine.close()
+

@@ -326,8 +326,17 @@ def _merged_runs(sources: list[tuple[int, int]], keys: list[np.ndarray], offsets
         if np.all(np.diff(rows) == 1):
             runs.append((tag, table.slice(int(rows[0]), len(rows))))
         else:
-            runs.append((tag, table.take(pa.array(rows))))
+            runs.append((tag, _take(table, rows)))
     return runs
+
+
+def _take(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """`table.take(rows)`, without copying the columns that hold nulls only (the decoded value
+    columns a query does not read)."""
+    indices = pa.array(rows)
+    columns = [pa.nulls(len(rows), column.type) if column.null_count == len(column) else column.take(indices)
+               for column in table.columns]
+    return pa.Table.from_arrays(columns, schema=table.schema)
 
 
 def _merged_one_tag(sources: list[tuple[int, int]], keys: list[np.ndarray], tables: list[pa.Table]) -> list[Run]:
@@ -338,7 +347,7 @@ def _merged_one_tag(sources: list[tuple[int, int]], keys: list[np.ndarray], tabl
     all_keys = np.concatenate([keys[i] for i in by_rank])
     if np.all(all_keys[1:] >= all_keys[:-1]):
         return [(sources[0][0], merged)]
-    return [(sources[0][0], merged.take(pa.array(np.argsort(all_keys, kind="stable"))))]
+    return [(sources[0][0], _take(merged, np.argsort(all_keys, kind="stable")))]
 
 
 def _split_by_partition(rows: pa.Table) -> list[tuple[int, pa.Table]]:

@@ -145,7 +145,6 @@ class GroupConsumer:
             self._closed = True
 
 
-
 def fair_shares(lags: dict[TopicPartition, int], budget: int) -> dict[TopicPartition, int]:
     """How many records to read from each partition: `budget` split evenly, a partition with
     fewer left than its share leaving the rest to the others (at least one each)."""

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.duck import connection, run_sql
+from engine.duck import connection
 from engine.log.api import HEADER_TYPE
 from engine.log.arrays import contiguous
 from engine.operators.base import (HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, SUSPECT_COL,
@@ -55,7 +55,8 @@ class FusedStreamTableJoin:
         self.step = joins.relation.steps[0]
         self.join = joins.joins[0]
         self._state_name = f"join_state_{next(_state_names)}"
-        self._stream_run = PlannedStatement("decoded")    # probe + project of decoded rows
+        self._stream_decoding = PlannedStatement("records")  # the fast decode of stream records
+        self._stream_run = PlannedStatement("decoded")       # probe + project of decoded rows
 
     @staticmethod
     def applies_to(joins) -> bool:
@@ -128,7 +129,8 @@ class FusedStreamTableJoin:
             return None
         inputs, spellings = prepared
         try:
-            decoded = run_sql(self._decoding_sql(spellings, HEADERS_COL in inputs.column_names), records=inputs)
+            decoded = self._stream_decoding.run(self._decoding_sql(spellings, HEADERS_COL in inputs.column_names),
+                                                inputs)
         except Exception:  # noqa: BLE001 - any failure: the exact path isolates the bad record
             return None
         if decoded.num_rows == 0 or pc.any(decoded.column(SUSPECT_COL)).as_py():
@@ -136,12 +138,17 @@ class FusedStreamTableJoin:
         return _with_header_lists(decoded)  # one input schema for every run's prepared statement
 
     def _probed_run(self, run: pa.Table) -> pa.Table:
-        """A run of fast-decoded stream rows joined with the state and projected."""
+        """A run of fast-decoded stream rows joined with the state and projected. The statement
+        sees each row's place in the run as its offset, which its result keeps: that puts the
+        results in the run's order (DuckDB's join may give another) before the offsets go back."""
+        offsets = run.column(OFFSET_COL)
+        numbered = run.set_column(run.schema.get_field_index(OFFSET_COL), OFFSET_COL,
+                                  pa.array(np.arange(run.num_rows, dtype=np.int64)))
         try:
-            result = self._with_state(self._stream_run, self._probing_sql("decoded"), run)
+            result = self._with_state(self._stream_run, self._probing_sql("decoded"), numbered)
         except Exception:  # noqa: BLE001 - whatever a bad record raises, the exact path isolates it
             return self._exact_run(run.drop_columns([SUSPECT_COL]))
-        return self._finished(result, run)
+        return _in_run_order(_with_header_lists(result.drop_columns([SUSPECT_COL])), offsets)
 
     # --- statements ---
     def _with_state(self, statement: PlannedStatement, sql: str, table: pa.Table) -> pa.Table:
@@ -151,10 +158,6 @@ class FusedStreamTableJoin:
             return statement.run(sql, table)
         finally:
             con.unregister(self._state_name)
-
-    @staticmethod
-    def _finished(result: pa.Table, inputs: pa.Table) -> pa.Table:
-        return _in_order_of(_with_header_lists(result.drop_columns([SUSPECT_COL])), inputs)
 
     def _prepared_inputs(self, records: pa.Table, positions: np.ndarray) -> Optional[tuple[pa.Table, list[str]]]:
         """The fast decode's input table and the spellings of the value's members, or None."""
@@ -215,22 +218,11 @@ def _with_header_lists(rows: pa.Table) -> pa.Table:
     return rows.set_column(index, HEADERS_COL, pa.nulls(rows.num_rows, HEADER_TYPE))
 
 
-def _record_positions(rows: pa.Table) -> np.ndarray:
-    """(partition, offset) of each row as one sortable number: a record's place in its topic."""
-    partitions = rows.column(PARTITION_COL).to_numpy().astype(np.int64)
-    return (partitions << 40) | rows.column(OFFSET_COL).to_numpy()
-
-
-def _in_order_of(result: pa.Table, inputs: pa.Table) -> pa.Table:
-    """The result rows in the order of the input records they came from, the processing order
-    (DuckDB's join may give another). A stream record gives at most one row."""
-    produced = _record_positions(result)
-    if len(produced) < 2:
-        return result
-    expected = _record_positions(inputs)
-    if np.all(np.diff(expected) > 0) and np.all(np.diff(produced) > 0):
-        return result
-    rank = pc.index_in(pa.array(produced), value_set=pa.array(expected)).to_numpy(zero_copy_only=False)
-    if np.all(np.diff(rank) > 0):
-        return result
-    return result.take(pa.array(np.argsort(rank, kind="stable")))
+def _in_run_order(result: pa.Table, offsets: pa.ChunkedArray) -> pa.Table:
+    """The result, whose offset column holds each row's place in its run, in the run's order and
+    with the records' own offsets back."""
+    places = result.column(OFFSET_COL).to_numpy()
+    if len(places) > 1 and not np.all(places[1:] > places[:-1]):
+        order = np.argsort(places, kind="stable")
+        result, places = result.take(pa.array(order)), places[order]
+    return result.set_column(result.schema.get_field_index(OFFSET_COL), OFFSET_COL, offsets.take(pa.array(places)))

@@ -20,6 +20,7 @@ from engine.errors import KsqlException, KsqlStatementException, LogWriteExcepti
 from engine.expressions.compiler import evaluate_constant
 from engine.log.api import HEADER_TYPE, Log, LogError, TopicConfig
 from engine.operators.sink import TopicSink
+from engine.partition_group import topics_in_tie_order
 from engine.partitioned import PartitionedQueryTask, changelog_topic_name, is_partition_aligned
 from engine.planner.logical import LogicalPlan, LogicalPlanner
 from engine.planner.physical import build_physical_plan
@@ -257,7 +258,8 @@ class Executor:
             consumer = self.log.consumer(group, plan.topics, auto_offset_reset=self._offset_reset())
             state_dir = self.state_root / query_id if self.state_root else None
             task = QueryTask(query_id, self._plan_builder(query_id, plan, sink)(), consumer,
-                             state_dir=state_dir, checkpoint_interval=self._checkpoint_interval())
+                             state_dir=state_dir, checkpoint_interval=self._checkpoint_interval(),
+                             topics=topics_in_tie_order(plan.relation.sources), max_task_idle_ms=self._max_task_idle_ms())
         self.scheduler.add(task)
         self.catalog.queries[query_id] = PersistentQuery(query_id, text, sink.name, sources)
 
@@ -274,6 +276,11 @@ class Executor:
 
     def _offset_reset(self) -> str:
         return str(self.config.get("auto.offset.reset", "earliest"))
+
+    def _max_task_idle_ms(self) -> int:
+        """Kafka Streams' `max.task.idle.ms` as ksqlDB passes it through (default 0: wait only for
+        partitions known to have unread records; see `engine.partition_group`)."""
+        return int(self.config.get("max.task.idle.ms", 0))
 
     def _checkpoint_interval(self) -> float:
         return float(self.config.get("ksqlite.checkpoint.interval.ms", 1000)) / 1000
@@ -354,7 +361,8 @@ class Executor:
             transaction = self.log.transaction(group)
         return PartitionedQueryTask(query_id, build_plan, consumer, self.log, changelog_topic_name(group, plan),
                                     transaction, checkpoint_interval=self._checkpoint_interval(),
-                                    partitions=partitions)
+                                    partitions=partitions, topics=topics_in_tie_order(plan.relation.sources),
+                                    max_task_idle_ms=self._max_task_idle_ms())
 
     def _stop_query(self, query_id: str) -> None:
         self.scheduler.remove(query_id)

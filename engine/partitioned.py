@@ -33,6 +33,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.log.api import HEADER_TYPE, Consumer, Log, TopicConfig
+from engine.operators.base import PARTITION_COL
+from engine.partition_group import PartitionGroup
 from engine.planner.physical import PhysicalPlan
 from engine.runtime import ERROR, RUNNING, TERMINATED
 from grammar import ast
@@ -49,7 +51,8 @@ class PartitionedQueryTask:
 
     def __init__(self, query_id: str, build_plan: Callable[[], PhysicalPlan], consumer: Consumer,
                  log: Log, changelog_topic: Optional[str], transaction=None,
-                 max_batch: int = 100_000, checkpoint_interval: float = 1.0, partitions: int = 1):
+                 max_batch: int = 100_000, checkpoint_interval: float = 1.0, partitions: int = 1,
+                 topics: tuple[str, ...] = (), max_task_idle_ms: int = 0):
         self.query_id = query_id
         self.consumer = consumer
         self.log = log
@@ -58,6 +61,7 @@ class PartitionedQueryTask:
         self.error: Optional[str] = None
         self.records_processed = 0
         self.plan = build_plan()                 # EXPLAIN's plan; the one plan when stateless
+        self.group = PartitionGroup(consumer, topics, max_task_idle_ms, prepare=self.plan.prepare)
         self._build_plan = build_plan
         self._stateful = any(op.snapshot() is not None for op in self.plan.all_operators())
         self._changelog = changelog_topic if self._stateful else None
@@ -68,7 +72,6 @@ class PartitionedQueryTask:
         self._lock = threading.Lock()
         self._plans: dict[int, PhysicalPlan] = {}
         self._sequences: dict[int, int] = {}     # partition -> the last snapshot's sequence number
-        self._rewound: set[TP] = set()           # sought back after the poll: its records are stale
         self._rewind_all = False                 # a transaction aborted: read again from the commit
         self._changed: set[int] = set()          # partitions processed since the last checkpoint
         self._dirty = False
@@ -85,21 +88,21 @@ class PartitionedQueryTask:
         try:
             if self._rewind_all and not self._stateful:
                 self._rewind_to_committed()
-            records = self.consumer.poll(self.max_batch)
-            owned = self._follow_assignment()
-            rewound, self._rewound = self._rewound, set()
-            if records is None or records.num_rows == 0:
+            fetched = self.group.fetch(self.max_batch)
+            owned = self._follow_assignment()    # partitions adopted now are sought: buffers dropped
+            runs = self.group.take_ready(self.max_batch)
+            if not runs:
                 if self._dirty:
                     self._checkpoint()
-                return 0
-            consumed = records.num_rows
+                return fetched
             with self._transactional():
-                self._process(_without(records, rewound), owned)
-            self.records_processed += consumed
+                self._process(runs, owned)
+            processed = sum(rows.num_rows for _, rows in runs)
+            self.records_processed += processed
             self._dirty = True
             if time.monotonic() - self._last_checkpoint >= self._checkpoint_interval:
                 self._checkpoint()
-            return consumed
+            return processed + fetched
         except Exception as error:  # one query's failure must not stop the others
             logger.exception("query %s failed", self.query_id)
             self.state, self.error = ERROR, f"{type(error).__name__}: {error}"
@@ -109,20 +112,23 @@ class PartitionedQueryTask:
         finally:
             self._lock.release()
 
-    def _process(self, records: pa.Table | pa.RecordBatch, owned: Optional[set[int]]) -> None:
-        """Run each partition's records through its plan (only partitions still owned: a
-        rebalance may have moved some since the poll; their new owner reads them)."""
+    def _process(self, runs: list[tuple[int, pa.Table]], owned: Optional[set[int]]) -> None:
+        """Run each partition's rows through its plan, in the group's order (only partitions
+        still owned: a rebalance may have moved some since the poll; their new owner reads them)."""
         if not self._stateful:
-            self.plan.process(records)
+            self.plan.process_runs(runs)
             return
-        partitions = records.column("partition")
-        present = np.unique(partitions.to_numpy(zero_copy_only=False)).tolist()
-        for p in present:
-            if p not in owned:
-                continue
-            rows = records.filter(pc.equal(partitions, p)) if len(present) > 1 else records
-            self._plans[p].process(rows)
-            self._changed.add(p)
+        by_partition: dict[int, list[tuple[int, pa.Table]]] = {}
+        for tag, rows in runs:
+            partitions = rows.column(PARTITION_COL)
+            present = np.unique(partitions.to_numpy(zero_copy_only=False)).tolist()
+            for p in present:
+                piece = rows.filter(pc.equal(partitions, p)) if len(present) > 1 else rows
+                by_partition.setdefault(p, []).append((tag, piece))
+        for p, partition_runs in by_partition.items():
+            if p in owned:
+                self._plans[p].process_runs(partition_runs)
+                self._changed.add(p)
 
     def _transactional(self):
         scope = getattr(self.log, "transactional", None)
@@ -155,6 +161,7 @@ class PartitionedQueryTask:
         consumer sought back to where that snapshot ends (or to the committed offset)."""
         plan = self._plans[partition] = self._build_plan()
         positions: dict[TP, int] = {}
+        times: dict[TP, int] = {}
         snapshot = self._read_snapshot(partition)
         if snapshot is not None:
             sequence, state = snapshot
@@ -162,7 +169,7 @@ class PartitionedQueryTask:
                 if operator_state is not None:
                     operator.restore(operator_state)
             self._sequences[partition] = sequence
-            positions = state["positions"]
+            positions, times = state["positions"], state.get("partition_times", {})
         committed = None
         for tp in topic_partitions:
             offset = positions.get(tp)
@@ -170,8 +177,7 @@ class PartitionedQueryTask:
                 committed = self.consumer.committed() if committed is None else committed
                 offset = committed.get(tp)
             if offset is not None:
-                self.consumer.seek(tp[0], tp[1], offset)
-                self._rewound.add(tp)
+                self.group.seek(tp[0], tp[1], offset, times.get(tp))
 
     def _before_revoke(self, leaving: set[TP]) -> None:
         """Called by the consumer inside a rebalance: commit what the leaving partitions did."""
@@ -190,14 +196,16 @@ class PartitionedQueryTask:
         committed = self.consumer.committed()
         for tp in self._assignment():
             if tp in committed:
-                self.consumer.seek(tp[0], tp[1], committed[tp])
+                self.group.seek(tp[0], tp[1], committed[tp])
 
     # ------------------------------------------------------------------ checkpoints
     def _positions(self) -> dict[TP, int]:
-        consumed = getattr(self.consumer, "consumed_positions", None)
-        if consumed is not None:
-            return consumed()
-        return {tp: self.consumer.position(*tp) for tp in self.consumer.assignment()}
+        """The next offset to process per partition (records buffered in the group come after)."""
+        return self.group.positions()
+
+    def processed_positions(self) -> dict[TP, int]:
+        with self._lock:
+            return self._positions()
 
     def _checkpoint(self) -> None:
         positions = self._positions()
@@ -229,7 +237,8 @@ class PartitionedQueryTask:
     def _write_snapshot(self, partition: int, positions: dict[TP, int]) -> None:
         sequence = self._sequences.get(partition, 0) + 1
         self._sequences[partition] = sequence
-        blob = pickle.dumps({"positions": positions,
+        times = {tp: t for tp, t in self.group.partition_times().items() if tp[1] == partition}
+        blob = pickle.dumps({"positions": positions, "partition_times": times,
                              "operators": [op.snapshot() for op in self._plans[partition].all_operators()]},
                             protocol=pickle.HIGHEST_PROTOCOL)
         chunks = [blob[i:i + CHUNK_BYTES] for i in range(0, len(blob), CHUNK_BYTES)] or [b""]
@@ -306,14 +315,3 @@ def changelog_topic_name(group: str, plan) -> str:
         "KafkaTopic_Right-Reduce" if hasattr(plan, "leaves") or hasattr(getattr(plan, "relation", None), "leaves") \
         else "Materialize"
     return f"{group}-{store}-changelog"
-
-
-def _without(records: pa.Table | pa.RecordBatch, stale: set[TP]):
-    """The records not of the partitions in `stale` (sought back after they were fetched)."""
-    if not stale:
-        return records
-    drop = None
-    for topic, partition in stale:
-        match = pc.and_(pc.equal(records.column("topic"), topic), pc.equal(records.column("partition"), partition))
-        drop = match if drop is None else pc.or_(drop, match)
-    return records.filter(pc.invert(drop))

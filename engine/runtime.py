@@ -1,8 +1,10 @@
 """Running queries: a task per query that polls its consumer and pushes batches through its plan.
 
-A `QueryTask` reads a batch of records from the log, runs it through the physical plan (whose
-sink appends to the log or hands rows to a client), then commits the consumed offsets: outputs
-are written before offsets are committed, so a crash replays rather than loses (at-least-once).
+A `QueryTask` takes a batch of records from its input partitions in Kafka Streams' processing
+order (`engine.partition_group`: lowest timestamp first across partitions, offsets in order within
+one), runs it through the physical plan (whose sink appends to the log or hands rows to a client),
+then commits the offsets of the records processed: outputs are written before offsets are
+committed, so a crash replays rather than loses (at-least-once).
 A failure inside one query stops that query (state ERROR) and never the others. A full disk
 does not: the query pauses (state PAUSED) with the output its sink could not append held back
 (the log's appends are all-or-nothing), retries every `DISK_FULL_RETRY_SECONDS`, and once the
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Optional
 
 from engine.log.api import Consumer, LogError, is_disk_full
+from engine.partition_group import PartitionGroup
 from engine.planner.physical import PhysicalPlan
 from engine.state.checkpoint_store import CheckpointFile
 from engine.wakeup import AppendSignal
@@ -38,10 +41,12 @@ DISK_FULL_RETRY_SECONDS = 0.5
 
 class QueryTask:
     def __init__(self, query_id: str, plan: PhysicalPlan, consumer: Consumer, max_batch: int = 100_000,
-                 state_dir: Optional[Path] = None, checkpoint_interval: float = 1.0):
+                 state_dir: Optional[Path] = None, checkpoint_interval: float = 1.0,
+                 topics: tuple[str, ...] = (), max_task_idle_ms: int = 0):
         self.query_id = query_id
         self.plan = plan
         self.consumer = consumer
+        self.group = PartitionGroup(consumer, topics, max_task_idle_ms, prepare=plan.prepare)
         self.max_batch = max_batch
         self.state = RUNNING
         self.error: Optional[str] = None
@@ -68,25 +73,26 @@ class QueryTask:
             return self._retry_after_disk_full()
         if self.state != RUNNING or not self._lock.acquire(blocking=False):
             return 0
-        records = None
+        runs = None
         try:
-            records = self.consumer.poll(self.max_batch)
-            if records is None or records.num_rows == 0:
+            runs, fetched = self.group.poll(self.max_batch)
+            if not runs:
                 if self._dirty:
                     self._checkpoint()
-                return 0
-            self.plan.process(records)
-            self.records_processed += records.num_rows
+                return fetched
+            self.plan.process_runs(runs)
+            processed = sum(rows.num_rows for _, rows in runs)
+            self.records_processed += processed
             if self._checkpoint_file is None:
-                self.consumer.commit()
+                self.consumer.commit(self.group.positions())
             else:
                 self._dirty = True
                 if time.monotonic() - self._last_checkpoint >= self._checkpoint_interval:
                     self._checkpoint()
-            return records.num_rows
+            return processed + fetched
         except Exception as error:  # one query's failure must not stop the others
             if is_disk_full(error):
-                self._pause_for_disk_full(error, records.num_rows if records is not None else 0)
+                self._pause_for_disk_full(error, sum(rows.num_rows for _, rows in runs or ()))
                 return 0
             logger.exception("query %s failed", self.query_id)
             self.state, self.error = ERROR, f"{type(error).__name__}: {error}"
@@ -110,7 +116,7 @@ class QueryTask:
                 if retry is not None:
                     retry()
             if self._checkpoint_file is None:
-                self.consumer.commit()
+                self.consumer.commit(self.group.positions())
             else:
                 self._checkpoint()
         except Exception as error:  # noqa: BLE001 - still full: wait again; anything else: ERROR
@@ -126,9 +132,14 @@ class QueryTask:
         self.state, self.error, self._disk_full_retry_at = RUNNING, None, None
         return max(1, self._held_back_records)
 
+    def processed_positions(self) -> dict[tuple[str, int], int]:
+        """Per input partition, the offset of the next record to process."""
+        with self._lock:
+            return self.group.positions()
+
     def _checkpoint(self) -> None:
-        positions = {tp: self.consumer.position(*tp) for tp in self.consumer.assignment()}
-        snapshot = {"positions": positions,
+        positions = self.group.positions()
+        snapshot = {"positions": positions, "partition_times": self.group.partition_times(),
                     "operators": [op.snapshot() for op in self.plan.all_operators()]}
         self._checkpoint_file.write(snapshot)
         self.consumer.commit(positions)
@@ -142,8 +153,9 @@ class QueryTask:
         for operator, state in zip(self.plan.all_operators(), snapshot["operators"]):
             if state is not None:
                 operator.restore(state)
+        times = snapshot.get("partition_times", {})
         for (topic, partition), offset in snapshot["positions"].items():
-            self.consumer.seek(topic, partition, offset)
+            self.group.seek(topic, partition, offset, times.get((topic, partition)))
 
     def close(self) -> None:
         with self._lock:

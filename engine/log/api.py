@@ -115,11 +115,21 @@ class Consumer(Protocol):
     def assignment(self) -> list[tuple[str, int]]:
         """The (topic, partition) pairs this member owns now (after the latest rebalance)."""
 
-    def poll(self, max_records: int = 100_000) -> Optional[pa.RecordBatch]:
+    def poll(self, max_records: int = 100_000) -> Optional[pa.RecordBatch | pa.Table]:
         """The next records (CONSUME_SCHEMA) from the assigned partitions, or None if none are
         available. Ordering holds within a partition. Advances the position, not the commit.
+        Reads from every assigned, unpaused partition that has records left.
         Raises CorruptRecordError at damaged records (after returning those before them) and
         OffsetOutOfRangeError for a committed position past a partition's end."""
+
+    def pause(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """Stop fetching these partitions (their positions stay) until `resume`."""
+
+    def resume(self, partitions: Iterable[tuple[str, int]]) -> None: ...
+
+    def current_lag(self, topic: str, partition: int) -> Optional[int]:
+        """Records between the position and the partition's end as last seen, without a
+        round trip (None if not known yet), as Kafka's `currentLag`."""
 
     def seek(self, topic: str, partition: int, offset: int) -> None:
         """Read `partition` from `offset` next."""

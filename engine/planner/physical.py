@@ -3,10 +3,16 @@
 A physical plan is a chain: the relation's operators (decode, joins) -> the plan's operators
 (Select, aggregation) -> a sink (a topic, or rows for a transient query). Expressions are
 compiled here, once, to DuckDB SQL; EXPLAIN prints the chain, sink first.
+
+A task runs a plan in two halves around the merge of its input partitions
+(`engine.partition_group`): `prepare` does the stateless work as records are buffered (decoding,
+which gives each row its event time; for a stateless plan, everything but the sink), and
+`process_runs` the rest, on the rows in processing order.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Optional
 
 import pyarrow as pa
@@ -35,7 +41,36 @@ class PhysicalPlan:
         return self.operators[-1].layout if self.operators else self.relation.layout
 
     def process(self, records: pa.Table | pa.RecordBatch) -> pa.Table:
+        """A batch of raw records, whole, in its own order."""
         batch = self.relation.process(records)
+        for operator in self.operators:
+            batch = operator.process(batch)
+        return self.sink.process(batch)
+
+    @cached_property
+    def stateless(self) -> bool:
+        """No operator keeps state (known once: a snapshot of a large state is not cheap)."""
+        return all(op.snapshot() is None for op in self.all_operators())
+
+    def prepare(self, records: pa.Table) -> list[tuple[int, str, pa.Table]]:
+        """The stateless half over raw records of any partitions: (tag, topic, rows) per kind of
+        rows, each row with its `__rowtime`, `__partition` and `__offset`, in the records' order."""
+        if not self.stateless:
+            return self.relation.prepare(records)
+        if records.num_rows == 0:
+            return []
+        batch = self.relation.process(records)
+        for operator in self.operators:
+            batch = operator.process(batch)
+        return [(0, records.column("topic")[0].as_py(), batch)]
+
+    def process_runs(self, runs: list[tuple[int, pa.Table]]) -> pa.Table:
+        """The rest, over prepared rows in processing order."""
+        if self.stateless:
+            batches = [rows for _, rows in runs]
+            batch = batches[0] if len(batches) == 1 else pa.concat_tables(batches, promote_options="permissive")
+            return self.sink.process(batch)
+        batch = self.relation.process_runs(runs)
         for operator in self.operators:
             batch = operator.process(batch)
         return self.sink.process(batch)

@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 import orjson
 
 from shell.runners import qtt_compare
+from shell.runners.production_order import ProductionOrder
 
 # TestExecutor.BASE_CONFIG, as ksqlite property names.
 BASE_CONFIG: dict[str, Any] = {
@@ -273,12 +274,13 @@ def observe_case(case: QttCase, data_dir: str, engine_factory: Callable = defaul
     try:
         for topic, partitions in topics_to_create(spec):
             engine.create_topic(topic, partitions)
+        order = ProductionOrder(engine)
         try:
             register_topic_schemas(engine, spec)
-            _execute_and_feed(engine, spec, idle_timeout)
+            _execute_and_feed(engine, spec, idle_timeout, order)
         except Exception as exc:  # noqa: BLE001 - a statement or processing failure is data here
             observation.exception = exc
-        _collect_results(engine, spec, observation)
+        _collect_results(engine, spec, observation, order)
     finally:
         with deadline(CLOSE_TIMEOUT_SECONDS):
             engine.close()
@@ -337,25 +339,27 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _execute_and_feed(engine: Any, spec: dict, idle_timeout: float) -> None:
-    """Statements one at a time, then the inputs one record at a time, as ksqlDB's harness pipes
-    them. The first idle run processes what INSERT VALUES statements wrote."""
+def _execute_and_feed(engine: Any, spec: dict, idle_timeout: float, order: ProductionOrder) -> None:
+    """Statements one at a time, then the inputs one record at a time, each processed before the
+    next, as ksqlDB's harness pipes them (what an INSERT VALUES statement wrote, too)."""
     for statement in spec.get("statements", []):
         engine.execute(statement)
-    engine.run_until_idle(timeout=idle_timeout)
+        engine.run_until_idle(timeout=idle_timeout)
+        order.mark()
     for raw in spec.get("inputs") or []:
         engine.produce_test_records([input_record(raw)])
         engine.run_until_idle(timeout=idle_timeout)
+        order.mark()
 
 
-def _collect_results(engine: Any, spec: dict, observation: Observation) -> None:
+def _collect_results(engine: Any, spec: dict, observation: Observation, order: ProductionOrder) -> None:
     """Records of every topic but the inputs, the post.sources descriptions, the topic names."""
     observation.topics = list(engine.topic_names())
     input_topics = {r["topic"] for r in spec.get("inputs") or []}
     for topic in observation.topics:
         if topic not in input_topics:
             with contextlib.suppress(Exception):  # e.g. an internal topic no source describes
-                observation.records[topic] = list(engine.read_topic_records(topic))
+                observation.records[topic] = order.records(topic)
     for source in (spec.get("post") or {}).get("sources") or []:
         observation.sources[source["name"]] = _describe(engine, source["name"])
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Optional
 
 from shell.runners import qtt, qtt_compare
+from shell.runners.production_order import ProductionOrder
 
 
 def run(statements: str, inputs: list[dict], outputs: list[dict]) -> Optional[str]:
@@ -21,18 +22,22 @@ def run(statements: str, inputs: list[dict], outputs: list[dict]) -> Optional[st
         try:
             for topic, partitions in qtt.topics_to_create({"statements": _split(statements), "inputs": inputs}):
                 engine.create_topic(topic, partitions)
-            engine.execute(statements)
-            engine.run_until_idle(timeout=30)
+            order = ProductionOrder(engine)
+            for statement in _split(statements):   # each processed before the next, as the TTD does
+                engine.execute(statement)
+                engine.run_until_idle(timeout=30)
+                order.mark()
             for raw in inputs:
                 engine.produce_test_records([qtt.input_record(raw)])
                 engine.run_until_idle(timeout=30)
+                order.mark()
             topics = engine.topic_names()
             expected: dict[str, list[dict]] = {}
             for record in outputs:
                 expected.setdefault(record["topic"], []).append(record)
             for topic, records in expected.items():
                 name = next((t for t in topics if t.upper() == topic.upper()), topic)
-                actual = engine.read_topic_records(name) if name in topics else []
+                actual = order.records(name) if name in topics else []
                 problem = qtt_compare.records_mismatch(topic, records, actual, bool(spec["inputs"]))
                 if problem:
                     return problem

@@ -5,18 +5,26 @@ Its name is ksqlDB's, `_confluent-ksql-<ksql.service.id>_command_topic`: process
 the same service id on one Kafka cluster share it, so each replays the others' statements (in
 topic order, which gives every process the same query ids) and runs its share of every query.
 Each entry names the process that wrote it, so that a process following the topic skips its own.
+
+Entries are JSON (orjson), never code: {"statement": str, "properties": {str: scalar},
+"origin": str}. An entry that is not of that shape is not run; it is reported (with its offset)
+rather than silently dropped, and the entries after it still run.
 """
 from __future__ import annotations
 
+import logging
 import time
 import uuid
-from typing import Optional
+from typing import Callable, Optional
 
 import orjson
 import pyarrow as pa
 
+from engine.errors import KsqlException
 from engine.log.api import HEADER_TYPE, Log, TopicConfig
+from engine.names import InvalidNameError, check_topic_name
 
+logger = logging.getLogger("ksqlite.commands")
 DEFAULT_SERVICE_ID = "default_"
 
 
@@ -25,9 +33,16 @@ def command_topic_name(service_id: str) -> str:
 
 
 class CommandLog:
-    def __init__(self, log: Log, service_id: str = DEFAULT_SERVICE_ID):
+    def __init__(self, log: Log, service_id: str = DEFAULT_SERVICE_ID,
+                 report: Optional[Callable[[str], None]] = None):
         self.log = log
         self.topic = command_topic_name(service_id)
+        try:
+            check_topic_name(self.topic)
+        except InvalidNameError as error:
+            raise KsqlException(f"Invalid ksql.service.id '{service_id}': its command topic name is not "
+                                f"valid ({error.message})") from None
+        self._report = report or logger.error
         self.origin = uuid.uuid4().hex      # this process
         self.applied = 0                    # the offset after the last entry this process ran
         if not log.topic_exists(self.topic):
@@ -51,9 +66,21 @@ class CommandLog:
             if batch.num_rows == 0:
                 break
             offsets = batch.column("offset").to_pylist()
-            out.extend(zip(offsets, (orjson.loads(v) for v in batch.column("value").to_pylist())))
+            for entry_offset, value in zip(offsets, batch.column("value").to_pylist()):
+                entry = self._valid_entry(entry_offset, value)
+                if entry is not None:
+                    out.append((entry_offset, entry))
             offset = offsets[-1] + 1
         return out
+
+    def _valid_entry(self, offset: int, value: Optional[bytes]) -> Optional[dict]:
+        """The entry at `offset`, or None (reported) if it is not a command."""
+        problem = _entry_problem(value)
+        if problem is None:
+            return orjson.loads(value)
+        self._report(f"command topic {self.topic} offset {offset}: not a valid command ({problem}); "
+                     "it was not run")
+        return None
 
     def new_entries(self) -> list[tuple[int, dict]]:
         """Commands other processes appended since this one last looked."""
@@ -63,6 +90,24 @@ class CommandLog:
         if fresh:
             self.applied = fresh[-1][0] + 1
         return [(offset, entry) for offset, entry in fresh if entry.get("origin") != self.origin]
+
+
+def _entry_problem(value: Optional[bytes]) -> Optional[str]:
+    if value is None:
+        return "no value"
+    try:
+        entry = orjson.loads(value)
+    except orjson.JSONDecodeError as error:
+        return f"not JSON: {error}"
+    if not isinstance(entry, dict) or not isinstance(entry.get("statement"), str):
+        return "no statement text"
+    properties = entry.get("properties", {})
+    if not isinstance(properties, dict) or not all(
+            isinstance(v, (str, int, float, bool)) or v is None for v in properties.values()):
+        return "properties are not a map of plain values"
+    if not isinstance(entry.get("origin", ""), str):
+        return "the origin is not a string"
+    return None
 
 
 def _plain(properties: dict) -> dict:

@@ -31,6 +31,7 @@ from engine.log.groups import OffsetStore, write_json_durably
 from engine.log.partition import Partition
 from engine.log.partitioner import partitions_for_keys
 from engine.log.segment import STORED_SCHEMA
+from engine.names import inside
 
 LEGAL_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 
@@ -195,7 +196,7 @@ class EmbeddedLog:
             raise KeyError(f"topic {name!r} does not exist") from None
 
     def _topic_dir(self, name: str) -> Path:
-        return self.directory / "topics" / name
+        return inside(self.directory / "topics", name)
 
 
 def _to_stored(records: pa.RecordBatch | pa.Table) -> pa.RecordBatch:

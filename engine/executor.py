@@ -202,7 +202,8 @@ class Executor:
         for column in schema.key_columns:
             ddl.check_key_type(column.name, column.type)
         prefix = self.config.get("ksql.output.topic.name.prefix", "") or ""
-        topic = check_topic_name(str(props.get("KAFKA_TOPIC") or f"{prefix}{name}"))
+        given = props.get("KAFKA_TOPIC")
+        topic = check_topic_name(str(given) if given is not None else f"{prefix}{name}")
         key_format, value_format = ddl.resolve_formats(props, self.config, bool(schema.key_columns),
                                                        inherited=plan.source,
                                                        value_columns=len(schema.value_columns))

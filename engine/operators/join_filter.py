@@ -10,8 +10,6 @@ The state is the set of keys whose last emitted row is live, an Arrow table (a s
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import pyarrow as pa
 import pyarrow.compute as pc
 

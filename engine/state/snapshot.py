@@ -93,7 +93,7 @@ class Snapshot:
     # --- writing ---
     def put(self, name: str, value: Any) -> "Snapshot":
         """A JSON value: None, bool, int (64-bit), finite float, str, lists and str-keyed dicts."""
-        check_json_data(value, name)
+        check_json_data(value, f"section {name}")
         self._sections[name] = ("v", value)
         return self
 
@@ -392,7 +392,7 @@ def _table(data: memoryview, name: str) -> pa.Table:
     try:
         table = pa.ipc.open_stream(pa.py_buffer(data)).read_all()
         table.validate(full=True)
-    except (pa.ArrowException, ValueError, TypeError) as error:
+    except (pa.ArrowException, OSError, ValueError, TypeError) as error:
         raise SnapshotError(f"section {name}: not a valid Arrow table: {error}") from None
     if any(_has_extension(field.type) for field in table.schema):
         raise SnapshotError(f"section {name}: extension types are not state")

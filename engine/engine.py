@@ -29,6 +29,7 @@ from engine.insert_values import InsertShapeCache
 from engine.expressions import python_udf
 from engine.log.api import Log, TopicConfig
 from engine.log.embedded import EmbeddedLog
+from engine.names import query_id_part
 from engine.operators.sink import RowSink
 from engine.planner.logical import LogicalPlanner
 from engine.planner.physical import build_physical_plan
@@ -226,7 +227,8 @@ class Engine:
         self.scheduler = Scheduler()
         self._processing_log = ProcessingLog()
         self._commands = CommandLog(self.log, str(Config(self.properties).get("ksql.service.id",
-                                                                              DEFAULT_SERVICE_ID)))
+                                                                              DEFAULT_SERVICE_ID)),
+                                    report=lambda message: self._processing_log.record(None, "COMMAND_TOPIC_CORRUPT", message))
         self._stop_following = threading.Event()
         self._lock = threading.RLock()
         self._push_queries: dict[str, PushQuery] = {}
@@ -365,8 +367,6 @@ class Engine:
 
     def _replay_commands(self) -> None:
         entries = self._commands.entries()
-        for message in self._commands.errors:  # damaged commands: the rest still replay
-            self._processing_log.record(None, "COMMAND_TOPIC_CORRUPT", message)
         if entries:
             self._commands.applied = entries[-1][0] + 1
             self._run_commands(entry for _, entry in entries)
@@ -413,7 +413,7 @@ class Engine:
             # push query responses show each one), unless the request sets the cache itself.
             planner.config = Config({"cache.max.bytes.buffering": 0, **props})
             plan = planner.plan(_grouped_if_aggregate(self.catalog, statement.query))
-            query_id = f"transient_{plan.source.name}_{uuid.uuid4().int % 10**19}"
+            query_id = f"transient_{query_id_part(plan.source.name)}_{uuid.uuid4().int % 10**19}"
             sink_holder = {}
 
             sink_class = StreamRowSink if plan.result_kind == "STREAM" else RowSink

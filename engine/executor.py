@@ -19,6 +19,7 @@ from engine.ddl import Config
 from engine.errors import KsqlException, KsqlStatementException, LogWriteException
 from engine.expressions.compiler import evaluate_constant
 from engine.log.api import HEADER_TYPE, Log, LogError, TopicConfig
+from engine.names import check_generated_query_id, check_query_id, check_topic_name, inside, query_id_part
 from engine.operators.sink import TopicSink
 from engine.partition_group import topics_in_tie_order
 from engine.partitioned import PartitionedQueryTask, changelog_topic_name, is_partition_aligned
@@ -83,6 +84,7 @@ class Executor:
         topic = props.get("KAFKA_TOPIC")
         if topic is None:
             raise KsqlStatementException("Missing required property \"KAFKA_TOPIC\" which has no default value.")
+        check_topic_name(str(topic))
         key_format, value_format = ddl.resolve_formats(props, self.config, bool(schema.key_columns),
                                                        value_columns=len(schema.value_columns))
         if not elements:
@@ -107,6 +109,7 @@ class Executor:
         topic = props.get("KAFKA_TOPIC")
         if topic is None:
             return stmt.columns
+        check_topic_name(str(topic))
         wrap = props.get("WRAP_SINGLE_VALUE")
         keys, values = sr_sources.infer_columns(getattr(self, "schema_registry", None), props, self.config,
                                                 str(topic), has_key, has_value,
@@ -172,7 +175,7 @@ class Executor:
         _check_serdes(sink)
         sr_sources.register_sink(getattr(self, "schema_registry", None), sink, create_serde)
         prefix = "CSAS" if stmt.kind == STREAM else "CTAS"
-        query_id = self._next_query_id(f"{prefix}_{stmt.name}")
+        query_id = self._next_query_id(f"{prefix}_{query_id_part(stmt.name)}")
         if existing is not None:
             for old in self.catalog.queries_writing(stmt.name):
                 self._stop_query(old.query_id)
@@ -200,7 +203,8 @@ class Executor:
         for column in schema.key_columns:
             ddl.check_key_type(column.name, column.type)
         prefix = self.config.get("ksql.output.topic.name.prefix", "") or ""
-        topic = str(props.get("KAFKA_TOPIC") or f"{prefix}{name}")
+        given = props.get("KAFKA_TOPIC")
+        topic = check_topic_name(str(given) if given is not None else f"{prefix}{name}")
         key_format, value_format = ddl.resolve_formats(props, self.config, bool(schema.key_columns),
                                                        inherited=plan.source,
                                                        value_columns=len(schema.value_columns))
@@ -231,7 +235,8 @@ class Executor:
                 f"Incompatible schema between results and sink.\n"
                 f"Result schema is {plan.schema().describe()}\n"
                 f"Sink schema is {target.schema.describe()}")
-        query_id = str(stmt.props().get("QUERY_ID") or self._next_query_id("INSERTQUERY"))
+        given = stmt.props().get("QUERY_ID")
+        query_id = check_query_id(given) if given is not None else self._next_query_id("INSERTQUERY")
         self._start_query(query_id, stmt.text, plan, target, stmt.query)
         self.record_command(stmt.text)
         return self._status(stmt, f"stream/`{target.name}`/create",
@@ -244,6 +249,7 @@ class Executor:
 
     def _start_query(self, query_id: str, text: str, plan: LogicalPlan, sink: DataSource,
                      query: Optional[ast.Query] = None) -> None:
+        check_generated_query_id(query_id)
         group = self._query_group(query_id)
         sources = plan.sources
         repartitioned = None
@@ -255,11 +261,14 @@ class Executor:
         elif self._runs_partitioned(query_id, plan):
             task = self._partitioned_task(query_id, group, plan, self._plan_builder(query_id, plan, sink))
         else:
+            state_dir = inside(self.state_root, query_id) if self.state_root else None
             consumer = self.log.consumer(group, plan.topics, auto_offset_reset=self._offset_reset())
-            state_dir = self.state_root / query_id if self.state_root else None
-            task = QueryTask(query_id, self._plan_builder(query_id, plan, sink)(), consumer,
-                             state_dir=state_dir, checkpoint_interval=self._checkpoint_interval(),
-                             topics=topics_in_tie_order(plan.relation.sources), max_task_idle_ms=self._max_task_idle_ms())
+            build_plan = self._plan_builder(query_id, plan, sink)
+            task = QueryTask(query_id, build_plan(), consumer, state_dir=state_dir,
+                             checkpoint_interval=self._checkpoint_interval(), build_plan=build_plan,
+                             report=lambda message: self.processing_log.record(query_id, "STATE", message),
+                             topics=topics_in_tie_order(plan.relation.sources),
+                             max_task_idle_ms=self._max_task_idle_ms())
         self.scheduler.add(task)
         self.catalog.queries[query_id] = PersistentQuery(query_id, text, sink.name, sources)
 

@@ -32,7 +32,8 @@ def handle_Show(engine: "Engine", stmt: ast.Show) -> dict[str, Any]:
             {"name": t, "replicaInfo": [1] * engine.log.topic_config(t).partitions} for t in sorted(topics)]}
     if what == "QUERIES":
         return {"@type": "queries", **base,
-                "queries": [entities.query_summary(q) for q in engine.catalog.queries.values()]}
+                "queries": [entities.query_summary(q, _task_state(engine, q.query_id)[0])
+                            for q in engine.catalog.queries.values()]}
     if what == "PROPERTIES":
         return {"@type": "properties", **base,
                 "properties": [{"name": k, "scope": "KSQL", "value": str(v)} for k, v in sorted(engine.properties.items())],
@@ -113,7 +114,10 @@ def handle_Explain(engine: "Engine", stmt: ast.Explain) -> dict[str, Any]:
     if stmt.query_id is not None:
         query = engine.catalog.queries.get(stmt.query_id)
         plan_text = engine.explain_query(stmt.query_id)
-        return _query_description(stmt, stmt.query_id, query.statement_text, plan_text, [query.sink])
+        description = _query_description(stmt, stmt.query_id, query.statement_text, plan_text, [query.sink])
+        state, errors = _task_state(engine, stmt.query_id)
+        description["queryDescription"].update(state=state, queryErrors=errors)
+        return description
     inner = stmt.statement
     query = getattr(inner, "query", None)
     if query is None:
@@ -124,6 +128,18 @@ def handle_Explain(engine: "Engine", stmt: ast.Explain) -> dict[str, Any]:
     physical = build_physical_plan(plan, lambda layout: RowSink(layout), ProcessingLog(), None)
     text = f"Logical plan:\n{plan.explain()}\n\nPhysical plan:\n{physical.explain()}"
     return _query_description(stmt, "", inner.text, text, [])
+
+
+def _task_state(engine: "Engine", query_id: str) -> tuple[str, list[dict[str, Any]]]:
+    """A persistent query's state as its task has it, and its errors and warnings (ksqlDB's
+    QueryError entries: a failure, or state rebuilt from inputs that retention had cut)."""
+    task = engine.scheduler.tasks.get(query_id)
+    if task is None:
+        return "RUNNING", []
+    errors = [{"timestamp": 0, "errorMessage": message, "type": kind}
+              for message, kind in ((getattr(task, "error", None), "SYSTEM"), (getattr(task, "warning", None), "USER"))
+              if message]
+    return task.state, errors
 
 
 def _query_description(stmt, query_id: str, text: str, plan_text: str, sinks: list[str]) -> dict[str, Any]:

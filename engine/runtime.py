@@ -14,7 +14,10 @@ Stateful queries checkpoint: every `checkpoint_interval` seconds the task writes
 snapshots of its operators together with the consumer positions they correspond to, and only
 then commits those offsets. On start it restores the snapshots and seeks to their positions, so
 state and input stay consistent after a crash (outputs since the checkpoint are replayed:
-at-least-once, with the same final table).
+at-least-once, with the same final table). A checkpoint that is corrupt, or missing although the
+query committed offsets, is never a silent start from empty state: the task rebuilds its state
+from a fresh plan, replaying its inputs from the start of the log (`engine.state.query_checkpoint`);
+and if even that fails, only this query goes to ERROR.
 
 The `Scheduler` steps every task: `run_until_idle` until no task makes progress (tests, headless
 runs), or in a background thread (`start`).
@@ -25,12 +28,12 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from engine.log.api import Consumer, LogError, is_disk_full
 from engine.partition_group import PartitionGroup
 from engine.planner.physical import PhysicalPlan
-from engine.state.checkpoint_store import CheckpointFile
+from engine.state.query_checkpoint import QueryCheckpoint, replay_from_start
 from engine.wakeup import AppendSignal
 
 logger = logging.getLogger("ksqlite.runtime")
@@ -42,7 +45,12 @@ DISK_FULL_RETRY_SECONDS = 0.5
 class QueryTask:
     def __init__(self, query_id: str, plan: PhysicalPlan, consumer: Consumer, max_batch: int = 100_000,
                  state_dir: Optional[Path] = None, checkpoint_interval: float = 1.0,
+                 build_plan: Optional[Callable[[], PhysicalPlan]] = None,
+                 report: Optional[Callable[[str], None]] = None,
                  topics: tuple[str, ...] = (), max_task_idle_ms: int = 0):
+        """`build_plan` makes a fresh plan (to rebuild state a checkpoint could not restore);
+        `report(message)` says what happened to the state (default: the log); `topics` rank the
+        input topics for ties in the processing order (see `PartitionGroup`)."""
         self.query_id = query_id
         self.plan = plan
         self.consumer = consumer
@@ -50,22 +58,20 @@ class QueryTask:
         self.max_batch = max_batch
         self.state = RUNNING
         self.error: Optional[str] = None
+        self.warning: Optional[str] = None     # e.g. state rebuilt from inputs that retention cut
         self.records_processed = 0
         self._lock = threading.Lock()
         self._stateful = any(op.snapshot() is not None for op in plan.all_operators())
-        self._checkpoint_file = CheckpointFile(state_dir / "checkpoint.pickle") \
-            if (state_dir and self._stateful) else None
+        self._checkpoint_file = QueryCheckpoint(state_dir) if (state_dir and self._stateful) else None
         self._checkpoint_interval = checkpoint_interval
         self._last_checkpoint = time.monotonic()
         self._dirty = False
         self._disk_full_retry_at: Optional[float] = None  # set while paused for a full disk
         self._held_back_records = 0
+        self._build_plan = build_plan
+        self._report = report or logger.warning
         if self._checkpoint_file is not None:
-            try:
-                self._restore()
-            except LogError as error:  # e.g. a committed position past the end: this query only
-                logger.error("query %s cannot start: %s", self.query_id, error)
-                self.state, self.error = ERROR, f"{type(error).__name__}: {error}"
+            self._restore()
 
     def step(self) -> int:
         """Process one batch; the number of records consumed (0: nothing to do)."""
@@ -139,23 +145,39 @@ class QueryTask:
 
     def _checkpoint(self) -> None:
         positions = self.group.positions()
-        snapshot = {"positions": positions, "partition_times": self.group.partition_times(),
-                    "operators": [op.snapshot() for op in self.plan.all_operators()]}
-        self._checkpoint_file.write(snapshot)
+        self._checkpoint_file.save(self.plan.all_operators(), positions, self.group.partition_times())
         self.consumer.commit(positions)
         self._last_checkpoint = time.monotonic()
         self._dirty = False
 
     def _restore(self) -> None:
-        if not self._checkpoint_file.exists():
-            return
-        snapshot = self._checkpoint_file.read()
-        for operator, state in zip(self.plan.all_operators(), snapshot["operators"]):
-            if state is not None:
-                operator.restore(state)
-        times = snapshot.get("partition_times", {})
-        for (topic, partition), offset in snapshot["positions"].items():
-            self.group.seek(topic, partition, offset, times.get((topic, partition)))
+        """Restore the checkpoint, or rebuild the state it should have held; never raises."""
+        try:
+            problem = self._checkpoint_file.restore(self.plan.all_operators(), self.consumer, self.group.seek)
+            if problem is not None:
+                self._rebuild(problem)
+        except LogError as error:  # e.g. a committed position past the end: this query only
+            logger.error("query %s cannot start: %s", self.query_id, error)
+            self.state, self.error = ERROR, f"{type(error).__name__}: {error}"
+        except Exception as error:  # noqa: BLE001 - this query cannot start; the others must
+            logger.exception("query %s cannot restore its state", self.query_id)
+            self.state = ERROR
+            self.error = (f"{type(error).__name__} while restoring the state of query {self.query_id} "
+                          f"from {self._checkpoint_file.path}: {error}")
+
+    def _rebuild(self, problem: str) -> None:
+        """Start from a fresh plan and the start of the inputs."""
+        if self._build_plan is None:
+            raise RuntimeError(f"{problem}; this task cannot rebuild its state")
+        self.plan = self._build_plan()
+        self.group.prepare = self.plan.prepare
+        truncated = replay_from_start(self.consumer)
+        message = (f"query {self.query_id}: {problem}: rebuilding its state by replaying its inputs "
+                   f"from the start of the log")
+        if truncated is not None:
+            message += f"; {truncated}"
+            self.warning = message
+        self._report(message)
 
     def close(self) -> None:
         with self._lock:

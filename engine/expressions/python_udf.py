@@ -35,6 +35,7 @@ import importlib
 import importlib.util
 import inspect
 import itertools
+import json
 import re
 import sys
 import threading
@@ -111,7 +112,10 @@ def udaf(name: Optional[str] = None, *, params: Sequence[TypeSpec], returns: Typ
         initialize() -> acc;  aggregate(acc, *values) -> acc;  merge(acc1, acc2) -> acc;
         map(acc) -> result;   and optionally undo(acc, *values) -> acc (table sources).
 
-    An instance is made per query; the accumulators it returns must be picklable values."""
+    An instance is made per query. The accumulators it returns are kept in checkpoints as JSON
+    data: None, bool, int, float (inf and nan too), str, lists and dicts with str keys, nested;
+    not tuples, sets or objects (a checkpoint of any other value fails the query with a message
+    naming the aggregate)."""
     def decorate(cls):
         register_function(PythonFunction(
             (name or cls.__name__).upper(), "aggregate", _types(params), _type(returns), cls,
@@ -368,6 +372,20 @@ class PythonAccumulator:
 
     def result(self) -> Any:
         return self.udaf.map(self.acc)
+
+    # --- checkpoints: the accumulator as JSON text (see `udaf`) ---
+    def state_columns(self) -> tuple[str, ...]:
+        return ("json",)
+
+    def state_rows(self) -> list[tuple]:
+        from engine.state.snapshot import check_json_data
+        check_json_data(self.acc, f"the accumulator of UDAF {self.function.name}", exact=False)
+        return [(json.dumps(self.acc),)]
+
+    def load_rows(self, rows: list[tuple]) -> None:
+        if len(rows) != 1 or not isinstance(rows[0][0], str):
+            raise ValueError(f"the checkpointed accumulator of UDAF {self.function.name} is not one JSON text")
+        self.acc = json.loads(rows[0][0])
 
 
 def bind_python_aggregate(name: str, arg_types: list[Optional[SqlType]], literals: list[Any] = ()):

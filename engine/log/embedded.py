@@ -42,6 +42,7 @@ from engine.log.owner import DirectoryLock
 from engine.log.partition import Partition, PendingAppend
 from engine.log.partitioner import partitions_for_keys
 from engine.log.segment import STORED_SCHEMA
+from engine.names import inside
 
 LEGAL_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 logger = logging.getLogger("ksqlite.log")
@@ -217,7 +218,7 @@ class EmbeddedLog:
             raise KeyError(f"topic {name!r} does not exist") from None
 
     def _topic_dir(self, name: str) -> Path:
-        return self.directory / "topics" / name
+        return inside(self.directory / "topics", name)
 
 
 def _append_all_or_nothing(parts: list[tuple[Partition, pa.RecordBatch]]) -> None:

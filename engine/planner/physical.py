@@ -12,6 +12,7 @@ from typing import Optional
 import pyarrow as pa
 
 from engine.expressions.compiler import ExpressionCompiler
+from engine.expressions.python_udf_duck import reporting_errors
 from engine.operators.base import TOMBSTONE_COL, BatchLayout, Field, Operator
 from engine.operators.fused import FusedJsonProjection
 from engine.operators.select import OutputColumn, Select
@@ -34,11 +35,15 @@ class PhysicalPlan:
     def output_layout(self) -> BatchLayout:
         return self.operators[-1].layout if self.operators else self.relation.layout
 
+    # Where Python functions that fail on a record log it: (processing log, query id).
+    function_errors: Optional[tuple] = None
+
     def process(self, records: pa.Table | pa.RecordBatch) -> pa.Table:
-        batch = self.relation.process(records)
-        for operator in self.operators:
-            batch = operator.process(batch)
-        return self.sink.process(batch)
+        with reporting_errors(*(self.function_errors or (None, None))):
+            batch = self.relation.process(records)
+            for operator in self.operators:
+                batch = operator.process(batch)
+            return self.sink.process(batch)
 
     def all_operators(self) -> list[Operator]:
         return [*self.relation.operators(), *self.operators, self.sink]
@@ -51,7 +56,9 @@ class PhysicalPlan:
 def build_physical_plan(plan, sink_factory, processing_log: ProcessingLog,
                         query_id: Optional[str]) -> PhysicalPlan:
     """`sink_factory(output_layout)` makes the sink operator (a topic or a row collector)."""
-    return plan.build_physical(sink_factory, processing_log, query_id)
+    physical = plan.build_physical(sink_factory, processing_log, query_id)
+    physical.function_errors = (processing_log, query_id)
+    return physical
 
 
 def build_projection(plan, sink_factory, processing_log: ProcessingLog,

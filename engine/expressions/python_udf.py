@@ -43,6 +43,7 @@ from decimal import Decimal
 from typing import Any, Callable, Optional, Sequence
 
 from engine.errors import KsqlException
+from engine.expressions.aggregates import Accumulator, BoundAggregate
 from engine.expressions import python_udf_duck as duck
 from engine.expressions.functions import FunctionRegistry, default_registry, has_generics, substitute
 from engine.expressions.python_udf_loading import (ENTRY_POINT_GROUP, EXTENSION_DIR_PROPERTY,
@@ -226,6 +227,8 @@ def register_function(function: PythonFunction, registry: Optional[FunctionRegis
         info.description = info.description or function.description
         setattr(info, "python", True)
         setattr(info, "path", function.path)
+        if not function.deterministic:  # never folded, nor wrapped in TRY (DuckDB refuses that)
+            setattr(info, "volatile", True)
 
 
 def _is_python(registry: FunctionRegistry, name: str) -> bool:
@@ -326,16 +329,23 @@ def python_aggregate(name: str, arg_types: list[Optional[SqlType]]) -> Optional[
     return _resolve_aggregate(name, arg_types)[0]
 
 
-class PythonAccumulator:
+class PythonAccumulator(Accumulator):
     """The aggregation operators' accumulator protocol (add / remove / merge / result) over a
     Python UDAF instance. `add` and `remove` receive the argument values of one row; a row whose
     aggregate or undo raises leaves the accumulator as it was (logged to the processing log)."""
 
     def __init__(self, function: PythonFunction, init_args: tuple = (), arg_types: tuple = ()):
         self.function = function
+        self.init_args = tuple(init_args)
         self.arg_types = tuple(arg_types)
         self.udaf = function.impl(*init_args)
         self.acc = self.udaf.initialize()
+
+    def __reduce__(self):
+        """Pickled as its variant's name and signature, init args and accumulator: the UDAF
+        class itself may not be importable by name (e.g. made in an extension module)."""
+        return (_restore_accumulator, (self.function.name, self.function.sql_params,
+                                       self.function.variadic_at, self.init_args, self.arg_types, self.acc))
 
     def add(self, args: tuple, seq: int = 0) -> None:
         self._apply(self.udaf.aggregate, args)
@@ -360,6 +370,16 @@ class PythonAccumulator:
         return self.udaf.map(self.acc)
 
 
+def _restore_accumulator(name: str, sql_params: tuple, variadic_at: int, init_args: tuple,
+                         arg_types: tuple, acc: Any) -> PythonAccumulator:
+    for function in _declared.get(name, []):
+        if function.sql_params == sql_params and function.variadic_at == variadic_at:
+            accumulator = PythonAccumulator(function, init_args, arg_types)
+            accumulator.acc = acc
+            return accumulator
+    raise KsqlException(f"Aggregate {name}{sql_params} is no longer registered: its state cannot be restored")
+
+
 def bind_python_aggregate(name: str, arg_types: list[Optional[SqlType]], literals: list[Any] = ()):
     """A `BoundAggregate` (engine.expressions.aggregates) for a Python UDAF call, or None.
 
@@ -374,16 +394,11 @@ def bind_python_aggregate(name: str, arg_types: list[Optional[SqlType]], literal
                             f"column arguments, got {len(arg_types)}")
     init_args = tuple(_init_value(v, t) for v, t in zip(literals, resolved.param_types[len(arg_types):]))
     accumulator_type = _aggregate_type(function, resolved)
-    from engine.expressions.aggregates import Accumulator, BoundAggregate
-
-    class _Accumulator(PythonAccumulator, Accumulator):
-        pass
-
     column_types = tuple(resolved.param_types[:len(arg_types)])
     return BoundAggregate(function.name, resolved.return_type, len(arg_types),
                           undo=hasattr(function.impl, "undo"),
                           complex_intermediate=accumulator_type.base in ("ARRAY", "MAP", "STRUCT"),
-                          accumulator=lambda: _Accumulator(function, init_args, column_types))
+                          accumulator=lambda: PythonAccumulator(function, init_args, column_types))
 
 
 def _aggregate_type(function: PythonFunction, resolved) -> SqlType:

@@ -3,7 +3,9 @@
 * `ksql.extension.dir` (engine property; `ksqlite serve/run/qtt --extension-dir`): every `*.py`
   file of that directory is imported when an Engine starts, as ksqlDB loads the jars of its
   extension directory at server start. A file is imported again only when it changed, so many
-  engines of one process (tests, QTT cases) share one import.
+  engines of one process (tests, QTT cases) share one import. Files named `_*.py` are helpers:
+  not loaded themselves, importable by the others by name (`from _helpers import x`) while the
+  directory loads, as the classes of one jar see each other.
 * the entry point group `ksqlite.udfs`: each entry point names a module (or a callable taking
   the registry) of an installed package, imported once per process.
 
@@ -14,6 +16,7 @@ may write to is refused (someone else could have put code there).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import inspect
@@ -42,8 +45,8 @@ def load_extension_dir(directory: str | Path) -> list[str]:
         raise KsqlException(f"{EXTENSION_DIR_PROPERTY} '{directory}' is not a directory")
     _refuse_if_world_writable(root)
     loaded = []
-    with _lock:
-        for path in sorted(root.glob("*.py")):
+    with _lock, _importable(root):
+        for path in sorted(p for p in root.glob("*.py") if not p.name.startswith("_")):
             resolved = path.resolve()
             info = resolved.stat()
             if not stat.S_ISREG(info.st_mode):
@@ -56,6 +59,18 @@ def load_extension_dir(directory: str | Path) -> list[str]:
             _imported[str(resolved)] = (version, _names_from(str(resolved)))
             loaded.append(str(path))
     return loaded
+
+
+@contextlib.contextmanager
+def _importable(root: Path):
+    """The directory's modules importable by name while it loads."""
+    entry = str(root.resolve())
+    sys.path.insert(0, entry)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.path.remove(entry)
 
 
 def _still_loaded(resolved: str, version: tuple) -> bool:

@@ -108,6 +108,14 @@ def forget(key_prefix: Any) -> None:
             _by_signature.pop(key)
 
 
+def has_side_effects(sql: str) -> bool:
+    """Whether compiled SQL calls a Python function with state or side effects (a `udf_class`
+    method, `deterministic=False`): such a statement must run once per record, so plans keep
+    it out of paths that may evaluate a batch twice (a fused attempt, then the exact path)."""
+    return any(f"{name}(" in sql for name, function in list(_instances.items())
+               if function.owned or not function.deterministic)
+
+
 def new_owner(cls: type) -> int:
     """An instance of a UDF class for one call site; its id goes into the compiled call."""
     owner_id = next(_owner_ids)

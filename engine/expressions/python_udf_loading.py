@@ -63,14 +63,20 @@ def load_extension_dir(directory: str | Path) -> list[str]:
 
 @contextlib.contextmanager
 def _importable(root: Path):
-    """The directory's modules importable by name while it loads."""
+    """The directory's modules importable by name while it loads, and only then: another
+    directory's module of the same name (or an unrelated one) is set aside meanwhile."""
     entry = str(root.resolve())
+    names = {p.stem for p in root.glob("*.py")}
+    aside = {name: sys.modules.pop(name) for name in names if name in sys.modules}
     sys.path.insert(0, entry)
     try:
         yield
     finally:
         with contextlib.suppress(ValueError):
             sys.path.remove(entry)
+        for name in names:
+            sys.modules.pop(name, None)
+        sys.modules.update(aside)
 
 
 def _still_loaded(resolved: str, version: tuple) -> bool:

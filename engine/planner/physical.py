@@ -12,7 +12,7 @@ from typing import Optional
 import pyarrow as pa
 
 from engine.expressions.compiler import ExpressionCompiler
-from engine.expressions.python_udf_duck import reporting_errors
+from engine.expressions.python_udf_duck import has_side_effects, reporting_errors
 from engine.operators.base import TOMBSTONE_COL, BatchLayout, Field, Operator
 from engine.operators.fused import FusedJsonProjection
 from engine.operators.select import OutputColumn, Select
@@ -73,11 +73,12 @@ def build_projection(plan, sink_factory, processing_log: ProcessingLog,
     select = build_select(plan, processing_log, query_id, outputs, layout, encoding, sink_reads)
     if getattr(plan, "flatten", None) is not None:
         return PhysicalPlan(relation, [build_flatten(plan, processing_log, query_id), select], sink)
-    fused = relation.fused_with(select) if hasattr(relation, "fused_with") else None
+    once = has_side_effects(select.sql)   # a stateful UDF sees each record once
+    fused = relation.fused_with(select) if hasattr(relation, "fused_with") and not once else None
     if fused is not None:  # a join that runs fused with its projection (engine.operators.join_fused)
         return PhysicalPlan(fused, [], sink)
     decode = relation.operators()[0] if len(relation.operators()) == 1 else None
-    if isinstance(decode, SourceDecode) and FusedJsonProjection.applies_to(decode):
+    if isinstance(decode, SourceDecode) and not once and FusedJsonProjection.applies_to(decode):
         return PhysicalPlan(FusedJsonProjection(decode, select), [], sink)
     return PhysicalPlan(relation, [select], sink)
 

@@ -16,7 +16,7 @@ processing log of the query running on this thread (`reporting_errors`).
 A UDF declared on a class (`udf_class`) gets an instance per call site: the call passes the
 instance's id as a leading constant argument, as ksqlDB instantiates a UDF class per expression.
 A function without arguments gets a placeholder constant there: DuckDB sizes a vector by its
-arguments.
+arguments. Instances live as long as the process, as small as the classes make them.
 """
 from __future__ import annotations
 
@@ -206,6 +206,8 @@ def _vectorized_kernel(function: DuckFunction, returns: SqlType) -> Callable:
     def kernel(*arrays):
         arrays = [_plain(a) for a in arrays]
         length = len(arrays[0])
+        if length == 0:
+            return pa.array([], arrow_type)
         owner, arrays = _split_owner(function, arrays)
         try:
             return _conform(function.impl(*owner, *arrays), arrow_type, length)
@@ -236,6 +238,8 @@ def _per_row_kernel(function: DuckFunction, returns: SqlType) -> Callable:
     def per_row_kernel(*arrays):
         arrays = [_plain(a) for a in arrays]
         length = len(arrays[0])
+        if length == 0:
+            return pa.array([], arrow_type)
         owner, arrays = _split_owner(function, arrays)
         columns = [column_to_python(a.to_pylist(), t) for a, t in zip(arrays, function.params)]
         rows = zip(*columns) if columns else [()] * length

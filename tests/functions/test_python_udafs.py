@@ -223,3 +223,16 @@ def test_literal_init_values_take_their_parameter_type(cleanup):
     assert python_udf.literal_type(5) == INTEGER and python_udf.literal_type(2 ** 40) == BIGINT
     assert python_udf.literal_type("x") == STRING and python_udf.literal_type(None) is None
     assert python_udf.literal_type(Decimal("1.50")) == decimal(3, 2)
+
+
+def test_session_windows_merge_accumulators(engine, cleanup):
+    udaf(name="t_merge", params=["BIGINT", "STRING..."], returns="BIGINT")(type("TMerge", (LengthSum,), {}))
+    cleanup.append("T_MERGE")
+    stream(engine)
+    engine.execute("CREATE TABLE t AS SELECT k, t_merge(n) AS total FROM s "
+                   "WINDOW SESSION (10 SECONDS) GROUP BY k;")
+    for timestamp, n in ((0, 1), (16_000, 2), (8_000, 4)):   # the last one joins both sessions
+        engine.produce_test_records([TestRecord("in", "x", {"n": n}, timestamp=timestamp)])
+        engine.run_until_idle()
+    final = [r for r in engine.read_topic_records("T") if r.value is not None][-1]
+    assert final.value == {"TOTAL": 7} and final.window["start"] == 0

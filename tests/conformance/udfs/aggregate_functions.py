@@ -6,6 +6,9 @@
 * MULTI_ARG(BIGINT, STRING, INT init, STRING... init) and FOUR_ARG(BIGINT, STRING, STRING, STRING,
   INT init, STRING... init): the same sum, starting from the init number plus the init strings'
   lengths (init arguments are constants, passed when the aggregate is made).
+* FIVE_ARG(BIGINT, STRING, STRING, STRING, ANY, INT init, STRING... init): FOUR_ARG's pattern
+  with a fifth column of any type (no shared case shows it: a number counts its value, anything
+  else the length of its text).
 * MID_VAR_ARG(BIGINT, STRING..., INT init, INT init): the variadic column parameter in the
   middle; the sum starts from the two init numbers.
 * GENERIC_VAR_ARG(T, INT, U...): the list of the first arguments of the rows where no argument
@@ -18,8 +21,13 @@ dicts) so checkpoints can keep them.
 from engine.udf import udaf
 
 
-def _length(text) -> int:
-    return len(text) if text is not None else 0
+def _length(value) -> int:
+    """A string's length; a number counts its value (FIVE_ARG's fifth column may be either)."""
+    if value is None:
+        return 0
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return int(value)
+    return len(value if isinstance(value, str) else str(value))
 
 
 class _Sum:
@@ -74,7 +82,7 @@ class _LengthSum:
     """A sum of numbers and string lengths, from a start made of the init arguments."""
 
     def __init__(self, *init):
-        self.start = sum(_length(v) if isinstance(v, str) else (v or 0) for v in init)
+        self.start = sum(_length(v) for v in init)
 
     def initialize(self):
         return self.start
@@ -94,6 +102,8 @@ udaf(name="multi_arg", params=["BIGINT", "STRING"], init_params=["INT", "STRING.
      returns="BIGINT")(type("MultiArg", (_LengthSum,), {}))
 udaf(name="four_arg", params=["BIGINT", "STRING", "STRING", "STRING"], init_params=["INT", "STRING..."],
      returns="BIGINT")(type("FourArg", (_LengthSum,), {}))
+udaf(name="five_arg", params=["BIGINT", "STRING", "STRING", "STRING", "ANY"],
+     init_params=["INT", "STRING..."], returns="BIGINT")(type("FiveArg", (_LengthSum,), {}))
 udaf(name="mid_var_arg", params=["BIGINT", "STRING..."], init_params=["INT", "INT"],
      returns="BIGINT")(type("MidVarArg", (_LengthSum,), {}))
 

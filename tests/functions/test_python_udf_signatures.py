@@ -44,11 +44,6 @@ def run(engine, sql, *rows, topic="O"):
     return [r.value for r in engine.read_topic_records(topic)]
 
 
-def schema_of(engine, name):
-    return engine.describe_source(name)["schema"] if isinstance(engine.describe_source(name), dict) \
-        else engine.describe_source(name)
-
-
 def column_types(engine, name):
     described = engine.execute(f"DESCRIBE {name};")[0].entity["sourceDescription"]
     return {f["name"]: f["schema"]["type"] for f in described["fields"]}

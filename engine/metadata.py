@@ -77,7 +77,7 @@ def handle_DescribeFunction(engine: "Engine", stmt: ast.DescribeFunction) -> dic
     info = default_registry().describe(stmt.name)
     python = getattr(info, "python", False)
     variants = [{"arguments": [{"name": v.param_name(i), "type": _param_text(v, i), "description": "",
-                                "isVariadic": v.variadic and i == len(v.params) - 1}
+                                "isVariadic": i == v.variadic_index}
                                for i in range(len(v.params))],
                  "returnType": _return_text(v), "description": v.description or info.description,
                  "argumentTypes": [_param_text(v, i) for i in range(len(v.params))]}
@@ -91,7 +91,7 @@ def handle_DescribeFunction(engine: "Engine", stmt: ast.DescribeFunction) -> dic
 
 def _param_text(variant, index: int) -> str:
     text = str(variant.params[index])
-    return text + "[]" if variant.variadic and index == len(variant.params) - 1 else text
+    return text + "[]" if index == variant.variadic_index else text
 
 
 def _return_text(variant) -> str:

@@ -43,6 +43,9 @@ def _add_qtt(subparsers) -> None:
                         help="run the cases on this Apache Kafka cluster instead of the embedded log")
     parser.add_argument("--update-baseline", metavar="BASELINE",
                         help="add newly passing cases to this baseline file")
+    parser.add_argument("--extension-dir", metavar="DIR",
+                        help="load Python UDFs from the *.py files of DIR in every case's engine "
+                        "(ksql.extension.dir), as ksqlDB's harness loads its test functions")
 
 
 def _run_qtt(args) -> int:
@@ -52,9 +55,10 @@ def _run_qtt(args) -> int:
     if not rest_files:
         return qtt.run_command(args.paths, report=args.report, name_filter=args.name_filter,
                                verbose=args.verbose, jobs=args.jobs, baseline=args.update_baseline,
-                               bootstrap_servers=args.bootstrap_servers)
+                               bootstrap_servers=args.bootstrap_servers, extension_dir=args.extension_dir)
     # REST query-validation tests run against a real server on a loopback port.
-    options = qtt.RunOptions(name_filter=args.name_filter, bootstrap_servers=args.bootstrap_servers)
+    options = qtt.RunOptions(name_filter=args.name_filter, bootstrap_servers=args.bootstrap_servers,
+                             extension_dir=args.extension_dir)
     other = [str(f) for f in files if not rest_qtt.is_rest_file(f)]
     results = (qtt.run_paths(other, options, jobs=max(1, args.jobs)) if other else []) + \
         rest_qtt.run_paths(rest_files, options)
@@ -76,8 +80,6 @@ def _add_run(subparsers) -> None:
     parser.add_argument("--timeout", type=float, default=None, help="seconds for --until-idle")
     parser.add_argument("--show", default="", metavar="SOURCE,...",
                         help="with --until-idle, print the contents of these streams/tables at the end")
-    parser.add_argument("--extension-dir", help="load Python UDFs from the *.py files of this directory "
-                        "(the ksql.extension.dir property)")
     _engine_arguments(parser)
 
 
@@ -89,10 +91,14 @@ def _engine_arguments(parser) -> None:
                         help="engine properties, one `name=value` per line (ksqlDB's ksql-server.properties)")
     parser.add_argument("--property", "-p", action="append", default=[], metavar="NAME=VALUE",
                         help="an engine property, e.g. ksql.streams.auto.offset.reset=earliest")
+    parser.add_argument("--extension-dir", metavar="DIR",
+                        help="load Python UDFs from the *.py files of DIR at start (the "
+                        "ksql.extension.dir property): code the operator trusts, see docs/udfs.md")
 
 
 def engine_properties(args) -> dict:
-    """The properties of --config-file, then --property, then --bootstrap-servers."""
+    """The properties of --config-file, then --property, then --bootstrap-servers and
+    --extension-dir."""
     properties: dict = {}
     if args.config_file:
         with open(args.config_file) as handle:
@@ -104,6 +110,8 @@ def engine_properties(args) -> dict:
     properties.update(item.split("=", 1) for item in args.property)
     if args.bootstrap_servers:
         properties["ksql.streams.bootstrap.servers"] = args.bootstrap_servers
+    if args.extension_dir:
+        properties["ksql.extension.dir"] = args.extension_dir
     return properties
 
 
@@ -114,8 +122,6 @@ def _run_run(args) -> int:
         text = handle.read()
     with tempfile.TemporaryDirectory(prefix="ksqlite-run-") as scratch:
         properties = engine_properties(args)
-        if args.extension_dir:
-            properties["ksql.extension.dir"] = args.extension_dir
         engine = Engine(args.data_dir or scratch, properties)
         try:
             for result in engine.execute(text):
@@ -219,12 +225,12 @@ def _add_test_runner(subparsers) -> None:
     parser.add_argument("-s", "--sql-file", required=True)
     parser.add_argument("-i", "--input-file")
     parser.add_argument("-o", "--output-file", required=True)
-    parser.add_argument("-e", "--extension-dir", help="accepted for compatibility; ignored")
+    parser.add_argument("-e", "--extension-dir", help="load Python UDFs from the *.py files of this directory")
 
 
 def _run_test_runner(args) -> int:
     from shell.runners import test_runner
-    return test_runner.run_command(args.sql_file, args.input_file, args.output_file)
+    return test_runner.run_command(args.sql_file, args.input_file, args.output_file, args.extension_dir)
 
 
 # name -> (add the subparser, run it).

@@ -494,8 +494,12 @@ def bind_aggregate(name: str, arg_types: list[Optional[SqlType]], literals: list
 
 
 # How many leading arguments each function reads from columns; the rest must be literals.
-def column_arg_count(name: str, total: int) -> int:
+def column_arg_count(name: str, total: int, types_of: Optional[Callable[[], list]] = None) -> int:
+    """`types_of()` gives every argument's type: a Python UDAF's split depends on its variant."""
     name = name.upper()
+    from engine.expressions.python_udf import is_python_aggregate, udaf_column_count
+    if types_of is not None and is_python_aggregate(name):
+        return udaf_column_count(name, types_of())
     if name in ("TOPK",):
         return total - 1
     if name == "TOPKDISTINCT":

@@ -13,12 +13,14 @@ from shell.runners import qtt, qtt_compare
 from shell.runners.production_order import ProductionOrder
 
 
-def run(statements: str, inputs: list[dict], outputs: list[dict]) -> Optional[str]:
-    """None if the outputs match, else why not."""
+def run(statements: str, inputs: list[dict], outputs: list[dict],
+        extension_dir: Optional[str] = None) -> Optional[str]:
+    """None if the outputs match, else why not. `extension_dir`: Python UDFs to load."""
     from engine.engine import Engine
     with tempfile.TemporaryDirectory(prefix="ksqlite-test-runner-", ignore_cleanup_errors=True) as data:
         spec = {"statements": [statements], "inputs": inputs}
-        engine = Engine(data, properties=dict(qtt.BASE_CONFIG))
+        properties = dict(qtt.BASE_CONFIG, **({"ksql.extension.dir": extension_dir} if extension_dir else {}))
+        engine = Engine(data, properties=properties)
         try:
             for topic, partitions in qtt.topics_to_create({"statements": _split(statements), "inputs": inputs}):
                 engine.create_topic(topic, partitions)
@@ -51,12 +53,13 @@ def _split(statements: str) -> list[str]:
     return split_statements(statements)
 
 
-def run_command(sql_file: str, input_file: Optional[str], output_file: str) -> int:
+def run_command(sql_file: str, input_file: Optional[str], output_file: str,
+                extension_dir: Optional[str] = None) -> int:
     statements = Path(sql_file).read_text()
     inputs = _load(input_file).get("inputs", []) if input_file else []
     outputs = _load(output_file).get("outputs", [])
     try:
-        problem = run(statements, inputs, outputs)
+        problem = run(statements, inputs, outputs, extension_dir)
     except Exception as exc:  # noqa: BLE001 - a failing statement fails the test
         problem = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
     if problem:

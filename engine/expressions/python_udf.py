@@ -37,13 +37,13 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import json
 import threading
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable, Optional, Sequence
 
 from engine.errors import KsqlException
+from engine.state import tagged_json
 from engine.expressions.aggregates import Accumulator, BoundAggregate
 from engine.expressions import python_udf_duck as duck
 from engine.expressions.functions import FunctionRegistry, default_registry, has_generics, substitute
@@ -135,8 +135,9 @@ def udaf(name: Optional[str] = None, *, params: Sequence[TypeSpec], returns: Ret
     accumulator's SQL type (ksqlDB's aggregateSchema; default `returns`): a complex one cannot be
     used with a DELIMITED source. An instance is made per query. The accumulators it returns are
     kept in checkpoints as JSON data: None, bool, int, float (inf and nan too), str, lists and dicts with str keys, nested;
-    not tuples, sets, Decimals or objects (a checkpoint of any other value fails the query with a
-    message naming the aggregate)."""
+    and the typed values arguments arrive as (Decimal, bytes, date, time, datetime); not tuples,
+    sets or objects (a checkpoint of any other value fails the query with a message naming the
+    aggregate)."""
     def decorate(cls):
         function = _declare("aggregate", name or cls.__name__, cls, list(params) + list(init_params),
                             returns, False, description=description or _doc(cls))
@@ -372,14 +373,12 @@ class PythonAccumulator(Accumulator):
         return ("json",)
 
     def state_rows(self) -> list[tuple]:
-        from engine.state.snapshot import check_json_data
-        check_json_data(self.acc, f"the accumulator of UDAF {self.function.name}", exact=False)
-        return [(json.dumps(self.acc),)]
+        return [(tagged_json.dumps(self.acc, f"the accumulator of UDAF {self.function.name}"),)]
 
     def load_rows(self, rows: list[tuple]) -> None:
         if len(rows) != 1 or not isinstance(rows[0][0], str):
             raise ValueError(f"the checkpointed accumulator of UDAF {self.function.name} is not one JSON text")
-        self.acc = json.loads(rows[0][0])
+        self.acc = tagged_json.loads(rows[0][0], f"the accumulator of UDAF {self.function.name}")
 
 
 def bind_python_aggregate(name: str, arg_types: list[Optional[SqlType]], literals: list[Any] = ()):

@@ -84,7 +84,7 @@ def run(url: str, rate: float, seconds: float, batch: int) -> dict:
 
 
 def start_server(data: str):
-    from pyksqlite.facade.engine import Engine
+    from pyksqlite import Engine
     from pyksqlite.shell.server import ServerThread
     engine = Engine(data, properties={"ksqlite.log.flush": "none"})
     return engine, ServerThread(engine, port=0).start()

@@ -113,7 +113,7 @@ WORKLOADS["avro_filter"] = Workload(name="avro_filter", statements=AVRO_FILTER, 
 def run_avro_filter(events: int, work_dir: Path, bids: pa.Table, repeat: int = 1) -> dict:
     import io
     import fastavro
-    from pyksqlite.facade.engine import Engine
+    from pyksqlite import Engine
     from pyksqlite.log.api import HEADER_TYPE, PRODUCE_SCHEMA, TopicConfig
     from pyksqlite.common.schema import Column
     from pyksqlite.serde.api import FormatInfo
@@ -398,7 +398,7 @@ def _kafka_log():
 
 def _time_ksqlite(workload: Workload, data_dir: Path, bids: pa.Table, values: pa.Array):
     """(seconds, the sink's rows, the DuckDB tables the workload's setup wrote)."""
-    from pyksqlite.facade.engine import Engine
+    from pyksqlite import Engine
     engine = Engine(str(data_dir), properties=dict(ENGINE_PROPERTIES), log=_kafka_log())
     try:
         produce_bids(engine.log, bids, values)

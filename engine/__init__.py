@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["Engine", "KsqlException"]
+__all__ = ["Engine", "KsqlException", "StatementResult", "PullResult", "QueryColumn", "PushRow", "TestRecord"]
+_RESULTS = {"StatementResult", "PullResult", "QueryColumn", "PushRow", "TestRecord"}
 
 if TYPE_CHECKING:
     from pyksqlite.common.errors import KsqlException
     from pyksqlite.facade.engine import Engine
+    from pyksqlite.facade.results import PullResult, PushRow, QueryColumn, StatementResult, TestRecord
 
 
 def __getattr__(name: str) -> Any:
@@ -27,4 +29,7 @@ def __getattr__(name: str) -> Any:
     if name == "KsqlException":
         from pyksqlite.common.errors import KsqlException
         return KsqlException
+    if name in _RESULTS:
+        from pyksqlite.facade import results
+        return getattr(results, name)
     raise AttributeError(f"module 'pyksqlite' has no attribute {name!r}")

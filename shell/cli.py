@@ -116,7 +116,7 @@ def engine_properties(args) -> dict:
 
 
 def _run_run(args) -> int:
-    from pyksqlite.facade.engine import Engine
+    from pyksqlite import Engine
     from pyksqlite.common.errors import KsqlException
     with open(args.file) as handle:
         text = handle.read()

@@ -245,7 +245,7 @@ def main(server: Optional[str] = None, file: Optional[str] = None, execute: Opti
     if server:
         backend = RemoteBackend(server, (user, password or "") if user else None)
     else:
-        from pyksqlite.facade.engine import Engine
+        from pyksqlite import Engine
         engine = Engine(data_dir or str(Path.home() / ".ksqlite" / "data"))
         engine.start()
         backend = LocalBackend(engine)

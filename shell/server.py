@@ -520,7 +520,7 @@ def serve(host: str = "127.0.0.1", port: int = 8088, data_dir: Optional[str] = N
           auth_file: Optional[str] = None, properties: Optional[dict] = None) -> int:
     """`ksqlite serve`: run until Ctrl-C / SIGTERM."""
     import signal
-    from pyksqlite.facade.engine import Engine
+    from pyksqlite import Engine
     from hypercorn.asyncio import serve as hypercorn_serve
     data_dir = data_dir or str(Path.home() / ".ksqlite" / "data")
     engine = Engine(data_dir, properties=properties)

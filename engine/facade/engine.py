@@ -15,11 +15,12 @@ import dataclasses
 import logging
 import threading
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 from pyksqlite.facade import metadata, pull, records as testrecords
+from pyksqlite.facade.push_query import PushQuery
+from pyksqlite.facade.results import PullResult, QueryColumn, StatementResult, TestRecord
 from pyksqlite.catalog.metastore import Catalog
 from pyksqlite.catalog.command_topic import DEFAULT_SERVICE_ID, CommandLog
 from pyksqlite.catalog.ddl import Config
@@ -37,150 +38,12 @@ from pyksqlite.common.processing_log import ProcessingLog
 from pyksqlite.runtime.push_sink import StreamRowSink
 from pyksqlite.runtime.partition_group import topics_in_tie_order
 from pyksqlite.runtime.query_task import QueryTask, Scheduler
-from pyksqlite.runtime.wakeup import AppendSignal, UncommittedConsumer
+from pyksqlite.runtime.wakeup import UncommittedConsumer
 from pyksqlite.grammar import ast
 from pyksqlite.grammar.errors import ParseError
 from pyksqlite.grammar.parser import parse_statement, split_statements, substitute_variables
 
 COMMAND_POLL_SECONDS = 0.5   # how often a server looks for other processes' statements
-PUSH_POLL_SECONDS = 0.01     # how often an idle push query looks at a log that does not signal
-
-
-@dataclass
-class StatementResult:
-    """The outcome of one statement: a ksqlDB REST entity (`entity["@type"]` names its kind)."""
-    statement_text: str
-    entity: dict[str, Any]
-
-
-@dataclass
-class QueryColumn:
-    name: str
-    type: str          # SQL type text, e.g. "BIGINT", "STRUCT<`F1` STRING>"
-    is_key: bool = False
-
-
-@dataclass
-class TestRecord:
-    """A record as QTT and PRINT see it: key and value decoded to JSON-like Python values with the
-    topic's formats (a JSON value is a dict, DELIMITED a str, KAFKA a number/str...)."""
-    __test__ = False  # not a pytest test class
-
-    topic: str
-    key: Any = None
-    value: Any = None
-    timestamp: int = 0
-    partition: int = 0
-    offset: int = 0
-    headers: Optional[list[dict[str, Any]]] = None   # [{"KEY": str, "VALUE": base64 str}]
-    window: Optional[dict[str, Any]] = None          # {"start", "end", "type": "time"|"session"}
-
-
-@dataclass
-class PullResult:
-    query_id: str
-    columns: list[QueryColumn]
-    rows: list[list[Any]]
-    on_stream: bool = False   # ksqlDB answers a stream's pull query like a push query that ends
-    limit_reached: bool = False
-
-
-@dataclass
-class PushRow:
-    values: list[Any]
-    tombstone: bool = False
-
-
-
-class PushQuery:
-    """A running transient push query. Iterate for rows (blocks until the next row arrives or the
-    query ends at its LIMIT); `poll` returns what has arrived; `close()` stops it."""
-
-    def __init__(self, query_id: str, columns: list[QueryColumn], task, sink, on_close,
-                 appended: Optional[AppendSignal] = None):
-        self.query_id = query_id
-        self.columns = columns
-        self._task = task
-        self._sink = sink
-        self._on_close = on_close
-        self._appended = appended or AppendSignal()
-        self._closed = threading.Event()
-        self._listeners: list = []
-        self._thread = threading.Thread(target=self._run, name=f"push-{query_id}", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._closed.is_set() and not self._sink.done:
-            seen = self._appended.generation
-            if self._task.step():
-                self._notify()
-            else:  # woken by the next append; the timeout covers writers that do not signal
-                self._appended.wait(seen, PUSH_POLL_SECONDS)
-        with self._sink.condition:
-            self._sink.condition.notify_all()
-        self._notify()
-
-    def add_listener(self, callback) -> None:
-        """Call `callback()` (from the query's thread) whenever rows arrive or the query ends, so
-        an event loop can wait for rows instead of polling (the server wakes its writer with it)."""
-        self._listeners.append(callback)
-        if self._sink.rows or self.done:
-            callback()
-
-    def _notify(self) -> None:
-        for callback in list(self._listeners):
-            try:
-                callback()
-            except Exception:  # noqa: BLE001 - e.g. the listener's event loop has closed
-                pass
-
-    @property
-    def pending(self) -> int:
-        """Rows produced but not yet taken by `poll` (a server bounds this per client)."""
-        return len(self._sink.rows)
-
-    @property
-    def overflowed(self) -> bool:
-        """The row buffer filled up and rows were dropped (the client read too slowly)."""
-        return bool(getattr(self._sink, "overflowed", False))
-
-    @property
-    def done(self) -> bool:
-        """The query ended (LIMIT reached, closed or failed) and every row has been taken."""
-        finished = self._sink.done or self._closed.is_set() or self._task.state != "RUNNING"
-        return finished and not self._sink.rows
-
-    @property
-    def limit_reached(self) -> bool:
-        return self._sink.done
-
-    @property
-    def error(self) -> Optional[str]:
-        return self._task.error
-
-    def poll(self, timeout: float = 0.0, max_rows: Optional[int] = None) -> list[PushRow]:
-        with self._sink.condition:
-            if not self._sink.rows and timeout > 0 and not self.done:
-                self._sink.condition.wait(timeout)
-            buffered = self._sink.rows
-            count = len(buffered) if max_rows is None else min(max_rows, len(buffered))
-            rows = [PushRow(*buffered.popleft()) for _ in range(count)]
-        return rows
-
-    def __iter__(self) -> Iterator[PushRow]:
-        while True:
-            rows = self.poll(timeout=0.1)
-            yield from rows
-            if not rows and self.done:
-                return
-
-    def close(self) -> None:
-        if not self._closed.is_set():
-            self._closed.set()
-            self._appended.notify()
-            self._thread.join(timeout=5)
-            self._task.close()
-            self._on_close(self.query_id)
 
 
 class Engine:

@@ -2,9 +2,10 @@
 topics. Each `handle_<Statement>` returns a ksqlDB REST entity."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pyksqlite.catalog import entities
+from pyksqlite.facade.results import EngineView
 from pyksqlite.common.errors import KsqlStatementException
 from pyksqlite.operators.sink import RowSink
 from pyksqlite.planner.logical import LogicalPlanner
@@ -12,11 +13,9 @@ from pyksqlite.planner.physical import build_physical_plan
 from pyksqlite.common.processing_log import ProcessingLog
 from pyksqlite.grammar import ast
 
-if TYPE_CHECKING:
-    from pyksqlite.facade.engine import Engine
 
 
-def handle_Show(engine: "Engine", stmt: ast.Show) -> dict[str, Any]:
+def handle_Show(engine: EngineView, stmt: ast.Show) -> dict[str, Any]:
     what = stmt.what
     base = {"statementText": stmt.text, "warnings": []}
     if what in ("STREAMS", "TABLES"):
@@ -52,7 +51,7 @@ def handle_Show(engine: "Engine", stmt: ast.Show) -> dict[str, Any]:
     raise KsqlStatementException(f"SHOW {what} is not supported.")
 
 
-def handle_Describe(engine: "Engine", stmt: ast.Describe) -> dict[str, Any]:
+def handle_Describe(engine: EngineView, stmt: ast.Describe) -> dict[str, Any]:
     if stmt.name is None:
         kind = (stmt.what or "STREAMS")[:-1]
         return {"@type": "source_descriptions", "statementText": stmt.text, "warnings": [],
@@ -62,7 +61,7 @@ def handle_Describe(engine: "Engine", stmt: ast.Describe) -> dict[str, Any]:
             "sourceDescription": describe_source(engine, stmt.name, stmt.extended)}
 
 
-def describe_source(engine: "Engine", name: str, extended: bool = False) -> dict[str, Any]:
+def describe_source(engine: EngineView, name: str, extended: bool = False) -> dict[str, Any]:
     source = engine.catalog.get_source(name)
     if source is None:
         raise KsqlStatementException(f"Could not find STREAM/TABLE '{name}' in the Metastore")
@@ -72,7 +71,7 @@ def describe_source(engine: "Engine", name: str, extended: bool = False) -> dict
     return entities.source_description(source, readers, writers, partitions, extended)
 
 
-def handle_DescribeFunction(engine: "Engine", stmt: ast.DescribeFunction) -> dict[str, Any]:
+def handle_DescribeFunction(engine: EngineView, stmt: ast.DescribeFunction) -> dict[str, Any]:
     from pyksqlite.expressions.functions import default_registry
     info = default_registry().describe(stmt.name)
     python = getattr(info, "python", False)
@@ -110,7 +109,7 @@ def _return_text(variant) -> str:
     return "T" if any("T" in g for g in generic) else "ANY"
 
 
-def handle_Explain(engine: "Engine", stmt: ast.Explain) -> dict[str, Any]:
+def handle_Explain(engine: EngineView, stmt: ast.Explain) -> dict[str, Any]:
     if stmt.query_id is not None:
         query = engine.catalog.queries.get(stmt.query_id)
         plan_text = engine.explain_query(stmt.query_id)
@@ -130,7 +129,7 @@ def handle_Explain(engine: "Engine", stmt: ast.Explain) -> dict[str, Any]:
     return _query_description(stmt, "", inner.text, text, [])
 
 
-def _task_state(engine: "Engine", query_id: str) -> tuple[str, list[dict[str, Any]]]:
+def _task_state(engine: EngineView, query_id: str) -> tuple[str, list[dict[str, Any]]]:
     """A persistent query's state as its task has it, and its errors and warnings (ksqlDB's
     QueryError entries: a failure, or state rebuilt from inputs that retention had cut)."""
     task = engine.scheduler.tasks.get(query_id)
@@ -151,12 +150,12 @@ def _query_description(stmt, query_id: str, text: str, plan_text: str, sinks: li
                                  "queryErrors": [], "tasksMetadata": [], "state": "RUNNING"}}
 
 
-def handle_Print(engine: "Engine", stmt: ast.Print) -> dict[str, Any]:
+def handle_Print(engine: EngineView, stmt: ast.Print) -> dict[str, Any]:
     raise KsqlStatementException(
         "The following statement types should be issued to the websocket endpoint '/query': PRINT")
 
 
-def handle_AssertTopic(engine: "Engine", stmt: ast.AssertTopic) -> dict[str, Any]:
+def handle_AssertTopic(engine: EngineView, stmt: ast.AssertTopic) -> dict[str, Any]:
     exists = engine.log.topic_exists(stmt.topic)
     if exists != stmt.exists:
         raise KsqlStatementException(

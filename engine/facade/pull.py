@@ -7,10 +7,11 @@ Materialized state stores (aggregations) answer pull queries directly once they 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import pyarrow as pa
 
+from pyksqlite.facade.results import EngineView, PullResult, QueryColumn
 from pyksqlite.log.api import CONSUME_SCHEMA
 from pyksqlite.operators.base import TOMBSTONE_COL
 from pyksqlite.planner.logical import LogicalPlanner, check_pull_clauses, check_pull_query
@@ -22,13 +23,10 @@ from pyksqlite.common.schema import WINDOWEND, WINDOWSTART
 from pyksqlite.grammar import ast
 from pyksqlite.grammar.formatter import format_expression
 
-if TYPE_CHECKING:
-    from pyksqlite.facade.engine import Engine, PullResult
 
 
-def run_pull_query(engine: "Engine", statement: ast.QueryStatement,
-                   properties: Optional[dict] = None) -> "PullResult":
-    from pyksqlite.facade.engine import PullResult, QueryColumn
+def run_pull_query(engine: EngineView, statement: ast.QueryStatement,
+                   properties: Optional[dict] = None) -> PullResult:
     props = Config({**engine.properties, **(properties or {})})
     check_pull_clauses(statement.query)
     try:
@@ -41,7 +39,7 @@ def run_pull_query(engine: "Engine", statement: ast.QueryStatement,
     query_id = f"query_{int(time.time() * 1000)}"
     if len(plan.topics) != 1 or not hasattr(plan, "relation"):
         raise KsqlStatementException("Pull queries don't support JOIN, WINDOW or GROUP BY clauses.")
-    records = _read_all(engine, plan.source.topic)
+    records = read_all(engine, plan.source.topic)
     if plan.source.is_table:
         records = _latest_per_key(records, _windowed_scan_partitions(engine, plan.source, records))
     batch = plan.relation.build(engine._processing_log, query_id).process(records)
@@ -109,7 +107,7 @@ def _is_key_ref(plan, name: str, key_names: set[str]) -> bool:
     return False
 
 
-def _read_all(engine: "Engine", topic: str) -> pa.Table:
+def read_all(engine: EngineView, topic: str) -> pa.Table:
     batches = []
     for partition, end in enumerate(engine.log.end_offsets(topic)):
         offset = engine.log.start_offsets(topic)[partition]
@@ -124,7 +122,7 @@ def _read_all(engine: "Engine", topic: str) -> pa.Table:
     return pa.Table.from_batches(batches).cast(CONSUME_SCHEMA)
 
 
-def _windowed_scan_partitions(engine: "Engine", source, records: pa.Table) -> Optional[pa.Array]:
+def _windowed_scan_partitions(engine: EngineView, source, records: pa.Table) -> Optional[pa.Array]:
     """For a windowed table, the partition each record's key belongs to as Kafka Streams places
     windowed keys (murmur2 of the inner key, without the window), which orders its scan."""
     if source.window is None or records.num_rows == 0:

@@ -8,28 +8,28 @@ from __future__ import annotations
 
 import base64
 import struct
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 import pyarrow as pa
 
 from pyksqlite.catalog.metastore import DataSource
+from pyksqlite.facade.pull import read_all
+from pyksqlite.facade.results import EngineView, TestRecord
 from pyksqlite.log.api import HEADER_TYPE
 from pyksqlite.common.schema import KEY, VALUE
 from pyksqlite.serde.api import FormatInfo
 from pyksqlite.serde.testing import decode_test_value, encode_test_value
 
-if TYPE_CHECKING:
-    from pyksqlite.facade.engine import Engine, TestRecord
 
 _RAW = FormatInfo("KAFKA")
 
 
-def _source_for(engine: "Engine", topic: str) -> Optional[DataSource]:
+def _source_for(engine: EngineView, topic: str) -> Optional[DataSource]:
     sources = engine.catalog.sources_on_topic(topic)
     return sources[0] if sources else None
 
 
-def produce(engine: "Engine", records: list["TestRecord"]) -> None:
+def produce(engine: EngineView, records: list[TestRecord]) -> None:
     for record in records:
         source = _source_for(engine, record.topic)
         key, value = _encode(source, record)
@@ -81,11 +81,9 @@ def _headers(headers: Optional[list[dict]]) -> Optional[list[dict]]:
     return out
 
 
-def read(engine: "Engine", topic: str) -> list["TestRecord"]:
-    from pyksqlite.facade.engine import TestRecord
-    from pyksqlite.facade.pull import _read_all
+def read(engine: EngineView, topic: str) -> list[TestRecord]:
     source = _source_for(engine, topic)
-    records = _read_all(engine, topic)
+    records = read_all(engine, topic)
     if engine.log.topic_config(topic).partitions > 1:
         records = records.sort_by([("timestamp", "ascending"), ("partition", "ascending"), ("offset", "ascending")])
     out = []

@@ -41,7 +41,7 @@ from confluent_kafka.admin import AdminClient
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from pyksqlite.facade.engine import Engine  # noqa: E402
+from pyksqlite import Engine  # noqa: E402
 from pyksqlite.log.api import HEADER_TYPE, PRODUCE_SCHEMA, TopicConfig  # noqa: E402
 from pyksqlite.log.kafka.log import KafkaLog  # noqa: E402
 

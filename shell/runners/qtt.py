@@ -210,7 +210,7 @@ def discover_files(paths: Iterable[str | Path]) -> list[Path]:
 # --- driving the engine -------------------------------------------------------------------------
 
 def default_engine_factory(data_dir: str, properties: dict) -> Any:
-    from pyksqlite.facade.engine import Engine
+    from pyksqlite import Engine
     return Engine(data_dir, properties=properties)
 
 
@@ -219,7 +219,7 @@ def kafka_engine_factory(bootstrap_servers: str) -> Callable:
     topics deleted when its engine closes."""
     def factory(data_dir: str, properties: dict) -> Any:
         import uuid
-        from pyksqlite.facade.engine import Engine
+        from pyksqlite import Engine
         from pyksqlite.log.kafka.log import KafkaLog
         log = KafkaLog(bootstrap_servers, topic_prefix=f"qtt-{uuid.uuid4().hex[:12]}.",
                        delete_topics_on_close=True)
@@ -254,7 +254,7 @@ def topics_to_create(spec: dict) -> list[tuple[str, int]]:
 
 def record_class() -> type:
     """The engine's TestRecord (imported late so loading and judging work without the engine)."""
-    from pyksqlite.facade.engine import TestRecord
+    from pyksqlite.facade.results import TestRecord
     return TestRecord
 
 

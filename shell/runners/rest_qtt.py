@@ -58,7 +58,7 @@ def run_case(case: qtt.QttCase, options: qtt.RunOptions = qtt.RunOptions()) -> q
 def _observe_and_judge(spec: dict, data_dir: str, options: qtt.RunOptions, seen: dict) -> Optional[str]:
     """Run the case on a server; None if it did what it expects, else why not. `seen` gets the
     error the server answered with (`error`, `error_type`), if any."""
-    from pyksqlite.facade.engine import Engine
+    from pyksqlite import Engine
     from pyksqlite.shell.server import ServerThread
     properties = {**qtt.BASE_CONFIG, **SERVER_PROPERTIES, **(spec.get("properties") or {}),
                   **options.engine_properties()}

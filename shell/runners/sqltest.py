@@ -73,7 +73,7 @@ def load_tests(path: Path) -> list[SqlTest]:
 
 
 def run_test(test: SqlTest, temp_folder: Optional[str] = None) -> TestOutcome:
-    from pyksqlite.facade.engine import Engine
+    from pyksqlite import Engine
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ksqlite-test-", dir=temp_folder, ignore_cleanup_errors=True) as data:
         engine = Engine(data, properties={"ksqlite.log.flush": "none", "auto.offset.reset": "earliest"})

@@ -16,7 +16,7 @@ from pyksqlite.shell.runners.production_order import ProductionOrder
 def run(statements: str, inputs: list[dict], outputs: list[dict],
         extension_dir: Optional[str] = None) -> Optional[str]:
     """None if the outputs match, else why not. `extension_dir`: Python UDFs to load."""
-    from pyksqlite.facade.engine import Engine
+    from pyksqlite import Engine
     with tempfile.TemporaryDirectory(prefix="ksqlite-test-runner-", ignore_cleanup_errors=True) as data:
         spec = {"statements": [statements], "inputs": inputs}
         properties = dict(qtt.BASE_CONFIG, **({"ksql.extension.dir": extension_dir} if extension_dir else {}))

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pyksqlite.facade.engine import Engine
-from pyksqlite.facade.pull import _read_all
+from pyksqlite import Engine
+from pyksqlite.facade.pull import read_all as _read_all
 
 ROOT = Path(__file__).resolve().parents[2]
 

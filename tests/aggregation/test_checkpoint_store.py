@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pyarrow as pa
 
-from pyksqlite.facade.engine import Engine
+from pyksqlite import Engine
 from pyksqlite.log.api import TopicConfig
 from pyksqlite.state.checkpoint_store import CheckpointFile
 from pyksqlite.state.snapshot import Snapshot, Stored, decode, to_bytes

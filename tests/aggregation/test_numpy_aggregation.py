@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from pyksqlite.facade.engine import Engine
+from pyksqlite import Engine
 from pyksqlite.log.api import HEADER_TYPE, PRODUCE_SCHEMA, TopicConfig
 from pyksqlite.state.pair_index import PairIndex
 

@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 
 from pyksqlite.common.duck import connection
-from pyksqlite.facade.engine import Engine
+from pyksqlite import Engine
 from pyksqlite.state.keyed import KeyedTable
 from pyksqlite.state.snapshot import decode, to_bytes
 

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite import Engine, TestRecord
 from pyksqlite.expressions import python_udf
 from pyksqlite.udf import udaf
 

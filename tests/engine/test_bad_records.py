@@ -8,7 +8,7 @@ import struct
 import pyarrow as pa
 import pytest
 
-from pyksqlite.facade.engine import Engine
+from pyksqlite import Engine
 from pyksqlite.log.api import HEADER_TYPE, PRODUCE_SCHEMA
 
 PROPS = {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.log.flush": "none"}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite import Engine, TestRecord
 from pyksqlite.log.api import TopicConfig
 
 PROPERTIES = {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.log.flush": "none",

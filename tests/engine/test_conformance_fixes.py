@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite import Engine, TestRecord
 from pyksqlite.common.errors import KsqlException
 from pyksqlite.grammar.errors import ParseError
 from pyksqlite.grammar.parser import parse

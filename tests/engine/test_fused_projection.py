@@ -7,7 +7,7 @@ import threading
 import pyarrow as pa
 import pytest
 
-from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite import Engine, TestRecord
 from pyksqlite.log.api import CONSUME_SCHEMA
 from pyksqlite.operators.fused import FusedJsonProjection
 from pyksqlite.operators.planned import PlannedStatement

@@ -8,7 +8,7 @@ import time
 import pyarrow as pa
 import pytest
 
-from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite import Engine, TestRecord
 from pyksqlite.common.errors import KsqlException
 from pyksqlite.facade.insert_values import InsertShapeCache
 from pyksqlite.common.schema import Column

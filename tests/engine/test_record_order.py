@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 import pytest
 
-from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite import Engine, TestRecord
 from pyksqlite.log.api import HEADER_TYPE, PRODUCE_SCHEMA
 
 PROPS = {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.log.flush": "none"}

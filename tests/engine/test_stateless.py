@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite import Engine, TestRecord
 from pyksqlite.common.errors import KsqlException
 
 

@@ -10,7 +10,7 @@ import fastavro
 import pyarrow as pa
 import pytest
 
-from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite import Engine, TestRecord
 from pyksqlite.common.errors import KsqlException
 from pyksqlite.serde.registry import SchemaRegistry, SchemaRegistryError, register_handle
 from pyksqlite.common.schema import Column

@@ -9,7 +9,7 @@ import textwrap
 import httpx
 import pytest
 
-from pyksqlite.facade.engine import Engine
+from pyksqlite import Engine
 from pyksqlite.common.errors import KsqlException
 from pyksqlite.expressions import python_udf
 from pyksqlite.expressions.functions import default_registry

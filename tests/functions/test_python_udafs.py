@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite import Engine, TestRecord
 from pyksqlite.common.errors import KsqlException
 from pyksqlite.expressions import python_udf
 from pyksqlite.udf import udaf

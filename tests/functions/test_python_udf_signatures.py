@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite import Engine, TestRecord
 from pyksqlite.expressions import python_udf
 from pyksqlite.udf import udf, udf_class, udf_method, udtf
 from pyksqlite.grammar.ast import decimal

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pyksqlite.facade.engine import Engine
+from pyksqlite import Engine
 from pyksqlite.expressions import python_udf
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "udf"

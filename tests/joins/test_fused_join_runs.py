@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite import Engine, TestRecord
 from pyksqlite.operators.join_fused import FusedStreamTableJoin
 
 PROPS = {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.log.flush": "none"}

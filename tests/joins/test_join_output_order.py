@@ -4,7 +4,7 @@ stream-stream or table-table result takes the later of its two rows' timestamps,
 can differ)."""
 from __future__ import annotations
 
-from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite import Engine, TestRecord
 from pyksqlite.shell.runners import test_runner
 
 PROPS = {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.log.flush": "none",

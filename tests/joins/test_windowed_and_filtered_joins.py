@@ -3,7 +3,7 @@ join result (tombstones only for keys emitted before), and the fused stream-tabl
 rows as the unfused operators), on the real engine and log."""
 from __future__ import annotations
 
-from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite import Engine, TestRecord
 
 PROPS = {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.log.flush": "none"}
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pyksqlite.catalog.command_topic import command_topic_name
-from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite import Engine, TestRecord
 from pyksqlite.log.kafka.log import KafkaLog
 from tests.kafka.conftest import unique_prefix
 

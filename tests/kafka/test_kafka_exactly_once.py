@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 from confluent_kafka import Consumer, TopicPartition
 
-from pyksqlite.facade.engine import Engine
+from pyksqlite import Engine
 from pyksqlite.log.api import HEADER_TYPE
 from pyksqlite.log.kafka.log import KafkaLog
 from tests.kafka.conftest import unique_prefix, wait_for
@@ -31,7 +31,7 @@ SETUP = ("CREATE STREAM bids (auction BIGINT KEY, price BIGINT) "
 WORKER = """
 import sys, threading
 sys.path.insert(0, {root!r})
-from pyksqlite.facade.engine import Engine
+from pyksqlite import Engine
 from pyksqlite.log.kafka.log import KafkaLog
 engine = Engine({data!r}, {properties!r}, log=KafkaLog({bootstrap!r}, topic_prefix={prefix!r}))
 engine.start()

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite import Engine, TestRecord
 from pyksqlite.log.kafka.log import KafkaLog
 from pyksqlite.shell.server import ServerThread
 from tests.kafka.conftest import unique_prefix, wait_for

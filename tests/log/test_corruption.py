@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from pyksqlite.facade.engine import Engine
+from pyksqlite import Engine
 from pyksqlite.log import EmbeddedLog, TopicConfig
 from pyksqlite.log.api import CorruptRecordError, OffsetOutOfRangeError
 from pyksqlite.log.embedded.scan import scan

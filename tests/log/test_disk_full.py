@@ -9,7 +9,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from pyksqlite.facade.engine import Engine
+from pyksqlite import Engine
 from pyksqlite.common.errors import LogWriteException
 from pyksqlite.log import EmbeddedLog, TopicConfig
 from pyksqlite.log.api import LogAppendError

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from pyksqlite.facade.engine import Engine
+from pyksqlite import Engine
 from pyksqlite.log import EmbeddedLog
 from pyksqlite.log.api import LogLockedError
 from pyksqlite.shell.cli import build_parser

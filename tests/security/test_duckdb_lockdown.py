@@ -22,7 +22,7 @@ import duckdb
 import pytest
 
 from pyksqlite.common import duck
-from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite import Engine, TestRecord
 from tests.security.hostile import ident, lit
 from tests.shell.conftest import http, ksql, server  # noqa: F401 (the real server on a loopback port)
 

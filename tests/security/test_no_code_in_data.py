@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite import Engine, TestRecord
 from pyksqlite.common.errors import KsqlException, KsqlStatementException
 from pyksqlite.log.api import HEADER_TYPE
 from pyksqlite.common.names import inside

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite import Engine, TestRecord
 from pyksqlite.common.errors import KsqlException
 from tests.security.hostile import Hostile, create_source, ident, lit, records
 

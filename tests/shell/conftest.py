@@ -4,7 +4,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from pyksqlite.facade.engine import Engine
+from pyksqlite import Engine
 from pyksqlite.shell.server import ServerThread
 
 

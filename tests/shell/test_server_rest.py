@@ -168,7 +168,7 @@ def test_basic_auth(engine, tmp_path):
 
 
 def test_persistent_queries_survive_a_restart(tmp_path):
-    from pyksqlite.facade.engine import Engine
+    from pyksqlite import Engine
     from pyksqlite.shell.server import ServerThread
     data = tmp_path / "data"
     engine = Engine(data)

@@ -8,21 +8,40 @@ of each of them, never one partition's backlog first.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Optional
+from pathlib import Path
+from typing import Iterable, Optional, Protocol
 
 import pyarrow as pa
 
 from pyksqlite.log.api import OffsetOutOfRangeError
+from pyksqlite.log.embedded.partition import Partition
 from pyksqlite.log.embedded.groups import Membership, OffsetStore, TopicPartition, group_directory, range_assignment
 
-if TYPE_CHECKING:
-    from pyksqlite.log.embedded.log import EmbeddedLog
+
+
+class GroupLog(Protocol):
+    """What a group member reads of its log (the `EmbeddedLog` it belongs to)."""
+    directory: Path
+    sync: bool
+    topics_version: int
+
+    def partition_count(self, name: str) -> int: ...
+
+    def partition(self, name: str, index: int) -> Partition: ...
+
+    def start_offsets(self, topic: str) -> list[int]: ...
+
+    def end_offsets(self, topic: str) -> list[int]: ...
+
+    def read(self, topic: str, partition: int, offset: int, max_records: int = 100_000) -> pa.RecordBatch: ...
+
+    def offset_for_timestamp(self, topic: str, partition: int, timestamp_ms: int) -> int: ...
 
 
 class GroupConsumer:
     """One member of a consumer group. Not thread-safe: one thread per consumer."""
 
-    def __init__(self, log: "EmbeddedLog", group: str, topics: Iterable[str], auto_offset_reset: str):
+    def __init__(self, log: GroupLog, group: str, topics: Iterable[str], auto_offset_reset: str):
         if auto_offset_reset not in ("earliest", "latest"):
             raise ValueError(f"auto_offset_reset must be earliest or latest, not {auto_offset_reset!r}")
         directory = group_directory(log.directory, group)

@@ -22,16 +22,38 @@ the position; a task merging its partitions by timestamp waits for partitions wi
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Callable, Iterable, Optional
+from typing import Callable, Iterable, Optional, Protocol
 
 import pyarrow as pa
 from confluent_kafka import OFFSET_BEGINNING, Consumer as RdConsumer, KafkaError, \
     KafkaException, TopicPartition
 
+from pyksqlite.log.api import TopicConfig
 from pyksqlite.log.kafka.records import messages_to_batch
 
-if TYPE_CHECKING:
-    from pyksqlite.log.kafka.log import KafkaLog
+
+
+class ConsumerLog(Protocol):
+    """What a group member reads of its log (the `KafkaLog` it belongs to): names as Kafka sees
+    them, this process's own appends, offsets and topic configs."""
+    client_config: dict
+    timeout: float
+    appended_ends: dict[tuple[str, int], int]   # this process's own appends
+    engine_names: dict[str, str]                 # wire name -> topic name
+
+    def wire_name(self, name: str) -> str: ...
+
+    def engine_name(self, wire: str) -> str: ...
+
+    def start_offsets(self, topic: str) -> list[int]: ...
+
+    def end_offsets(self, topic: str) -> list[int]: ...
+
+    def offset_for_timestamp(self, topic: str, partition: int, timestamp_ms: int) -> int: ...
+
+    def topic_exists(self, name: str) -> bool: ...
+
+    def topic_config(self, name: str) -> TopicConfig: ...
 
 TP = tuple[str, int]
 JOIN_TIMEOUT_SECONDS = 30.0
@@ -40,7 +62,7 @@ JOIN_TIMEOUT_SECONDS = 30.0
 class KafkaGroupConsumer:
     """One member of a Kafka consumer group. Not thread-safe: one thread per consumer."""
 
-    def __init__(self, log: "KafkaLog", group: str, topics: Iterable[str], auto_offset_reset: str,
+    def __init__(self, log: ConsumerLog, group: str, topics: Iterable[str], auto_offset_reset: str,
                  max_wait: float = 5.0, config: Optional[dict] = None):
         if auto_offset_reset not in ("earliest", "latest"):
             raise ValueError(f"auto_offset_reset must be earliest or latest, not {auto_offset_reset!r}")

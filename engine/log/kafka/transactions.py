@@ -11,12 +11,19 @@ aborts it, and read-committed consumers never see its records.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Optional
+from typing import Optional, Protocol
 
 from confluent_kafka import KafkaException, Producer, TopicPartition
 
-if TYPE_CHECKING:
-    from pyksqlite.log.kafka.log import KafkaLog
+
+
+class TransactionLog(Protocol):
+    """What a transaction needs of its log (the `KafkaLog` it writes to)."""
+    timeout: float
+
+    def wire_name(self, name: str) -> str: ...
+
+    def note_appended(self, touched: set[tuple[str, int]]) -> None: ...
 
 TRANSACTION_TIMEOUT_MS = 10_000   # how long a killed process's open transaction blocks readers
 
@@ -24,7 +31,7 @@ TRANSACTION_TIMEOUT_MS = 10_000   # how long a killed process's open transaction
 class KafkaTransaction:
     """A transactional producer and its current transaction (begun lazily by the first append)."""
 
-    def __init__(self, log: "KafkaLog", name: str, producer_config: dict):
+    def __init__(self, log: TransactionLog, name: str, producer_config: dict):
         self.log = log
         self.transactional_id = f"{log.wire_name(name)}-{uuid.uuid4().hex[:12]}"
         self.producer = Producer({**producer_config, "transactional.id": self.transactional_id,

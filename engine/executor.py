@@ -17,6 +17,7 @@ from engine import ddl, entities
 from engine.catalog import STREAM, TABLE, Catalog, DataSource, PersistentQuery
 from engine.ddl import Config
 from engine.errors import KsqlException, KsqlStatementException
+from engine.expressions import coercion
 from engine.expressions.compiler import evaluate_constant
 from engine.log.api import HEADER_TYPE, Log, TopicConfig
 from engine.operators.sink import TopicSink
@@ -27,7 +28,7 @@ from engine.processing_log import ProcessingLog
 from engine.registry import sources as sr_sources
 from engine.repartition import plan_repartition, repartition_task_id
 from engine.runtime import QueryTask, Scheduler
-from engine.schema import KEY, VALUE, Column, LogicalSchema
+from engine.schema import HEADER, HEADERS, KEY, VALUE, Column, LogicalSchema
 from engine.serde import json_rows
 from engine.serde.factory import create_serde
 from engine.types import to_arrow
@@ -225,7 +226,10 @@ class Executor:
             raise KsqlStatementException(
                 f"Incompatible data sink and query result. Data sink ({target.name}) type is STREAM "
                 "but select query result is TABLE.")
-        if _schema_signature(plan.schema()) != _schema_signature(target.schema):
+        if any(c.namespace in (HEADERS, HEADER) for c in target.schema.columns):
+            raise KsqlStatementException(
+                f"Cannot insert into {target.name} because it has header columns")
+        if not _insertable(plan.schema(), target.schema):
             raise KsqlStatementException(
                 f"Incompatible schema between results and sink.\n"
                 f"Result schema is {plan.schema().describe()}\n"
@@ -599,8 +603,15 @@ def _check_serdes(source: DataSource) -> None:
                 f"reason: {error.message}") from error
 
 
-def _schema_signature(schema: LogicalSchema) -> list[tuple[str, str, str]]:
-    return [(c.name, str(c.type), c.namespace) for c in schema.columns if c.namespace in (KEY, VALUE)]
+def _insertable(result: LogicalSchema, sink: LogicalSchema) -> bool:
+    """ksqlDB's compatibleSchema: the same key and value columns in the same order, each of a
+    type the sink column takes (equal, or a DECIMAL that fits the sink's)."""
+    def columns(schema):
+        return [c for c in schema.columns if c.namespace in (KEY, VALUE)]
+    ours, theirs = columns(result), columns(sink)
+    return len(ours) == len(theirs) and all(
+        a.name == b.name and a.namespace == b.namespace and coercion.insert_compatible(a.type, b.type)
+        for a, b in zip(ours, theirs))
 
 
 _REGISTRY_FREE_FORMATS = {"JSON", "KAFKA", "DELIMITED", "NONE"}

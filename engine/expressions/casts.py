@@ -94,29 +94,9 @@ def to_string_sql(sql: str, source: SqlType) -> str:
 
 
 def java_double_string(sql: str) -> str:
-    """`Double.toString`: plain notation in [1e-3, 1e7), else `d.dddE[-]n`, shortest digits."""
-    def render(v: str) -> str:
-        plain = f"CAST({v} AS VARCHAR)"
-        return (f"CASE WHEN isnan({v}) THEN 'NaN' WHEN isinf({v}) THEN "
-                f"(CASE WHEN {v} > 0 THEN 'Infinity' ELSE '-Infinity' END) "
-                f"WHEN {v} = 0 OR (abs({v}) >= 0.001 AND abs({v}) < 10000000) THEN {plain} "
-                f"ELSE (CASE WHEN {v} < 0 THEN '-' ELSE '' END) || {_scientific(f'abs({v})')} END")
-    return bind_once(sql, render)
-
-
-def _scientific(abs_sql: str) -> str:
-    """Java's scientific form of a positive double, from DuckDB's shortest-digits text."""
-    def render(text: str) -> str:
-        digits = (f"ltrim(replace(CASE WHEN contains({text}, 'e') THEN split_part({text}, 'e', 1) "
-                  f"ELSE rtrim(replace({text}, '.', ''), '0') END, '.', ''), '0')")
-        exponent = (f"CASE WHEN contains({text}, 'e') THEN CAST(split_part({text}, 'e', 2) AS INTEGER) "
-                    f"WHEN starts_with({text}, '0.') THEN -(length(split_part({text}, '.', 2)) - "
-                    f"length(ltrim(split_part({text}, '.', 2), '0')) + 1) "
-                    f"ELSE length(split_part({text}, '.', 1)) - 1 END")
-        mantissa = bind_once(f"rtrim({digits}, '0')", lambda d: (
-            f"{d}[1] || '.' || CASE WHEN length({d}) > 1 THEN {d}[2:] ELSE '0' END"))
-        return f"{mantissa} || 'E' || CAST({exponent} AS VARCHAR)"
-    return bind_once(f"CAST({abs_sql} AS VARCHAR)", render)
+    """`Double.toString` of a DOUBLE expression (see `number_text`)."""
+    from engine.expressions.number_text import java_double_sql
+    return java_double_sql(sql)
 
 
 def _map_list(sql: str, element_sql) -> str:

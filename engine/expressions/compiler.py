@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from engine.duck import quote_string
 from engine.errors import KsqlStatementException
-from engine.expressions import structures
+from engine.expressions import coercion, structures
 from engine.expressions.casts import cast_sql, fresh_lambda_param, wrap_int32, wrap_int64
 from grammar.formatter import format_expression
 from engine.expressions.functions import FunctionRegistry, default_registry
@@ -181,6 +181,8 @@ class ExpressionCompiler:
         return TypedSql(f"coalesce(({left.sql} {expr.op} {right.sql}), false)", BOOLEAN)
 
     def _comparable_pair(self, expr: a.Comparison, left: TypedSql, right: TypedSql):
+        """Both operands in the types they are compared in: a STRING compared with a temporal
+        value is read as one; ARRAY, MAP and STRUCT operands convert to their common type."""
         if left.type is None or right.type is None:
             return left, right
         if not comparable(left.type, right.type, expr.op):
@@ -192,7 +194,20 @@ class ExpressionCompiler:
             left = TypedSql(cast_sql(left.sql, left.type, right.type), right.type)
         if right.type.base == "STRING" and left.type.base in temporal:
             right = TypedSql(cast_sql(right.sql, right.type, left.type), left.type)
+        if left.type.base in ("ARRAY", "MAP", "STRUCT") and left.type != right.type:
+            return self._structured_pair(expr, left, right)
         return left, right
+
+    def _structured_pair(self, expr: a.Comparison, left: TypedSql, right: TypedSql):
+        try:
+            common = coercion.common_type([(expr.left, left.type), (expr.right, right.type)],
+                                          structures.type_of(self))
+        except KsqlStatementException:
+            common = None
+        if common is None:   # unequal, as Java's equals of differently typed values
+            return TypedSql(f"to_json({left.sql})", STRING), TypedSql(f"to_json({right.sql})", STRING)
+        return (structures.convert(self, expr.left, left, common),
+                structures.convert(self, expr.right, right, common))
 
     def _compile_LogicalBinary(self, expr: a.LogicalBinary) -> TypedSql:
         left, right = self._boolean(expr.left), self._boolean(expr.right)
@@ -220,8 +235,9 @@ class ExpressionCompiler:
             pair = self._comparable_pair(a.Comparison(">=", expr.value, bound), value,
                                          self.compile(bound))
             bounds.append(pair[1].sql)
-        negation = "NOT " if expr.negated else ""
-        return TypedSql(f"({value.sql} {negation}BETWEEN {bounds[0]} AND {bounds[1]})", BOOLEAN)
+        # ksqlDB's BETWEEN is false when the value or a bound is NULL; NOT BETWEEN negates that.
+        between = f"coalesce(({value.sql} BETWEEN {bounds[0]} AND {bounds[1]}), false)"
+        return TypedSql(f"(NOT {between})" if expr.negated else between, BOOLEAN)
 
     def _compile_Like(self, expr: a.Like) -> TypedSql:
         value, pattern = self.compile(expr.value), self.compile(expr.pattern)
@@ -314,11 +330,14 @@ def _integral_sql(op: str, wide_left: str, right: str) -> str:
 
 
 def coerce_sql(typed: TypedSql, target: SqlType) -> TypedSql:
-    """`typed` implicitly converted to `target` (INSERT VALUES, INSERT INTO), or ksqlDB's error."""
-    coerced = structures.coerce(typed, target, None)
-    if coerced is None:
+    """`typed` implicitly converted to `target` (ksqlDB's strict coercion), or ksqlDB's error."""
+    if typed.type is None:
+        return TypedSql(f"CAST(NULL AS {duckdb_type(target)})", target)
+    if typed.type == target:
+        return typed
+    if coercion.coerce_type(typed.type, target) is None:
         raise KsqlStatementException(f"Expected type {target} but got {typed.type}")
-    return coerced
+    return TypedSql(cast_sql(typed.sql, typed.type, target), target)
 
 
 def evaluate_constant(expr: a.Expr) -> tuple[Any, Optional[SqlType]]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
 from engine.errors import FunctionException, KsqlStatementException
-from engine.expressions.typing_rules import can_widen
+from engine.expressions import coercion
 from grammar.ast import SqlType
 
 ParamType = Union[SqlType, str]
@@ -122,25 +122,23 @@ class FunctionRegistry:
         return name.upper() in self._functions
 
     def resolve(self, name: str, arg_types: list[Optional[SqlType]]) -> ResolvedCall:
-        """The variant for these argument types (None is an untyped NULL), or ksqlDB's error."""
+        """The variant for these argument types (None is an untyped NULL), or ksqlDB's error.
+
+        ksqlDB's UdfIndex: variants matching without implicit casts are tried first, then those
+        matching with them; among several the best wins (fixed arity over variadic, then more
+        parameters, then fewer generic ones), and a tie is ambiguous."""
         info = self.get(name)
-        exact, widened = [], []
-        for variant in info.variants:
-            match = _match(variant, arg_types)
-            if match is not None:
-                (exact if match[1] else widened).append((variant, match[0]))
-        candidates = exact or widened
         shown = ", ".join("null" if t is None else str(t) for t in arg_types)
-        if not candidates:
-            raise KsqlStatementException(
-                f"Function '{info.display_name}' does not accept parameters ({shown}).")
-        if len(candidates) > 1:
-            raise KsqlStatementException(f"Function '{info.display_name}' cannot be resolved due "
-                                         f"to ambiguous method parameters ({shown}).")
-        variant, param_types = candidates[0]
-        returns = variant.returns
-        return_type = returns(list(param_types)) if callable(returns) else returns
-        return ResolvedCall(variant, tuple(param_types), return_type)
+        for allow_casts in (False, True):
+            matches = [(variant, targets) for variant in _distinct(info.variants)
+                       if (targets := _match(variant, arg_types, allow_casts)) is not None]
+            if matches:
+                variant, param_types = _best(matches, info.display_name, shown)
+                returns = variant.returns
+                return_type = returns(list(param_types)) if callable(returns) else returns
+                return ResolvedCall(variant, tuple(param_types), return_type)
+        raise KsqlStatementException(
+            f"Function '{info.display_name}' does not accept parameters ({shown}).")
 
     def list_functions(self) -> list[tuple[str, str, str, str]]:
         """(name, kind, category, description) of every function, by name: SHOW FUNCTIONS."""
@@ -162,54 +160,95 @@ def _expand_params(variant: FunctionVariant, count: int) -> Optional[list[ParamT
     return params[:fixed] + [params[-1]] * (count - fixed)
 
 
-def _match(variant: FunctionVariant, arg_types: list[Optional[SqlType]]):
-    """(types to cast each argument to, whether no argument needs a cast), or None."""
+def _distinct(variants: list[FunctionVariant]) -> list[FunctionVariant]:
+    """One variant per signature: a later registration of the same parameters is ignored."""
+    seen, result = set(), []
+    for variant in variants:
+        signature = (variant.params, variant.variadic)
+        if signature not in seen:
+            seen.add(signature)
+            result.append(variant)
+    return result
+
+
+def _is_generic(param: ParamType) -> bool:
+    return isinstance(param, str)
+
+
+def _rank(variant: FunctionVariant) -> tuple[int, int, int]:
+    generics = sum(1 for p in variant.params if _is_generic(p))
+    return (0 if variant.variadic else 1, len(variant.params), -generics)
+
+
+def _best(matches, display_name: str, shown: str):
+    ranked = sorted(matches, key=lambda m: _rank(m[0]), reverse=True)
+    if len(ranked) > 1 and _rank(ranked[0][0]) == _rank(ranked[1][0]):
+        raise KsqlStatementException(f"Function '{display_name}' cannot be resolved due "
+                                     f"to ambiguous method parameters ({shown}).")
+    return ranked[0]
+
+
+def _match(variant: FunctionVariant, arg_types: list[Optional[SqlType]], allow_casts: bool):
+    """The types to convert each argument to for this variant, or None if it does not match."""
     params = _expand_params(variant, len(arg_types))
     if params is None:
         return None
     bindings: dict[str, SqlType] = {}
-    targets, exact = [], True
+    targets = []
     for param, arg in zip(params, arg_types):
-        target = _bind(param, arg, bindings)
-        if target is _NO_MATCH:
+        if _is_generic(param):
+            if arg is not None and not _reserve(param, arg, bindings):
+                return None
+            targets.append(arg)
+        elif arg is None:
+            targets.append(None if _any_decimal(param) else param)
+        elif _accepts(param, arg, allow_casts):
+            targets.append(_cast_target(param, arg))
+        else:
             return None
-        # An untyped NULL fits any parameter without a cast; NULLs alone never decide.
-        exact = exact and (target == arg if arg is not None else bool(variant.params))
-        targets.append(target)
-    return [_substitute(p, bindings, t) for p, t in zip(params, targets)], exact
+    return [bindings.get("T", t) if p == "T" else t for p, t in zip(params, targets)]
 
 
-_NO_MATCH = object()
+def _any_decimal(param: SqlType) -> bool:
+    return param.base == "DECIMAL" and param.precision is None
 
 
-def _bind(param: ParamType, arg: Optional[SqlType], bindings: dict[str, SqlType]):
-    if isinstance(param, SqlType) and param.base == "DECIMAL" and param.precision is None:
-        return arg if arg is None or arg.base == "DECIMAL" else _NO_MATCH
-    if isinstance(param, SqlType):
-        if arg is None or can_widen(arg, param):
-            return param
-        return _NO_MATCH
-    if param == "ANY":
+def _accepts(param: SqlType, arg: SqlType, allow_casts: bool) -> bool:
+    """ksqlDB's ParamTypes.areCompatible: element-wise for ARRAY and MAP, the declared fields for
+    STRUCT, else the same base type or (with casts) one that casts implicitly to it."""
+    if param.base == arg.base == "ARRAY":
+        return _accepts(param.element, arg.element, allow_casts)
+    if param.base == arg.base == "MAP":
+        return _accepts(param.key, arg.key, allow_casts) and _accepts(param.value, arg.value, allow_casts)
+    if param.base == arg.base == "STRUCT":
+        given = dict(arg.fields)
+        return not given or not param.fields or all(
+            name in given and _accepts(t, given[name], allow_casts) for name, t in param.fields)
+    if param.base == arg.base:
+        return True
+    return allow_casts and coercion.base_casts_implicitly(arg.base, param.base)
+
+
+def _cast_target(param: SqlType, arg: SqlType) -> SqlType:
+    """The type an accepted argument converts to: itself for a DECIMAL parameter of any
+    precision (an integer becomes the DECIMAL holding it), else the parameter's type."""
+    if _any_decimal(param):
+        return coercion.to_decimal_type(arg) if arg.base != "DECIMAL" else arg
+    if param.base == arg.base and param.base in ("DECIMAL", "STRUCT"):
         return arg
-    if arg is None:
-        return None
+    return param
+
+
+def _reserve(param: str, arg: SqlType, bindings: dict[str, SqlType]) -> bool:
+    """Bind a generic parameter ("T", "ANY", "ARRAY<T>", "MAP<T>") to an argument: the
+    structure must match and every "T" must bind the same type (no implicit casts)."""
+    if param == "ANY":
+        return True
     structure = {"T": None, "ARRAY<T>": "ARRAY", "MAP<T>": "MAP"}[param]
     if structure is not None and arg.base != structure:
-        return _NO_MATCH
+        return False
     bound = arg if structure is None else (arg.element if structure == "ARRAY" else arg.value)
-    previous = bindings.get("T")
-    if previous is not None and previous != bound:
-        if bound is not None and can_widen(bound, previous):
-            return arg
-        return _NO_MATCH
-    bindings["T"] = bound
-    return arg
-
-
-def _substitute(param: ParamType, bindings: dict[str, SqlType], target):
-    if isinstance(param, str) and param == "T" and "T" in bindings:
-        return bindings["T"]
-    return target
+    return bindings.setdefault("T", bound) == bound
 
 
 _DEFAULT: Optional[FunctionRegistry] = None

@@ -109,21 +109,26 @@ def is_null_type(t: Optional[SqlType]) -> bool:
     return t is None
 
 
+EQUALITY_OPERATORS = ("=", "<>", "IS DISTINCT FROM", "IS NOT DISTINCT FROM")
+
+
 def comparable(left: SqlType, right: SqlType, op: str) -> bool:
-    """Whether ksqlDB can compare `left` and `right` with `op` (an equality or ordering operator)."""
-    if is_numeric(left) and is_numeric(right):
-        return True
-    temporal = {"DATE", "TIME", "TIMESTAMP"}
-    if left.base in temporal and right.base in temporal:
-        return not ({left.base, right.base} == {"DATE", "TIME"} or
-                    {left.base, right.base} == {"TIME", "TIMESTAMP"})
-    if left.base in temporal and right.base == "STRING" or right.base in temporal and left.base == "STRING":
-        return True
-    if left.base != right.base:
-        return False
-    if left.base in ("ARRAY", "MAP", "STRUCT"):
-        return op in ("=", "<>", "IS DISTINCT FROM", "IS NOT DISTINCT FROM") and left == right
-    return True
+    """Whether ksqlDB compares `left op right` (its ComparisonUtil, by the left operand's type):
+    numbers with numbers; STRING with STRING or a temporal type; BOOLEAN, ARRAY, MAP and STRUCT
+    with the same base type by equality only; TIME with TIME or STRING; DATE and TIMESTAMP with
+    DATE, TIMESTAMP or STRING; BYTES with BYTES."""
+    l, r = left.base, right.base
+    if is_numeric(left):
+        return is_numeric(right)
+    if l == "STRING":
+        return r in ("STRING", "DATE", "TIME", "TIMESTAMP")
+    if l in ("BOOLEAN", "ARRAY", "MAP", "STRUCT"):
+        return r == l and op in EQUALITY_OPERATORS
+    if l == "TIME":
+        return r in ("TIME", "STRING")
+    if l in ("DATE", "TIMESTAMP"):
+        return r in ("DATE", "TIMESTAMP", "STRING")
+    return l == r
 
 
 def widest_numeric(types: list[SqlType]) -> SqlType:

@@ -17,6 +17,7 @@ import pyarrow.csv as pacsv
 from engine.schema import Column
 from engine.serde.api import DecodeResult
 from engine.duck import quote_string, run_sql
+from engine.expressions.number_text import java_double_sql
 from engine.serde.json_format import cast_decoded, json_ready_sql
 from engine.types import SqlType
 
@@ -43,7 +44,7 @@ def _value_to_text_sql(x: str, t: SqlType, delimiter: str, first: bool = False) 
     if t.base in ("BYTES", "DATE", "TIME", "TIMESTAMP"):
         # The same wire form as JSON: base64, days, ms of day, epoch ms.
         return _csv_quoted_sql(f"CAST({json_ready_sql(x, t)} AS VARCHAR)", delimiter, first)
-    text = f"CAST({x} AS VARCHAR)"
+    text = java_double_sql(x) if t.base == "DOUBLE" else f"CAST({x} AS VARCHAR)"
     return _csv_quoted_sql(text, delimiter, first) if first else text   # a number quotes only as '-' first
 
 

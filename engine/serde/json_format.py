@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.duck import quote_identifier, quote_string, run_sql
+from engine.expressions.number_text import java_double_sql
 from engine.schema import Column
 from engine.serde import json_fast
 from engine.serde.api import DecodeResult
@@ -288,10 +289,7 @@ class JsonSerde:
     def encode_expression(self, column_sqls: list[str]) -> str:
         """The SQL expression that encodes these columns (in order) as this serde does, so a
         query can encode inside its own statement."""
-        ready = [json_ready_sql(sql, c.type) for sql, c in zip(column_sqls, self.columns)]
-        if not self.wrapped:
-            return f"to_json({ready[0]})"
-        return _json_object_sql(self.columns, ready)
+        return _encode_columns_sql(self.columns, column_sqls, self.wrapped)
 
     def serialize(self, columns: pa.Table) -> pa.Array:
         renamed = columns.rename_columns([f"c{i}" for i in range(columns.num_columns)])
@@ -382,10 +380,61 @@ def json_ready_sql(x: str, t: SqlType, depth: int = 0) -> str:
 
 
 def _encode_sql(columns: list[Column], wrapped: bool) -> str:
-    ready = [json_ready_sql(quote_identifier(f"c{i}"), c.type) for i, c in enumerate(columns)]
+    names = [quote_identifier(f"c{i}") for i in range(len(columns))]
+    return f"SELECT {_encode_columns_sql(columns, names, wrapped)} AS doc FROM rows"
+
+
+def _encode_columns_sql(columns: list[Column], values: list[str], wrapped: bool) -> str:
+    """The JSON document of the columns' values: an object with members named exactly as the
+    columns, or the one value alone."""
+    if any(_contains_decimal(c.type) for c in columns):
+        # DuckDB's JSON functions write a DECIMAL as a double (`5.4` for 5.40), ksqlDB every
+        # digit of its scale: such documents are built as text.
+        if not wrapped:
+            return json_text_sql(values[0], columns[0].type)
+        members = " || ',' || ".join(
+            f"{quote_string(orjson.dumps(c.name).decode() + ':')} || coalesce({json_text_sql(v, c.type)}, 'null')"
+            for c, v in zip(columns, values))
+        return f"('{{' || {members} || '}}')"
+    ready = [json_ready_sql(v, c.type) for v, c in zip(values, columns)]
     if not wrapped:
-        return f"SELECT to_json({ready[0]}) AS doc FROM rows"
-    return f"SELECT {_json_object_sql(columns, ready)} AS doc FROM rows"
+        return f"to_json({ready[0]})"
+    return _json_object_sql(columns, ready)
+
+
+def _contains_decimal(t: SqlType) -> bool:
+    children = [t.element, t.key, t.value] + [ft for _, ft in (t.fields or ())]
+    return t.base == "DECIMAL" or any(c is not None and _contains_decimal(c) for c in children)
+
+
+def json_text_sql(x: str, t: SqlType, depth: int = 0) -> str:
+    """JSON text (VARCHAR) of value `x` as ksqlDB writes it: a DECIMAL with all the digits of
+    its scale, a DOUBLE as Java's Double.toString; NULL for a NULL value."""
+    e = f"t{depth}"
+    if t.base == "DECIMAL":
+        return f"CAST({x} AS VARCHAR)"
+    if t.base == "DOUBLE":
+        return (f"(CASE WHEN isnan({x}) OR isinf({x}) THEN '\"' || {java_double_sql(x)} || '\"' "
+                f"ELSE {java_double_sql(x)} END)")
+    if t.base == "ARRAY":
+        items = f"list_transform({x}, lambda {e}: coalesce({json_text_sql(e, t.element, depth + 1)}, 'null'))"
+        return f"('[' || array_to_string({items}, ',') || ']')"
+    if t.base == "MAP":
+        entry = (f"CAST(to_json(CAST({e}.key AS VARCHAR)) AS VARCHAR) || ':' || "
+                 f"coalesce({json_text_sql(f'{e}.value', t.value, depth + 1)}, 'null')")
+        return f"('{{' || array_to_string(list_transform(map_entries({x}), lambda {e}: {entry}), ',') || '}}')"
+    if t.base == "STRUCT":
+        if not t.fields:
+            return f"(CASE WHEN {x} IS NOT NULL THEN '{{}}' END)"
+        members = " || ',' || ".join(
+            f"{quote_string(orjson.dumps(n).decode() + ':')} || "
+            f"coalesce({json_text_sql(struct_field(x, n), ft, depth + 1)}, 'null')" for n, ft in t.fields)
+        return f"(CASE WHEN {x} IS NOT NULL THEN '{{' || {members} || '}}' END)"
+    return f"CAST(to_json({json_ready_sql(x, t, depth)}) AS VARCHAR)"
+
+
+def struct_field(x: str, name: str) -> str:
+    return f"struct_extract({x}, {quote_string(name)})"
 
 
 def _json_object_sql(columns: list[Column], values: list[str]) -> str:

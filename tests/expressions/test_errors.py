@@ -16,7 +16,7 @@ PROJECTION_ERRORS = [
     ("CASE WHEN B THEN NULL ELSE NULL END",
      "Invalid Case expression. All case branches have NULL type"),
     ("CAST(S AS ARRAY<INTEGER>)", "Invalid Select: Cast of STRING to ARRAY<INTEGER> is not supported"),
-    ("ARRAY[1, 'not a number']", 'invalid input syntax for type INTEGER: "not a number"'),
+    ("ARRAY[1, 'not a number']", 'invalid input syntax for type INTEGER: "not a number".'),
     ("MAP('a' := 1, 'b' := 'hello')", 'invalid input syntax for type INTEGER: "hello".'),
     ("ARRAY[NULL]", "Cannot construct an array with all NULL elements "
                     "(see https://github.com/confluentinc/ksql/issues/4239). As a workaround, "
@@ -42,9 +42,11 @@ PREDICATE_ERRORS = [
      'Invalid Predicate: invalid input syntax for type BOOLEAN: "Not a boolean".'),
     ("B IN (true, 10)", "Invalid Predicate: operator does not exist: BOOLEAN = INTEGER (10)\n"
                         "Hint: You might need to add explicit type casts."),
-    ("BI IN (10, S)", "Invalid Predicate: operator does not exist: BIGINT = STRING (S)"),
+    ("BI IN (10, S)", "Invalid Predicate: operator does not exist: BIGINT = STRING (S)\n"
+                      "Hint: You might need to add explicit type casts."),
     ("ARR IN (ARR, ARRAY[B])",
-     "Invalid Predicate: operator does not exist: ARRAY<INTEGER> = ARRAY<BOOLEAN> (ARRAY[B])"),
+     "Invalid Predicate: operator does not exist: ARRAY<INTEGER> = ARRAY<BOOLEAN> (ARRAY[B])\n"
+     "Hint: You might need to add explicit type casts."),
 ]
 
 

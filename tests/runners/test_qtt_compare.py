@@ -25,7 +25,10 @@ VALUE_CASES = [
     (3, Decimal("3"), True),
     (3, Decimal("3.0"), False),
     (Decimal("1.10"), Decimal("1.10"), True),
-    (Decimal("1.10"), Decimal("1.1"), False),
+    # an expected decimal number is brought to the actual scale without rounding
+    (Decimal("1.10"), Decimal("1.1"), True),
+    (Decimal("10.0"), Decimal("10.0000"), True),
+    (Decimal("1.25"), Decimal("1.3"), False),
     (Decimal("1.1"), Decimal("1.1"), True),
     ("1.10", Decimal("1.10"), True),
     ("1.10", Decimal("1.100"), False),

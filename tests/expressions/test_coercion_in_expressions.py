@@ -1,0 +1,60 @@
+"""Every construct that mixes types converts them by the one coercion rule (compiled and run)."""
+from decimal import Decimal
+
+import pytest
+
+from engine.errors import KsqlException
+from engine.expressions.compiler import ExpressionCompiler
+from grammar.ast import BIGINT, BOOLEAN, DOUBLE, INTEGER, STRING, array, decimal, map_of
+from grammar.parser import parse_expression
+from tests.expressions.conftest import SCOPE, run
+
+CASES = [
+    # comparisons of collections convert both sides to their common type
+    ("ARR = CAST(ARR AS ARRAY<BIGINT>)", [True, True, False], BOOLEAN),
+    ("ARR = ARRAY[1, 2, 3]", [True, False, False], BOOLEAN),
+    ("ST = STRUCT(F0 := 1, NAME := 'x')", [True, False, False], BOOLEAN),
+    ("ST = STRUCT(F0 := 1)", [False, False, False], BOOLEAN),   # NAME is NULL on the right
+    ("M = MAP('a' := CAST(1 AS BIGINT))", [True, False, False], BOOLEAN),
+    # IN: the value and the list share one type; literals convert, never NULL
+    ("S IN ('hello', true)", [True, False, False], BOOLEAN),
+    ("B IN ('yes')", [True, False, False], BOOLEAN),
+    ("I IN (7.0, '8')", [True, False, False], BOOLEAN),
+    ("DEC IN (10.1)", [True, False, False], BOOLEAN),
+    ("I NOT IN (7)", [False, True, True], BOOLEAN),
+    # BETWEEN bounds of a wider type
+    ("I BETWEEN 6.5 AND 7.5", [True, False, False], BOOLEAN),
+    # constructors widen their elements; a map's keys keep their own type
+    ("ARRAY[I, 2.5]", [[Decimal("7.0"), Decimal("2.5")], [Decimal("-7.0"), Decimal("2.5")],
+                        [None, Decimal("2.5")]], array(decimal(11, 1))),
+    ("ARRAY[D, 1]", [[1.5, 1.0], [-2.0, 1.0], [None, 1.0]], array(DOUBLE)),
+    ("MAP(1 := 'a', 2 := 'b')[2]", ["b", "b", "b"], STRING),
+    # CASE branches share the common type
+    ("CASE WHEN B THEN I ELSE BI END", [7, 2, 3], BIGINT),
+    # functions: an exact overload first, else implicit casts (INT to DECIMAL is DECIMAL(10, 0))
+    ("ABS(I)", [7, 7, None], INTEGER),
+    ("LEAST(I, 3)", [3, -7, 3], INTEGER),   # NULL arguments are skipped
+]
+
+
+@pytest.mark.parametrize("text,expected,expected_type", CASES, ids=[c[0] for c in CASES])
+def test_coerced_expression(text, expected, expected_type):
+    values, typ = run(text)
+    assert typ == expected_type
+    assert values == expected
+
+
+ERRORS = [
+    ("B < B", "Cannot compare B (BOOLEAN) to B (BOOLEAN) with LESS_THAN."),   # BOOLEAN: = and <> only
+    ("S = I", "Cannot compare S (STRING) to I (INTEGER) with EQUAL."),
+    ("COALESCE(I, BI)", "Function 'COALESCE' does not accept parameters (INTEGER, BIGINT)."),
+    ("LEAST(I, BI, 1.5)", "Function 'least' cannot be resolved due to ambiguous method parameters "
+                          "(INTEGER, BIGINT, DECIMAL(2, 1))."),
+]
+
+
+@pytest.mark.parametrize("text,message", ERRORS, ids=[c[0] for c in ERRORS])
+def test_coercion_error(text, message):
+    with pytest.raises(KsqlException) as info:
+        ExpressionCompiler(SCOPE).compile_projection(parse_expression(text))
+    assert info.value.message.startswith(message)

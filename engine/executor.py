@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional
 
 import pyarrow as pa
 
-from engine import ddl, entities
+from engine import ddl, entities, messages
 from engine.catalog import STREAM, TABLE, Catalog, DataSource, PersistentQuery
 from engine.ddl import Config
 from engine.errors import KsqlException, KsqlStatementException
@@ -214,7 +214,7 @@ class Executor:
     def _InsertInto(self, stmt: ast.InsertInto) -> dict[str, Any]:
         target = self.catalog.get_source(stmt.target)
         if target is None:
-            raise KsqlStatementException(f"Source {stmt.target} does not exist.")
+            raise messages.unknown_sink(stmt.target, stmt.target_pos)
         if target.is_table:
             raise KsqlStatementException(
                 f"INSERT INTO can only be used to insert into a stream. {target.name} is a table.")

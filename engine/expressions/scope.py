@@ -11,20 +11,24 @@ from typing import Optional
 
 from engine.duck import quote_identifier
 from engine.errors import KsqlStatementException
-from grammar.ast import ColumnRef, SqlType
+from engine.messages import ambiguous_column
+from grammar.ast import ColumnRef, Position, SqlType
 
 
 class UnresolvedColumnException(KsqlStatementException):
-    """An unknown column. ksqlDB names the clause: `WHERE column 'X' cannot be resolved.`"""
+    """An unknown column. ksqlDB names the clause and where the reference is:
+    `Line: 1, Col: 35: WHERE column 'X' cannot be resolved.`"""
 
-    def __init__(self, column: str, clause: str = "Column"):
-        super().__init__(f"{clause} column '{column}' cannot be resolved." if clause != "Column"
-                         else f"Column '{column}' cannot be resolved.")
+    def __init__(self, column: str, clause: str = "Column", pos: Optional[Position] = None):
+        prefix = pos.prefix() if pos is not None else ""
+        super().__init__(prefix + (f"{clause} column '{column}' cannot be resolved." if clause != "Column"
+                                   else f"Column '{column}' cannot be resolved."))
         self.column = column
+        self.pos = pos
 
     def in_clause(self, clause: str) -> "UnresolvedColumnException":
         """The same error worded for a clause, e.g. `SELECT` or `WHERE`."""
-        return UnresolvedColumnException(self.column, clause)
+        return UnresolvedColumnException(self.column, clause, self.pos)
 
 
 @dataclass(frozen=True)
@@ -53,10 +57,11 @@ class Scope:
         if ref.name in self.columns:
             return self.columns[ref.name]
         if ref.name in self.ambiguous:
-            raise KsqlStatementException(self._ambiguity_message(ref.name))
+            sources = [source for source, column in self.qualified if column == ref.name]
+            raise ambiguous_column(ref.name, sources, ref)
         if self.parent is not None:
             return self.parent.resolve(ref)
-        raise UnresolvedColumnException(ref.name)
+        raise UnresolvedColumnException(ref.name, pos=ref.pos)
 
     def with_lambda_params(self, params: dict[str, ColumnBinding]) -> "Scope":
         """A child scope for a lambda body: `params` shadow this scope's columns."""
@@ -71,12 +76,7 @@ class Scope:
         if not any(source == ref.source for source, _ in self.qualified):
             raise KsqlStatementException(
                 f"'{ref.source}' is not a valid stream/table name or alias.")
-        raise UnresolvedColumnException(f"{ref.source}.{ref.name}")
-
-    def _ambiguity_message(self, name: str) -> str:
-        sources = sorted(source for source, column in self.qualified if column == name)
-        options = " or ".join(f"{source}.{name}" for source in sources)
-        return f"Column '{name}' is ambiguous. Could be {options}."
+        raise UnresolvedColumnException(f"{ref.source}.{ref.name}", pos=ref.pos)
 
 
 def scope_of_columns(types: dict[str, SqlType]) -> Scope:

@@ -144,12 +144,14 @@ def plan_aggregation(planner, relation: RelationPlan, query: ast.Query, sink_nam
     if query.emit == "FINAL" and query.window is None:
         raise KsqlStatementException("EMIT FINAL is only supported for windowed aggregations.")
     compiler = ExpressionCompiler(relation.layout.scope())
+    items = _select_items(query.select, relation)
+    # ksqlDB checks the projection's names (its analyzer) before the GROUP BY.
+    planner.check_reserved([OutputExpr(name, expr, None) for name, expr in items])
     group_by = _check_group_by(query, relation, registry)
     _check_window_bounds(query.having, relation)
     group_types = [_compile_type(compiler, g, "GROUP BY") for g in group_by]
     window_plan = _window_plan(query.window, query.emit == "FINAL")
 
-    items = _select_items(query.select, relation)
     for _, expr in items:   # unknown functions fail first, as ksqlDB reports them
         for node in _walk(expr):
             if isinstance(node, ast.FunctionCall):

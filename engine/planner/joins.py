@@ -20,6 +20,7 @@ from engine.catalog import STREAM, TABLE, Catalog, DataSource, WindowInfo
 from engine.errors import KsqlStatementException
 from engine.expressions.compiler import ExpressionCompiler
 from engine.expressions.scope import ColumnBinding, Scope, UnresolvedColumnException
+from engine.messages import ambiguous_column
 from engine.operators.base import PSEUDO_BINDINGS, WINDOW_BOUNDS, BatchLayout, Field
 from engine.operators.source import source_layout
 from engine.processing_log import ProcessingLog
@@ -470,10 +471,9 @@ def _sources_of(expr: ast.Expr, leaves: list[Leaf]) -> set[str]:
                 return
             owners = [leaf.alias for leaf in leaves if node.name in leaf.column_names()]
             if len(owners) > 1:
-                options = " or ".join(f"{o}.{node.name}" for o in sorted(owners))
-                raise KsqlStatementException(f"Column '{node.name}' is ambiguous. Could be {options}.")
+                raise ambiguous_column(node.name, owners, node)
             if not owners:
-                raise UnresolvedColumnException(node.name).in_clause("JOIN ON")
+                raise UnresolvedColumnException(node.name, "JOIN ON", node.pos)
             found.add(owners[0])
             return
         if dataclasses.is_dataclass(node):
@@ -507,14 +507,24 @@ def _qualify(expr: ast.Expr, leaves: list[Leaf]) -> ast.Expr:
     return expr
 
 
+def _check_join_condition(on: ast.Expr) -> None:
+    """ksqlDB joins on one equality: AND of several, other comparisons and other expressions
+    are each rejected with its own wording."""
+    if isinstance(on, ast.LogicalBinary):
+        raise KsqlStatementException("Invalid join condition: joins on multiple conditions are not "
+                                     f"yet supported. Got {format_expression(on)}.")
+    if isinstance(on, ast.Comparison) and on.op != "=":
+        raise KsqlStatementException(
+            f"Invalid join condition: inequality joins not supported. Got {format_expression(on)}.")
+    if not isinstance(on, ast.Comparison):
+        raise KsqlStatementException(f"Unsupported join expression: {format_expression(on)}")
+
+
 def _plan_step(clause: ast.JoinClause, left_leaves: list[Leaf], right: Leaf, left_kind: str,
                key_ref: Optional[KeyRef], viable: list[KeyRef], synthetic: bool, fk_columns: list[KeyRef]):
     all_leaves = left_leaves + [right]
     on = clause.on
-    if not (isinstance(on, ast.Comparison) and on.op == "="):
-        raise KsqlStatementException(
-            f"Unsupported join expression: {format_expression(on)}. Only equality joins are supported "
-            "(for example, ON a.x = b.y).")
+    _check_join_condition(on)
     text = _condition_text(on, all_leaves)
     left_expr, right_expr = on.left, on.right
     got = f"{format_expression(_qualify(on.left, all_leaves))} = {format_expression(_qualify(on.right, all_leaves))}"

@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
+from engine import messages
 from engine.catalog import TABLE, Catalog, DataSource
 from engine.errors import KsqlStatementException
 from engine.expressions.compiler import ExpressionCompiler
@@ -124,6 +125,8 @@ class LogicalPlanner:
                 raise KsqlStatementException("Table functions cannot be used with aggregations.")
             from engine.planner.aggregation import plan_aggregation
             return plan_aggregation(self, relation, query, sink_name)
+        if query.window is not None:
+            raise messages.window_without_group_by(query.window)
         return self.plan_projection(relation, query, sink_name)
 
     def plan_projection(self, relation: RelationPlan, query: ast.Query,
@@ -301,8 +304,9 @@ class _GeneratedNames:
 
 
 def _is_aggregation(query: ast.Query) -> bool:
-    """GROUP BY, WINDOW, HAVING or an aggregate function call in the SELECT list."""
-    if query.group_by or query.window is not None or query.having is not None:
+    """GROUP BY, HAVING or an aggregate function call in the SELECT list (a WINDOW alone is not
+    an aggregation: ksqlDB rejects it)."""
+    if query.group_by or query.having is not None:
         return True
     from engine.expressions.functions import default_registry
     registry = default_registry()

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from engine.catalog import STREAM, TABLE, Catalog, DataSource, WindowInfo
 from engine.errors import KsqlStatementException
+from engine.messages import unknown_source
 from engine.operators.base import BatchLayout, Operator
 from engine.operators.source import SourceDecode, source_layout
 from engine.processing_log import ProcessingLog
@@ -116,7 +117,7 @@ class SourceDecodeOperators:
 def resolve_source(catalog: Catalog, ref: ast.SourceRef) -> DataSource:
     source = catalog.get_source(ref.name)
     if source is None:
-        raise KsqlStatementException(f"{ref.name} does not exist.")
+        raise unknown_source(ref.name, ref)
     return source
 
 

@@ -338,10 +338,10 @@ def _plain(value: Any) -> Any:
 
 
 def _execute_and_feed(engine: Any, spec: dict, idle_timeout: float) -> None:
-    """Statements one at a time, then the inputs one record at a time, as ksqlDB's harness pipes
-    them. The first idle run processes what INSERT VALUES statements wrote."""
-    for statement in spec.get("statements", []):
-        engine.execute(statement)
+    """The statements as one script (ksqlDB's harness joins them with line breaks, so an error's
+    `Line: 3` is the third statement's), then the inputs one record at a time, as the harness
+    pipes them. The first idle run processes what INSERT VALUES statements wrote."""
+    engine.execute("\n".join(spec.get("statements", [])))
     engine.run_until_idle(timeout=idle_timeout)
     for raw in spec.get("inputs") or []:
         engine.produce_test_records([input_record(raw)])

@@ -26,7 +26,8 @@ PROJECTION_ERRORS = [
     ("GREATEST(S, I)", "Function 'greatest' does not accept parameters (STRING, INTEGER)."),
     ("GREATEST()", "Function 'greatest' does not accept parameters ()."),
     ("WONT_FIND_ME(I)", "Can't find any functions with the name 'WONT_FIND_ME'"),
-    ("UNKNOWN", "SELECT column 'UNKNOWN' cannot be resolved."),
+    # an error about a column starts with where the column is in the statement
+    ("UNKNOWN", "Line: 1, Col: 1: SELECT column 'UNKNOWN' cannot be resolved."),
     ("SUM(I)", "Use of aggregate function SUM requires a GROUP BY clause."),
 ]
 
@@ -37,7 +38,7 @@ PREDICATE_ERRORS = [
                        "(RANDOM() + 1.5) (DOUBLE) instead."),
     ("TRUE + 1.5", "Error in WHERE expression: Error processing expression: (true + 1.5). "
                    "Unsupported arithmetic types. BOOLEAN DECIMAL"),
-    ("BOB = 1", "WHERE column 'BOB' cannot be resolved."),
+    ("BOB = 1", "Line: 1, Col: 1: WHERE column 'BOB' cannot be resolved."),
     ("B IN (true, 'Not a boolean')",
      'Invalid Predicate: invalid input syntax for type BOOLEAN: "Not a boolean".'),
     ("B IN (true, 10)", "Invalid Predicate: operator does not exist: BOOLEAN = INTEGER (10)\n"

@@ -33,6 +33,7 @@ from engine.serde import json_rows
 from engine.serde.factory import create_serde
 from engine.types import to_arrow
 from grammar import ast
+from grammar.formatter import format_expression
 
 logger = logging.getLogger("ksqlite.executor")
 
@@ -203,7 +204,8 @@ class Executor:
         topic = str(props.get("KAFKA_TOPIC") or f"{prefix}{name}")
         key_format, value_format = ddl.resolve_formats(props, self.config, bool(schema.key_columns),
                                                        inherited=plan.source,
-                                                       value_columns=len(schema.value_columns))
+                                                       value_columns=len(schema.value_columns),
+                                                       key_inherited=list(plan.relation.sources))
         ts_column, ts_format = ddl.check_timestamp_column(schema, props)
         sr_sources.check_properties(props, self.config, True, True, is_create=False,
                                     resolved={"KEY": key_format.name, "VALUE": value_format.name})
@@ -220,7 +222,9 @@ class Executor:
                 f"INSERT INTO can only be used to insert into a stream. {target.name} is a table.")
         if target.is_source:
             raise KsqlStatementException(f"Cannot insert into read-only stream: {target.name}")
-        plan = LogicalPlanner(self.catalog, persistent=True).plan(stmt.query, stmt.target)
+        planner = LogicalPlanner(self.catalog, persistent=True)
+        planner.config = self.config
+        plan = planner.plan(stmt.query, stmt.target)
         _check_join_partitions(plan, self.log, self.catalog)
         if plan.result_kind != STREAM:
             raise KsqlStatementException(
@@ -444,9 +448,13 @@ class Executor:
         return serdes
 
     def _insert_row(self, target: DataSource, stmt: ast.InsertValues) -> tuple[dict[str, Any], int]:
-        writable = [c for c in target.schema.columns if c.namespace in (KEY, VALUE)]
+        # Without a column list a row names every column but the pseudo columns, headers too.
         names = list(stmt.columns) if stmt.columns is not None else \
-            [c.name for c in writable]
+            [c.name for c in target.schema.columns if c.namespace in (KEY, VALUE, HEADERS, HEADER)]
+        headers = [n for n in names if (c := target.schema.find(n)) is not None
+                   and c.namespace in (HEADERS, HEADER)]
+        if headers:
+            raise KsqlStatementException(f"Cannot insert into HEADER columns: {', '.join(headers)}")
         _check_insert_shape(stmt, names)
         row: dict[str, Any] = {}
         rowtime = None
@@ -626,7 +634,7 @@ def _check_insert_shape(stmt: ast.InsertValues, names: list[str]) -> None:
                                          f"to match: {len(names)}, {len(stmt.values)}")
         raise KsqlStatementException(
             f"Failed to prepare statement: Expected a value for each column. Expected Columns: "
-            f"{names}. Got {[str(v) for v in stmt.values]}")
+            f"[{', '.join(names)}]. Got [{', '.join(format_expression(v) for v in stmt.values)}]")
     for expr in stmt.values:
         qualifier = _column_qualifier(expr)
         if qualifier is not None:  # INSERT VALUES reads no source: any qualifier is unknown

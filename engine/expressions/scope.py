@@ -12,7 +12,7 @@ from typing import Optional
 from engine.duck import quote_identifier
 from engine.errors import KsqlStatementException
 from engine.messages import ambiguous_column
-from grammar.ast import ColumnRef, Position, SqlType
+from grammar.ast import ColumnRef, Expr, Position, SqlType
 
 
 class UnresolvedColumnException(KsqlStatementException):
@@ -44,11 +44,22 @@ class Scope:
     def __init__(self, columns: dict[str, ColumnBinding],
                  qualified: Optional[dict[tuple[str, str], ColumnBinding]] = None,
                  ambiguous: Optional[set[str]] = None,
-                 parent: Optional["Scope"] = None):
+                 parent: Optional["Scope"] = None,
+                 shown_as: Optional[dict[tuple[Optional[str], str], Expr]] = None):
         self.columns = dict(columns)
         self.qualified = dict(qualified or {})
         self.ambiguous = set(ambiguous or ())
         self.parent = parent
+        # How a reference reads in messages when ksqlDB names it otherwise: a join's `A.X` is its
+        # column `A_X`, an aggregation's internal column the aggregate call it holds.
+        self.shown_as = dict(shown_as or {})
+
+    def shown(self, ref: ColumnRef) -> Optional[Expr]:
+        """The expression a message shows for `ref`, or None to show it as written."""
+        found = self.shown_as.get((ref.source, ref.name))
+        if found is None and self.parent is not None:
+            return self.parent.shown(ref)
+        return found
 
     def resolve(self, ref: ColumnRef) -> ColumnBinding:
         """The binding of `ref`, or ksqlDB's error for an unknown, ambiguous or badly qualified name."""
@@ -65,7 +76,7 @@ class Scope:
 
     def with_lambda_params(self, params: dict[str, ColumnBinding]) -> "Scope":
         """A child scope for a lambda body: `params` shadow this scope's columns."""
-        return Scope(params, parent=self)
+        return Scope(params, parent=self, shown_as={(None, name): ColumnRef(name) for name in params})
 
     def _resolve_qualified(self, ref: ColumnRef) -> ColumnBinding:
         binding = self.qualified.get((ref.source, ref.name))

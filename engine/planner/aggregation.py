@@ -24,6 +24,7 @@ from engine.errors import KsqlStatementException
 from engine.expressions.aggregates import BoundAggregate, bind_aggregate, column_arg_count
 from engine.expressions.compiler import ExpressionCompiler
 from engine.expressions.functions import default_registry
+from engine.expressions.scope import Scope
 from engine.operators.base import (WINDOWEND_COL, WINDOWSTART_COL, BatchLayout, Field)
 from engine.planner.logical import OutputExpr, PlanOverRelation, _GeneratedNames, _natural_name
 from engine.planner.relation import RelationPlan, SourceRelation
@@ -112,6 +113,14 @@ class AggregationPlan(PlanOverRelation):
             fields += [Field(WINDOWSTART, BIGINT, WINDOWSTART_COL), Field(WINDOWEND, BIGINT, WINDOWEND_COL)]
         return BatchLayout(tuple(fields))
 
+    def output_scope(self) -> Scope:
+        """The output stage's scope, whose internal columns messages show as what they hold:
+        the GROUP BY expression or the aggregate call (`SUM(VALUE)`)."""
+        scope = self.output_scope_layout().scope()
+        scope.shown_as.update({(None, f"{KEY_PREFIX}{i}"): g for i, g in enumerate(self.group_by)})
+        scope.shown_as.update({(None, a.column): a.call for a in self.aggregates})
+        return scope
+
     def explain(self) -> str:
         lines = [f"PROJECT key [{', '.join(_describe(o) for o in self.keys)}] "
                  f"value [{', '.join(_describe(o) for o in self.values)}]"]
@@ -167,7 +176,7 @@ def plan_aggregation(planner, relation: RelationPlan, query: ast.Query, sink_nam
     rewriter = _Rewriter(group_by, aggregates, window_plan is not None)
     plan_shell = AggregationPlan(relation, query.where, group_by, group_types, aggregates, [], [], None,
                                  window_plan, query.emit, query.limit, config=config)
-    out_compiler = ExpressionCompiler(plan_shell.output_scope_layout().scope())
+    out_compiler = ExpressionCompiler(plan_shell.output_scope())
 
     rewritten, unmatched = [], []
     for name, expr in items:

@@ -124,7 +124,15 @@ class JoinLayout(BatchLayout):
         if pseudo:
             for name, sql_name, typ in PSEUDO_BINDINGS:
                 columns.setdefault(name, ColumnBinding(sql_name, typ))
-        return Scope(columns, qualified, ambiguous)
+        # ksqlDB names a join's columns `SOURCE_NAME`, in its messages too.
+        shown = {(alias, name): ast.ColumnRef(f"{alias}_{name}") for alias, name in qualified}
+        shown.update({(None, name): shown[(leaf.alias, name)] for leaf in self._leaves
+                      for name in (f.name for f in leaf.fields) if name in columns and name not in ambiguous
+                      and self._owner(name) == leaf.alias})
+        return Scope(columns, qualified, ambiguous, shown_as=shown)
+
+    def _owner(self, name: str) -> Optional[str]:
+        return next((leaf.alias for leaf in self._leaves if any(f.name == name for f in leaf.fields)), None)
 
 
 @dataclass

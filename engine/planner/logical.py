@@ -173,6 +173,11 @@ class LogicalPlanner:
     def _check_where(self, compiler: ExpressionCompiler, where: ast.Expr) -> None:
         compiler.compile_predicate(where, clause="WHERE")
 
+    def _new_planner(self) -> bool:
+        """ksqlDB's `ksql.new.query.planner.enabled`: projections decide the key (off by default)."""
+        config = getattr(self, "config", None)
+        return bool(config is not None and config.get_bool("ksql.new.query.planner.enabled", False))
+
     def check_reserved(self, items: list[OutputExpr]) -> None:
         if not self.persistent:
             return
@@ -277,9 +282,15 @@ class LogicalPlanner:
                 keys.append(OutputExpr(_natural_name(expr) or names.next(), expr, typed.type))
             elif self.persistent:
                 missing.append(format_expression(expr))
-        if missing:
+        if missing and not self._new_planner():
             everything = [format_expression(e) for e in key_exprs]
             raise KsqlStatementException(_key_missing_message(sink_name, everything))
+        if missing:
+            keys, key_items = [], set()   # ksqlDB's new planner: a projection without the key is keyless
+        elif self._new_planner() and not query.partition_by:
+            # ... and key columns passed through keep the projection's order
+            position = {id(item): i for i, item in enumerate(items)}
+            keys.sort(key=lambda k: position.get(id(k), len(items)))
         if not self.persistent and not query.partition_by:
             # A transient query returns exactly its projection; keys are not split out.
             return [], items
@@ -368,9 +379,10 @@ def _natural_name(expr: ast.Expr) -> Optional[str]:
 
 
 def _same_expr(a: ast.Expr, b: ast.Expr) -> bool:
-    """Structural equality, ignoring source qualifiers of plain columns."""
+    """Structural equality, where a column written without its source is the same column as
+    written with it (`K` and `S.K`), but columns of two sources differ (a join's `L.K`, `R.K`)."""
     if isinstance(a, ast.ColumnRef) and isinstance(b, ast.ColumnRef):
-        return a.name == b.name
+        return a.name == b.name and (a.source is None or b.source is None or a.source == b.source)
     return a == b
 
 

@@ -56,9 +56,35 @@ def cast_sql(sql: str, source: Optional[SqlType], target: SqlType) -> str:
         return _cast_map(sql, source, target)
     if source.base == target.base == "STRUCT":
         return _cast_struct(sql, source, target)
+    if source.base == "STRING" and target.base in ("TIMESTAMP", "DATE"):
+        return f"CAST({partial_timestamp_sql(sql)} AS {duckdb_type(target)})"
     if _temporal_cast_allowed(source, target):
         return f"CAST({sql} AS {duckdb_type(target)})"
     raise KsqlStatementException(f"Cast of {source} to {target} is not supported")
+
+
+# ksqlDB reads a timestamp from text with its partial parser: `yyyy[-MM[-dd[THH[:mm[:ss[.SSS]]]]]]`
+# then an optional zone (`Z`, `+hh:mm`, `-hhmm`); what is left out is the earliest value.
+_PARTIAL_TIMESTAMP = (r"^(\d{4}(?:-\d{2}(?:-\d{2}(?:T\d{2}(?::\d{2}(?::\d{2}(?:\.\d{1,3})?)?)?)?)?)?)"
+                      r"(Z|[+-]\d{2}:?\d{2})?$")
+_EARLIEST = "0000-01-01T00:00:00.000"
+
+
+def partial_timestamp_sql(sql: str) -> str:
+    """SQL reading STRING `sql` as ksqlDB's partial timestamp text (NULL when it is not one)."""
+    def render(text: str) -> str:
+        pattern = quote_string(_PARTIAL_TIMESTAMP)
+        body = f"regexp_extract({text}, {pattern}, 1)"
+        zone = f"regexp_extract({text}, {pattern}, 2)"
+        completed = f"({body} || substr({quote_string(_EARLIEST)}, length({body}) + 1))"
+        local = f"try_strptime({completed}, '%Y-%m-%dT%H:%M:%S.%g')"
+        digits = f"replace(substr({zone}, 2), ':', '')"
+        minutes = (f"(CASE WHEN {zone} IN ('', 'Z') THEN 0 ELSE "
+                   f"(CASE WHEN starts_with({zone}, '-') THEN -1 ELSE 1 END) * "
+                   f"(CAST(substr({digits}, 1, 2) AS INTEGER) * 60 + CAST(substr({digits}, 3, 2) AS INTEGER)) END)")
+        return (f"(CASE WHEN regexp_matches({text}, {pattern}) "
+                f"THEN {local} - to_minutes(CAST({minutes} AS BIGINT)) END)")
+    return bind_once(f"trim({sql})", render)
 
 
 def _temporal_cast_allowed(source: SqlType, target: SqlType) -> bool:

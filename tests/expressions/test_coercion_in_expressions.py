@@ -1,11 +1,12 @@
 """Every construct that mixes types converts them by the one coercion rule (compiled and run)."""
+import datetime as dt
 from decimal import Decimal
 
 import pytest
 
 from engine.errors import KsqlException
 from engine.expressions.compiler import ExpressionCompiler
-from grammar.ast import BIGINT, BOOLEAN, DOUBLE, INTEGER, STRING, array, decimal, map_of
+from grammar.ast import BIGINT, BOOLEAN, DATE, DOUBLE, INTEGER, STRING, array, decimal, map_of
 from grammar.parser import parse_expression
 from tests.expressions.conftest import SCOPE, run
 
@@ -31,6 +32,11 @@ CASES = [
     ("MAP(1 := 'a', 2 := 'b')[2]", ["b", "b", "b"], STRING),
     # CASE branches share the common type
     ("CASE WHEN B THEN I ELSE BI END", [7, 2, 3], BIGINT),
+    # a STRING is read as a timestamp by ksqlDB's partial parser (left-out parts are earliest)
+    ("CAST('1970-01' AS DATE)", [dt.date(1970, 1, 1)] * 3, DATE),
+    ("TS > '2022'", [False, True, False], BOOLEAN),
+    ("TS = '1970-01-01T01:00:01+01:00'", [True, False, False], BOOLEAN),
+    ("CAST('not a time' AS TIMESTAMP) IS NULL", [True] * 3, BOOLEAN),
     # functions: an exact overload first, else implicit casts (INT to DECIMAL is DECIMAL(10, 0))
     ("ABS(I)", [7, 7, None], INTEGER),
     ("LEAST(I, 3)", [3, -7, 3], INTEGER),   # NULL arguments are skipped

@@ -38,3 +38,15 @@ def unknown_sink(name: str, position) -> KsqlStatementException:
 def window_without_group_by(window) -> KsqlStatementException:
     """A WINDOW clause on a query that does not aggregate."""
     return KsqlStatementException(f"{location_prefix(window)}WINDOW clause requires a GROUP BY clause.")
+
+
+def and_list(items: list[str]) -> str:
+    """ksqlDB's GrammaticalJoiner.and(): `A`, `A and B`, `A, B and C`."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def aggregates_cannot_undo(names: list[str]) -> KsqlStatementException:
+    """Aggregating a table with functions that cannot retract a row's old value."""
+    plural = "s" if len(names) > 1 else ""
+    return KsqlStatementException(f"The aggregation function{plural} {and_list(names)} cannot be "
+                                  "applied to a table source, only to a stream source.")

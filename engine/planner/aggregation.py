@@ -19,6 +19,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from engine import messages
 from engine.catalog import TABLE, WindowInfo
 from engine.errors import KsqlStatementException
 from engine.expressions.aggregates import BoundAggregate, bind_aggregate, column_arg_count
@@ -365,9 +366,7 @@ def _check_intermediate_format(relation: RelationPlan, aggregates: list[Aggregat
 def _check_undo(aggregates: list[AggregateCall]) -> None:
     bad = [a.call.name for a in aggregates if not a.bound.undo]
     if bad:
-        raise KsqlStatementException(
-            f"The aggregation function(s) ({', '.join(dict.fromkeys(bad))}) cannot be applied to a table "
-            "source, only to a stream source.")
+        raise messages.aggregates_cannot_undo(list(dict.fromkeys(bad)))
 
 
 def _split_keys(planner, group_by, rewritten, outputs: list[OutputExpr], sink_name):

@@ -73,3 +73,12 @@ def test_insert_values_names_header_columns_it_cannot_write(engine):
                    "WITH (kafka_topic='h', value_format='JSON', partitions=1);")
     with pytest.raises(KsqlException, match="^Cannot insert into HEADER columns: H1$"):
         engine.execute("INSERT INTO H VALUES ('abc', null, 44);")
+
+
+def test_aggregating_a_table_names_the_functions_that_cannot_undo(engine):
+    engine.execute("CREATE TABLE T (ID BIGINT PRIMARY KEY, F0 INT, F1 BIGINT) "
+                   "WITH (kafka_topic='t', value_format='JSON', partitions=1);")
+    with pytest.raises(KsqlException) as info:
+        engine.execute("CREATE TABLE O AS SELECT ID, LATEST_BY_OFFSET(F0), MIN(F1), MAX(F1) FROM T GROUP BY ID;")
+    assert info.value.message == ("The aggregation functions LATEST_BY_OFFSET, MIN and MAX cannot be "
+                                  "applied to a table source, only to a stream source.")

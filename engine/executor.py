@@ -24,6 +24,7 @@ from engine.operators.sink import TopicSink
 from engine.partitioned import PartitionedQueryTask, changelog_topic_name, is_partition_aligned
 from engine.planner.logical import LogicalPlan, LogicalPlanner
 from engine.planner.physical import build_physical_plan
+from engine.planner.sanitize import sanitized_text
 from engine.processing_log import ProcessingLog
 from engine.registry import sources as sr_sources
 from engine.repartition import plan_repartition, repartition_task_id
@@ -169,8 +170,13 @@ class Executor:
         _check_join_partitions(plan, self.log, self.catalog)
         self._check_result_kind(stmt, plan)
         props = stmt.props()
-        sink = self._sink_source(stmt.name, stmt.kind, plan, props, stmt.text)
-        _check_serdes(sink)
+        try:
+            sink = self._sink_source(stmt.name, stmt.kind, plan, props, stmt.text)
+            _check_serdes(sink)
+        except KsqlException as error:
+            # ksqlDB quotes the statement it executes: as its sanitizer rewrote it.
+            error.statement_text = error.statement_text or sanitized_text(self.catalog, stmt)
+            raise
         sr_sources.register_sink(getattr(self, "schema_registry", None), sink, create_serde)
         prefix = "CSAS" if stmt.kind == STREAM else "CTAS"
         query_id = self._next_query_id(f"{prefix}_{stmt.name}")

@@ -393,7 +393,13 @@ def deadline(seconds: float) -> Iterator[None]:
 # --- judging ------------------------------------------------------------------------------------
 
 def exception_text(exc: BaseException) -> str:
-    return str(getattr(exc, "message", None) or exc) or type(exc).__name__
+    """The message as ksqlDB's exception would carry it: a statement error ends with the
+    statement (`Statement: ...`), as KsqlStatementException.getMessage() does."""
+    message = str(getattr(exc, "message", None) or exc) or type(exc).__name__
+    statement = getattr(exc, "statement_text", None)
+    if statement and "\nStatement: " not in message and getattr(exc, "kind", "").endswith("StatementException"):
+        message += "\nStatement: " + statement
+    return message
 
 
 def _simple_class_name(name: Optional[str]) -> str:

@@ -26,7 +26,7 @@ from typing import Callable, Optional, Sequence
 
 from engine.errors import KsqlStatementException
 from grammar import ast as a
-from grammar.ast import BIGINT, BOOLEAN, DOUBLE, INTEGER, STRING, SqlType, array, decimal, map_of, struct
+from grammar.ast import BIGINT, DOUBLE, INTEGER, SqlType, array, decimal, map_of, struct
 from grammar.formatter import format_expression
 
 NUMERIC_ORDER = ("INTEGER", "BIGINT", "DECIMAL", "DOUBLE")

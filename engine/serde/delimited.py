@@ -18,7 +18,8 @@ from engine.schema import Column
 from engine.serde.api import DecodeResult
 from engine.duck import quote_string, run_sql
 from engine.expressions.number_text import java_double_sql
-from engine.serde.json_format import cast_decoded, json_ready_sql
+from engine.serde.json_encode import json_ready_sql
+from engine.serde.json_format import cast_decoded
 from engine.types import SqlType
 
 _NUMERIC_SQL = {"INTEGER": "INTEGER", "BIGINT": "BIGINT", "DOUBLE": "DOUBLE", "DATE": "INTEGER",

@@ -6,7 +6,7 @@ import pytest
 
 from engine.errors import KsqlException
 from engine.expressions.compiler import ExpressionCompiler
-from grammar.ast import BIGINT, BOOLEAN, DATE, DOUBLE, INTEGER, STRING, array, decimal, map_of
+from grammar.ast import BIGINT, BOOLEAN, DATE, DOUBLE, INTEGER, STRING, array, decimal
 from grammar.parser import parse_expression
 from tests.expressions.conftest import SCOPE, run
 

@@ -9,13 +9,16 @@ The rules are ksqlDB's (docs: reference/type-coercion; code: `DefaultSqlValueCoe
   STRING converts to DATE, TIME, TIMESTAMP and BYTES, ARRAY and MAP convert element-wise and a
   STRUCT to the union of both structs' fields. Literals (`lax`) may also convert to STRING, and a
   STRING literal to BOOLEAN and the numbers.
-* `common_type(items)`: the type a list of expressions (IN, ARRAY[...], MAP(...), CASE branches,
-  comparison operands) converts to: a left fold of the rule above over the non-NULL items, where
+* `common_type(items)`: the type a list of expressions (IN, ARRAY[...], MAP(...), the operands
+  of a collection comparison) converts to: a left fold of the rule above over the non-NULL items, where
   a string literal takes the numeric type wide enough for its number and a constructor is
   resolved element by element against the type so far. Errors are ksqlDB's
   `operator does not exist: T = S (expr)` and `invalid input syntax for type T: "text".`
-* `udf_accepts(source, target)`: a function argument's implicit cast (base types only).
+* `base_casts_implicitly(source, target)`: a function argument's implicit cast (base types only).
 * `insert_compatible(source, target)`: INSERT INTO a sink, where only DECIMAL widens.
+
+Where ksqlDB converts nothing, neither does ksqlite: CASE branches and a generic function's
+arguments (COALESCE, IFNULL) must be of one type.
 
 Nothing here builds SQL; `structures.convert` applies a decision to compiled SQL.
 """

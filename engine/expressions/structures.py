@@ -196,18 +196,32 @@ def compile_subscript(compiler, expr: a.Subscript):
 # ---- CASE and IN --------------------------------------------------------------------------
 
 def _case_result(compiler, whens, default) -> tuple[list, Optional[str], SqlType]:
-    results = [w.result for w in whens] + ([default] if default is not None else [])
-    try:
-        result_type, coerced = coerce_list(compiler, results)
-    except coercion.InvalidCoercion as error:
+    """The branches' SQL and type. ksqlDB converts nothing here: every THEN and the ELSE must be
+    of one type (NULL fits any)."""
+    typed_whens = [compiler.compile(w.result) for w in whens]
+    result_type = None
+    for when, typed in zip(whens, typed_whens):
+        if typed.type is None:
+            continue
+        if result_type is not None and typed.type != result_type:
+            raise KsqlStatementException(
+                "Invalid Case expression. Type for all 'THEN' clauses should be the same.\n"
+                f"THEN expression 'WHEN {format_expression(when.condition)} THEN "
+                f"{format_expression(when.result)}' has type: {typed.type}.\n"
+                f"Previous THEN expression(s) type: {result_type}.")
+        result_type = typed.type
+    typed_default = compiler.compile(default) if default is not None else None
+    default_type = typed_default.type if typed_default is not None else None
+    if result_type is not None and default_type is not None and default_type != result_type:
         raise KsqlStatementException(
-            "Invalid Case expression. Type for all 'THEN' clauses should be the same.\n"
-            + error.message.split("\n")[0]) from None
+            "Invalid Case expression. Type for the default clause should be the same as for "
+            f"'THEN' clauses.\nTHEN type: {result_type}.\nDEFAULT type: {default_type}.")
+    result_type = result_type or default_type
     if result_type is None:
         raise KsqlStatementException("Invalid Case expression. All case branches have NULL type")
-    branch_sql = [c.sql for c in coerced]
-    default_sql = branch_sql[-1] if default is not None else None
-    return branch_sql[:len(whens)], default_sql, result_type
+    branch_sql = [convert(compiler, w.result, t, result_type).sql for w, t in zip(whens, typed_whens)]
+    default_sql = convert(compiler, default, typed_default, result_type).sql if default is not None else None
+    return branch_sql, default_sql, result_type
 
 
 def compile_searched_case(compiler, expr: a.SearchedCase):

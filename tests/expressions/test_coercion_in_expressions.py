@@ -30,8 +30,8 @@ CASES = [
                         [None, Decimal("2.5")]], array(decimal(11, 1))),
     ("ARRAY[D, 1]", [[1.5, 1.0], [-2.0, 1.0], [None, 1.0]], array(DOUBLE)),
     ("MAP(1 := 'a', 2 := 'b')[2]", ["b", "b", "b"], STRING),
-    # CASE branches share the common type
-    ("CASE WHEN B THEN I ELSE BI END", [7, 2, 3], BIGINT),
+    # CASE converts nothing but a NULL branch
+    ("CASE WHEN B THEN BI ELSE NULL END", [2, None, None], BIGINT),
     # a STRING is read as a timestamp by ksqlDB's partial parser (left-out parts are earliest)
     ("CAST('1970-01' AS DATE)", [dt.date(1970, 1, 1)] * 3, DATE),
     ("TS > '2022'", [False, True, False], BOOLEAN),
@@ -51,6 +51,12 @@ def test_coerced_expression(text, expected, expected_type):
 
 
 ERRORS = [
+    # ksqlDB's CASE: every branch of one type, no implicit conversion
+    ("CASE WHEN B THEN I ELSE BI END", "Invalid Case expression. Type for the default clause should be "
+                                       "the same as for 'THEN' clauses.\nTHEN type: INTEGER.\nDEFAULT type: BIGINT."),
+    ("CASE WHEN B THEN 'a' WHEN I = 1 THEN 10 END",
+     "Invalid Case expression. Type for all 'THEN' clauses should be the same.\n"
+     "THEN expression 'WHEN (I = 1) THEN 10' has type: INTEGER.\nPrevious THEN expression(s) type: STRING."),
     ("B < B", "Cannot compare B (BOOLEAN) to B (BOOLEAN) with LESS_THAN."),   # BOOLEAN: = and <> only
     ("S = I", "Cannot compare S (STRING) to I (INTEGER) with EQUAL."),
     ("COALESCE(I, BI)", "Function 'COALESCE' does not accept parameters (INTEGER, BIGINT)."),

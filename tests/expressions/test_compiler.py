@@ -41,7 +41,7 @@ CASES = [
     ("TS > '1970-01-01T00:00:00'", [True, True, False], BOOLEAN),
     # CASE
     ("CASE WHEN I > 0 THEN 'pos' WHEN I < 0 THEN 'neg' END", ["pos", "neg", None], STRING),
-    ("CASE WHEN I > 0 THEN I ELSE BI END", [7, 2, 3], BIGINT),
+    ("CASE WHEN I > 0 THEN CAST(I AS BIGINT) ELSE BI END", [7, 2, 3], BIGINT),
     ("CASE I WHEN 7 THEN 'seven' ELSE 'other' END", ["seven", "other", "other"], STRING),
     # casts
     ("CAST(I AS STRING)", ["7", "-7", None], STRING),

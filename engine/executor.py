@@ -24,7 +24,7 @@ from engine.operators.sink import TopicSink
 from engine.partitioned import PartitionedQueryTask, changelog_topic_name, is_partition_aligned
 from engine.planner.logical import LogicalPlan, LogicalPlanner
 from engine.planner.physical import build_physical_plan
-from engine.planner.sanitize import sanitized_text
+from engine.planner.sanitize import projected_names, sanitized_text
 from engine.processing_log import ProcessingLog
 from engine.registry import sources as sr_sources
 from engine.repartition import plan_repartition, repartition_task_id
@@ -164,6 +164,7 @@ class Executor:
                 return self._status(stmt, f"{kind_word}/`{stmt.name}`/create",
                                     f"A {existing.kind.lower()} with the same name already exists")
             self._check_replace(stmt, existing)
+        _check_timestamp_projected(self.catalog, stmt)
         planner = LogicalPlanner(self.catalog, persistent=True)
         planner.config = self.config  # aggregations read function limits and the cache setting
         plan = planner.plan(stmt.query, stmt.name)
@@ -615,6 +616,20 @@ def _check_serdes(source: DataSource) -> None:
                 f"{part} format does not support schema.\nformat: {fmt.name}\n"
                 f"schema: Persistence{{columns=[{shown}], features={features}}}\n"
                 f"reason: {error.message}") from error
+
+
+def _check_timestamp_projected(catalog: Catalog, stmt: ast.CreateAsSelect) -> None:
+    """ksqlDB checks a C*AS's TIMESTAMP column exists among the projected columns before it
+    plans the query (so before the key columns are checked)."""
+    column = stmt.props().get("TIMESTAMP")
+    names = projected_names(catalog, stmt.query) if column is not None else None
+    if names is None:
+        return
+    name = str(column)
+    name = name[1:-1] if name.startswith("`") and name.endswith("`") else name.upper()
+    if name not in names:
+        raise KsqlStatementException(
+            f"The TIMESTAMP column set in the WITH clause does not exist in the schema: '{name}'")
 
 
 def _insertable(result: LogicalSchema, sink: LogicalSchema) -> bool:

@@ -77,3 +77,19 @@ def _qualify(node, owner: dict[str, str], params: frozenset):
                    for f in dataclasses.fields(node) if f.name != "pos"}
         return dataclasses.replace(node, **changes)
     return node
+
+
+def projected_names(catalog: Catalog, query: ast.Query) -> Optional[set[str]]:
+    """The names of the columns a query projects (`*` expanded), known before it is planned;
+    None if its sources cannot be resolved."""
+    try:
+        relation = plan_relation(catalog, query)
+    except KsqlException:
+        return None
+    names = {name for name in _item_names(query.select, relation) if name is not None}
+    if any(isinstance(i, (ast.SelectAll, ast.SelectStructAll)) for i in query.select):
+        names |= {f.name for f in relation.layout.fields}
+        expand = getattr(relation, "expand_star", None)
+        if expand is not None:
+            names |= {item.name for i in query.select if isinstance(i, ast.SelectAll) for item in expand(i)}
+    return names

@@ -53,6 +53,9 @@ def _error(engine: Engine, statement: str) -> str:
      "Error in WHERE expression: Cannot compare S_V (INTEGER) to S2_V (STRING) with GREATER_THAN."),
     ("CREATE TABLE O AS SELECT ID, SUM(V) AS T FROM S GROUP BY ID HAVING SUM(V) > 'x';",
      "Error in HAVING expression: Cannot compare SUM(V) (INTEGER) to 'x' (STRING) with GREATER_THAN."),
+    # the sink's TIMESTAMP column is checked before the key columns of the projection
+    ("CREATE STREAM O WITH (timestamp='nope') AS SELECT V FROM S;",
+     "The TIMESTAMP column set in the WITH clause does not exist in the schema: 'NOPE'"),
     # join conditions: one equality
     ("CREATE STREAM O AS SELECT * FROM S JOIN S2 WITHIN 1 SECOND ON S.ID = S2.ID AND S.V = 1;",
      "Invalid join condition: joins on multiple conditions are not yet supported. "

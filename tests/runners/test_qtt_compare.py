@@ -49,6 +49,8 @@ VALUE_CASES = [
     ({"A": 1}, {"A": 1, "B": 2}, False),
     ({"A": 1, "B": None}, {"A": 1}, False),
     ({"A": 1}, {"B": 1}, False),
+    # a field the actual object lacks reads as null (same field count still required)
+    ({"A": None}, {"B": 1}, True),
     ({"A": {"B": [Decimal("0.5")]}}, {"A": {"B": [0.5]}}, True),
     ({"A": 1}, [1], False),
     ("100,5", "100,5", True),

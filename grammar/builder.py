@@ -18,6 +18,7 @@ from grammar.errors import ParseError, semantic_error
 _LONG_MIN, _LONG_MAX = -(2 ** 63), 2 ** 63 - 1
 
 _TIME_UNITS = {"MILLISECOND", "SECOND", "MINUTE", "HOUR", "DAY"}
+_INTERVAL_UNIT_FUNCTIONS = {"TIMESTAMPADD", "TIMESTAMPSUB", "DATEADD", "DATESUB", "TIMEADD", "TIMESUB"}
 
 _EXPLAIN_PREFIX = re.compile(r"^EXPLAIN\s+", re.IGNORECASE)
 
@@ -460,7 +461,11 @@ class AstBuilder(Transformer):
         return ast.FunctionCall(name.upper(), star=True)
 
     def function_call(self, name, distinct, *arguments):
-        args = tuple(self._time_unit_or_expr(arg) for arg in _present(arguments))
+        args = tuple(_present(arguments))
+        if name.upper() in _INTERVAL_UNIT_FUNCTIONS and args:
+            # Only these take a time unit (ksqlDB's INTERVALUNIT), as their first argument;
+            # elsewhere SECOND and the like are columns (VAR_ARG(FIRST, SECOND)).
+            args = (self._time_unit_or_expr(args[0]),) + args[1:]
         return ast.FunctionCall(name.upper(), args, distinct=bool(distinct))
 
     def function_argument(self, expr, body):

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 
-from engine.errors import KsqlException
+from engine.errors import KsqlException, LogWriteException
 from grammar import ast
 from grammar.errors import ParseError
 from grammar.parser import parse_statement, split_statements, substitute_variables
@@ -89,7 +89,8 @@ def _media_type(request: Request, offered: list[str], default: str) -> Optional[
 
 
 def _ksql_error(exc: KsqlException, text: str, entities: list[dict]) -> dict:
-    return fmt.statement_error(fmt.BAD_STATEMENT, exc.message, exc.statement_text or text, entities)
+    code = fmt.SERVER_ERROR if isinstance(exc, LogWriteException) else fmt.BAD_STATEMENT
+    return fmt.statement_error(code, exc.message, exc.statement_text or text, entities)
 
 
 def _statement_text(text: str) -> str:
@@ -165,7 +166,7 @@ async def ksql_endpoint(request: Request) -> Response:
         logger.exception("statement failed")
         return error_response(500, fmt.generic_error(fmt.SERVER_ERROR, f"{type(exc).__name__}: {exc}"), media)
     if error is not None:
-        return error_response(400, error, media)
+        return error_response(500 if error["error_code"] == fmt.SERVER_ERROR else 400, error, media)
     return KsqlJSONResponse(entities, 200, media)
 
 
@@ -296,7 +297,8 @@ async def inserts_stream_endpoint(request: Request) -> Response:
                 acks.append(fmt.dumps({"status": "ok", "seq": seq}))
             except Exception as exc:  # noqa: BLE001 - each row gets its own ack
                 message = getattr(exc, "message", None) or str(exc)
-                acks.append(fmt.dumps({"status": "error", "seq": seq, "error_code": fmt.BAD_REQUEST,
+                code = fmt.SERVER_ERROR if isinstance(exc, LogWriteException) else fmt.BAD_REQUEST
+                acks.append(fmt.dumps({"status": "error", "seq": seq, "error_code": code,
                                        "message": message}))
         return acks
 

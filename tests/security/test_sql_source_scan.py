@@ -32,6 +32,8 @@ ALLOWED = {
         "a key in JSONPath text, which then enters SQL through quote_string",
     ("engine/insert_values.py", "(?:[^']|'')*"): "a regular expression matching ksqlDB literals, not SQL",
     ("engine/serde/delimited.py", "Failed to parse"): "a processing-log message",
+    ("engine/log/partition.py", "partition {self.index}"): "a partition's label in log messages",
+    ("engine/log/recovery.py", "acknowledged records missing"): "a damaged range's description",
     ("engine/serde/protobuf_format.py", "import "): "protobuf schema text (.proto), not SQL",
     ("engine/serde/protobuf_format.py", "confluent.field_meta"): "protobuf schema text, numbers only",
     ("shell/runners/sqltest.py", "testcase"): "JUnit XML report; attributes go through quoteattr",

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from engine.errors import KsqlStatementException
-from grammar.ast import location_prefix
-from grammar.formatter import format_identifier
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.grammar.ast import location_prefix
+from pyksqlite.grammar.formatter import format_identifier
 
 PREPARING = "Exception while preparing statement: "
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from grammar import ast as a
-from grammar.formatter import format_expression, format_identifier, format_string
+from pyksqlite.grammar import ast as a
+from pyksqlite.grammar.formatter import format_expression, format_identifier, format_string
 
 
 def format_create_as_select(stmt: a.CreateAsSelect, names: list[Optional[str]]) -> str:

@@ -7,11 +7,11 @@ from __future__ import annotations
 from itertools import count
 from typing import Optional
 
-from engine.duck import quote_identifier, quote_string
-from engine.errors import KsqlStatementException
-from engine.expressions.typing_rules import duckdb_type
-from engine.types import is_numeric
-from grammar.ast import SqlType
+from pyksqlite.common.duck import quote_identifier, quote_string
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.expressions.typing_rules import duckdb_type
+from pyksqlite.common.types import is_numeric
+from pyksqlite.grammar.ast import SqlType
 
 _fresh_names = count()
 
@@ -121,7 +121,7 @@ def to_string_sql(sql: str, source: SqlType) -> str:
 
 def java_double_string(sql: str) -> str:
     """`Double.toString` of a DOUBLE expression (see `number_text`)."""
-    from engine.expressions.number_text import java_double_sql
+    from pyksqlite.expressions.number_text import java_double_sql
     return java_double_sql(sql)
 
 

@@ -27,10 +27,10 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Callable, Optional, Sequence
 
-from engine.errors import KsqlStatementException
-from grammar import ast as a
-from grammar.ast import BIGINT, DOUBLE, INTEGER, SqlType, array, decimal, map_of, struct
-from grammar.formatter import format_expression
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.grammar import ast as a
+from pyksqlite.grammar.ast import BIGINT, DOUBLE, INTEGER, SqlType, array, decimal, map_of, struct
+from pyksqlite.grammar.formatter import format_expression
 
 NUMERIC_ORDER = ("INTEGER", "BIGINT", "DECIMAL", "DOUBLE")
 TEMPORAL = ("TIMESTAMP", "TIME", "DATE")

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from engine.duck import quote_identifier
-from engine.errors import KsqlStatementException
-from engine.messages import ambiguous_column
-from grammar.ast import ColumnRef, Expr, Position, SqlType
+from pyksqlite.common.duck import quote_identifier
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.messages import ambiguous_column
+from pyksqlite.grammar.ast import ColumnRef, Expr, Position, SqlType
 
 
 class UnresolvedColumnException(KsqlStatementException):

@@ -11,19 +11,19 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Optional
 
-from engine.duck import quote_identifier, quote_string
-from engine.errors import KsqlStatementException
-from engine.expressions import coercion
-from engine.expressions.casts import cast_sql, struct_field_sql
-from engine.expressions.number_text import java_double_text
-from engine.expressions.typing_rules import duckdb_type
-from grammar import ast as a
-from grammar.ast import BOOLEAN, STRING, SqlType, array, map_of, struct
-from grammar.formatter import format_expression
+from pyksqlite.common.duck import quote_identifier, quote_string
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.expressions import coercion
+from pyksqlite.expressions.casts import cast_sql, struct_field_sql
+from pyksqlite.expressions.number_text import java_double_text
+from pyksqlite.expressions.typing_rules import duckdb_type
+from pyksqlite.grammar import ast as a
+from pyksqlite.grammar.ast import BOOLEAN, STRING, SqlType, array, map_of, struct
+from pyksqlite.grammar.formatter import format_expression
 
 
 def _typed(sql, typ):
-    from engine.expressions.compiler import TypedSql
+    from pyksqlite.expressions.compiler import TypedSql
     return TypedSql(sql, typ)
 
 

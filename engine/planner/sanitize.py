@@ -1,18 +1,18 @@
 """The text ksqlDB quotes (`Statement: ...`) in errors raised while it executes a CREATE ... AS
 SELECT: the statement as its AstSanitizer leaves it, every column qualified by its source
 (`TEST.F1`) and every projected column named (`KSQL_COL_0` when nothing names it), printed by
-`grammar.statement_text`.
+`pyksqlite.grammar.statement_text`.
 """
 from __future__ import annotations
 
 import dataclasses
 from typing import Optional
 
-from engine.catalog import Catalog
-from engine.errors import KsqlException
-from engine.planner.relation import RelationPlan, plan_relation
-from grammar import ast
-from grammar.statement_text import format_create_as_select
+from pyksqlite.catalog.metastore import Catalog
+from pyksqlite.common.errors import KsqlException
+from pyksqlite.planner.relation import RelationPlan, plan_relation
+from pyksqlite.grammar import ast
+from pyksqlite.grammar.statement_text import format_create_as_select
 
 PSEUDO_COLUMNS = ("ROWTIME", "ROWPARTITION", "ROWOFFSET", "WINDOWSTART", "WINDOWEND")
 
@@ -51,7 +51,7 @@ def _owners(query: ast.Query, relation: RelationPlan) -> dict[str, str]:
 
 
 def _item_names(select: tuple[ast.SelectItem, ...], relation: RelationPlan) -> list[Optional[str]]:
-    from engine.planner.logical import _GeneratedNames, _natural_name
+    from pyksqlite.planner.logical import _GeneratedNames, _natural_name
     taken = {f.name for f in relation.layout.fields} | {
         i.alias for i in select if isinstance(i, ast.SelectExpr) and i.alias}
     generated = _GeneratedNames(taken)

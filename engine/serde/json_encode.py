@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import orjson
 
-from engine.duck import quote_identifier, quote_string
-from engine.expressions.number_text import java_double_sql
-from engine.schema import Column
-from engine.types import SqlType
+from pyksqlite.common.duck import quote_identifier, quote_string
+from pyksqlite.expressions.number_text import java_double_sql
+from pyksqlite.common.schema import Column
+from pyksqlite.common.types import SqlType
 
 
 

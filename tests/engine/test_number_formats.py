@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from engine.engine import Engine, TestRecord
-from engine.errors import KsqlException
+from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite.common.errors import KsqlException
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.engine import Engine
-from engine.errors import KsqlException
+from pyksqlite.facade.engine import Engine
+from pyksqlite.common.errors import KsqlException
 
 SETUP = ("CREATE STREAM S (ID INT KEY, V INT, W STRING) WITH (kafka_topic='s', value_format='JSON', partitions=1);\n"
          "CREATE STREAM S2 (ID INT KEY, V STRING) WITH (kafka_topic='s2', value_format='JSON', partitions=1);\n")

@@ -3,11 +3,11 @@ from decimal import Decimal
 
 import pytest
 
-from engine.errors import KsqlStatementException
-from engine.expressions import coercion
-from grammar.ast import (BIGINT, BOOLEAN, BYTES, DATE, DOUBLE, INTEGER, STRING, TIME, TIMESTAMP, array,
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.expressions import coercion
+from pyksqlite.grammar.ast import (BIGINT, BOOLEAN, BYTES, DATE, DOUBLE, INTEGER, STRING, TIME, TIMESTAMP, array,
                          decimal, map_of, struct)
-from grammar.parser import parse_expression
+from pyksqlite.grammar.parser import parse_expression
 from tests.expressions.conftest import SCOPE
 
 # (source, target, lax, result): the type `source` values take towards `target`, None if none.
@@ -112,7 +112,7 @@ COMMON_TYPES = [
 
 
 def _typed_items(text):
-    from engine.expressions.compiler import ExpressionCompiler
+    from pyksqlite.expressions.compiler import ExpressionCompiler
     compiler = ExpressionCompiler(SCOPE)
     exprs = list(parse_expression(f"ARRAY[{text}]").items)
     type_of = lambda e: compiler.compile(e).type   # noqa: E731

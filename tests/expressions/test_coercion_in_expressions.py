@@ -4,10 +4,10 @@ from decimal import Decimal
 
 import pytest
 
-from engine.errors import KsqlException
-from engine.expressions.compiler import ExpressionCompiler
-from grammar.ast import BIGINT, BOOLEAN, DATE, DOUBLE, INTEGER, STRING, array, decimal
-from grammar.parser import parse_expression
+from pyksqlite.common.errors import KsqlException
+from pyksqlite.expressions.compiler import ExpressionCompiler
+from pyksqlite.grammar.ast import BIGINT, BOOLEAN, DATE, DOUBLE, INTEGER, STRING, array, decimal
+from pyksqlite.grammar.parser import parse_expression
 from tests.expressions.conftest import SCOPE, run
 
 CASES = [

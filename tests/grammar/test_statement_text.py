@@ -1,8 +1,8 @@
 """CREATE ... AS SELECT printed as ksqlDB's SqlFormatter prints the sanitized statement it
 quotes in execution errors (`Statement: ...`)."""
-from grammar import ast
-from grammar.parser import parse_statement
-from grammar.statement_text import format_create_as_select
+from pyksqlite.grammar import ast
+from pyksqlite.grammar.parser import parse_statement
+from pyksqlite.grammar.statement_text import format_create_as_select
 
 
 def _text(sql: str, names) -> str:
@@ -30,8 +30,8 @@ def test_a_single_item_stays_on_the_select_line():
 
 
 def test_sanitizing_qualifies_columns_and_names_every_item(tmp_path):
-    from engine.engine import Engine
-    from engine.planner.sanitize import sanitized_text
+    from pyksqlite.facade.engine import Engine
+    from pyksqlite.planner.sanitize import sanitized_text
     engine = Engine(tmp_path / "data")
     try:
         engine.execute("CREATE STREAM TEST (F1 INT KEY, F2 INT) WITH (kafka_topic='t', format='JSON', "

@@ -19,9 +19,25 @@ from typing import Optional, Union
 
 @dataclass(frozen=True)
 class Position:
-    """1-based line and column of a node's first token in the statement text."""
+    """1-based line and column of a node's first token in the script it was parsed from."""
     line: int
     column: int
+
+    def prefix(self) -> str:
+        """ksqlDB's location prefix of a message about this node: `Line: 2, Col: 13: `."""
+        return f"Line: {self.line}, Col: {self.column}: "
+
+
+def position_field():
+    """The `pos` of a node: where it starts in the source, set by the parser, None for nodes the
+    planner makes. Not part of a node's identity (equal expressions at two places are equal)."""
+    return field(default=None, compare=False, repr=False, kw_only=True)
+
+
+def location_prefix(node) -> str:
+    """The `Line: l, Col: c: ` prefix for a message about `node`, or '' when it has no position."""
+    pos = getattr(node, "pos", None)
+    return pos.prefix() if pos is not None else ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -92,6 +108,7 @@ def struct(fields: list[tuple[str, SqlType]] | tuple[tuple[str, SqlType], ...]) 
 @dataclass(frozen=True)
 class Expr:
     """Base class of expression nodes."""
+    pos: Optional[Position] = position_field()
 
 
 @dataclass(frozen=True)
@@ -321,11 +338,13 @@ class WindowSpec:
     gap: Optional[Duration] = None       # SESSION
     retention: Optional[Duration] = None
     grace: Optional[Duration] = None
+    pos: Optional[Position] = position_field()
 
 
 @dataclass(frozen=True)
 class SelectItem:
     """Base class of the items of a SELECT list."""
+    pos: Optional[Position] = position_field()
 
 
 @dataclass(frozen=True)
@@ -351,6 +370,7 @@ class SourceRef:
     """A named source in FROM or JOIN, with an optional alias."""
     name: str
     alias: Optional[str] = None
+    pos: Optional[Position] = position_field()
 
     @property
     def effective_name(self) -> str:
@@ -371,6 +391,7 @@ class JoinClause:
     source: SourceRef
     on: Expr
     within: Optional[WithinSpec] = None
+    pos: Optional[Position] = position_field()
 
 
 @dataclass(frozen=True)
@@ -395,6 +416,7 @@ class Query:
 @dataclass(frozen=True)
 class Statement:
     """Base class of statements. `text` is the statement's own text (without the trailing `;`)."""
+    pos: Optional[Position] = position_field()
 
 
 # A WITH-property value as written: str, int, float, bool or None. Keys are upper-cased.
@@ -449,6 +471,7 @@ class InsertInto(Statement):
     query: Query
     properties: tuple[tuple[str, PropertyValue], ...] = ()
     text: str = field(default="", compare=False)
+    target_pos: Optional[Position] = position_field()
 
     def props(self) -> dict[str, PropertyValue]:
         return dict(self.properties)

@@ -33,11 +33,16 @@ class Name(str):
 
     quoted: bool
     raw: str
+    pos: Optional[ast.Position]
 
-    def __new__(cls, value: str, raw: str, quoted: bool) -> "Name":
+    def __new__(cls, value: str, raw: str, quoted: bool, token: Optional[Token] = None) -> "Name":
         name = super().__new__(cls, value)
         name.raw, name.quoted = raw, quoted
+        name.pos = ast.Position(token.line, token.column) if token is not None else None
         return name
+
+
+_POSITIONED = (ast.Expr, ast.SelectItem, ast.SourceRef, ast.JoinClause, ast.WindowSpec, ast.Statement)
 
 
 class _All:
@@ -68,6 +73,14 @@ class AstBuilder(Transformer):
         # ColumnRefs written with quotes: never read as a bare time unit argument.
         self._quoted_columns: set[int] = set()
 
+    def _call_userfunc(self, tree, new_children=None):
+        """Every node built from a rule starts where the rule's first token is (ksqlDB's node
+        location), unless the rule returned a node that already knows its own start."""
+        node = super()._call_userfunc(tree, new_children)
+        if isinstance(node, _POSITIONED) and node.pos is None and not tree.meta.empty:
+            object.__setattr__(node, "pos", ast.Position(tree.meta.line, tree.meta.column))
+        return node
+
     # ---- entry points -------------------------------------------------------------------------
 
     def start(self, statement):
@@ -82,16 +95,18 @@ class AstBuilder(Transformer):
     # ---- identifiers and tokens ---------------------------------------------------------------
 
     def plain_identifier(self, token):
-        return Name(token.value.upper(), token.value, quoted=False)
+        return Name(token.value.upper(), token.value, quoted=False, token=token)
 
     def quoted_identifier(self, token):
-        return Name(_checked_name(token.value[1:-1].replace('""', '"'), token), token.value, quoted=True)
+        return Name(_checked_name(token.value[1:-1].replace('""', '"'), token), token.value,
+                    quoted=True, token=token)
 
     def backquoted_identifier(self, token):
-        return Name(_checked_name(token.value[1:-1].replace("``", "`"), token), token.value, quoted=True)
+        return Name(_checked_name(token.value[1:-1].replace("``", "`"), token), token.value,
+                    quoted=True, token=token)
 
     def keyword_identifier(self, token):
-        return Name(token.value.upper(), token.value, quoted=False)
+        return Name(token.value.upper(), token.value, quoted=False, token=token)
 
     def nonreserved(self, token):
         return token
@@ -123,7 +138,7 @@ class AstBuilder(Transformer):
                                   bool(if_not_exists))
 
     def insert_into(self, target, props, query):
-        return ast.InsertInto(str(target), query, props or ())
+        return ast.InsertInto(str(target), query, props or (), target_pos=target.pos)
 
     def insert_values(self, target, columns, *values):
         return ast.InsertValues(str(target), columns, tuple(_present(values)))

@@ -54,9 +54,11 @@ def _normalize(text: str) -> str:
     return text
 
 
-def parse_statement(text: str, *, client_statements: bool = True) -> ast.Statement:
+def parse_statement(text: str, *, client_statements: bool = True,
+                    at: tuple[int, int] = (1, 1)) -> ast.Statement:
     """Parse exactly one statement (a trailing `;` is allowed). The node's `text` is the statement
-    without the trailing `;`.
+    without the trailing `;`. `at` is the (line, column) where the statement starts in its script:
+    node positions and syntax errors are relative to the script.
 
     RUN SCRIPT (a CLI command) and ASSERT VALUES / NULL VALUES / STREAM / TABLE (test-runner
     statements) are client-side: with `client_statements=False` they are rejected the way
@@ -64,22 +66,24 @@ def parse_statement(text: str, *, client_statements: bool = True) -> ast.Stateme
     text = _normalize(text)
     statement_text = _strip_terminator(text)
     if not client_statements:
-        _reject_client_statement(statement_text)
-    statement = _build(_parse_tree(text, "start"), text)
+        _reject_client_statement(statement_text, at)
+    line, column = at
+    placed = "\n" * (line - 1) + " " * (column - 1) + text
+    statement = _build(_parse_tree(placed, "start"), placed)
     return dataclasses.replace(statement, text=statement_text)
 
 
 _CLIENT_STATEMENT = re.compile(r"(RUN)\b|ASSERT\s+(VALUES|NULL|STREAM|TABLE)\b", re.IGNORECASE)
 
 
-def _reject_client_statement(text: str) -> None:
+def _reject_client_statement(text: str, at: tuple[int, int] = (1, 1)) -> None:
     """The server grammar has no RUN, and its ASSERT only takes TOPIC or SCHEMA."""
     match = _CLIENT_STATEMENT.match(text)
     if match is None:
         return
     group = 1 if match.group(1) else 2
     column = match.start(group) + 1
-    raise syntax_error(text, 1, column, match.group(group), ())
+    raise syntax_error(text, at[0], at[1] - 1 + column, match.group(group), ())
 
 
 def parse_expression(text: str) -> ast.Expr:
@@ -94,6 +98,11 @@ def split_statements(text: str) -> list[str]:
     """Split a script into statement texts on `;`, ignoring `;` inside strings, quoted
     identifiers and comments. Texts are stripped, without the `;`; empty ones are dropped."""
     return [piece.text for piece in _split_with_positions(text)]
+
+
+def split_statements_at(text: str) -> list[tuple[str, tuple[int, int]]]:
+    """`split_statements`, each text with the (line, column) where it starts in the script."""
+    return [(piece.text, (piece.line, piece.column)) for piece in _split_with_positions(text)]
 
 
 _VARIABLE_REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")

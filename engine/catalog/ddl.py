@@ -91,9 +91,11 @@ def _contains_map(typ: SqlType) -> bool:
 
 
 def resolve_formats(props: dict[str, Any], config: Config, has_key_columns: bool,
-                    inherited: Optional[DataSource] = None, value_columns: int = 0) -> tuple[FormatInfo, FormatInfo]:
+                    inherited: Optional[DataSource] = None, value_columns: int = 0,
+                    key_inherited: Optional[list[DataSource]] = None) -> tuple[FormatInfo, FormatInfo]:
     """Key and value formats from WITH (FORMAT / KEY_FORMAT / VALUE_FORMAT), the inherited source
-    (C*AS), or the configured defaults."""
+    (C*AS: `inherited`; for the key, the first of `key_inherited` that has one, as a join with a
+    keyless side takes the other side's), or the configured defaults."""
     fmt = props.get("FORMAT")
     if fmt is not None and ("KEY_FORMAT" in props or "VALUE_FORMAT" in props):
         which = "KEY_FORMAT" if "KEY_FORMAT" in props else "VALUE_FORMAT"
@@ -109,7 +111,9 @@ def resolve_formats(props: dict[str, Any], config: Config, has_key_columns: bool
             "Statement is missing the 'VALUE_FORMAT' property from the WITH clause. Either provide "
             "one or set a default via the 'ksql.persistence.default.format.value' config.")
     if key_name is None:
-        key_name = _inherited_key_format(inherited) or config.get("ksql.persistence.default.format.key", "KAFKA")
+        candidates = (key_inherited or [inherited])
+        key_name = (next((f for f in map(_inherited_key_format, candidates) if f), None)
+                    or config.get("ksql.persistence.default.format.key", "KAFKA"))
     value_name, key_name = _check_format(str(value_name)), _check_format(str(key_name))
     if not has_key_columns:
         key_name = "NONE"
@@ -126,13 +130,15 @@ def resolve_formats(props: dict[str, Any], config: Config, has_key_columns: bool
 
 
 def _inherited_key_format(inherited: Optional[DataSource]) -> Optional[str]:
-    """A C*AS inherits its source's key format; a keyless source keeps the one it declared."""
+    """A C*AS inherits its source's key format; a keyless source the one it declared. NONE is
+    never inherited: a result with key columns (GROUP BY, PARTITION BY, a join) then takes the
+    default key format, and one without gets NONE anyway."""
     if inherited is None:
         return None
     if inherited.key_format.name != "NONE":
         return inherited.key_format.name
     declared = inherited.properties.get("KEY_FORMAT") or inherited.properties.get("FORMAT")
-    return str(declared) if declared else None
+    return str(declared) if declared and str(declared).upper() != "NONE" else None
 
 
 def _wrap_default(config: Config, inherited: Optional[DataSource]) -> Optional[bool]:

@@ -136,7 +136,8 @@ def _register_math(registry: FunctionRegistry) -> None:
     for name in ("CEIL", "FLOOR"):
         for t in (INTEGER, BIGINT, DOUBLE):
             reg(name, (t,), t, f"{name.lower()}({{0}})", **cat)
-        reg(name, (ANY_DECIMAL,), _decimal_rounded, _cast_to(f"{name.lower()}({{0}})", _decimal_rounded), **cat)
+        # ksqlDB: a DECIMAL keeps its type, its scale too (CEIL(5.40) is 6.00)
+        reg(name, (ANY_DECIMAL,), _same_as_first, _cast_to(f"{name.lower()}({{0}})", _same_as_first), **cat)
     reg("ROUND", (INTEGER,), INTEGER, "{0}", description="Round half up.", **cat)
     reg("ROUND", (BIGINT,), BIGINT, "{0}", **cat)
     reg("ROUND", (DOUBLE,), BIGINT, "CAST(floor({0} + 0.5) AS BIGINT)", **cat)

@@ -36,8 +36,10 @@ def decode_string_sql(value: str, encoding: str, function: str) -> str:
 
 
 def _unhex_with_prefix(value: str) -> str:
-    """Hex text, optionally as `0x...` or `X'...'`; NULL when it is not hex."""
-    digits = (f"CASE WHEN starts_with({value}, '0x') THEN substr({value}, 3) "
+    """Hex text, optionally as `0x...` (an odd digit count gets a leading 0) or `X'...'`; NULL
+    when it is not hex."""
+    digits = (f"CASE WHEN starts_with({value}, '0x') THEN "
+              f"(CASE WHEN length({value}) % 2 = 1 THEN '0' ELSE '' END) || substr({value}, 3) "
               f"WHEN regexp_full_match({value}, '[xX]''.*''') THEN substr({value}, 3, length({value}) - 3) "
               f"ELSE {value} END")
     return bind_once(digits, lambda d: (

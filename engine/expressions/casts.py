@@ -56,9 +56,35 @@ def cast_sql(sql: str, source: Optional[SqlType], target: SqlType) -> str:
         return _cast_map(sql, source, target)
     if source.base == target.base == "STRUCT":
         return _cast_struct(sql, source, target)
+    if source.base == "STRING" and target.base in ("TIMESTAMP", "DATE"):
+        return f"CAST({partial_timestamp_sql(sql)} AS {duckdb_type(target)})"
     if _temporal_cast_allowed(source, target):
         return f"CAST({sql} AS {duckdb_type(target)})"
     raise KsqlStatementException(f"Cast of {source} to {target} is not supported")
+
+
+# ksqlDB reads a timestamp from text with its partial parser: `yyyy[-MM[-dd[THH[:mm[:ss[.SSS]]]]]]`
+# then an optional zone (`Z`, `+hh:mm`, `-hhmm`); what is left out is the earliest value.
+_PARTIAL_TIMESTAMP = (r"^(\d{4}(?:-\d{2}(?:-\d{2}(?:T\d{2}(?::\d{2}(?::\d{2}(?:\.\d{1,3})?)?)?)?)?)?)"
+                      r"(Z|[+-]\d{2}:?\d{2})?$")
+_EARLIEST = "0000-01-01T00:00:00.000"
+
+
+def partial_timestamp_sql(sql: str) -> str:
+    """SQL reading STRING `sql` as ksqlDB's partial timestamp text (NULL when it is not one)."""
+    def render(text: str) -> str:
+        pattern = quote_string(_PARTIAL_TIMESTAMP)
+        body = f"regexp_extract({text}, {pattern}, 1)"
+        zone = f"regexp_extract({text}, {pattern}, 2)"
+        completed = f"({body} || substr({quote_string(_EARLIEST)}, length({body}) + 1))"
+        local = f"try_strptime({completed}, '%Y-%m-%dT%H:%M:%S.%g')"
+        digits = f"replace(substr({zone}, 2), ':', '')"
+        minutes = (f"(CASE WHEN {zone} IN ('', 'Z') THEN 0 ELSE "
+                   f"(CASE WHEN starts_with({zone}, '-') THEN -1 ELSE 1 END) * "
+                   f"(CAST(substr({digits}, 1, 2) AS INTEGER) * 60 + CAST(substr({digits}, 3, 2) AS INTEGER)) END)")
+        return (f"(CASE WHEN regexp_matches({text}, {pattern}) "
+                f"THEN {local} - to_minutes(CAST({minutes} AS BIGINT)) END)")
+    return bind_once(f"trim({sql})", render)
 
 
 def _temporal_cast_allowed(source: SqlType, target: SqlType) -> bool:
@@ -94,29 +120,9 @@ def to_string_sql(sql: str, source: SqlType) -> str:
 
 
 def java_double_string(sql: str) -> str:
-    """`Double.toString`: plain notation in [1e-3, 1e7), else `d.dddE[-]n`, shortest digits."""
-    def render(v: str) -> str:
-        plain = f"CAST({v} AS VARCHAR)"
-        return (f"CASE WHEN isnan({v}) THEN 'NaN' WHEN isinf({v}) THEN "
-                f"(CASE WHEN {v} > 0 THEN 'Infinity' ELSE '-Infinity' END) "
-                f"WHEN {v} = 0 OR (abs({v}) >= 0.001 AND abs({v}) < 10000000) THEN {plain} "
-                f"ELSE (CASE WHEN {v} < 0 THEN '-' ELSE '' END) || {_scientific(f'abs({v})')} END")
-    return bind_once(sql, render)
-
-
-def _scientific(abs_sql: str) -> str:
-    """Java's scientific form of a positive double, from DuckDB's shortest-digits text."""
-    def render(text: str) -> str:
-        digits = (f"ltrim(replace(CASE WHEN contains({text}, 'e') THEN split_part({text}, 'e', 1) "
-                  f"ELSE rtrim(replace({text}, '.', ''), '0') END, '.', ''), '0')")
-        exponent = (f"CASE WHEN contains({text}, 'e') THEN CAST(split_part({text}, 'e', 2) AS INTEGER) "
-                    f"WHEN starts_with({text}, '0.') THEN -(length(split_part({text}, '.', 2)) - "
-                    f"length(ltrim(split_part({text}, '.', 2), '0')) + 1) "
-                    f"ELSE length(split_part({text}, '.', 1)) - 1 END")
-        mantissa = bind_once(f"rtrim({digits}, '0')", lambda d: (
-            f"{d}[1] || '.' || CASE WHEN length({d}) > 1 THEN {d}[2:] ELSE '0' END"))
-        return f"{mantissa} || 'E' || CAST({exponent} AS VARCHAR)"
-    return bind_once(f"CAST({abs_sql} AS VARCHAR)", render)
+    """`Double.toString` of a DOUBLE expression (see `number_text`)."""
+    from pyksqlite.expressions.number_text import java_double_sql
+    return java_double_sql(sql)
 
 
 def _map_list(sql: str, element_sql) -> str:

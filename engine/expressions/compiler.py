@@ -6,12 +6,13 @@ here; constructors, CASE, IN and subscripts are in `structures.py`.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional
 
 from pyksqlite.common.duck import quote_string
 from pyksqlite.common.errors import KsqlStatementException
-from pyksqlite.expressions import structures
+from pyksqlite.expressions import coercion, structures
 from pyksqlite.expressions.casts import cast_sql, fresh_lambda_param, wrap_int32, wrap_int64
 from pyksqlite.grammar.formatter import format_expression
 from pyksqlite.expressions.functions import FunctionRegistry, default_registry
@@ -71,7 +72,7 @@ class ExpressionCompiler:
         if typed.type is not None and typed.type != BOOLEAN:
             prefix = f"Type error in {clause} expression: " if clause else ""
             raise KsqlStatementException(f"{prefix}Should evaluate to boolean but is "
-                                         f"{format_expression(expr)} ({typed.type}) instead.")
+                                         f"{self.shown(expr)} ({typed.type}) instead.")
         return TypedSql(self._null_on_error(typed.sql), BOOLEAN)
 
     def compile_projection(self, expr: a.Expr) -> TypedSql:
@@ -103,6 +104,11 @@ class ExpressionCompiler:
         body = inner.compile(expr.body)
         self.uses_volatile |= inner.uses_volatile
         return TypedSql(f"lambda {', '.join(names.values())}: {body.sql}", body.type)
+
+    def shown(self, expr: a.Expr) -> str:
+        """`expr` as ksqlDB's messages print it: column references by the names ksqlDB gives
+        them in this scope (a join's `A.X` is `A_X`)."""
+        return format_expression(_refs_shown(expr, self.scope, frozenset()))
 
     def _null_on_error(self, sql: str) -> str:
         return sql if self.uses_volatile else f"TRY({sql})"
@@ -142,7 +148,7 @@ class ExpressionCompiler:
         operand = self.compile(expr.operand)
         if operand.type is not None and not is_numeric(operand.type):
             raise KsqlStatementException(
-                f"Error processing expression: {format_expression(expr)}. "
+                f"Error processing expression: {self.shown(expr)}. "
                 f"Unsupported arithmetic types. {_base(operand.type)}")
         if expr.op == "+":
             return operand
@@ -156,7 +162,7 @@ class ExpressionCompiler:
         left, right = self.compile(expr.left), self.compile(expr.right)
         if left.type is None or right.type is None:
             raise KsqlStatementException(
-                f"Error processing expression: {format_expression(expr)}. Arithmetic on types "
+                f"Error processing expression: {self.shown(expr)}. Arithmetic on types "
                 f"{_type_name(left.type)} and {_type_name(right.type)} are not supported.")
         if expr.op == "+" and STRING in (left.type, right.type) and \
                 all(t is None or t == STRING for t in (left.type, right.type)):
@@ -165,7 +171,7 @@ class ExpressionCompiler:
                                  right.type or left.type or DOUBLE)
         if result is None:
             raise KsqlStatementException(
-                f"Error processing expression: {format_expression(expr)}. "
+                f"Error processing expression: {self.shown(expr)}. "
                 f"Unsupported arithmetic types. {_base(left.type)} {_base(right.type)}")
         return TypedSql(arithmetic_sql(expr.op, left.sql, right.sql, result), result)
 
@@ -181,18 +187,33 @@ class ExpressionCompiler:
         return TypedSql(f"coalesce(({left.sql} {expr.op} {right.sql}), false)", BOOLEAN)
 
     def _comparable_pair(self, expr: a.Comparison, left: TypedSql, right: TypedSql):
+        """Both operands in the types they are compared in: a STRING compared with a temporal
+        value is read as one; ARRAY, MAP and STRUCT operands convert to their common type."""
         if left.type is None or right.type is None:
             return left, right
         if not comparable(left.type, right.type, expr.op):
             raise KsqlStatementException(
-                f"Cannot compare {format_expression(expr.left)} ({left.type}) to "
-                f"{format_expression(expr.right)} ({right.type}) with {COMPARISON_NAMES[expr.op]}.")
+                f"Cannot compare {self.shown(expr.left)} ({left.type}) to "
+                f"{self.shown(expr.right)} ({right.type}) with {COMPARISON_NAMES[expr.op]}.")
         temporal = ("DATE", "TIME", "TIMESTAMP")
         if left.type.base == "STRING" and right.type.base in temporal:
             left = TypedSql(cast_sql(left.sql, left.type, right.type), right.type)
         if right.type.base == "STRING" and left.type.base in temporal:
             right = TypedSql(cast_sql(right.sql, right.type, left.type), left.type)
+        if left.type.base in ("ARRAY", "MAP", "STRUCT") and left.type != right.type:
+            return self._structured_pair(expr, left, right)
         return left, right
+
+    def _structured_pair(self, expr: a.Comparison, left: TypedSql, right: TypedSql):
+        try:
+            common = coercion.common_type([(expr.left, left.type), (expr.right, right.type)],
+                                          structures.type_of(self))
+        except KsqlStatementException:
+            common = None
+        if common is None:   # unequal, as Java's equals of differently typed values
+            return TypedSql(f"to_json({left.sql})", STRING), TypedSql(f"to_json({right.sql})", STRING)
+        return (structures.convert(self, expr.left, left, common),
+                structures.convert(self, expr.right, right, common))
 
     def _compile_LogicalBinary(self, expr: a.LogicalBinary) -> TypedSql:
         left, right = self._boolean(expr.left), self._boolean(expr.right)
@@ -205,7 +226,7 @@ class ExpressionCompiler:
         typed = self.compile(expr)
         if typed.type is not None and typed.type != BOOLEAN:
             raise KsqlStatementException(
-                f"Logical operand {format_expression(expr)} must be of type BOOLEAN, "
+                f"Logical operand {self.shown(expr)} must be of type BOOLEAN, "
                 f"but was {typed.type}.")
         return typed.sql
 
@@ -220,8 +241,9 @@ class ExpressionCompiler:
             pair = self._comparable_pair(a.Comparison(">=", expr.value, bound), value,
                                          self.compile(bound))
             bounds.append(pair[1].sql)
-        negation = "NOT " if expr.negated else ""
-        return TypedSql(f"({value.sql} {negation}BETWEEN {bounds[0]} AND {bounds[1]})", BOOLEAN)
+        # ksqlDB's BETWEEN is false when the value or a bound is NULL; NOT BETWEEN negates that.
+        between = f"coalesce(({value.sql} BETWEEN {bounds[0]} AND {bounds[1]}), false)"
+        return TypedSql(f"(NOT {between})" if expr.negated else between, BOOLEAN)
 
     def _compile_Like(self, expr: a.Like) -> TypedSql:
         value, pattern = self.compile(expr.value), self.compile(expr.pattern)
@@ -281,6 +303,23 @@ class ExpressionCompiler:
             f"Lambda expressions are only allowed as function arguments: {format_expression(expr)}")
 
 
+def _refs_shown(node, scope: Scope, params: frozenset):
+    """`node` with each column reference replaced by how `scope` shows it (lambda parameters,
+    which shadow columns, stay as they are)."""
+    if isinstance(node, a.ColumnRef):
+        shown = None if (node.source is None and node.name in params) else scope.shown(node)
+        return shown if shown is not None else node
+    if isinstance(node, tuple):
+        return tuple(_refs_shown(item, scope, params) for item in node)
+    if isinstance(node, a.Lambda):
+        return dataclasses.replace(node, body=_refs_shown(node.body, scope, params | set(node.params)))
+    if isinstance(node, (a.Expr, a.WhenClause)):
+        changes = {f.name: _refs_shown(getattr(node, f.name), scope, params)
+                   for f in dataclasses.fields(node) if f.name != "pos"}
+        return dataclasses.replace(node, **changes)
+    return node
+
+
 def _type_name(t: Optional[SqlType]) -> str:
     return str(t) if t is not None else "null"
 
@@ -314,11 +353,14 @@ def _integral_sql(op: str, wide_left: str, right: str) -> str:
 
 
 def coerce_sql(typed: TypedSql, target: SqlType) -> TypedSql:
-    """`typed` implicitly converted to `target` (INSERT VALUES, INSERT INTO), or ksqlDB's error."""
-    coerced = structures.coerce(typed, target, None)
-    if coerced is None:
+    """`typed` implicitly converted to `target` (ksqlDB's strict coercion), or ksqlDB's error."""
+    if typed.type is None:
+        return TypedSql(f"CAST(NULL AS {duckdb_type(target)})", target)
+    if typed.type == target:
+        return typed
+    if coercion.coerce_type(typed.type, target) is None:
         raise KsqlStatementException(f"Expected type {target} but got {typed.type}")
-    return coerced
+    return TypedSql(cast_sql(typed.sql, typed.type, target), target)
 
 
 def evaluate_constant(expr: a.Expr) -> tuple[Any, Optional[SqlType]]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
 from pyksqlite.common.errors import FunctionException, KsqlStatementException
-from pyksqlite.expressions.typing_rules import can_widen
+from pyksqlite.expressions import coercion
 from pyksqlite.grammar.ast import SqlType
 
 ParamType = Union[SqlType, str]
@@ -184,7 +184,7 @@ class FunctionRegistry:
         """The variant for these argument types (None is an untyped NULL), or ksqlDB's error."""
         info = self.get(name)
         exact, widened = [], []
-        for variant in info.variants:
+        for variant in _distinct(info.variants):
             match = _match(variant, arg_types)
             if match is not None:
                 (exact if match.exact else widened).append((variant, match))
@@ -258,6 +258,17 @@ def _match(variant: FunctionVariant, arg_types: list[Optional[SqlType]]) -> Opti
 _AMBIGUOUS = object()
 
 
+def _distinct(variants: list[FunctionVariant]) -> list[FunctionVariant]:
+    """One variant per signature: a later registration of the same parameters is ignored."""
+    seen, result = set(), []
+    for variant in variants:
+        signature = (variant.params, variant.variadic, variant.variadic_at)
+        if signature not in seen:
+            seen.add(signature)
+            result.append(variant)
+    return result
+
+
 def _rank(variant: FunctionVariant) -> tuple:
     """ksqlDB's UdfIndex order between variants that all accept a call (higher is better)."""
     at = variant.variadic_index
@@ -276,6 +287,36 @@ def _best(candidates: list):
     return ranked[0]
 
 
+def _any_decimal(param: SqlType) -> bool:
+    return param.base == "DECIMAL" and param.precision is None
+
+
+def _accepts(param: SqlType, arg: SqlType) -> bool:
+    """ksqlDB's ParamTypes.areCompatible: element-wise for ARRAY and MAP, the declared fields for
+    STRUCT, else the same base type or one that casts implicitly to it."""
+    if param.base == arg.base == "ARRAY":
+        return _accepts(param.element, arg.element)
+    if param.base == arg.base == "MAP":
+        return _accepts(param.key, arg.key) and _accepts(param.value, arg.value)
+    if param.base == arg.base == "STRUCT":
+        given = dict(arg.fields)
+        return not given or not param.fields or all(
+            name in given and _accepts(t, given[name]) for name, t in param.fields)
+    if param.base == arg.base:
+        return True
+    return coercion.base_casts_implicitly(arg.base, param.base)
+
+
+def _cast_target(param: SqlType, arg: SqlType) -> SqlType:
+    """The type an accepted argument converts to: itself for a DECIMAL parameter of any
+    precision (an integer becomes the DECIMAL holding it), else the parameter's type."""
+    if _any_decimal(param):
+        return coercion.to_decimal_type(arg) if arg.base != "DECIMAL" else arg
+    if param.base == arg.base and param.base in ("DECIMAL", "STRUCT"):
+        return arg
+    return param
+
+
 _NO_MATCH = object()
 _STRING_PATTERNS = ("T", "ARRAY<T>", "MAP<T>")
 
@@ -283,12 +324,10 @@ _STRING_PATTERNS = ("T", "ARRAY<T>", "MAP<T>")
 def _bind(param: ParamType, arg: Optional[SqlType], bindings: dict[str, SqlType]):
     if isinstance(param, SqlType) and has_generics(param):
         return arg if _bind_generic(param, arg, bindings) else _NO_MATCH
-    if isinstance(param, SqlType) and param.base == "DECIMAL" and param.precision is None:
-        return arg if arg is None or arg.base == "DECIMAL" else _NO_MATCH
     if isinstance(param, SqlType):
-        if arg is None or can_widen(arg, param):
-            return param
-        return _NO_MATCH
+        if arg is None:
+            return None if _any_decimal(param) else param
+        return _cast_target(param, arg) if _accepts(param, arg) else _NO_MATCH
     if param == "ANY":
         return arg
     if arg is None:
@@ -299,7 +338,7 @@ def _bind(param: ParamType, arg: Optional[SqlType], bindings: dict[str, SqlType]
     bound = arg if structure is None else (arg.element if structure == "ARRAY" else arg.value)
     previous = bindings.get("T")
     if previous is not None and previous != bound:
-        if bound is not None and can_widen(bound, previous):
+        if bound is not None and _accepts(previous, bound):
             return arg
         return _NO_MATCH
     bindings["T"] = bound
@@ -316,11 +355,11 @@ def _bind_generic(param: SqlType, arg: Optional[SqlType], bindings: dict[str, Sq
         if previous is None:
             bindings[param.base] = arg
             return True
-        return previous == arg or can_widen(arg, previous)
+        return previous == arg or _accepts(previous, arg)
     if param.base == "DECIMAL" and param.precision is None:
         return arg.base == "DECIMAL"
     if not has_generics(param):
-        return arg == param or can_widen(arg, param)
+        return arg == param or _accepts(param, arg)
     if param.base != arg.base:
         return False
     if param.base == "ARRAY":

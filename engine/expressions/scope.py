@@ -11,20 +11,24 @@ from typing import Optional
 
 from pyksqlite.common.duck import quote_identifier
 from pyksqlite.common.errors import KsqlStatementException
-from pyksqlite.grammar.ast import ColumnRef, SqlType
+from pyksqlite.common.messages import ambiguous_column
+from pyksqlite.grammar.ast import ColumnRef, Expr, Position, SqlType
 
 
 class UnresolvedColumnException(KsqlStatementException):
-    """An unknown column. ksqlDB names the clause: `WHERE column 'X' cannot be resolved.`"""
+    """An unknown column. ksqlDB names the clause and where the reference is:
+    `Line: 1, Col: 35: WHERE column 'X' cannot be resolved.`"""
 
-    def __init__(self, column: str, clause: str = "Column"):
-        super().__init__(f"{clause} column '{column}' cannot be resolved." if clause != "Column"
-                         else f"Column '{column}' cannot be resolved.")
+    def __init__(self, column: str, clause: str = "Column", pos: Optional[Position] = None):
+        prefix = pos.prefix() if pos is not None else ""
+        super().__init__(prefix + (f"{clause} column '{column}' cannot be resolved." if clause != "Column"
+                                   else f"Column '{column}' cannot be resolved."))
         self.column = column
+        self.pos = pos
 
     def in_clause(self, clause: str) -> "UnresolvedColumnException":
         """The same error worded for a clause, e.g. `SELECT` or `WHERE`."""
-        return UnresolvedColumnException(self.column, clause)
+        return UnresolvedColumnException(self.column, clause, self.pos)
 
 
 @dataclass(frozen=True)
@@ -40,11 +44,22 @@ class Scope:
     def __init__(self, columns: dict[str, ColumnBinding],
                  qualified: Optional[dict[tuple[str, str], ColumnBinding]] = None,
                  ambiguous: Optional[set[str]] = None,
-                 parent: Optional["Scope"] = None):
+                 parent: Optional["Scope"] = None,
+                 shown_as: Optional[dict[tuple[Optional[str], str], Expr]] = None):
         self.columns = dict(columns)
         self.qualified = dict(qualified or {})
         self.ambiguous = set(ambiguous or ())
         self.parent = parent
+        # How a reference reads in messages when ksqlDB names it otherwise: a join's `A.X` is its
+        # column `A_X`, an aggregation's internal column the aggregate call it holds.
+        self.shown_as = dict(shown_as or {})
+
+    def shown(self, ref: ColumnRef) -> Optional[Expr]:
+        """The expression a message shows for `ref`, or None to show it as written."""
+        found = self.shown_as.get((ref.source, ref.name))
+        if found is None and self.parent is not None:
+            return self.parent.shown(ref)
+        return found
 
     def resolve(self, ref: ColumnRef) -> ColumnBinding:
         """The binding of `ref`, or ksqlDB's error for an unknown, ambiguous or badly qualified name."""
@@ -53,14 +68,15 @@ class Scope:
         if ref.name in self.columns:
             return self.columns[ref.name]
         if ref.name in self.ambiguous:
-            raise KsqlStatementException(self._ambiguity_message(ref.name))
+            sources = [source for source, column in self.qualified if column == ref.name]
+            raise ambiguous_column(ref.name, sources, ref)
         if self.parent is not None:
             return self.parent.resolve(ref)
-        raise UnresolvedColumnException(ref.name)
+        raise UnresolvedColumnException(ref.name, pos=ref.pos)
 
     def with_lambda_params(self, params: dict[str, ColumnBinding]) -> "Scope":
         """A child scope for a lambda body: `params` shadow this scope's columns."""
-        return Scope(params, parent=self)
+        return Scope(params, parent=self, shown_as={(None, name): ColumnRef(name) for name in params})
 
     def _resolve_qualified(self, ref: ColumnRef) -> ColumnBinding:
         binding = self.qualified.get((ref.source, ref.name))
@@ -71,12 +87,7 @@ class Scope:
         if not any(source == ref.source for source, _ in self.qualified):
             raise KsqlStatementException(
                 f"'{ref.source}' is not a valid stream/table name or alias.")
-        raise UnresolvedColumnException(f"{ref.source}.{ref.name}")
-
-    def _ambiguity_message(self, name: str) -> str:
-        sources = sorted(source for source, column in self.qualified if column == name)
-        options = " or ".join(f"{source}.{name}" for source in sources)
-        return f"Column '{name}' is ambiguous. Could be {options}."
+        raise UnresolvedColumnException(f"{ref.source}.{ref.name}", pos=ref.pos)
 
 
 def scope_of_columns(types: dict[str, SqlType]) -> Scope:

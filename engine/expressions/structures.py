@@ -1,23 +1,25 @@
 """Compilation of the structured expressions: struct dereference, subscripts, ARRAY/MAP/STRUCT
-constructors, CASE and IN, and the implicit coercions they share.
+constructors, CASE and IN, and the conversion of expressions to the type `coercion` chose.
 
-ksqlDB coerces *literals* towards the type of their peers: `ARRAY[1, '2']` is ARRAY<INTEGER>,
-`x IN ('10')` compares a number; numbers widen INT -> BIGINT -> DECIMAL -> DOUBLE. These are
-functions taking the compiler as first argument (they are bound as its methods).
+`coercion` decides types (`ARRAY[1, '2']` is ARRAY<INTEGER>, `x IN (1, 2.5)` compares as
+DECIMAL); `convert` applies a decision to compiled SQL: a literal's value converts once here, any
+other expression is CAST per record. These are functions taking the compiler as first argument
+(they are bound as its methods).
 """
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 from typing import Optional
 
-from pyksqlite.common.errors import KsqlStatementException
 from pyksqlite.common.duck import quote_identifier, quote_string
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.expressions import coercion
 from pyksqlite.expressions.casts import cast_sql, struct_field_sql
-from pyksqlite.grammar.formatter import format_expression
-from pyksqlite.expressions.typing_rules import can_widen, duckdb_type, widest_numeric
-from pyksqlite.common.types import is_numeric
+from pyksqlite.expressions.number_text import java_double_text
+from pyksqlite.expressions.typing_rules import duckdb_type
 from pyksqlite.grammar import ast as a
 from pyksqlite.grammar.ast import BOOLEAN, STRING, SqlType, array, map_of, struct
+from pyksqlite.grammar.formatter import format_expression
 
 
 def _typed(sql, typ):
@@ -25,130 +27,89 @@ def _typed(sql, typ):
     return TypedSql(sql, typ)
 
 
-# ---- literal coercion ----------------------------------------------------------------------
+# ---- conversion to a common type ----------------------------------------------------------
 
-def parse_string_literal(text: str, target: SqlType, period: bool) -> str:
-    """SQL for string literal `text` read as a `target` value, or ksqlDB's syntax error."""
-    try:
-        if target.base == "BOOLEAN":
-            # ksqlDB's SqlBooleans: 'true'/'yes' and 'false'/'no', or a prefix of one, any case.
-            word = text.strip().lower()
-            if word and any(v.startswith(word) for v in ("true", "yes")):
-                return "TRUE"
-            if word and any(v.startswith(word) for v in ("false", "no")):
-                return "FALSE"
-            raise ValueError
-        number = Decimal(text.strip())
-        if target.base in ("INTEGER", "BIGINT") and number != number.to_integral_value():
-            raise ValueError
-        literal = str(int(number)) if target.base in ("INTEGER", "BIGINT") else str(number)
-        return f"CAST({quote_string(literal)} AS {duckdb_type(target)})"
-    except (ValueError, InvalidOperation):
-        suffix = "." if period else ""
-        raise KsqlStatementException(
-            f'invalid input syntax for type {target}: "{text}"{suffix}') from None
+def type_of(compiler):
+    """A function giving the type of a sub-expression (what `coercion.common_type` needs)."""
+    return lambda expr: compiler.compile(expr).type
 
 
-def coerce_expression(compiler, expr: a.Expr, target: SqlType, period: bool = True):
-    """Compile `expr` as a value of `target`, coercing literals and constructors element-wise.
-    Returns None when the types are incompatible (the caller words the error)."""
-    if isinstance(expr, a.StringLiteral) and target.base in ("INTEGER", "BIGINT", "DOUBLE",
-                                                               "DECIMAL", "BOOLEAN"):
-        return _typed(parse_string_literal(expr.value, target, period), target)
-    if isinstance(expr, a.ArrayConstructor) and target.base == "ARRAY" and expr.items:
-        items = [coerce_expression(compiler, item, target.element, False) for item in expr.items]
-        if all(items):
-            return _typed(f"[{', '.join(i.sql for i in items)}]", target)
-        return None
-    if isinstance(expr, a.MapConstructor) and target.base == "MAP" and expr.entries:
-        keys = [_map_key_sql(compiler, k) for k, _ in expr.entries]
-        values = [coerce_expression(compiler, v, target.value, True) for _, v in expr.entries]
-        if all(values):
-            return _typed(f"MAP([{', '.join(keys)}], [{', '.join(v.sql for v in values)}])", target)
-        return None
-    if isinstance(expr, a.StructConstructor) and target.base == "STRUCT":
-        return _coerce_struct_constructor(compiler, expr, target)
-    return coerce(compiler.compile(expr), target, expr)
-
-
-def _coerce_struct_constructor(compiler, expr: a.StructConstructor, target: SqlType):
-    given = dict(expr.fields)
-    parts = []
-    for name, field_type in target.fields:
-        value = (coerce_expression(compiler, given[name], field_type, False) if name in given
-                 else _typed(f"CAST(NULL AS {duckdb_type(field_type)})", field_type))
-        if value is None:
-            return None
-        parts.append(f"{quote_identifier(name)} := {value.sql}")
-    if set(given) - {name for name, _ in target.fields}:
-        return None
-    return _typed(f"struct_pack({', '.join(parts)})", target)
-
-
-def coerce(typed, target: SqlType, expr: Optional[a.Expr]):
-    """`typed` implicitly converted to `target`, or None when ksqlDB would not convert it."""
+def convert(compiler, expr: a.Expr, typed, target: SqlType):
+    """`expr` (compiled as `typed`) as a value of `target`, which `coercion` chose for it: a
+    literal is converted once, here (`'10'` becomes the number 10), anything else is CAST."""
     if typed.type is None:
         return _typed(f"CAST(NULL AS {duckdb_type(target)})", target)
     if typed.type == target:
         return typed
-    if can_widen(typed.type, target) or _struct_widens(typed.type, target):
-        return _typed(cast_sql(typed.sql, typed.type, target), target)
-    return None
+    if isinstance(expr, coercion.LITERALS):
+        literal = _literal_sql(expr, target)
+        if literal is not None:
+            return _typed(literal, target)
+    return _typed(cast_sql(typed.sql, typed.type, target), target)
 
 
-def _struct_widens(source: SqlType, target: SqlType) -> bool:
-    if not (source.base == target.base == "STRUCT"):
-        return False
-    target_fields = dict(target.fields)
-    return all(name in target_fields and (t == target_fields[name] or can_widen(t, target_fields[name]))
-               for name, t in source.fields)
-
-
-# ---- common types --------------------------------------------------------------------------
-
-def common_type(compiler, exprs: list[a.Expr], typed: list) -> Optional[SqlType]:
-    """The type `exprs` unify to, literal strings adapting to their peers; None if all NULL."""
-    peers = [t.type for e, t in zip(exprs, typed)
-             if t.type is not None and not isinstance(e, a.StringLiteral)]
-    if not peers:
-        return STRING if any(t.type is not None for t in typed) else None
-    return unify_types(peers)
-
-
-def unify_types(types: list[SqlType]) -> Optional[SqlType]:
-    first = types[0]
-    if all(t == first for t in types):
-        return first
-    if all(is_numeric(t) for t in types):
-        return widest_numeric(types)
-    if all(t.base == "STRUCT" for t in types):
-        return _union_struct(types)
-    if all(t.base == "ARRAY" for t in types):
-        element = unify_types([t.element for t in types])
-        return array(element) if element else None
-    if all(t.base == "MAP" for t in types):
-        value = unify_types([t.value for t in types])
-        return map_of(STRING, value) if value else None
-    return None
-
-
-def _union_struct(types: list[SqlType]) -> Optional[SqlType]:
-    fields: dict[str, list[SqlType]] = {}
-    for t in types:
-        for name, field_type in t.fields:
-            fields.setdefault(name, []).append(field_type)
-    unified = [(name, unify_types(ts)) for name, ts in fields.items()]
-    return None if any(t is None for _, t in unified) else struct(unified)
-
-
-def _coerce_all(compiler, exprs, target: SqlType, period: bool, describe_error) -> list:
-    results = []
-    for expr in exprs:
-        value = coerce_expression(compiler, expr, target, period)
+def _literal_sql(expr: a.Expr, target: SqlType) -> Optional[str]:
+    """A literal's value converted to `target` as ksqlDB's lax literal coercion does; None when a
+    plain CAST of the compiled literal does the same."""
+    if target.base == "STRING":
+        return quote_string(literal_text(expr))
+    if not isinstance(expr, a.StringLiteral):
+        return None
+    if target.base == "BOOLEAN":
+        value = coercion.parse_boolean(expr.value)
         if value is None:
-            raise KsqlStatementException(describe_error(expr))
-        results.append(value)
-    return results
+            raise coercion.invalid_syntax(expr.value, target)
+        return "TRUE" if value else "FALSE"
+    if target.base in ("INTEGER", "BIGINT", "DECIMAL"):
+        try:
+            number = Decimal(expr.value.strip())
+        except InvalidOperation:
+            raise coercion.invalid_syntax(expr.value, target) from None
+        if target.base != "DECIMAL" and number != number.to_integral_value():
+            raise coercion.invalid_syntax(expr.value, target)
+        text = str(int(number)) if target.base != "DECIMAL" else str(number)
+        return f"CAST({quote_string(text)} AS {duckdb_type(target)})"
+    return None
+
+
+def literal_text(expr: a.Expr) -> str:
+    """A literal as a STRING: its Java `toString` (`1.0E7` for a DOUBLE, plain DECIMAL digits)."""
+    if isinstance(expr, a.StringLiteral):
+        return expr.value
+    if isinstance(expr, a.BooleanLiteral):
+        return "true" if expr.value else "false"
+    if isinstance(expr, a.IntegerLiteral):
+        return str(expr.value)
+    if isinstance(expr, a.DecimalLiteral):
+        return str(Decimal(expr.text))
+    if isinstance(expr, a.DoubleLiteral):
+        return java_double_text(expr.value)
+    raise KsqlStatementException(f"Not a literal: {format_expression(expr)}")
+
+
+def coerce_list(compiler, exprs: list[a.Expr]) -> tuple[Optional[SqlType], list]:
+    """The common type of `exprs` (None if all are NULL) and each converted to it."""
+    typed = [compiler.compile(e) for e in exprs]
+    common = coercion.common_type(list(zip(exprs, [t.type for t in typed])), type_of(compiler))
+    if common is None:
+        return None, typed
+    return common, [convert(compiler, e, t, common) for e, t in zip(exprs, typed)]
+
+
+def coerce_to(compiler, expr: a.Expr, target: SqlType):
+    """`expr` as a value of `target` when ksqlDB converts it implicitly, else None."""
+    typed = compiler.compile(expr)
+    if typed.type is None or typed.type == target:
+        return convert(compiler, expr, typed, target)
+    lax = isinstance(expr, coercion.LITERALS)
+    if isinstance(expr, a.StringLiteral) and coercion.is_number(target):
+        try:
+            coercion.string_number_type(expr.value)
+        except ValueError:
+            raise coercion.invalid_syntax(expr.value, target) from None
+    elif coercion.coerce_type(typed.type, target, lax) is None:
+        return None
+    return convert(compiler, expr, typed, target)
 
 
 # ---- constructors --------------------------------------------------------------------------
@@ -158,24 +119,13 @@ def compile_array(compiler, expr: a.ArrayConstructor):
         raise KsqlStatementException(
             "Array constructor cannot be empty. Please supply at least one element "
             "(see https://github.com/confluentinc/ksql/issues/4239).")
-    typed = [compiler.compile(item) for item in expr.items]
-    element = common_type(compiler, list(expr.items), typed)
+    element, items = coerce_list(compiler, list(expr.items))
     if element is None:
         raise KsqlStatementException(
             "Cannot construct an array with all NULL elements "
             "(see https://github.com/confluentinc/ksql/issues/4239). As a workaround, you may "
             "cast a NULL value to the desired type.")
-    items = _coerce_all(compiler, expr.items, element, False,
-                        lambda e: f"Cannot construct an array with mismatching types: "
-                                  f"{format_expression(e)} is not {element}")
     return _typed(f"[{', '.join(i.sql for i in items)}]", array(element))
-
-
-def _map_key_sql(compiler, key: a.Expr) -> str:
-    typed = compiler.compile(key)
-    if typed.type is None:
-        return "'null'"
-    return f"coalesce({cast_sql(typed.sql, typed.type, STRING)}, 'null')"
 
 
 def compile_map(compiler, expr: a.MapConstructor):
@@ -183,19 +133,21 @@ def compile_map(compiler, expr: a.MapConstructor):
         raise KsqlStatementException(
             "Map constructor cannot be empty. Please supply at least one key value pair "
             "(see https://github.com/confluentinc/ksql/issues/4239).")
-    values = [v for _, v in expr.entries]
-    value_type = common_type(compiler, values, [compiler.compile(v) for v in values])
+    key_type, keys = coerce_list(compiler, [k for k, _ in expr.entries])
+    if key_type is None:
+        raise KsqlStatementException(
+            "Cannot construct a map with all NULL keys "
+            "(see https://github.com/confluentinc/ksql/issues/4239). As a workaround, you may "
+            "cast a NULL key to the desired type.")
+    value_type, values = coerce_list(compiler, [v for _, v in expr.entries])
     if value_type is None:
         raise KsqlStatementException(
             "Cannot construct a map with all NULL values "
             "(see https://github.com/confluentinc/ksql/issues/4239). As a workaround, you may "
             "cast a NULL value to the desired type.")
-    keys = [_map_key_sql(compiler, k) for k, _ in expr.entries]
-    coerced = _coerce_all(compiler, values, value_type, True,
-                          lambda e: f"Cannot construct a map with mismatching value types: "
-                                    f"{format_expression(e)} is not {value_type}")
-    sql = f"MAP([{', '.join(keys)}], [{', '.join(v.sql for v in coerced)}])"
-    return _typed(sql, map_of(STRING, value_type))
+    key_sql = [f"coalesce({k.sql}, 'null')" if key_type == STRING else k.sql for k in keys]
+    sql = f"MAP([{', '.join(key_sql)}], [{', '.join(v.sql for v in values)}])"
+    return _typed(sql, map_of(key_type, value_type))
 
 
 def compile_struct(compiler, expr: a.StructConstructor):
@@ -233,8 +185,9 @@ def compile_subscript(compiler, expr: a.Subscript):
             raise KsqlStatementException(f"Array index must be INTEGER but was {index.type}.")
         return _typed(f"list_extract({base.sql}, {index.sql})", base.type.element)
     if base.type is not None and base.type.base == "MAP":
-        key = cast_sql(index.sql, index.type, STRING) if index.type else "NULL"
-        return _typed(f"element_at({base.sql}, {key})[1]", base.type.value)
+        key = coerce_to(compiler, expr.index, base.type.key)
+        key_sql = key.sql if key is not None else cast_sql(index.sql, index.type, base.type.key)
+        return _typed(f"element_at({base.sql}, {key_sql})[1]", base.type.value)
     raise KsqlStatementException(
         f"Subscript expression must be an ARRAY or MAP but was {base.type}: "
         f"{format_expression(expr)}")
@@ -242,22 +195,33 @@ def compile_subscript(compiler, expr: a.Subscript):
 
 # ---- CASE and IN --------------------------------------------------------------------------
 
-def _case_result(compiler, whens, default) -> tuple[list, Optional[object], SqlType]:
-    results = [w.result for w in whens] + ([default] if default is not None else [])
-    typed = [compiler.compile(r) for r in results]
-    result_type = common_type(compiler, results, typed)
-    if result_type is None:
-        if all(t.type is None for t in typed):
-            raise KsqlStatementException("Invalid Case expression. All case branches have NULL type")
+def _case_result(compiler, whens, default) -> tuple[list, Optional[str], SqlType]:
+    """The branches' SQL and type. ksqlDB converts nothing here: every THEN and the ELSE must be
+    of one type (NULL fits any)."""
+    typed_whens = [compiler.compile(w.result) for w in whens]
+    result_type = None
+    for when, typed in zip(whens, typed_whens):
+        if typed.type is None:
+            continue
+        if result_type is not None and typed.type != result_type:
+            raise KsqlStatementException(
+                "Invalid Case expression. Type for all 'THEN' clauses should be the same.\n"
+                f"THEN expression 'WHEN {format_expression(when.condition)} THEN "
+                f"{format_expression(when.result)}' has type: {typed.type}.\n"
+                f"Previous THEN expression(s) type: {result_type}.")
+        result_type = typed.type
+    typed_default = compiler.compile(default) if default is not None else None
+    default_type = typed_default.type if typed_default is not None else None
+    if result_type is not None and default_type is not None and default_type != result_type:
         raise KsqlStatementException(
-            "Invalid Case expression. Type for all 'THEN' clauses should be the same.")
-    coerced = _coerce_all(compiler, results, result_type, True,
-                          lambda e: f"Invalid Case expression. Type for all 'THEN' clauses should "
-                                    f"be the same. THEN expression '{format_expression(e)}' "
-                                    f"has a different type.")
-    branch_sql = [c.sql for c in coerced]
-    default_sql = branch_sql[-1] if default is not None else None
-    return branch_sql[:len(whens)], default_sql, result_type
+            "Invalid Case expression. Type for the default clause should be the same as for "
+            f"'THEN' clauses.\nTHEN type: {result_type}.\nDEFAULT type: {default_type}.")
+    result_type = result_type or default_type
+    if result_type is None:
+        raise KsqlStatementException("Invalid Case expression. All case branches have NULL type")
+    branch_sql = [convert(compiler, w.result, t, result_type).sql for w, t in zip(whens, typed_whens)]
+    default_sql = convert(compiler, default, typed_default, result_type).sql if default is not None else None
+    return branch_sql, default_sql, result_type
 
 
 def compile_searched_case(compiler, expr: a.SearchedCase):
@@ -266,7 +230,7 @@ def compile_searched_case(compiler, expr: a.SearchedCase):
         typed = compiler.compile(when.condition)
         if typed.type is not None and typed.type != BOOLEAN:
             raise KsqlStatementException(
-                f"WHEN operand type should be boolean. Type for '{format_expression(when.condition)}' "
+                f"WHEN operand type should be boolean.\nType for '{format_expression(when.condition)}' "
                 f"is {typed.type}")
         conditions.append(typed.sql)
     results, default, result_type = _case_result(compiler, expr.whens, expr.default)
@@ -282,29 +246,12 @@ def compile_simple_case(compiler, expr: a.SimpleCase):
 
 
 def compile_in_list(compiler, expr: a.InList):
-    value = compiler.compile(expr.value)
-    items = []
-    for item in expr.items:
-        if value.type is None:
-            items.append(compiler.compile(item).sql)
-            continue
-        coerced = _in_item(compiler, item, value.type)
-        items.append(coerced.sql)
-    negation = "NOT " if expr.negated else ""
-    return _typed(f"({value.sql} {negation}IN ({', '.join(items)}))", BOOLEAN)
-
-
-def _in_item(compiler, item: a.Expr, value_type: SqlType):
+    """`value IN (items)`: the value and the items convert to their common type (ksqlDB's
+    expression-list rule); never NULL, as ksqlDB's IN is false for a NULL value."""
     try:
-        coerced = coerce_expression(compiler, item, value_type, True)
+        common, converted = coerce_list(compiler, [expr.value, *expr.items])
     except KsqlStatementException as error:
         raise KsqlStatementException(f"Invalid Predicate: {error.message}") from None
-    if coerced is not None:
-        return coerced
-    typed = compiler.compile(item)
-    if is_numeric(value_type) and typed.type is not None and is_numeric(typed.type):
-        return typed
-    hint = "\nHint: You might need to add explicit type casts." if value_type == BOOLEAN else ""
-    raise KsqlStatementException(
-        f"Invalid Predicate: operator does not exist: {value_type} = {typed.type} "
-        f"({format_expression(item)}){hint}")
+    value, items = converted[0], converted[1:]
+    matched = f"coalesce(({value.sql} IN ({', '.join(i.sql for i in items)})), false)"
+    return _typed(f"(NOT {matched})" if expr.negated else matched, BOOLEAN)

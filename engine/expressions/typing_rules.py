@@ -1,14 +1,16 @@
-"""ksqlDB's typing rules for expressions: literal types, arithmetic result types, comparability,
-common super types, and the DuckDB spelling of each SQL type.
+"""ksqlDB's typing rules for expressions: literal types, arithmetic result types, comparability
+and the DuckDB spelling of each SQL type (which types convert to which is `coercion`'s).
 
 Pure functions of `SqlType`s; nothing here builds SQL for values.
 """
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Optional
 
 from pyksqlite.common.duck import quote_identifier
 from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.expressions.coercion import common_of_two, decimal_type_of_value, to_decimal_type
 from pyksqlite.common.types import NUMERIC_RANK, is_numeric
 from pyksqlite.grammar.ast import BIGINT, DOUBLE, INTEGER, SqlType, decimal
 
@@ -58,21 +60,14 @@ def integer_literal_type(value: int) -> SqlType:
 
 
 def decimal_literal_type(text: str) -> SqlType:
-    """`1.50` is DECIMAL(3, 2); `0.05` is DECIMAL(3, 2) as Java's BigDecimal counts it."""
-    digits = text.lstrip("+-")
-    whole, _, fraction = digits.partition(".")
-    significant = (whole + fraction).lstrip("0")
-    scale = len(fraction)
-    return decimal(max(len(significant), scale, 1), scale)
+    """A decimal literal's type, as ksqlDB types its value: `1.50` is DECIMAL(3, 2), `0.05`
+    DECIMAL(3, 2) (below 1, one digit more than the scale)."""
+    return decimal_type_of_value(Decimal(text))
 
 
 def as_decimal(t: SqlType) -> SqlType:
     """INTEGER and BIGINT widen to DECIMAL(10, 0) and DECIMAL(19, 0)."""
-    if t.base == "INTEGER":
-        return decimal(10, 0)
-    if t.base == "BIGINT":
-        return decimal(19, 0)
-    return t
+    return to_decimal_type(t)
 
 
 def decimal_arithmetic_type(op: str, left: SqlType, right: SqlType) -> SqlType:
@@ -109,47 +104,32 @@ def is_null_type(t: Optional[SqlType]) -> bool:
     return t is None
 
 
+EQUALITY_OPERATORS = ("=", "<>", "IS DISTINCT FROM", "IS NOT DISTINCT FROM")
+
+
 def comparable(left: SqlType, right: SqlType, op: str) -> bool:
-    """Whether ksqlDB can compare `left` and `right` with `op` (an equality or ordering operator)."""
-    if is_numeric(left) and is_numeric(right):
-        return True
-    temporal = {"DATE", "TIME", "TIMESTAMP"}
-    if left.base in temporal and right.base in temporal:
-        return not ({left.base, right.base} == {"DATE", "TIME"} or
-                    {left.base, right.base} == {"TIME", "TIMESTAMP"})
-    if left.base in temporal and right.base == "STRING" or right.base in temporal and left.base == "STRING":
-        return True
-    if left.base != right.base:
-        return False
-    if left.base in ("ARRAY", "MAP", "STRUCT"):
-        return op in ("=", "<>", "IS DISTINCT FROM", "IS NOT DISTINCT FROM") and left == right
-    return True
+    """Whether ksqlDB compares `left op right` (its ComparisonUtil, by the left operand's type):
+    numbers with numbers; STRING with STRING or a temporal type; BOOLEAN, ARRAY, MAP and STRUCT
+    with the same base type by equality only; TIME with TIME or STRING; DATE and TIMESTAMP with
+    DATE, TIMESTAMP or STRING; BYTES with BYTES."""
+    l, r = left.base, right.base
+    if is_numeric(left):
+        return is_numeric(right)
+    if l == "STRING":
+        return r in ("STRING", "DATE", "TIME", "TIMESTAMP")
+    if l in ("BOOLEAN", "ARRAY", "MAP", "STRUCT"):
+        return r == l and op in EQUALITY_OPERATORS
+    if l == "TIME":
+        return r in ("TIME", "STRING")
+    if l in ("DATE", "TIMESTAMP"):
+        return r in ("DATE", "TIMESTAMP", "STRING")
+    return l == r
 
 
 def widest_numeric(types: list[SqlType]) -> SqlType:
-    """The numeric type every one of `types` widens to (INT -> BIGINT -> DECIMAL -> DOUBLE)."""
-    rank = max(NUMERIC_RANK[t.base] for t in types)
-    if rank != NUMERIC_RANK["DECIMAL"]:
-        return {0: INTEGER, 1: BIGINT, 3: DOUBLE}[rank]
-    decimals = [as_decimal(t) for t in types if t.base != "DOUBLE"]
-    scale = max(t.scale for t in decimals)
-    integral = max(t.precision - t.scale for t in decimals)
-    return decimal(integral + scale, scale)
-
-
-def can_widen(source: SqlType, target: SqlType) -> bool:
-    """Whether ksqlDB implicitly converts `source` to `target` (numeric widening, or structural)."""
-    if source == target:
-        return True
-    if is_numeric(source) and is_numeric(target):
-        if target.base == "DECIMAL" and source.base in ("INTEGER", "BIGINT", "DECIMAL"):
-            src = as_decimal(source)
-            return (src.precision - src.scale <= target.precision - target.scale
-                    and src.scale <= target.scale)
-        return NUMERIC_RANK[source.base] < NUMERIC_RANK[target.base] and source.base != "DECIMAL" \
-            or (source.base == "DECIMAL" and target.base == "DOUBLE")
-    if source.base == target.base == "ARRAY":
-        return can_widen(source.element, target.element)
-    if source.base == target.base == "MAP":
-        return can_widen(source.key, target.key) and can_widen(source.value, target.value)
-    return False
+    """The numeric type every one of `types` converts to (INT -> BIGINT -> DECIMAL -> DOUBLE,
+    a DECIMAL wide enough for all): the implicit coercion of `coercion`, folded."""
+    result = types[0]
+    for t in types[1:]:
+        result = common_of_two(result, t)
+    return result

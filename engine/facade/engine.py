@@ -41,7 +41,7 @@ from pyksqlite.runtime.query_task import QueryTask, Scheduler
 from pyksqlite.runtime.wakeup import UncommittedConsumer
 from pyksqlite.grammar import ast
 from pyksqlite.grammar.errors import ParseError
-from pyksqlite.grammar.parser import parse_statement, split_statements, substitute_variables
+from pyksqlite.grammar.parser import parse_statement, split_statements_at, substitute_variables
 
 COMMAND_POLL_SECONDS = 0.5   # how often a server looks for other processes' statements
 
@@ -130,21 +130,28 @@ class Engine:
     # ------------------------------------------------------------------ statements
     def execute(self, sql: str, properties: Optional[dict[str, Any]] = None,
                 variables: Optional[dict[str, str]] = None) -> list[StatementResult]:
-        return self.execute_statements(split_statements(sql), properties, variables)
+        """Run a script of `;`-separated statements; positions in errors (`Line: 2, Col: 13:`)
+        are relative to the script."""
+        pieces = split_statements_at(sql)
+        return self.execute_statements([text for text, _ in pieces], properties, variables,
+                                       starts=[at for _, at in pieces])
 
     def execute_statements(self, texts: list[str], properties: Optional[dict[str, Any]] = None,
-                           variables: Optional[dict[str, str]] = None) -> list[StatementResult]:
-        """`execute` for statement texts already split (without their `;`). Consecutive INSERT
-        VALUES statements on one target are written as one append, with the same outcome as one
-        at a time: on a failure the statements before it have run (`exc.results`)."""
+                           variables: Optional[dict[str, str]] = None,
+                           starts: Optional[list[tuple[int, int]]] = None) -> list[StatementResult]:
+        """`execute` for statement texts already split (without their `;`), each starting at
+        (line, column) `starts[i]` of its script (default 1, 1). Consecutive INSERT VALUES
+        statements on one target are written as one append, with the same outcome as one at a
+        time: on a failure the statements before it have run (`exc.results`)."""
+        starts = starts or [(1, 1)] * len(texts)
         results: list[StatementResult] = []
         overrides = dict(properties or {})
         session_variables = {**self.variables, **(variables or {})}
         inserts: list[tuple[str, ast.InsertValues]] = []
         self.follow_commands()   # other processes' statements first: the same query ids everywhere
-        for text in texts:
+        for text, at in zip(texts, starts):
             try:
-                statement = self._parse(text, session_variables)
+                statement = self._parse(text, session_variables, at)
                 if isinstance(statement, ast.InsertValues):
                     if inserts and inserts[0][1].target != statement.target:
                         self._run_inserts(inserts, results)
@@ -172,13 +179,13 @@ class Engine:
         if error is not None:
             raise _failed(error, results, pending[len(entities)][0]) if isinstance(error, KsqlException) else error
 
-    def _parse(self, text: str, variables: dict[str, str]) -> ast.Statement:
+    def _parse(self, text: str, variables: dict[str, str], at: tuple[int, int] = (1, 1)) -> ast.Statement:
         substituted = substitute_variables(text, variables) if variables else text
         cached = self._insert_shapes.parse(substituted)
         if cached is not None:
             return cached
         try:
-            statement = parse_statement(substituted + ";", client_statements=False)
+            statement = parse_statement(substituted + ";", client_statements=False, at=at)
         except ParseError as error:
             raise ParseFailedException(error.message, error.line, error.column, error.token,
                                        error.expected, substituted) from error

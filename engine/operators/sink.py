@@ -24,7 +24,9 @@ from pyksqlite.operators.source import key_serde_for
 from pyksqlite.common.processing_log import ProcessingLog
 from pyksqlite.common.schema import KEY, VALUE
 from pyksqlite.serde.factory import create_serde
+from pyksqlite.expressions.typing_rules import duckdb_type
 from pyksqlite.common.timestamps import to_epoch_millis
+from pyksqlite.common.types import SqlType, to_arrow
 
 
 class TopicSink(StatelessOperator):
@@ -38,6 +40,8 @@ class TopicSink(StatelessOperator):
         self.query_id = query_id
         self._key_fields = [f for f in layout.fields if f.namespace == KEY]
         self._value_fields = [f for f in layout.fields if f.namespace == VALUE]
+        # INSERT INTO may feed a sink column a narrower DECIMAL; values take the sink's type.
+        self._sink_types = {(c.namespace, c.name): c.type for c in sink.schema.columns}
         self._key_serde = key_serde_for(sink)
         value_columns = [c for c in sink.schema.columns if c.namespace == VALUE]
         self._value_serde = create_serde(sink.value_format, value_columns, is_key=False)
@@ -53,7 +57,25 @@ class TopicSink(StatelessOperator):
     def value_encoding_sql(self, value_sql_names: list[str]) -> Optional[str]:
         """SQL that encodes the value columns inside the producing query, if the format has it."""
         encode = getattr(self._value_serde, "encode_expression", None)
-        return encode(value_sql_names) if encode and value_sql_names else None
+        if not encode or not value_sql_names:
+            return None
+        return encode([self._sql_in_sink_type(f, sql) for f, sql in zip(self._value_fields, value_sql_names)])
+
+    def _sink_type(self, field) -> Optional[SqlType]:
+        sink_type = self._sink_types.get((field.namespace, field.name))
+        return sink_type if sink_type is not None and sink_type != field.type else None
+
+    def _sql_in_sink_type(self, field, sql: str) -> str:
+        sink_type = self._sink_type(field)
+        return sql if sink_type is None else f"CAST({sql} AS {duckdb_type(sink_type)})"
+
+    def _columns(self, batch: pa.Table, fields) -> dict[str, Any]:
+        """The fields' columns by name, each in the sink column's type."""
+        columns = {}
+        for f in fields:
+            column, sink_type = batch.column(f.sql_name), self._sink_type(f)
+            columns[f.name] = column if sink_type is None else column.cast(to_arrow(sink_type))
+        return columns
 
     def process(self, batch: pa.Table) -> pa.Table:
         if batch.num_rows == 0:
@@ -73,8 +95,7 @@ class TopicSink(StatelessOperator):
         if ENCODED_VALUE_COL in batch.column_names:
             values = contiguous(batch.column(ENCODED_VALUE_COL)).cast(pa.binary())
         else:
-            values = self._value_serde.serialize(
-                pa.table({f.name: batch.column(f.sql_name) for f in self._value_fields}))
+            values = self._value_serde.serialize(pa.table(self._columns(batch, self._value_fields)))
         if TOMBSTONE_COL in batch.column_names:
             values = _null_where(contiguous(batch.column(TOMBSTONE_COL)), values)
         records = pa.table({
@@ -115,7 +136,7 @@ class TopicSink(StatelessOperator):
     def _encode_keys(self, batch: pa.Table) -> pa.Array:
         if not self._key_fields:
             return pa.nulls(batch.num_rows, pa.binary())
-        columns = {f.name: batch.column(f.sql_name) for f in self._key_fields}
+        columns = self._columns(batch, self._key_fields)
         all_null = None
         if self._keeps_input_key and len(self._key_fields) > 1:
             all_null = _all_null(list(columns.values()))

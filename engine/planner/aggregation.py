@@ -19,11 +19,13 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from pyksqlite.common import messages
 from pyksqlite.catalog.metastore import TABLE, WindowInfo
 from pyksqlite.common.errors import KsqlStatementException
 from pyksqlite.expressions.aggregates import BoundAggregate, bind_aggregate, column_arg_count
 from pyksqlite.expressions.compiler import ExpressionCompiler
 from pyksqlite.expressions.functions import default_registry
+from pyksqlite.expressions.scope import Scope
 from pyksqlite.operators.base import (WINDOWEND_COL, WINDOWSTART_COL, BatchLayout, Field)
 from pyksqlite.planner.logical import OutputExpr, PlanOverRelation, _GeneratedNames, _natural_name
 from pyksqlite.planner.relation import RelationPlan, SourceRelation
@@ -112,6 +114,14 @@ class AggregationPlan(PlanOverRelation):
             fields += [Field(WINDOWSTART, BIGINT, WINDOWSTART_COL), Field(WINDOWEND, BIGINT, WINDOWEND_COL)]
         return BatchLayout(tuple(fields))
 
+    def output_scope(self) -> Scope:
+        """The output stage's scope, whose internal columns messages show as what they hold:
+        the GROUP BY expression or the aggregate call (`SUM(VALUE)`)."""
+        scope = self.output_scope_layout().scope()
+        scope.shown_as.update({(None, f"{KEY_PREFIX}{i}"): g for i, g in enumerate(self.group_by)})
+        scope.shown_as.update({(None, a.column): a.call for a in self.aggregates})
+        return scope
+
     def explain(self) -> str:
         lines = [f"PROJECT key [{', '.join(_describe(o) for o in self.keys)}] "
                  f"value [{', '.join(_describe(o) for o in self.values)}]"]
@@ -144,12 +154,14 @@ def plan_aggregation(planner, relation: RelationPlan, query: ast.Query, sink_nam
     if query.emit == "FINAL" and query.window is None:
         raise KsqlStatementException("EMIT FINAL is only supported for windowed aggregations.")
     compiler = ExpressionCompiler(relation.layout.scope())
+    items = _select_items(query.select, relation)
+    # ksqlDB checks the projection's names (its analyzer) before the GROUP BY.
+    planner.check_reserved([OutputExpr(name, expr, None) for name, expr in items])
     group_by = _check_group_by(query, relation, registry)
     _check_window_bounds(query.having, relation)
     group_types = [_compile_type(compiler, g, "GROUP BY") for g in group_by]
     window_plan = _window_plan(query.window, query.emit == "FINAL")
 
-    items = _select_items(query.select, relation)
     for _, expr in items:   # unknown functions fail first, as ksqlDB reports them
         for node in _walk(expr):
             if isinstance(node, ast.FunctionCall):
@@ -165,7 +177,7 @@ def plan_aggregation(planner, relation: RelationPlan, query: ast.Query, sink_nam
     rewriter = _Rewriter(group_by, aggregates, window_plan is not None)
     plan_shell = AggregationPlan(relation, query.where, group_by, group_types, aggregates, [], [], None,
                                  window_plan, query.emit, query.limit, config=config)
-    out_compiler = ExpressionCompiler(plan_shell.output_scope_layout().scope())
+    out_compiler = ExpressionCompiler(plan_shell.output_scope())
 
     rewritten, unmatched = [], []
     for name, expr in items:
@@ -354,9 +366,7 @@ def _check_intermediate_format(relation: RelationPlan, aggregates: list[Aggregat
 def _check_undo(aggregates: list[AggregateCall]) -> None:
     bad = [a.call.name for a in aggregates if not a.bound.undo]
     if bad:
-        raise KsqlStatementException(
-            f"The aggregation function(s) ({', '.join(dict.fromkeys(bad))}) cannot be applied to a table "
-            "source, only to a stream source.")
+        raise messages.aggregates_cannot_undo(list(dict.fromkeys(bad)))
 
 
 def _split_keys(planner, group_by, rewritten, outputs: list[OutputExpr], sink_name):

@@ -20,6 +20,7 @@ from pyksqlite.catalog.metastore import STREAM, TABLE, Catalog, DataSource, Wind
 from pyksqlite.common.errors import KsqlStatementException
 from pyksqlite.expressions.compiler import ExpressionCompiler
 from pyksqlite.expressions.scope import ColumnBinding, Scope, UnresolvedColumnException
+from pyksqlite.common.messages import ambiguous_column
 from pyksqlite.operators.base import PSEUDO_BINDINGS, WINDOW_BOUNDS, BatchLayout, Field
 from pyksqlite.operators.source import source_layout
 from pyksqlite.common.processing_log import ProcessingLog
@@ -123,7 +124,15 @@ class JoinLayout(BatchLayout):
         if pseudo:
             for name, sql_name, typ in PSEUDO_BINDINGS:
                 columns.setdefault(name, ColumnBinding(sql_name, typ))
-        return Scope(columns, qualified, ambiguous)
+        # ksqlDB names a join's columns `SOURCE_NAME`, in its messages too.
+        shown = {(alias, name): ast.ColumnRef(f"{alias}_{name}") for alias, name in qualified}
+        shown.update({(None, name): shown[(leaf.alias, name)] for leaf in self._leaves
+                      for name in (f.name for f in leaf.fields) if name in columns and name not in ambiguous
+                      and self._owner(name) == leaf.alias})
+        return Scope(columns, qualified, ambiguous, shown_as=shown)
+
+    def _owner(self, name: str) -> Optional[str]:
+        return next((leaf.alias for leaf in self._leaves if any(f.name == name for f in leaf.fields)), None)
 
 
 @dataclass
@@ -470,10 +479,9 @@ def _sources_of(expr: ast.Expr, leaves: list[Leaf]) -> set[str]:
                 return
             owners = [leaf.alias for leaf in leaves if node.name in leaf.column_names()]
             if len(owners) > 1:
-                options = " or ".join(f"{o}.{node.name}" for o in sorted(owners))
-                raise KsqlStatementException(f"Column '{node.name}' is ambiguous. Could be {options}.")
+                raise ambiguous_column(node.name, owners, node)
             if not owners:
-                raise UnresolvedColumnException(node.name).in_clause("JOIN ON")
+                raise UnresolvedColumnException(node.name, "JOIN ON", node.pos)
             found.add(owners[0])
             return
         if dataclasses.is_dataclass(node):
@@ -507,14 +515,24 @@ def _qualify(expr: ast.Expr, leaves: list[Leaf]) -> ast.Expr:
     return expr
 
 
+def _check_join_condition(on: ast.Expr) -> None:
+    """ksqlDB joins on one equality: AND of several, other comparisons and other expressions
+    are each rejected with its own wording."""
+    if isinstance(on, ast.LogicalBinary):
+        raise KsqlStatementException("Invalid join condition: joins on multiple conditions are not "
+                                     f"yet supported. Got {format_expression(on)}.")
+    if isinstance(on, ast.Comparison) and on.op != "=":
+        raise KsqlStatementException(
+            f"Invalid join condition: inequality joins not supported. Got {format_expression(on)}.")
+    if not isinstance(on, ast.Comparison):
+        raise KsqlStatementException(f"Unsupported join expression: {format_expression(on)}")
+
+
 def _plan_step(clause: ast.JoinClause, left_leaves: list[Leaf], right: Leaf, left_kind: str,
                key_ref: Optional[KeyRef], viable: list[KeyRef], synthetic: bool, fk_columns: list[KeyRef]):
     all_leaves = left_leaves + [right]
     on = clause.on
-    if not (isinstance(on, ast.Comparison) and on.op == "="):
-        raise KsqlStatementException(
-            f"Unsupported join expression: {format_expression(on)}. Only equality joins are supported "
-            "(for example, ON a.x = b.y).")
+    _check_join_condition(on)
     text = _condition_text(on, all_leaves)
     left_expr, right_expr = on.left, on.right
     got = f"{format_expression(_qualify(on.left, all_leaves))} = {format_expression(_qualify(on.right, all_leaves))}"

@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
+from pyksqlite.common import messages
 from pyksqlite.catalog.metastore import TABLE, Catalog, DataSource
 from pyksqlite.common.errors import KsqlStatementException
 from pyksqlite.expressions.compiler import ExpressionCompiler
@@ -124,6 +125,8 @@ class LogicalPlanner:
                 raise KsqlStatementException("Table functions cannot be used with aggregations.")
             from pyksqlite.planner.aggregation import plan_aggregation
             return plan_aggregation(self, relation, query, sink_name)
+        if query.window is not None:
+            raise messages.window_without_group_by(query.window)
         return self.plan_projection(relation, query, sink_name)
 
     def plan_projection(self, relation: RelationPlan, query: ast.Query,
@@ -169,6 +172,11 @@ class LogicalPlanner:
 
     def _check_where(self, compiler: ExpressionCompiler, where: ast.Expr) -> None:
         compiler.compile_predicate(where, clause="WHERE")
+
+    def _new_planner(self) -> bool:
+        """ksqlDB's `ksql.new.query.planner.enabled`: projections decide the key (off by default)."""
+        config = getattr(self, "config", None)
+        return bool(config is not None and config.get_bool("ksql.new.query.planner.enabled", False))
 
     def check_reserved(self, items: list[OutputExpr]) -> None:
         if not self.persistent:
@@ -274,9 +282,15 @@ class LogicalPlanner:
                 keys.append(OutputExpr(_natural_name(expr) or names.next(), expr, typed.type))
             elif self.persistent:
                 missing.append(format_expression(expr))
-        if missing:
+        if missing and not self._new_planner():
             everything = [format_expression(e) for e in key_exprs]
             raise KsqlStatementException(_key_missing_message(sink_name, everything))
+        if missing:
+            keys, key_items = [], set()   # ksqlDB's new planner: a projection without the key is keyless
+        elif self._new_planner() and not query.partition_by:
+            # ... and key columns passed through keep the projection's order
+            position = {id(item): i for i, item in enumerate(items)}
+            keys.sort(key=lambda k: position.get(id(k), len(items)))
         if not self.persistent and not query.partition_by:
             # A transient query returns exactly its projection; keys are not split out.
             return [], items
@@ -301,8 +315,9 @@ class _GeneratedNames:
 
 
 def _is_aggregation(query: ast.Query) -> bool:
-    """GROUP BY, WINDOW, HAVING or an aggregate function call in the SELECT list."""
-    if query.group_by or query.window is not None or query.having is not None:
+    """GROUP BY, HAVING or an aggregate function call in the SELECT list (a WINDOW alone is not
+    an aggregation: ksqlDB rejects it)."""
+    if query.group_by or query.having is not None:
         return True
     from pyksqlite.expressions.functions import default_registry
     registry = default_registry()
@@ -364,9 +379,10 @@ def _natural_name(expr: ast.Expr) -> Optional[str]:
 
 
 def _same_expr(a: ast.Expr, b: ast.Expr) -> bool:
-    """Structural equality, ignoring source qualifiers of plain columns."""
+    """Structural equality, where a column written without its source is the same column as
+    written with it (`K` and `S.K`), but columns of two sources differ (a join's `L.K`, `R.K`)."""
     if isinstance(a, ast.ColumnRef) and isinstance(b, ast.ColumnRef):
-        return a.name == b.name
+        return a.name == b.name and (a.source is None or b.source is None or a.source == b.source)
     return a == b
 
 

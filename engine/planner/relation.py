@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from pyksqlite.catalog.metastore import STREAM, TABLE, Catalog, DataSource, WindowInfo
 from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.common.messages import unknown_source
 from pyksqlite.operators.base import BatchLayout, Operator
 from pyksqlite.operators.source import SourceDecode, source_layout
 from pyksqlite.common.processing_log import ProcessingLog
@@ -129,7 +130,7 @@ class SourceDecodeOperators:
 def resolve_source(catalog: Catalog, ref: ast.SourceRef) -> DataSource:
     source = catalog.get_source(ref.name)
     if source is None:
-        raise KsqlStatementException(f"{ref.name} does not exist.")
+        raise unknown_source(ref.name, ref)
     return source
 
 

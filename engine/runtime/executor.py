@@ -14,9 +14,11 @@ from typing import Any, Callable, Optional
 import pyarrow as pa
 
 from pyksqlite.catalog import ddl, entities
+from pyksqlite.common import messages
 from pyksqlite.catalog.metastore import STREAM, TABLE, Catalog, DataSource, PersistentQuery
 from pyksqlite.catalog.ddl import Config
 from pyksqlite.common.errors import KsqlException, KsqlStatementException, LogWriteException
+from pyksqlite.expressions import coercion
 from pyksqlite.expressions.compiler import evaluate_constant
 from pyksqlite.log.api import HEADER_TYPE, Log, LogError, TopicConfig
 from pyksqlite.common.names import check_generated_query_id, check_query_id, check_topic_name, inside, query_id_part
@@ -25,15 +27,17 @@ from pyksqlite.runtime.partition_group import topics_in_tie_order
 from pyksqlite.runtime.partition_tasks import PartitionedQueryTask, changelog_topic_name, is_partition_aligned
 from pyksqlite.planner.logical import LogicalPlan, LogicalPlanner
 from pyksqlite.planner.physical import build_physical_plan
+from pyksqlite.planner.sanitize import projected_names, sanitized_text
 from pyksqlite.common.processing_log import ProcessingLog
 from pyksqlite.serde.registry import sources as sr_sources
 from pyksqlite.runtime.repartition import plan_repartition, repartition_task_id
 from pyksqlite.runtime.query_task import QueryTask, Scheduler
-from pyksqlite.common.schema import KEY, VALUE, Column, LogicalSchema
+from pyksqlite.common.schema import HEADER, HEADERS, KEY, VALUE, Column, LogicalSchema
 from pyksqlite.serde import json_rows
 from pyksqlite.serde.factory import create_serde
 from pyksqlite.common.types import to_arrow
 from pyksqlite.grammar import ast
+from pyksqlite.grammar.formatter import format_expression
 
 logger = logging.getLogger("ksqlite.executor")
 
@@ -165,14 +169,20 @@ class Executor:
                 return self._status(stmt, f"{kind_word}/`{stmt.name}`/create",
                                     f"A {existing.kind.lower()} with the same name already exists")
             self._check_replace(stmt, existing)
+        _check_timestamp_projected(self.catalog, stmt)
         planner = LogicalPlanner(self.catalog, persistent=True)
         planner.config = self.config  # aggregations read function limits and the cache setting
         plan = planner.plan(stmt.query, stmt.name)
         _check_join_partitions(plan, self.log, self.catalog)
         self._check_result_kind(stmt, plan)
         props = stmt.props()
-        sink = self._sink_source(stmt.name, stmt.kind, plan, props, stmt.text)
-        _check_serdes(sink)
+        try:
+            sink = self._sink_source(stmt.name, stmt.kind, plan, props, stmt.text)
+            _check_serdes(sink)
+        except KsqlException as error:
+            # ksqlDB quotes the statement it executes: as its sanitizer rewrote it.
+            error.statement_text = error.statement_text or sanitized_text(self.catalog, stmt)
+            raise
         sr_sources.register_sink(getattr(self, "schema_registry", None), sink, create_serde)
         prefix = "CSAS" if stmt.kind == STREAM else "CTAS"
         query_id = self._next_query_id(f"{prefix}_{query_id_part(stmt.name)}")
@@ -207,7 +217,8 @@ class Executor:
         topic = check_topic_name(str(given) if given is not None else f"{prefix}{name}")
         key_format, value_format = ddl.resolve_formats(props, self.config, bool(schema.key_columns),
                                                        inherited=plan.source,
-                                                       value_columns=len(schema.value_columns))
+                                                       value_columns=len(schema.value_columns),
+                                                       key_inherited=list(plan.relation.sources))
         ts_column, ts_format = ddl.check_timestamp_column(schema, props)
         sr_sources.check_properties(props, self.config, True, True, is_create=False,
                                     resolved={"KEY": key_format.name, "VALUE": value_format.name})
@@ -218,19 +229,24 @@ class Executor:
     def _InsertInto(self, stmt: ast.InsertInto) -> dict[str, Any]:
         target = self.catalog.get_source(stmt.target)
         if target is None:
-            raise KsqlStatementException(f"Source {stmt.target} does not exist.")
+            raise messages.unknown_sink(stmt.target, stmt.target_pos)
         if target.is_table:
             raise KsqlStatementException(
                 f"INSERT INTO can only be used to insert into a stream. {target.name} is a table.")
         if target.is_source:
             raise KsqlStatementException(f"Cannot insert into read-only stream: {target.name}")
-        plan = LogicalPlanner(self.catalog, persistent=True).plan(stmt.query, stmt.target)
+        planner = LogicalPlanner(self.catalog, persistent=True)
+        planner.config = self.config
+        plan = planner.plan(stmt.query, stmt.target)
         _check_join_partitions(plan, self.log, self.catalog)
         if plan.result_kind != STREAM:
             raise KsqlStatementException(
                 f"Incompatible data sink and query result. Data sink ({target.name}) type is STREAM "
                 "but select query result is TABLE.")
-        if _schema_signature(plan.schema()) != _schema_signature(target.schema):
+        if any(c.namespace in (HEADERS, HEADER) for c in target.schema.columns):
+            raise KsqlStatementException(
+                f"Cannot insert into {target.name} because it has header columns")
+        if not _insertable(plan.schema(), target.schema):
             raise KsqlStatementException(
                 f"Incompatible schema between results and sink.\n"
                 f"Result schema is {plan.schema().describe()}\n"
@@ -459,9 +475,13 @@ class Executor:
         return serdes
 
     def _insert_row(self, target: DataSource, stmt: ast.InsertValues) -> tuple[dict[str, Any], int]:
-        writable = [c for c in target.schema.columns if c.namespace in (KEY, VALUE)]
+        # Without a column list a row names every column but the pseudo columns, headers too.
         names = list(stmt.columns) if stmt.columns is not None else \
-            [c.name for c in writable]
+            [c.name for c in target.schema.columns if c.namespace in (KEY, VALUE, HEADERS, HEADER)]
+        headers = [n for n in names if (c := target.schema.find(n)) is not None
+                   and c.namespace in (HEADERS, HEADER)]
+        if headers:
+            raise KsqlStatementException(f"Cannot insert into HEADER columns: {', '.join(headers)}")
         _check_insert_shape(stmt, names)
         row: dict[str, Any] = {}
         rowtime = None
@@ -618,8 +638,29 @@ def _check_serdes(source: DataSource) -> None:
                 f"reason: {error.message}") from error
 
 
-def _schema_signature(schema: LogicalSchema) -> list[tuple[str, str, str]]:
-    return [(c.name, str(c.type), c.namespace) for c in schema.columns if c.namespace in (KEY, VALUE)]
+def _check_timestamp_projected(catalog: Catalog, stmt: ast.CreateAsSelect) -> None:
+    """ksqlDB checks a C*AS's TIMESTAMP column exists among the projected columns before it
+    plans the query (so before the key columns are checked)."""
+    column = stmt.props().get("TIMESTAMP")
+    names = projected_names(catalog, stmt.query) if column is not None else None
+    if names is None:
+        return
+    name = str(column)
+    name = name[1:-1] if name.startswith("`") and name.endswith("`") else name.upper()
+    if name not in names:
+        raise KsqlStatementException(
+            f"The TIMESTAMP column set in the WITH clause does not exist in the schema: '{name}'")
+
+
+def _insertable(result: LogicalSchema, sink: LogicalSchema) -> bool:
+    """ksqlDB's compatibleSchema: the same key and value columns in the same order, each of a
+    type the sink column takes (equal, or a DECIMAL that fits the sink's)."""
+    def columns(schema):
+        return [c for c in schema.columns if c.namespace in (KEY, VALUE)]
+    ours, theirs = columns(result), columns(sink)
+    return len(ours) == len(theirs) and all(
+        a.name == b.name and a.namespace == b.namespace and coercion.insert_compatible(a.type, b.type)
+        for a, b in zip(ours, theirs))
 
 
 _REGISTRY_FREE_FORMATS = {"JSON", "KAFKA", "DELIMITED", "NONE"}
@@ -634,7 +675,7 @@ def _check_insert_shape(stmt: ast.InsertValues, names: list[str]) -> None:
                                          f"to match: {len(names)}, {len(stmt.values)}")
         raise KsqlStatementException(
             f"Failed to prepare statement: Expected a value for each column. Expected Columns: "
-            f"{names}. Got {[str(v) for v in stmt.values]}")
+            f"[{', '.join(names)}]. Got [{', '.join(format_expression(v) for v in stmt.values)}]")
     for expr in stmt.values:
         qualifier = _column_qualifier(expr)
         if qualifier is not None:  # INSERT VALUES reads no source: any qualifier is unknown

@@ -17,7 +17,9 @@ import pyarrow.csv as pacsv
 from pyksqlite.common.schema import Column
 from pyksqlite.serde.api import DecodeResult
 from pyksqlite.common.duck import quote_string, run_sql
-from pyksqlite.serde.json_format import cast_decoded, json_ready_sql
+from pyksqlite.expressions.number_text import java_double_sql
+from pyksqlite.serde.json_encode import json_ready_sql
+from pyksqlite.serde.json_format import cast_decoded
 from pyksqlite.common.types import SqlType
 
 _NUMERIC_SQL = {"INTEGER": "INTEGER", "BIGINT": "BIGINT", "DOUBLE": "DOUBLE", "DATE": "INTEGER",
@@ -43,7 +45,7 @@ def _value_to_text_sql(x: str, t: SqlType, delimiter: str, first: bool = False) 
     if t.base in ("BYTES", "DATE", "TIME", "TIMESTAMP"):
         # The same wire form as JSON: base64, days, ms of day, epoch ms.
         return _csv_quoted_sql(f"CAST({json_ready_sql(x, t)} AS VARCHAR)", delimiter, first)
-    text = f"CAST({x} AS VARCHAR)"
+    text = java_double_sql(x) if t.base == "DOUBLE" else f"CAST({x} AS VARCHAR)"
     return _csv_quoted_sql(text, delimiter, first) if first else text   # a number quotes only as '-' first
 
 

@@ -6,7 +6,8 @@ array gets its JSON text; BYTES are base64; DATE, TIME and TIMESTAMP are days, m
 epoch ms. Every conversion is one SQL expression that yields the value and, beside it, why the
 value could not be produced, so a bad record is found without leaving the vectorized path.
 
-Encoding writes field names exactly as the column names, DECIMAL as a number and BYTES as base64.
+Encoding (`json_encode`) writes field names exactly as the column names, DECIMAL as a number with
+all the digits of its scale and BYTES as base64.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pyksqlite.common.duck import quote_identifier, quote_string, run_sql
+from pyksqlite.serde.json_encode import distinct_ignoring_case, encode_columns_sql, encode_sql
 from pyksqlite.common.schema import Column
 from pyksqlite.serde import json_fast
 from pyksqlite.serde.api import DecodeResult
@@ -259,7 +261,7 @@ class JsonSerde:
         self.wrapped = wrapped
         self._fast_sql = _decode_sql(columns, wrapped, validate=False)
         self._checked_sql = _decode_sql(columns, wrapped, validate=True)
-        self._encode_sql = _encode_sql(columns, wrapped)
+        self._encode_sql = encode_sql(columns, wrapped)
         self._fast_path = json_fast.supports(columns, wrapped)
 
     def deserialize(self, data: pa.Array) -> DecodeResult:
@@ -288,10 +290,7 @@ class JsonSerde:
     def encode_expression(self, column_sqls: list[str]) -> str:
         """The SQL expression that encodes these columns (in order) as this serde does, so a
         query can encode inside its own statement."""
-        ready = [json_ready_sql(sql, c.type) for sql, c in zip(column_sqls, self.columns)]
-        if not self.wrapped:
-            return f"to_json({ready[0]})"
-        return _json_object_sql(self.columns, ready)
+        return encode_columns_sql(self.columns, column_sqls, self.wrapped)
 
     def serialize(self, columns: pa.Table) -> pa.Array:
         renamed = columns.rename_columns([f"c{i}" for i in range(columns.num_columns)])
@@ -341,63 +340,3 @@ def cast_decoded(array: pa.Array, t: SqlType) -> pa.Array:
     if array.type == target:
         return array
     return array.cast(target)
-
-
-# ------------------------------------------------------------------------------------------
-# Encoding
-# ------------------------------------------------------------------------------------------
-
-def _needs_rewrite(t: SqlType) -> bool:
-    if t.base in ("BYTES", "DATE", "TIME", "TIMESTAMP", "DOUBLE"):
-        return True
-    children = [t.element, t.key, t.value] + [ft for _, ft in (t.fields or ())]
-    return any(c is not None and _needs_rewrite(c) for c in children)
-
-
-def json_ready_sql(x: str, t: SqlType, depth: int = 0) -> str:
-    """An expression giving `x` in the shape ksqlDB writes it to JSON."""
-    if not _needs_rewrite(t):
-        return x
-    if t.base == "BYTES":
-        return f"to_base64({x})"
-    if t.base == "DATE":
-        return f"({x} - DATE '1970-01-01')"
-    if t.base == "TIME":
-        return f"(epoch_us({x}) // 1000)"
-    if t.base == "TIMESTAMP":
-        return f"epoch_ms({x}::TIMESTAMP)"
-    if t.base == "DOUBLE":
-        # Jackson, which ksqlDB writes JSON with, quotes the numbers JSON has no literal for.
-        return (f"(CASE WHEN isnan({x}) THEN '\"NaN\"'::JSON WHEN isinf({x}) AND {x} > 0 "
-                f"THEN '\"Infinity\"'::JSON WHEN isinf({x}) THEN '\"-Infinity\"'::JSON ELSE to_json({x}) END)")
-    e = f"x{depth}"
-    if t.base == "ARRAY":
-        return f"list_transform({x}, lambda {e}: {json_ready_sql(e, t.element, depth + 1)})"
-    if t.base == "MAP":
-        value = json_ready_sql(f"{e}.value", t.value, depth + 1)
-        return f"map_from_entries(list_transform(map_entries({x}), lambda {e}: {{'key': {e}.key, 'value': {value}}}))"
-    fields = ", ".join(f"{quote_identifier(n)} := {json_ready_sql(f'{x}.{quote_identifier(n)}', ft, depth + 1)}"
-                       for n, ft in t.fields)
-    return f"(CASE WHEN {x} IS NOT NULL THEN struct_pack({fields}) END)"
-
-
-def _encode_sql(columns: list[Column], wrapped: bool) -> str:
-    ready = [json_ready_sql(quote_identifier(f"c{i}"), c.type) for i, c in enumerate(columns)]
-    if not wrapped:
-        return f"SELECT to_json({ready[0]}) AS doc FROM rows"
-    return f"SELECT {_json_object_sql(columns, ready)} AS doc FROM rows"
-
-
-def _json_object_sql(columns: list[Column], values: list[str]) -> str:
-    """The JSON object of the columns' values, members named exactly as the columns."""
-    if distinct_ignoring_case([c.name for c in columns]):
-        members = ", ".join(f"{quote_identifier(c.name)} := {v}" for c, v in zip(columns, values))
-        return f"to_json(struct_pack({members}))"
-    # DuckDB struct fields match case-insensitively: `a` and `A` need string keys.
-    members = ", ".join(f"{quote_string(c.name)}, {v}" for c, v in zip(columns, values))
-    return f"json_object({members})"
-
-
-def distinct_ignoring_case(names: list[str]) -> bool:
-    """Whether no two names are equal ignoring case (as DuckDB compares identifiers)."""
-    return len({n.lower() for n in names}) == len({n.upper() for n in names}) == len(names)

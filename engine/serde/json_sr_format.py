@@ -142,6 +142,6 @@ class JsonSrSerde(RegistrySerde):
                                          null_count=int((~valid).sum())).cast(pa.binary())
         return self._json.deserialize(payloads)
 
-    def serialize(self, columns: pa.Table) -> pa.Array:
+    def serialize(self, columns: pa.Table, null_key_when_all_null: bool = True) -> pa.Array:
         schema_id, _ = self.writer()
         return self.frame(self._json.serialize(columns), schema_id)

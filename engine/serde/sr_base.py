@@ -182,7 +182,9 @@ class RegistrySerde:
             columns.append(pc.if_else(null_rows, pa.nulls(n, typ), taken) if (position < 0).any() else taken)
         return pa.table(columns, names=names)
 
-    def serialize(self, columns: pa.Table) -> pa.Array:
+    def serialize(self, columns: pa.Table, null_key_when_all_null: bool = True) -> pa.Array:
+        """Encoded records; a key whose columns are all null is a null key unless the caller
+        (a test record written as an object, `{"F1": null}`) wants the message itself."""
         schema_id, codec = self.writer()
         if self.wrapped:
             arrays = [columns.column(i).combine_chunks() for i in range(columns.num_columns)]
@@ -191,7 +193,7 @@ class RegistrySerde:
         else:
             values = columns.column(0).combine_chunks()
         payloads = codec.encode(values)
-        if self.is_key and columns.num_columns:
+        if self.is_key and columns.num_columns and null_key_when_all_null:
             # a key whose columns are all null is a null key (ksqlDB's null GenericKey)
             import pyarrow.compute as pc
             all_null = columns.column(0).is_null()

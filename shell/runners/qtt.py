@@ -354,9 +354,13 @@ def _plain(value: Any) -> Any:
 
 def _execute_and_feed(engine: Any, spec: dict, idle_timeout: float, order: ProductionOrder) -> None:
     """Statements one at a time, then the inputs one record at a time, each processed before the
-    next, as ksqlDB's harness pipes them (what an INSERT VALUES statement wrote, too)."""
+    next, as ksqlDB's harness pipes them (what an INSERT VALUES statement wrote, too). ksqlDB's
+    harness joins the statements with line breaks, so an error's `Line: 3` is the third line of
+    that script: each statement is preceded by as many blank lines as come before it there."""
+    lines_before = 0
     for statement in spec.get("statements", []):
-        engine.execute(statement)
+        engine.execute("\n" * lines_before + statement)
+        lines_before += statement.count("\n") + 1
         engine.run_until_idle(timeout=idle_timeout)
         order.mark()
     for raw in spec.get("inputs") or []:
@@ -410,7 +414,13 @@ def deadline(seconds: float) -> Iterator[None]:
 # --- judging ------------------------------------------------------------------------------------
 
 def exception_text(exc: BaseException) -> str:
-    return str(getattr(exc, "message", None) or exc) or type(exc).__name__
+    """The message as ksqlDB's exception would carry it: a statement error ends with the
+    statement (`Statement: ...`), as KsqlStatementException.getMessage() does."""
+    message = str(getattr(exc, "message", None) or exc) or type(exc).__name__
+    statement = getattr(exc, "statement_text", None)
+    if statement and "\nStatement: " not in message and getattr(exc, "kind", "").endswith("StatementException"):
+        message += "\nStatement: " + statement
+    return message
 
 
 def _simple_class_name(name: Optional[str]) -> str:

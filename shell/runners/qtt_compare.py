@@ -39,12 +39,10 @@ def _objects_match(expected: dict, actual: Any) -> bool:
     if not isinstance(actual, dict) or len(actual) != len(expected):
         return False
     for name, expected_field in expected.items():
-        if name in actual:
-            actual_field = actual[name]
-        elif name.upper() in actual:
-            actual_field = actual[name.upper()]
-        else:
-            return False
+        # ksqlDB's comparator reads a field by name, then upper-cased; a missing one reads as null
+        actual_field = actual.get(name)
+        if actual_field is None:
+            actual_field = actual.get(name.upper())
         if not values_match(expected_field, actual_field):
             return False
     return True
@@ -69,11 +67,13 @@ def _numbers_match(expected: int | Decimal | float, actual: Any) -> bool:
 
 
 def _decimal_matches_number(expected: int | Decimal | float, actual: Decimal) -> bool:
-    # ksqlDB: an integer literal matches a BigDecimal only at scale 0; otherwise BigDecimal.equals,
-    # which also compares the scale (1.10 != 1.1).
+    # ksqlDB's ExpectedRecordComparator: an integer literal matches a BigDecimal only at scale 0;
+    # a decimal literal is brought to the actual value's scale without rounding, so it matches
+    # an equal value whatever its scale (expected 5.0 matches 5.00). A string (`_text_matches`)
+    # must match the scale exactly.
     if isinstance(expected, int):
         return actual.as_tuple().exponent == 0 and actual == expected
-    return _same_decimal(Decimal(str(expected)), actual)
+    return Decimal(str(expected)) == actual
 
 
 def _same_decimal(expected: Decimal, actual: Decimal) -> bool:

@@ -16,7 +16,7 @@ PROJECTION_ERRORS = [
     ("CASE WHEN B THEN NULL ELSE NULL END",
      "Invalid Case expression. All case branches have NULL type"),
     ("CAST(S AS ARRAY<INTEGER>)", "Invalid Select: Cast of STRING to ARRAY<INTEGER> is not supported"),
-    ("ARRAY[1, 'not a number']", 'invalid input syntax for type INTEGER: "not a number"'),
+    ("ARRAY[1, 'not a number']", 'invalid input syntax for type INTEGER: "not a number".'),
     ("MAP('a' := 1, 'b' := 'hello')", 'invalid input syntax for type INTEGER: "hello".'),
     ("ARRAY[NULL]", "Cannot construct an array with all NULL elements "
                     "(see https://github.com/confluentinc/ksql/issues/4239). As a workaround, "
@@ -26,7 +26,8 @@ PROJECTION_ERRORS = [
     ("GREATEST(S, I)", "Function 'greatest' does not accept parameters (STRING, INTEGER)."),
     ("GREATEST()", "Function 'greatest' does not accept parameters ()."),
     ("WONT_FIND_ME(I)", "Can't find any functions with the name 'WONT_FIND_ME'"),
-    ("UNKNOWN", "SELECT column 'UNKNOWN' cannot be resolved."),
+    # an error about a column starts with where the column is in the statement
+    ("UNKNOWN", "Line: 1, Col: 1: SELECT column 'UNKNOWN' cannot be resolved."),
     ("SUM(I)", "Use of aggregate function SUM requires a GROUP BY clause."),
 ]
 
@@ -37,14 +38,16 @@ PREDICATE_ERRORS = [
                        "(RANDOM() + 1.5) (DOUBLE) instead."),
     ("TRUE + 1.5", "Error in WHERE expression: Error processing expression: (true + 1.5). "
                    "Unsupported arithmetic types. BOOLEAN DECIMAL"),
-    ("BOB = 1", "WHERE column 'BOB' cannot be resolved."),
+    ("BOB = 1", "Line: 1, Col: 1: WHERE column 'BOB' cannot be resolved."),
     ("B IN (true, 'Not a boolean')",
      'Invalid Predicate: invalid input syntax for type BOOLEAN: "Not a boolean".'),
     ("B IN (true, 10)", "Invalid Predicate: operator does not exist: BOOLEAN = INTEGER (10)\n"
                         "Hint: You might need to add explicit type casts."),
-    ("BI IN (10, S)", "Invalid Predicate: operator does not exist: BIGINT = STRING (S)"),
+    ("BI IN (10, S)", "Invalid Predicate: operator does not exist: BIGINT = STRING (S)\n"
+                      "Hint: You might need to add explicit type casts."),
     ("ARR IN (ARR, ARRAY[B])",
-     "Invalid Predicate: operator does not exist: ARRAY<INTEGER> = ARRAY<BOOLEAN> (ARRAY[B])"),
+     "Invalid Predicate: operator does not exist: ARRAY<INTEGER> = ARRAY<BOOLEAN> (ARRAY[B])\n"
+     "Hint: You might need to add explicit type casts."),
 ]
 
 

@@ -60,6 +60,9 @@ STRINGS = [
     ("RPAD('foo', 7, '')", same(None), STRING),
     ("LPAD(S, -1, 'x')", same(None), STRING),
     ("TO_BYTES('yes', 'utf8')", same(b"yes"), BYTES),
+    # hex after 0x may have an odd digit count (a leading 0 is implied); plain hex may not
+    ("TO_BYTES('0x578', 'hex')", same(b"\x05\x78"), BYTES),
+    ("TO_BYTES('578', 'hex')", same(None), BYTES),
     ("LPAD(TO_BYTES('yes', 'utf8'), 8, TO_BYTES('no', 'utf8'))", same(b"nononyes"), BYTES),
     ("MASK('AbC-12')", same("XxX-nn"), STRING),
     ("MASK_LEFT('AbC-12', 2)", same("XxC-12"), STRING),

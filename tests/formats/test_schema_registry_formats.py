@@ -144,6 +144,20 @@ def test_test_values_convert_through_the_topic_schema():
     assert data[:1] == b"\x00" and decode_test_value(data, fmt, columns, False) == {"C1": 3}
 
 
+def test_an_object_test_key_with_null_fields_is_a_message():
+    """ksqlDB's harness writes `{"F1": null}` as a Protobuf message (read back with proto3's
+    default, false); only a null key is no bytes. DOUBLE members read back as floats."""
+    registry = SchemaRegistry()
+    key = [Column("F1", BOOLEAN, "KEY")]
+    fmt = _format("PROTOBUF", registry, "k")
+    data = encode_test_value({"F1": None}, fmt, key, True)
+    assert data is not None and decode_test_value(data, fmt, key, True) == {"F1": False}
+    assert encode_test_value(None, fmt, key, True) is None
+    doubles = [Column("D", DOUBLE, "KEY")]
+    fmt = _format("PROTOBUF", registry, "d")
+    assert decode_test_value(encode_test_value({"D": 1.5}, fmt, doubles, True), fmt, doubles, True) == {"D": 1.5}
+
+
 def test_a_value_its_column_cannot_hold_costs_only_its_record():
     # A record written with a newer schema (V as long) and a value beyond the stream's INT column:
     # converting the decoded batch fails for that one value; the others of the batch still decode.

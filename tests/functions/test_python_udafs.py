@@ -163,7 +163,7 @@ def test_an_aggregate_without_undo_cannot_aggregate_a_table(engine, cleanup):
     cleanup.append("T_ONCE")
     engine.create_topic("users")
     engine.execute("CREATE TABLE users (id STRING PRIMARY KEY, n BIGINT) WITH (kafka_topic='users', value_format='JSON');")
-    with pytest.raises(KsqlException, match=r"\(T_ONCE\) cannot be applied to a table source"):
+    with pytest.raises(KsqlException, match=r"The aggregation function T_ONCE cannot be applied to a table source"):
         engine.execute("CREATE TABLE t AS SELECT id, t_once(n) AS r FROM users GROUP BY id;")
 
 

@@ -25,7 +25,10 @@ VALUE_CASES = [
     (3, Decimal("3"), True),
     (3, Decimal("3.0"), False),
     (Decimal("1.10"), Decimal("1.10"), True),
-    (Decimal("1.10"), Decimal("1.1"), False),
+    # an expected decimal number is brought to the actual scale without rounding
+    (Decimal("1.10"), Decimal("1.1"), True),
+    (Decimal("10.0"), Decimal("10.0000"), True),
+    (Decimal("1.25"), Decimal("1.3"), False),
     (Decimal("1.1"), Decimal("1.1"), True),
     ("1.10", Decimal("1.10"), True),
     ("1.10", Decimal("1.100"), False),
@@ -46,6 +49,8 @@ VALUE_CASES = [
     ({"A": 1}, {"A": 1, "B": 2}, False),
     ({"A": 1, "B": None}, {"A": 1}, False),
     ({"A": 1}, {"B": 1}, False),
+    # a field the actual object lacks reads as null (same field count still required)
+    ({"A": None}, {"B": 1}, True),
     ({"A": {"B": [Decimal("0.5")]}}, {"A": {"B": [0.5]}}, True),
     ({"A": 1}, [1], False),
     ("100,5", "100,5", True),

@@ -38,6 +38,7 @@ from engine.runtime import QueryTask, Scheduler
 from engine.wakeup import AppendSignal, UncommittedConsumer
 from grammar import ast
 from grammar.errors import ParseError
+from grammar.limits import DEFAULT_LIMITS, Limits
 from grammar.parser import parse_statement, split_statements, substitute_variables
 
 COMMAND_POLL_SECONDS = 0.5   # how often a server looks for other processes' statements
@@ -215,6 +216,10 @@ class Engine:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.properties: dict[str, Any] = dict(properties or {})
         self.variables: dict[str, str] = {}
+        try:   # what one statement may cost (ksqlite.limits.*; grammar/limits.py)
+            self.limits = Limits.from_properties(self.properties)
+        except ValueError as error:
+            raise KsqlException(str(error)) from None
         flush = str(self.properties.get("ksqlite.log.flush", "batch"))
         servers = bootstrap_servers or _bootstrap_servers(self.properties)
         if log is None and servers:
@@ -307,13 +312,16 @@ class Engine:
             raise _failed(error, results, pending[len(entities)][0]) if isinstance(error, KsqlException) else error
 
     def _parse(self, text: str, variables: dict[str, str]) -> ast.Statement:
-        substituted = substitute_variables(text, variables) if variables else text
-        cached = self._insert_shapes.parse(substituted)
-        if cached is not None:
-            return cached
+        substituted = text
         try:
-            statement = parse_statement(substituted + ";", client_statements=False)
-        except ParseError as error:
+            if variables:
+                substituted = substitute_variables(text, variables, self.limits)
+            self.limits.check_length(substituted)
+            cached = self._insert_shapes.parse(substituted)
+            if cached is not None:
+                return cached
+            statement = parse_statement(substituted + ";", client_statements=False, limits=self.limits)
+        except ParseError as error:   # the cause stays: a LimitExceeded is a bad request
             raise ParseFailedException(error.message, error.line, error.column, error.token,
                                        error.expected, substituted) from error
         self._insert_shapes.learn(substituted, statement)
@@ -376,14 +384,19 @@ class Engine:
                 self._run_commands(entry for _, entry in self._commands.new_entries())
 
     def _run_commands(self, entries) -> None:
+        # A command was accepted under the limits of its time: replay it under the larger of
+        # those configured now and the defaults.
+        limits = Limits(*(max(now, default) for now, default in
+                          zip(dataclasses.astuple(self.limits), dataclasses.astuple(DEFAULT_LIMITS))))
         self._replaying = True
         try:
             for entry in entries:
                 saved = dict(self.properties)
                 self.properties.update(entry.get("properties") or {})
                 try:
-                    self._executor.execute(parse_statement(entry["statement"], client_statements=False))
-                except KsqlException as error:  # a command that no longer applies is skipped
+                    self._executor.execute(parse_statement(entry["statement"], client_statements=False,
+                                                           limits=limits))
+                except (KsqlException, ParseError) as error:  # a command that no longer applies is skipped
                     self._processing_log.record(None, "COMMAND_REPLAY", error.message)
                 finally:
                     self.properties.clear()

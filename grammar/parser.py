@@ -22,6 +22,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from grammar import ast
 from grammar.builder import AstBuilder
 from grammar.errors import ParseError, display_expected, syntax_error
+from grammar.limits import DEFAULT_LIMITS, LimitExceeded, Limits, check_tree, counted, token_budget
 
 _GRAMMAR_PATH = Path(__file__).with_name("ksql.lark")
 
@@ -30,12 +31,14 @@ _GRAMMAR_PATH = Path(__file__).with_name("ksql.lark")
 # Public API
 # --------------------------------------------------------------------------------------------
 
-def parse(text: str, *, client_statements: bool = True) -> list[ast.Statement]:
+def parse(text: str, *, client_statements: bool = True,
+          limits: Limits = DEFAULT_LIMITS) -> list[ast.Statement]:
     """Parse a script of `;`-separated statements; error positions are relative to the script."""
     statements = []
     for piece in _split_with_positions(text):
         try:
-            statements.append(parse_statement(piece.text, client_statements=client_statements))
+            statements.append(parse_statement(piece.text, client_statements=client_statements,
+                                              limits=limits))
         except ParseError as error:
             raise error.shifted(piece.line - 1, piece.column - 1, piece.raw) from None
     return statements
@@ -54,18 +57,20 @@ def _normalize(text: str) -> str:
     return text
 
 
-def parse_statement(text: str, *, client_statements: bool = True) -> ast.Statement:
+def parse_statement(text: str, *, client_statements: bool = True,
+                    limits: Limits = DEFAULT_LIMITS) -> ast.Statement:
     """Parse exactly one statement (a trailing `;` is allowed). The node's `text` is the statement
-    without the trailing `;`.
+    without the trailing `;`. A statement over one of `limits` raises LimitExceeded.
 
     RUN SCRIPT (a CLI command) and ASSERT VALUES / NULL VALUES / STREAM / TABLE (test-runner
     statements) are client-side: with `client_statements=False` they are rejected the way
     ksqlDB's server parser rejects them."""
+    limits.check_length(text)
     text = _normalize(text)
     statement_text = _strip_terminator(text)
     if not client_statements:
         _reject_client_statement(statement_text)
-    statement = _build(_parse_tree(text, "start"), text)
+    statement = _build(_parse_tree(text, "start", limits), text)
     return dataclasses.replace(statement, text=statement_text)
 
 
@@ -82,12 +87,14 @@ def _reject_client_statement(text: str) -> None:
     raise syntax_error(text, 1, column, match.group(group), ())
 
 
-def parse_expression(text: str) -> ast.Expr:
-    return _build(_parse_tree(text, "expression_only"), text)
+def parse_expression(text: str, limits: Limits = DEFAULT_LIMITS) -> ast.Expr:
+    limits.check_length(text)
+    return _build(_parse_tree(text, "expression_only", limits), text)
 
 
-def parse_type(text: str) -> ast.SqlType:
-    return _build(_parse_tree(text, "type_only"), text)
+def parse_type(text: str, limits: Limits = DEFAULT_LIMITS) -> ast.SqlType:
+    limits.check_length(text)
+    return _build(_parse_tree(text, "type_only", limits), text)
 
 
 def split_statements(text: str) -> list[str]:
@@ -99,14 +106,21 @@ def split_statements(text: str) -> list[str]:
 _VARIABLE_REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
 
 
-def substitute_variables(text: str, variables: dict[str, str]) -> str:
-    """Replace `${name}` (name matched case-insensitively) by its value; unknown names stay."""
-    by_upper_name = {name.upper(): value for name, value in variables.items()}
-
-    def replace(match: re.Match) -> str:
-        return by_upper_name.get(match.group(1).upper(), match.group(0))
-
-    return _VARIABLE_REFERENCE.sub(replace, text)
+def substitute_variables(text: str, variables: dict[str, str],
+                         limits: Limits = DEFAULT_LIMITS) -> str:
+    """Replace `${name}` (name matched case-insensitively) by its value; unknown names stay.
+    A result longer than the statement length limit raises LimitExceeded as soon as it grows
+    past it (many references to a long value must not fill the memory first)."""
+    by_upper_name = {name.upper(): str(value) for name, value in variables.items()}
+    pieces, size, start = [], 0, 0
+    for match in _VARIABLE_REFERENCE.finditer(text):
+        value = by_upper_name.get(match.group(1).upper(), match.group(0))
+        pieces += [text[start:match.start()], value]
+        size += match.start() - start + len(value)
+        start = match.end()
+        limits.check_size(size)
+    pieces.append(text[start:])
+    return "".join(pieces)
 
 
 # --------------------------------------------------------------------------------------------
@@ -180,8 +194,34 @@ def _append_piece(pieces: list[_Piece], text: str, start: int, end: int,
 
 def _has_code(stripped: str) -> bool:
     """False for a piece made only of comments (a script's trailing comment after its last `;`)."""
-    without_comments = re.sub(r"--[^\n]*|/\*.*?\*/", "", stripped, flags=re.DOTALL)
-    return bool(without_comments.strip())
+    return code_start(stripped) < len(stripped)
+
+
+def code_start(text: str) -> int:
+    """The offset of the first character of `text` that is neither whitespace nor in a comment
+    (len(text) if there is none). One linear scan: hostile text cannot make it backtrack."""
+    index = 0
+    while index < len(text):
+        if text[index].isspace():
+            index += 1
+        elif text.startswith("--", index):
+            newline = text.find("\n", index)
+            index = len(text) if newline < 0 else newline + 1
+        elif text.startswith("/*", index):
+            close = text.find("*/", index + 2)
+            index = len(text) if close < 0 else close + 2
+        else:
+            return index
+    return index
+
+
+def leading_word(text: str) -> str:
+    """The first word of a statement after its leading comments, upper-cased ('' if none)."""
+    start = code_start(text)
+    end = start
+    while end < len(text) and (text[end].isalnum() or text[end] == "_"):
+        end += 1
+    return text[start:end].upper()
 
 
 def _strip_terminator(text: str) -> str:
@@ -206,7 +246,7 @@ class _ReservedWords:
         self.keyword_terminals: dict[str, str] = {}
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
-        for token in stream:
+        for token in counted(stream):
             if token.type == "IDENTIFIER":
                 keyword = self.keyword_terminals.get(token.value.upper())
                 if keyword is not None:
@@ -255,11 +295,17 @@ def _literal_terminals(parser: Lark) -> dict[str, str]:
             if terminal.pattern.type == "str"}
 
 
-def _parse_tree(text: str, start: str):
+def _parse_tree(text: str, start: str, limits: Limits):
+    """The lark tree of `text`, within `limits` (tokens while lexing, then nesting and lists)."""
+    budget = token_budget(limits)
     try:
-        return _lark().parse(text, start=start)
+        tree = _lark().parse(text, start=start)
     except UnexpectedInput as error:
         raise _to_parse_error(error, text) from None
+    finally:
+        budget.var.reset(budget)
+    check_tree(tree, limits)
+    return tree
 
 
 def _to_parse_error(error: UnexpectedInput, text: str) -> ParseError:

@@ -35,6 +35,10 @@ COMPARISON_NAMES = {
     "IS NOT DISTINCT FROM": "IS_NOT_DISTINCT_FROM",
 }
 VOLATILE_FUNCTIONS = {"RANDOM", "UUID"}
+# Some functions repeat their argument's SQL (ROUND of a DECIMAL five times, MASK twelve), so
+# nesting them grows the SQL exponentially: a few levels would take gigabytes. Past this size an
+# expression is refused while it is compiled, before its text is much larger than this.
+MAX_EXPRESSION_SQL_CHARS = 1_000_000
 NULL_TYPE_MESSAGE = ("Can't infer a type of null. Please explicitly cast it to a required type, "
                      "e.g. CAST(null AS VARCHAR).")
 
@@ -46,14 +50,24 @@ class ExpressionCompiler:
         self.scope = scope
         self.functions = functions or default_registry()
         self.uses_volatile = False
+        # id(node) -> (node, result): CASE, IN and the constructors compile their operands, then
+        # coerce them, which compiles them again; without this, nesting costs 2^depth.
+        self._compiled: dict[int, tuple[a.Expr, TypedSql]] = {}
 
     # ---- public entry points -------------------------------------------------------------
 
     def compile(self, expr: a.Expr) -> TypedSql:
+        cached = self._compiled.get(id(expr))
+        if cached is not None and cached[0] is expr:
+            return cached[1]
         method = getattr(self, f"_compile_{type(expr).__name__}", None)
         if method is None:
             raise KsqlStatementException(f"Unsupported expression: {format_expression(expr)}")
-        return method(expr)
+        typed = method(expr)
+        if len(typed.sql) > MAX_EXPRESSION_SQL_CHARS:
+            raise KsqlStatementException(f"Expression is too complex to run: {format_expression(expr)[:200]}")
+        self._compiled[id(expr)] = (expr, typed)
+        return typed
 
     def compile_predicate(self, expr: a.Expr, clause: Optional[str] = None) -> TypedSql:
         """A BOOLEAN condition; an evaluation error makes it NULL (the record is dropped).

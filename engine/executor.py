@@ -8,6 +8,7 @@ rebuilds the same catalog and resumes the same queries.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any, Callable, Optional
 
@@ -82,6 +83,7 @@ class Executor:
         topic = props.get("KAFKA_TOPIC")
         if topic is None:
             raise KsqlStatementException("Missing required property \"KAFKA_TOPIC\" which has no default value.")
+        check_topic_name(str(topic))
         key_format, value_format = ddl.resolve_formats(props, self.config, bool(schema.key_columns),
                                                        value_columns=len(schema.value_columns))
         if not elements:
@@ -138,7 +140,7 @@ class Executor:
         if self.log.topic_exists(topic):
             if partitions is not None:
                 existing = self.log.topic_config(topic).partitions
-                if int(partitions) != existing:
+                if partition_count(partitions) != existing:
                     raise KsqlStatementException(
                         f"A Kafka topic with the name '{topic}' already exists, with different partition/replica "
                         f"configuration than required. KSQL expects {partitions} partitions (topic has {existing}), "
@@ -150,7 +152,7 @@ class Executor:
                 "please re-run the statement providing the required 'PARTITIONS' configuration in the WITH "
                 f"clause (and optionally 'REPLICAS'). For example: CREATE {kind} X (ID INT KEY, A STRING) "
                 f"WITH (KAFKA_TOPIC='{topic}', PARTITIONS=2, REPLICAS=1, FORMAT='JSON');")
-        self.log.create_topic(topic, _topic_config(int(partitions), props), exist_ok=True)
+        self.log.create_topic(topic, _topic_config(partition_count(partitions), props), exist_ok=True)
 
     # ------------------------------------------------------------------ C*AS and INSERT INTO
     def _CreateAsSelect(self, stmt: ast.CreateAsSelect) -> dict[str, Any]:
@@ -177,7 +179,8 @@ class Executor:
                 self._stop_query(old.query_id)
         partitions = props.get("PARTITIONS") or self.config.get("ksql.sink.partitions") or \
             self.log.topic_config(plan.source.topic).partitions
-        self.log.create_topic(sink.topic, _topic_config(int(partitions), props), exist_ok=True)
+        check_topic_name(sink.topic)
+        self.log.create_topic(sink.topic, _topic_config(partition_count(partitions), props), exist_ok=True)
         self.catalog.add_source(sink)
         self._start_query(query_id, stmt.text, plan, sink, stmt.query)
         self.record_command(stmt.text)
@@ -568,11 +571,36 @@ def _plain_literal(expr: ast.Expr, typ) -> Any:
     return None
 
 
+_LEGAL_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+MAX_PARTITIONS = 10_000   # a partition is a directory and a poll per task on the embedded log
+
+
+def check_topic_name(topic: str) -> None:
+    """Kafka's rule for topic names (the embedded log makes directories of them)."""
+    if not _LEGAL_TOPIC_NAME.fullmatch(topic) or topic in (".", ".."):
+        shown = topic if len(topic) <= 100 else topic[:100] + "..."
+        raise KsqlStatementException(f"Invalid topic name '{shown}': a topic name is 1 to 249 characters, "
+                                     "ASCII letters, digits, '.', '_' and '-' (and not '.' or '..').")
+
+
+def partition_count(value) -> int:
+    return _bounded_integer("PARTITIONS", value, 1, MAX_PARTITIONS)
+
+
+def _bounded_integer(name: str, value, low: int, high: int) -> int:
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.fullmatch(r"-?\d{1,19}", text) or not low <= int(text) <= high:
+        raise KsqlStatementException(f"Invalid value {text[:40]} for property {name}: "
+                                     f"expected an integer from {low} to {high}.")
+    return int(text)
+
+
 def _topic_config(partitions: int, props: dict) -> TopicConfig:
     cleanup = str(props.get("CLEANUP_POLICY", "delete")).lower()
     retention = props.get("RETENTION_MS")
     return TopicConfig(partitions=partitions, cleanup_policy=cleanup,
-                       retention_ms=int(retention) if retention is not None else TopicConfig.retention_ms)
+                       retention_ms=_bounded_integer("RETENTION_MS", retention, -1, 2 ** 63 - 1)
+                       if retention is not None else TopicConfig.retention_ms)
 
 
 def _check_join_partitions(plan, log: Log, catalog: Catalog) -> None:

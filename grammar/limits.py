@@ -7,7 +7,7 @@ layer below walks expressions recursively) and the length of its expression list
 IN list costs seconds in every layer). Each limit is an engine property:
 
     ksqlite.limits.statement.chars       1048576  characters of one statement (after ${variables})
-    ksqlite.limits.statement.tokens        50000  tokens of one statement
+    ksqlite.limits.statement.tokens        25000  tokens of one statement (about a second of parsing)
     ksqlite.limits.expression.depth           64  nesting of expressions
     ksqlite.limits.type.depth                 24  nesting of ARRAY/MAP/STRUCT, in types and constructors
     ksqlite.limits.expression.list.items   10000  items of an IN list, ARRAY/MAP/STRUCT constructor,
@@ -46,7 +46,7 @@ class LimitExceeded(ParseError):
 @dataclasses.dataclass(frozen=True)
 class Limits:
     statement_chars: int = 1_048_576
-    statement_tokens: int = 50_000
+    statement_tokens: int = 25_000
     expression_depth: int = 64
     list_items: int = 10_000
     type_depth: int = 24

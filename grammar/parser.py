@@ -135,59 +135,73 @@ class _Piece:
     column: int
 
 
-_CLOSERS = {"'": "'", '"': '"', "`": "`"}
-
-
 def _split_with_positions(text: str) -> list[_Piece]:
     pieces, start = [], 0
+    lines = _LineCounter(text)
     for end in _terminator_offsets(text):
-        _append_piece(pieces, text, start, end, with_terminator=end < len(text))
+        _append_piece(pieces, text, start, end, end < len(text), lines)
         start = end + 1
     return pieces
+
+
+class _LineCounter:
+    """1-based (line, column) of offsets asked for in increasing order, in linear time overall."""
+
+    def __init__(self, text: str):
+        self.text, self.offset, self.line, self.line_start = text, 0, 1, 0
+
+    def position(self, offset: int) -> tuple[int, int]:
+        newlines = self.text.count("\n", self.offset, offset)
+        if newlines:
+            self.line += newlines
+            self.line_start = self.text.rfind("\n", self.offset, offset) + 1
+        self.offset = offset
+        return self.line, offset - self.line_start + 1
+
+
+# What the statement splitter stops at: a quote, a comment or a `;` (all else is skipped in C).
+_SPLIT_MARK = re.compile(r"['\"`;]|--|/\*")
 
 
 def _terminator_offsets(text: str) -> Iterator[int]:
     """Offsets of the statement-ending `;` characters, then len(text)."""
     index = 0
-    while index < len(text):
-        char = text[index]
-        if char in _CLOSERS:
-            index = _skip_quoted(text, index, _CLOSERS[char])
-        elif text.startswith("--", index):
-            newline = text.find("\n", index)
+    while (mark := _SPLIT_MARK.search(text, index)) is not None:
+        found = mark.group(0)
+        if found == ";":
+            yield mark.start()
+            index = mark.end()
+        elif found == "--":
+            newline = text.find("\n", mark.start())
             index = len(text) if newline < 0 else newline
-        elif text.startswith("/*", index):
-            close = text.find("*/", index + 2)
+        elif found == "/*":
+            close = text.find("*/", mark.start() + 2)
             index = len(text) if close < 0 else close + 2
         else:
-            if char == ";":
-                yield index
-            index += 1
+            index = _skip_quoted(text, mark.start(), found)
     yield len(text)
 
 
 def _skip_quoted(text: str, index: int, closer: str) -> int:
     """Index just after the quoted run opening at `index` (a doubled closer is an escape)."""
-    index += 1
-    while index < len(text):
-        if text[index] == closer:
-            if text.startswith(closer * 2, index):
-                index += 2
-                continue
-            return index + 1
-        index += 1
-    return index
+    while True:
+        close = text.find(closer, index + 1)
+        if close < 0:
+            return len(text)
+        if text.startswith(closer * 2, close):
+            index = close + 1
+            continue
+        return close + 1
 
 
 def _append_piece(pieces: list[_Piece], text: str, start: int, end: int,
-                  with_terminator: bool) -> None:
+                  with_terminator: bool, lines: _LineCounter) -> None:
     body = text[start:end]
     stripped = body.strip()
     if not stripped or not _has_code(stripped):
         return
     first = start + (len(body) - len(body.lstrip()))
-    line = text.count("\n", 0, first) + 1
-    column = first - (text.rfind("\n", 0, first) + 1) + 1
+    line, column = lines.position(first)
     raw = stripped + (";" if with_terminator else "")
     pieces.append(_Piece(stripped, raw, line, column))
 

@@ -258,6 +258,35 @@ class DisconnectWatch:
 
 # --- exceptions no handler expected ---------------------------------------------------------------
 
+class _BodyTracker:
+    """Knows whether the app read the whole request body. A response that ends before it (an
+    early 400) first reads and drops the rest, up to DRAIN_BYTES / DRAIN_SECONDS: a client still
+    sending then gets the response instead of a reset, and Hypercorn's HTTP/2 protocol, which
+    fails on data for a stream it has closed, keeps the connection's other streams alive."""
+
+    DRAIN_BYTES = 64 * 1024 * 1024
+    DRAIN_SECONDS = 2.0
+
+    def __init__(self, receive):
+        self._receive = receive
+        self.done = False
+
+    async def receive(self):
+        message = await self._receive()
+        if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            self.done = True
+        return message
+
+    async def drain(self) -> None:
+        drained = 0
+        try:
+            async with asyncio.timeout(self.DRAIN_SECONDS):
+                while not self.done and drained <= self.DRAIN_BYTES:
+                    drained += len((await self.receive()).get("body", b""))
+        except TimeoutError:
+            pass
+
+
 def internal_error(exc: BaseException, scope: Optional[dict] = None) -> Response:
     """Log `exc` with its traceback; the client learns only a reference to the log line."""
     reference = uuid.uuid4().hex[:12]
@@ -283,15 +312,18 @@ class ErrorGuard:
             await self.app(scope, receive, send)
             return
         started = False
+        body = _BodyTracker(receive)
 
         async def tracking_send(message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                await body.drain()
             await send(message)
 
         try:
-            await self.app(scope, receive, tracking_send)
+            await self.app(scope, body.receive, tracking_send)
         except asyncio.CancelledError:   # the server is stopping: say so if nothing was said yet
             if not started:
                 unavailable = json_response(fmt.generic_error(SERVICE_UNAVAILABLE, "The server is shutting down"), 503)

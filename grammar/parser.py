@@ -39,6 +39,8 @@ def parse(text: str, *, client_statements: bool = True,
         try:
             statements.append(parse_statement(piece.text, client_statements=client_statements,
                                               limits=limits))
+        except LimitExceeded:
+            raise
         except ParseError as error:
             raise error.shifted(piece.line - 1, piece.column - 1, piece.raw) from None
     return statements

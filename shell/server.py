@@ -166,7 +166,7 @@ class _KsqlRun:
         if not texts:
             return None
         if self.watch.gone.is_set():
-            logger.info("client left /ksql with %d statements not run", len(texts))
+            logger.warning("the client of a /ksql request left: %d statements not run", len(texts))
             return Response(b"", 499)    # nobody reads it
         try:
             results = self.state.engine.execute_statements(texts, properties=dict(self.properties),

@@ -41,6 +41,7 @@ WORKERS = int(os.environ.get("KSQLITE_FUZZ_WORKERS", "8"))
 MAX_RESPONSE_SECONDS = 10.0
 STREAM_READ_SECONDS = 0.3          # a push query's body is read this long, then abandoned
 ROUND = 300                        # inputs between clean-ups of the server's queries and sources
+KEPT_FINDINGS = 50
 
 INTERNAL_TEXT = [
     ("a traceback", re.compile(r"Traceback \(most recent call last\)")),
@@ -62,11 +63,11 @@ INTERNAL_TEXT = [
 @dataclasses.dataclass
 class Finding:
     reason: str
-    item: fz.FuzzInput
+    request: str
     excerpt: str = ""
 
     def __str__(self) -> str:
-        return f"{self.reason}\n    input: {self.item.describe()}\n    response: {self.excerpt[:600]!r}"
+        return f"{self.reason}\n    input: {self.request}\n    response: {self.excerpt!r}"
 
 
 @dataclasses.dataclass
@@ -143,7 +144,8 @@ class Checker:
         self.literals = [(f"the {what}", text) for what, text in (
             ("canary's content", server.secret), ("data dir path", str(server.data)),
             ("test dir path", str(server.root)))]
-        self.findings: list[Finding] = []
+        self.findings: list[Finding] = []      # the first KEPT_FINDINGS, in full
+        self.reasons: Counter = Counter()      # every finding, by reason
         self.statuses: dict[int, int] = {}
         self.seconds: Counter = Counter()      # per input label: time spent
         self.counts: Counter = Counter()
@@ -153,22 +155,27 @@ class Checker:
         text = body.decode("utf-8", "replace")
         sent = item.body.decode("utf-8", "replace") + item.path
         if error is not None:
-            self.findings.append(Finding(error, item, text))
+            self._found(error, item, text)
             return
         self.statuses[status] = self.statuses.get(status, 0) + 1
         if status >= 500:
-            self.findings.append(Finding(f"HTTP {status}", item, text))
+            self._found(f"HTTP {status}", item, text)
         if seconds > MAX_RESPONSE_SECONDS:
-            self.findings.append(Finding(f"answered after {seconds:.1f} s", item, text))
+            self._found(f"answered after {seconds:.1f} s", item, text)
         for what, literal in self.literals:
             if literal in text and (literal == self.server.secret or literal not in sent):
-                self.findings.append(Finding(f"the response holds {what}", item, text))
+                self._found(f"the response holds {what}", item, _around(text, text.index(literal)))
         for what, pattern in INTERNAL_TEXT:
             for match in pattern.finditer(text):
                 if match.group(0) not in sent:
-                    self.findings.append(Finding(f"the response holds {what}: {match.group(0)!r}", item,
-                                                 _around(text, match.start())))
+                    self._found(f"the response holds {what}: {match.group(0)!r}", item,
+                                _around(text, match.start()))
                     break
+
+    def _found(self, reason: str, item: fz.FuzzInput, excerpt: str) -> None:
+        self.reasons[reason[:80]] += 1
+        if len(self.findings) < KEPT_FINDINGS:
+            self.findings.append(Finding(reason, item.describe(), excerpt[:600]))
 
 
 def _around(text: str, at: int) -> str:
@@ -267,11 +274,11 @@ def test_the_rest_api_survives_fuzzing(fuzz_server):
         ran += asyncio.run(run_round(server, batch, checker, deadline))
     elapsed = time.monotonic() - started
     print(f"fuzz: {ran} inputs in {elapsed:.0f} s, statuses {dict(sorted(checker.statuses.items()))}, "
-          f"{len(checker.findings)} findings; CPU: server {_cpu_seconds(server.process.pid):.0f} s, "
+          f"{sum(checker.reasons.values())} findings; CPU: server {_cpu_seconds(server.process.pid):.0f} s, "
           f"fuzzer {time.process_time():.0f} s")
     print("  time per kind:", ", ".join(f"{label} {checker.counts[label]}x{seconds / checker.counts[label] * 1000:.0f}ms"
                                         for label, seconds in checker.seconds.most_common()))
-    for reason, count in sorted(Counter(f.reason[:80] for f in checker.findings).items(), key=lambda x: -x[1]):
+    for reason, count in checker.reasons.most_common():
         print(f"  {count:5d}  {reason}")
 
     alive = server.process.poll() is None
@@ -283,7 +290,7 @@ def test_the_rest_api_survives_fuzzing(fuzz_server):
         problems.append("the canary file was written")
     if any(server.trap.iterdir()):
         problems.append(f"files appeared outside the data dir: {sorted(p.name for p in server.trap.iterdir())}")
-    assert not problems, (f"fuzz seed {SEED}: {len(checker.findings)} findings in {ran} inputs\n"
+    assert not problems, (f"fuzz seed {SEED}: {sum(checker.reasons.values())} findings in {ran} inputs\n"
                           + "\n".join(problems) + "\n--- server log (end) ---\n"
                           + server.log.read_text(errors="replace")[-4000:])
     assert ran > 0

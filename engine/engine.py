@@ -38,7 +38,7 @@ from engine.runtime import QueryTask, Scheduler
 from engine.wakeup import AppendSignal, UncommittedConsumer
 from grammar import ast
 from grammar.errors import ParseError
-from grammar.limits import DEFAULT_LIMITS, Limits
+from grammar.limits import Limits
 from grammar.parser import parse_statement, split_statements, substitute_variables
 
 COMMAND_POLL_SECONDS = 0.5   # how often a server looks for other processes' statements
@@ -247,6 +247,7 @@ class Engine:
         self._executor.schema_registry = self.schema_registry
         self._executor.schema_registry_token = register_handle(self.schema_registry)
         self._replay_commands()
+        self._executor.limits = self.limits   # new sources' column types, from here on
 
     # ------------------------------------------------------------------ Python UDFs
     def register_function(self, fn, *, params, returns, name: Optional[str] = None,
@@ -384,18 +385,15 @@ class Engine:
                 self._run_commands(entry for _, entry in self._commands.new_entries())
 
     def _run_commands(self, entries) -> None:
-        # A command was accepted under the limits of its time: replay it under the larger of
-        # those configured now and the defaults.
-        limits = Limits(*(max(now, default) for now, default in
-                          zip(dataclasses.astuple(self.limits), dataclasses.astuple(DEFAULT_LIMITS))))
         self._replaying = True
+        checked, self._executor.limits = self._executor.limits, None
         try:
             for entry in entries:
                 saved = dict(self.properties)
                 self.properties.update(entry.get("properties") or {})
                 try:
                     self._executor.execute(parse_statement(entry["statement"], client_statements=False,
-                                                           limits=limits))
+                                                           limits=REPLAY_LIMITS))
                 except (KsqlException, ParseError) as error:  # a command that no longer applies is skipped
                     self._processing_log.record(None, "COMMAND_REPLAY", error.message)
                 finally:
@@ -403,6 +401,7 @@ class Engine:
                     self.properties.update(saved)
         finally:
             self._replaying = False
+            self._executor.limits = checked
 
     def _follow_commands_in_background(self) -> None:
         while not self._stop_following.wait(COMMAND_POLL_SECONDS):
@@ -540,6 +539,12 @@ class Engine:
             raise KsqlStatementException(f"Query with id:{query_id} does not exist, "
                                          "use SHOW QUERIES to view the full set of running queries.")
         return task.plan.explain()
+
+
+# A command was accepted under the limits of its time, which may have been larger than today's:
+# replayed, it is only kept from exhausting the stack.
+REPLAY_LIMITS = Limits(statement_chars=2 ** 40, statement_tokens=2 ** 40, expression_depth=1_000,
+                       list_items=2 ** 40, type_depth=1_000)
 
 
 def _failed(error: KsqlException, results: list[StatementResult], text: str) -> KsqlException:

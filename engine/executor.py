@@ -33,6 +33,7 @@ from engine.serde import json_rows
 from engine.serde.factory import create_serde
 from engine.types import to_arrow
 from grammar import ast
+from grammar.limits import LimitExceeded, Limits, check_type_depth
 
 logger = logging.getLogger("ksqlite.executor")
 
@@ -50,6 +51,9 @@ class Executor:
         self.query_counter = 0
         self.sequence = 0
         self._serdes_by_signature: dict[tuple, tuple] = {}   # INSERT VALUES serdes
+        # When set, the columns of a new stream or table nest their types within these limits
+        # (a query can make a type deeper than any statement wrote it). Off while replaying.
+        self.limits: Optional[Limits] = None
 
     # ------------------------------------------------------------------ dispatch
     def execute(self, statement: ast.Statement) -> dict[str, Any]:
@@ -77,6 +81,7 @@ class Executor:
         props = stmt.props()
         elements = self._with_registry_columns(stmt, props)
         schema = ddl.parse_columns(self.catalog, stmt.kind, elements)
+        self._check_type_depth(schema)
         window = ddl.window_info(props)
         if window is not None and not schema.key_columns:
             raise KsqlStatementException("Windowed sources require a key column.")
@@ -98,6 +103,15 @@ class Executor:
         self.record_command(stmt.text)
         noun = "Stream" if stmt.kind == STREAM else "Table"
         return self._status(stmt, f"{kind_word}/`{stmt.name}`/create", f"{noun} created")
+
+    def _check_type_depth(self, schema) -> None:
+        if self.limits is None:
+            return
+        for column in schema.columns:
+            try:
+                check_type_depth(column.name, column.type, self.limits)
+            except LimitExceeded as error:
+                raise KsqlStatementException(error.message) from error
 
     def _with_registry_columns(self, stmt: ast.CreateSource, props: dict) -> tuple:
         """The statement's columns plus those inferred from the schema registry (AVRO, PROTOBUF,
@@ -170,6 +184,7 @@ class Executor:
         self._check_result_kind(stmt, plan)
         props = stmt.props()
         sink = self._sink_source(stmt.name, stmt.kind, plan, props, stmt.text)
+        self._check_type_depth(sink.schema)
         _check_serdes(sink)
         sr_sources.register_sink(getattr(self, "schema_registry", None), sink, create_serde)
         prefix = "CSAS" if stmt.kind == STREAM else "CTAS"

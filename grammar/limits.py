@@ -9,7 +9,8 @@ IN list costs seconds in every layer). Each limit is an engine property:
     ksqlite.limits.statement.chars       1048576  characters of one statement (after ${variables})
     ksqlite.limits.statement.tokens        25000  tokens of one statement (about a second of parsing)
     ksqlite.limits.expression.depth           64  nesting of expressions
-    ksqlite.limits.type.depth                 24  nesting of ARRAY/MAP/STRUCT, in types and constructors
+    ksqlite.limits.type.depth                  6  nesting of ARRAY/STRUCT/MAP (a MAP counts twice), in types
+                                                  and constructors, and in the columns of a new stream or table
     ksqlite.limits.expression.list.items   10000  items of an IN list, ARRAY/MAP/STRUCT constructor,
                                                   function call or VALUES list
 
@@ -18,8 +19,9 @@ The defaults follow ksqlDB where it has a bound: its statements travel in a comm
 record, whose default maximum size is 1 MiB. Otherwise they follow what the layers below
 bear: an expression level becomes up to ten levels of DuckDB SQL (integer arithmetic checks for
 overflow) and DuckDB refuses nesting past 1000, so 64 keeps every expression within it (and far
-below Python's recursion limit); Arrow refuses types nested past 64 levels, counting the record
-and key levels the engine adds, so 24 leaves room for queries that wrap a nested column again.
+below Python's recursion limit). Nested types cost more per level: DuckDB takes about twice as
+long (and as much memory) to plan the JSON decoding of each further ARRAY or STRUCT level, three
+to four times for a MAP level; 6 keeps that near a second and its memory under a gigabyte.
 """
 from __future__ import annotations
 
@@ -49,7 +51,7 @@ class Limits:
     statement_tokens: int = 25_000
     expression_depth: int = 64
     list_items: int = 10_000
-    type_depth: int = 24
+    type_depth: int = 6
 
     @classmethod
     def from_properties(cls, properties: Mapping[str, Any]) -> "Limits":
@@ -121,9 +123,10 @@ _NESTING_RULES = frozenset({
     "map_constructor", "struct_constructor", "function_call", "multi_parameter_lambda",
     "select_struct_all", "array_type", "map_type", "struct_type",
 })
-# Rules that are one level of type nesting (a constructor's value has its type one level deeper).
-_TYPE_RULES = frozenset({"array_constructor", "map_constructor", "struct_constructor",
-                         "array_type", "map_type", "struct_type"})
+# Rules that are a level of type nesting (a constructor's value has its type one level deeper),
+# and what the level counts.
+_TYPE_RULES = {"array_constructor": 1, "struct_constructor": 1, "array_type": 1, "struct_type": 1,
+               "map_constructor": 2, "map_type": 2}
 
 # Rules holding a list, and how many of their children are not items.
 _LIST_RULES = {"in_list": 2, "function_call": 2, "array_constructor": 0, "map_constructor": 0,
@@ -143,7 +146,7 @@ def check_tree(tree: Tree, limits: Limits) -> None:
                 raise LimitExceeded("Expression nesting depth", depth, limits.expression_depth,
                                     _PROPERTIES["expression_depth"])
         if node.data in _TYPE_RULES:
-            type_depth += 1
+            type_depth += _TYPE_RULES[node.data]
             if type_depth > limits.type_depth:
                 raise LimitExceeded("Type nesting depth", type_depth, limits.type_depth,
                                     _PROPERTIES["type_depth"])
@@ -153,3 +156,26 @@ def check_tree(tree: Tree, limits: Limits) -> None:
             if items > limits.list_items:
                 raise LimitExceeded("List length", items, limits.list_items, _PROPERTIES["list_items"])
         pending.extend((child, depth, type_depth) for child in node.children if isinstance(child, Tree))
+
+
+def type_depth(sql_type) -> int:
+    """The nesting of a grammar.ast.SqlType as the type depth limit counts it (a MAP twice)."""
+    deepest, pending = 0, [(sql_type, 0)]
+    while pending:
+        current, depth = pending.pop()
+        if current is None:
+            continue
+        base = current.base
+        depth += 2 if base == "MAP" else 1 if base in ("ARRAY", "STRUCT") else 0
+        deepest = max(deepest, depth)
+        pending += [(current.element, depth), (current.key, depth), (current.value, depth)]
+        pending += [(field_type, depth) for _, field_type in current.fields or ()]
+    return deepest
+
+
+def check_type_depth(name: str, sql_type, limits: Limits) -> None:
+    """LimitExceeded if column `name`'s type nests deeper than the limit."""
+    depth = type_depth(sql_type)
+    if depth > limits.type_depth:
+        raise LimitExceeded(f"Type nesting depth of column {name}", depth, limits.type_depth,
+                            _PROPERTIES["type_depth"])

@@ -166,7 +166,15 @@ def register_sink(registry, source, create_serde) -> None:
         props = dict(fmt.properties)
         serde = create_serde(fmt, columns, is_key)
         if "schemaId" in props:
-            _check_columns_match(serde, columns, part)
+            try:
+                _check_columns_match(serde, columns, part)
+            except KsqlException:
+                raise
+            except Exception:  # noqa: BLE001 - the registry's schema is data from outside
+                logger.info("the %s schema %s cannot be read as %s", part.lower(), props["schemaId"], fmt.name,
+                            exc_info=True)
+                raise KsqlStatementException(f"The {part.lower()} schema with id {props['schemaId']} in the "
+                                             f"Schema Registry cannot be read as {fmt.name}.") from None
             continue
         text = serde.generated_schema()
         subject = props.get("subject")

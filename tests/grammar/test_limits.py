@@ -7,7 +7,7 @@ import pytest
 
 from grammar import ast
 from grammar.errors import ParseError
-from grammar.limits import DEFAULT_LIMITS, LimitExceeded, Limits
+from grammar.limits import DEFAULT_LIMITS, LimitExceeded, Limits, type_depth
 from grammar.parser import (code_start, leading_word, parse, parse_expression, parse_statement, parse_type,
                             split_statements, substitute_variables)
 
@@ -55,19 +55,25 @@ def test_parentheses_do_not_nest_the_tree():
     assert parse_expression("(" * 12_000 + "1" + ")" * 12_000) == ast.IntegerLiteral(1)
 
 
+OVER = DEFAULT_LIMITS.type_depth + 1
+
+
 @pytest.mark.parametrize("text", [
-    "CREATE STREAM s (a " + "ARRAY<" * 25 + "INT" + ">" * 25 + ") WITH (kafka_topic='t', value_format='JSON');",
-    "SELECT " + "ARRAY[" * 25 + "1" + "]" * 25 + " FROM s;",
-    "SELECT " + "STRUCT(a := " * 25 + "1" + ")" * 25 + " FROM s;",
-    "CREATE TYPE t AS " + "STRUCT<a " * 25 + "INT" + ">" * 25 + ";",
+    "CREATE STREAM s (a " + "ARRAY<" * OVER + "INT" + ">" * OVER + ") WITH (kafka_topic='t', value_format='JSON');",
+    "SELECT " + "ARRAY[" * OVER + "1" + "]" * OVER + " FROM s;",
+    "SELECT " + "STRUCT(a := " * OVER + "1" + ")" * OVER + " FROM s;",
+    "CREATE TYPE t AS " + "STRUCT<a " * OVER + "INT" + ">" * OVER + ";",
+    "CREATE STREAM s (m " + "MAP<STRING, " * (OVER // 2 + 1) + "INT" + ">" * (OVER // 2 + 1) + ") WITH (kafka_topic='t');",
 ])
 def test_types_nest_at_most_the_type_depth(text):
     _exceeds("ksqlite.limits.type.depth", text)
 
 
-def test_types_at_the_type_depth_parse():
+def test_types_at_the_type_depth_parse_and_a_map_counts_twice():
     depth = DEFAULT_LIMITS.type_depth
     assert parse_type("ARRAY<" * depth + "INT" + ">" * depth).base == "ARRAY"
+    assert parse_type("MAP<STRING, " * (depth // 2) + "INT" + ">" * (depth // 2)).base == "MAP"
+    assert type_depth(parse_type("STRUCT<A MAP<STRING, ARRAY<INT>>, B INT>")) == 4
 
 
 @pytest.mark.parametrize("template", [

@@ -122,6 +122,8 @@ def hostile_strings(canary: Path, trap: Path) -> list[str]:
             "'\\'", "'\\x00'"]
 
 
+MAX_STATEMENT = 2_000_000     # characters of one generated statement
+
 EXTREME_NUMBERS = ("9223372036854775808", "-9223372036854775809", "1" * 5000, "1e309", "0.0000000000000000000001",
                    "99999999999999999999999999999999999999.9", "-0", "2147483648", "1.7976931348623157E308",
                    "00000000000000000001", ".5e-400")
@@ -155,7 +157,7 @@ class StatementFuzzer:
         statements = [_renamed(parts, created, self.renamed) for parts in statements]
         target = self.rng.randrange(len(statements))
         for _ in range(self.rng.choice((0, 1, 1, 2))):
-            statements[target] = self.rng.choice(self.mutators)(statements[target]) or statements[target]
+            statements[target] = self.mutate(statements[target])
         script = [join(parts) for parts in statements if parts and parts[0].upper() not in ("SELECT", "PRINT")]
         queries = [join(parts) for parts in statements if parts and parts[0].upper() in ("SELECT", "PRINT")]
         return " ".join(s if s.rstrip().endswith(";") else s + ";" for s in script), queries
@@ -163,8 +165,13 @@ class StatementFuzzer:
     def mutated(self) -> str:
         parts = tokens(self.statement())
         for _ in range(self.rng.choice((1, 1, 1, 2, 3))):
-            parts = self.rng.choice(self.mutators)(parts) or parts
+            parts = self.mutate(parts)
         return join(parts)
+
+    def mutate(self, parts: list[str]) -> list[str]:
+        """One mutation of `parts` (none if it would pass MAX_STATEMENT: inputs stay sendable)."""
+        mutated = self.rng.choice(self.mutators)(list(parts)) or parts
+        return mutated if sum(len(p) + 1 for p in mutated) <= MAX_STATEMENT else parts
 
     def _at(self, parts: list[str]) -> int:
         return self.rng.randrange(len(parts)) if parts else 0
@@ -236,7 +243,7 @@ class StatementFuzzer:
         i = self._where(parts, lambda p: p[0].isalnum())
         if i is not None:
             count = self.rng.choice((3, 3, 100, 100, 1000, 10001, 30000))
-            item = self.rng.choice(("1", "'x'", "1.5", "NULL", parts[i]))
+            item = self.rng.choice(("1", "'x'", "1.5", "NULL", parts[i] if len(parts[i]) < 40 else "x"))
             shape = self.rng.choice(("IN ({})", "ARRAY[{}]", "COALESCE({})", "({})"))
             parts[i] = parts[i] + " " + shape.format(", ".join([item] * count)) if shape.startswith("IN") \
                 else shape.format(", ".join([item] * count))
@@ -253,9 +260,11 @@ class StatementFuzzer:
 
 
 def deep_expression(rng: random.Random, leaf: str) -> str:
-    """`leaf` nested, under or over the depth limits (64 levels, 24 of types)."""
+    """`leaf` nested, under or over the depth limits (64 levels, 6 of types)."""
     depth = rng.choice((5, 20, 63, 65, 200, 1000, 5000))
     shape = rng.choice(("paren", "plus", "not", "func", "case", "array", "cast", "neg", "struct", "concat"))
+    if shape in ("array", "struct"):
+        depth = rng.choice((3, 6, 7, 100))
     if shape == "paren":
         return "(" * depth + leaf + ")" * depth
     if shape == "plus":
@@ -279,7 +288,7 @@ def deep_expression(rng: random.Random, leaf: str) -> str:
 
 
 def deep_type(rng: random.Random) -> str:
-    depth = rng.choice((3, 24, 25, 70, 1000))
+    depth = rng.choice((3, 6, 7, 70, 1000))
     return rng.choice(("ARRAY<" * depth + "INT" + ">" * depth,
                        "STRUCT<A " * depth + "INT" + ">" * depth,
                        "MAP<STRING, " * depth + "INT" + ">" * depth))

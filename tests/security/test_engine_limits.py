@@ -70,7 +70,8 @@ def test_nested_case_compiles_in_linear_time(engine):
     levels = 40
     nested = "CASE WHEN x = 1 THEN " * levels + "1" + " ELSE 0 END" * levels
     assert engine.pull_query(f"SELECT {nested} AS y FROM s;").rows == [[0]]
-    constructors = "ARRAY[" * 20 + "1" + "]" * 20
+    depth = DEFAULT_LIMITS.type_depth
+    constructors = "ARRAY[" * depth + "CASE WHEN x = 1 THEN 1 ELSE 2 END" + "]" * depth
     assert engine.pull_query(f"SELECT {constructors} AS y FROM s;").rows
 
 
@@ -115,3 +116,46 @@ def test_a_schema_of_another_type_is_a_statement_error(engine):
     with pytest.raises(KsqlException, match="not in the expected format"):
         engine.execute("CREATE STREAM p WITH (kafka_topic='avro', format='PROTOBUF', "
                        f"VALUE_SCHEMA_ID={schema_id});")
+
+
+def test_a_sink_fixed_to_a_schema_of_another_type_is_a_statement_error(engine):
+    """Found by the fuzz suite: the Protobuf schema parser ran off the end of an Avro schema."""
+    engine.execute("CREATE STREAM avro WITH (kafka_topic='avro', partitions=1, value_format='AVRO') AS "
+                   "SELECT id, x FROM s;")
+    schema_id = engine.schema_registry.latest("avro-value").id
+    with pytest.raises(KsqlException):
+        engine.execute(f"CREATE STREAM p WITH (kafka_topic='p', value_format='PROTOBUF', VALUE_SCHEMA_ID={schema_id}) "
+                       "AS SELECT id, x FROM s;")
+
+
+def test_the_protobuf_schema_parser_reports_a_truncated_schema():
+    from engine.serde.protobuf_parser import parse_proto
+    for text in ('syntax = "proto3"; message M { int32 a = 1;', '{"type": "record"', "message"):
+        with pytest.raises(ValueError):
+            parse_proto(text)
+
+
+def test_a_query_cannot_make_a_column_type_deeper_than_the_limit(engine):
+    """Each statement is within the limit, the stream the second one makes is not: JSON decoding
+    of every further level costs DuckDB twice the time and memory to plan."""
+    depth = DEFAULT_LIMITS.type_depth
+    engine.execute(f"CREATE STREAM deep AS SELECT id, {'ARRAY[' * depth}x{']' * depth} AS a FROM s;")
+    with pytest.raises(KsqlStatementException, match="ksqlite.limits.type.depth"):
+        engine.execute("CREATE STREAM deeper AS SELECT id, ARRAY[a] AS a FROM deep;")
+
+
+def test_sources_made_under_larger_limits_come_back_after_a_restart(tmp_path):
+    data = tmp_path / "data"
+    nested = "ARRAY<" * 10 + "INT" + ">" * 10
+    roomy = Engine(data, properties={"ksqlite.limits.type.depth": "10"})
+    roomy.execute(f"CREATE STREAM wide (id INT KEY, a {nested}) WITH (kafka_topic='wide', partitions=1, "
+                  "value_format='AVRO');")
+    roomy.close()
+    strict = Engine(data)
+    try:
+        assert "WIDE" in strict.catalog.sources
+        with pytest.raises(KsqlException):
+            strict.execute(f"CREATE STREAM again (id INT KEY, a {nested}) WITH (kafka_topic='again', partitions=1, "
+                           "value_format='AVRO');")
+    finally:
+        strict.close()

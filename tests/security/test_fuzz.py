@@ -131,7 +131,7 @@ def inputs(rng: random.Random, fuzzer: fz.StatementFuzzer, count: int) -> Iterat
         elif draw < 0.95:
             parts = fz.tokens(fuzzer.statement())
             mutate = rng.choice((fuzzer._deep, fuzzer._huge_list))
-            yield fz.statement_request(rng, fz.join(mutate(parts) or parts))
+            yield fz.statement_request(rng, fz.join(mutate(parts) or parts)[:fz.MAX_STATEMENT])
         else:
             yield fz.inserts_request(rng, fuzzer)
 

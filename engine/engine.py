@@ -447,15 +447,18 @@ class Engine:
     def _forget_push_query(self, query_id: str) -> None:
         self._push_queries.pop(query_id, None)
 
-    def pull_query(self, sql: str, properties: Optional[dict[str, Any]] = None) -> PullResult:
+    def pull_query(self, sql: str, properties: Optional[dict[str, Any]] = None,
+                   cancelled: Optional[threading.Event] = None) -> PullResult:
+        """`cancelled`, once set, stops the query between the batches it reads (its client left)."""
         statement = self._parse(sql.strip().rstrip(";"), self.variables)
         if not isinstance(statement, ast.QueryStatement) or statement.query.emit is not None:
             raise KsqlStatementException("Not a pull query (SELECT without EMIT).", sql)
         with self._lock:
-            return self._pull(statement, properties)
+            return self._pull(statement, properties, cancelled)
 
-    def _pull(self, statement: ast.QueryStatement, properties: Optional[dict[str, Any]] = None) -> PullResult:
-        return pull.run_pull_query(self, statement, properties)
+    def _pull(self, statement: ast.QueryStatement, properties: Optional[dict[str, Any]] = None,
+              cancelled: Optional[threading.Event] = None) -> PullResult:
+        return pull.run_pull_query(self, statement, properties, cancelled)
 
     # ------------------------------------------------------------------ running
     def run_until_idle(self, timeout: Optional[float] = None) -> bool:

@@ -6,6 +6,7 @@ Materialized state stores (aggregations) answer pull queries directly once they 
 """
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING, Optional
 
@@ -17,7 +18,7 @@ from engine.planner.logical import LogicalPlanner, check_pull_clauses, check_pul
 from engine.planner.physical import build_flatten, build_select
 from engine.ddl import Config
 from engine.duck import run_sql
-from engine.errors import KsqlStatementException
+from engine.errors import KsqlException, KsqlStatementException
 from engine.schema import WINDOWEND, WINDOWSTART
 from grammar import ast
 from grammar.formatter import format_expression
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 
 def run_pull_query(engine: "Engine", statement: ast.QueryStatement,
-                   properties: Optional[dict] = None) -> "PullResult":
+                   properties: Optional[dict] = None, cancelled: Optional[threading.Event] = None) -> "PullResult":
     from engine.engine import PullResult, QueryColumn
     props = Config({**engine.properties, **(properties or {})})
     check_pull_clauses(statement.query)
@@ -41,7 +42,8 @@ def run_pull_query(engine: "Engine", statement: ast.QueryStatement,
     query_id = f"query_{int(time.time() * 1000)}"
     if len(plan.topics) != 1 or not hasattr(plan, "relation"):
         raise KsqlStatementException("Pull queries don't support JOIN, WINDOW or GROUP BY clauses.")
-    records = _read_all(engine, plan.source.topic)
+    records = _read_all(engine, plan.source.topic, cancelled)
+    _stop_if(cancelled)
     if plan.source.is_table:
         records = _latest_per_key(records, _windowed_scan_partitions(engine, plan.source, records))
     batch = plan.relation.build(engine._processing_log, query_id).process(records)
@@ -109,11 +111,17 @@ def _is_key_ref(plan, name: str, key_names: set[str]) -> bool:
     return False
 
 
-def _read_all(engine: "Engine", topic: str) -> pa.Table:
+def _stop_if(cancelled: Optional[threading.Event]) -> None:
+    if cancelled is not None and cancelled.is_set():
+        raise KsqlException("The pull query was cancelled.")
+
+
+def _read_all(engine: "Engine", topic: str, cancelled: Optional[threading.Event] = None) -> pa.Table:
     batches = []
     for partition, end in enumerate(engine.log.end_offsets(topic)):
         offset = engine.log.start_offsets(topic)[partition]
         while offset < end:
+            _stop_if(cancelled)
             batch = engine.log.read(topic, partition, offset)
             if batch.num_rows == 0:
                 break

@@ -219,7 +219,8 @@ async def _run_query(request: Request, sql: str, properties: dict, variables: di
             raise KsqlException("Statement type not supported on the query endpoint: "
                                 f"{type(statement).__name__}. Use /ksql.", _statement_text(text))
         if statement.query.emit is None:
-            result = await _unless_client_leaves(request, engine.pull_query, text, properties)
+            result = await _unless_client_leaves(
+                request, lambda gone: engine.pull_query(text, properties, cancelled=gone))
             if result is None:
                 return Response(b"", 204)
             return server_streams.PullResponse(result, media, state.send_timeout)
@@ -244,11 +245,11 @@ def _print_response(request: Request, state: ServerState, statement: ast.Print, 
                                         else media, state.send_timeout)
 
 
-async def _unless_client_leaves(request: Request, work, *args):
-    """`work(*args)` in a worker thread; None if the client disconnects first (the thread's
-    result is then dropped: nobody is left to read it)."""
+async def _unless_client_leaves(request: Request, work):
+    """`work(gone)` in a worker thread, `gone` an Event set when the client disconnects (the work
+    may stop on it); None if the client disconnects first (nobody is left to read a result)."""
     watch = DisconnectWatch(request)
-    future = asyncio.ensure_future(run_in_threadpool(work, *args))
+    future = asyncio.ensure_future(run_in_threadpool(work, watch.gone))
     gone = asyncio.ensure_future(watch.gone_async.wait())
     try:
         await asyncio.wait({future, gone}, return_when=asyncio.FIRST_COMPLETED)

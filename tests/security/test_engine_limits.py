@@ -159,3 +159,14 @@ def test_sources_made_under_larger_limits_come_back_after_a_restart(tmp_path):
                            "value_format='AVRO');")
     finally:
         strict.close()
+
+
+def test_a_pull_query_stops_once_cancelled(engine):
+    """The server sets the event when the query's client disconnects; the query stops between
+    the batches it reads instead of holding the engine for a result nobody reads."""
+    import threading
+    cancelled = threading.Event()
+    assert engine.pull_query("SELECT * FROM s;", cancelled=cancelled).rows
+    cancelled.set()
+    with pytest.raises(KsqlException, match="cancelled"):
+        engine.pull_query("SELECT * FROM s;", cancelled=cancelled)

@@ -535,8 +535,8 @@ def _integer_literal(text: str) -> ast.IntegerLiteral:
 def _bounded_int(text: str, bits: int, error: str) -> int:
     """`text` as an integer of a Java type of `bits` bits plus sign (int, long), else ParseError.
     The digit count is checked first: Python refuses to convert very long digit strings."""
-    digits = text.lstrip("-")
-    value = int(text) if len(digits) <= 20 else None
+    digits = text.lstrip("-").lstrip("0") or "0"     # leading zeros are allowed, and free
+    value = int(digits) * (-1 if text.startswith("-") else 1) if len(digits) <= 20 else None
     if value is None or not -(2 ** bits) <= value < 2 ** bits:
         raise ParseError(f"{error}: {text[:40]}{'...' if len(text) > 40 else ''}")
     return value

@@ -114,6 +114,11 @@ def test_huge_integer_literals_are_parse_errors(literal):
         parse_expression(literal)
 
 
+def test_leading_zeros_do_not_count_against_a_literal():
+    assert parse_expression("-00009223372036854775807") == ast.IntegerLiteral(-9223372036854775807)
+    assert parse_expression("0" * 5000 + "7") == ast.IntegerLiteral(7)
+
+
 @pytest.mark.parametrize("text", ["SELECT * FROM s LIMIT 99999999999;", "SELECT * FROM s LIMIT " + "9" * 5000 + ";",
                                   "PRINT 't' INTERVAL " + "9" * 5000 + ";",
                                   "SELECT * FROM s WINDOW TUMBLING (SIZE " + "9" * 5000 + " SECONDS) EMIT CHANGES;",

@@ -400,6 +400,16 @@ def inserts_request(rng: random.Random, fuzzer: StatementFuzzer) -> FuzzInput:
     return FuzzInput("inserts", "/inserts-stream", b"\n".join(lines) + b"\n", http2=True)
 
 
+def struct_field_injection(fuzzer: StatementFuzzer) -> tuple[str, str]:
+    """A stream whose struct field name holds SQL reading the canary, and the query that reads
+    the field. Open on this branch (issue 12 item 1, the quoting in engine/expressions): the fuzz
+    test sends it when KSQLITE_FUZZ_KNOWN_OPEN=1, and by default once that fix has landed."""
+    name = f"a') || (SELECT content FROM read_text('{fuzzer.canary}')) || ('".replace("`", "``")
+    script = (f"CREATE STREAM XI (ID INT KEY, S STRUCT<`{name}` STRING>) WITH (KAFKA_TOPIC='xi', "
+              f"VALUE_FORMAT='JSON', PARTITIONS=1); INSERT INTO XI (ID, S) VALUES (1, STRUCT(`{name}` := 'v'));")
+    return script, f"SELECT S->`{name}` AS V FROM XI;"
+
+
 def direct_attack(rng: random.Random, fuzzer: StatementFuzzer) -> str:
     """Statements aimed at the canary and the file system outside the data dir."""
     canary, trap = fuzzer.canary, fuzzer.trap

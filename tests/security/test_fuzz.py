@@ -11,7 +11,8 @@ directory next to it are untouched.
 
 Seeded: `KSQLITE_FUZZ_SEED` replays a run (its seed is printed and named in any failure).
 `KSQLITE_FUZZ_INPUTS` (default 6000), `KSQLITE_FUZZ_SECONDS` (default 60) and
-`KSQLITE_FUZZ_WORKERS` (default 8 concurrent requests; 1 replays in order) tune it.
+`KSQLITE_FUZZ_WORKERS` (default 8 concurrent requests; 1 replays in order) tune it;
+`KSQLITE_FUZZ_KNOWN_OPEN=1` adds the attacks on holes still being closed.
 """
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ SEED = int(os.environ.get("KSQLITE_FUZZ_SEED") or random.SystemRandom().randrang
 INPUTS = int(os.environ.get("KSQLITE_FUZZ_INPUTS", "6000"))
 SECONDS = float(os.environ.get("KSQLITE_FUZZ_SECONDS", "60"))
 WORKERS = int(os.environ.get("KSQLITE_FUZZ_WORKERS", "8"))
+# Attacks on holes being closed in parallel (fuzz_inputs.struct_field_injection): off until then.
+KNOWN_OPEN = os.environ.get("KSQLITE_FUZZ_KNOWN_OPEN") == "1"
 MAX_RESPONSE_SECONDS = 10.0
 STREAM_READ_SECONDS = 0.3          # a push query's body is read this long, then abandoned
 ROUND = 300                        # inputs between clean-ups of the server's queries and sources
@@ -133,6 +136,10 @@ def inputs(rng: random.Random, fuzzer: fz.StatementFuzzer, count: int) -> Iterat
             yield fz.malformed_request(rng, fuzzer)
         elif draw < 0.88:
             yield fz.statement_request(rng, fz.direct_attack(rng, fuzzer))
+            if KNOWN_OPEN and rng.random() < 0.1:
+                script, query = fz.struct_field_injection(fuzzer)
+                yield fz.statement_request(rng, script, endpoint="/ksql")
+                yield fz.statement_request(rng, query)
         elif draw < 0.95:
             parts = fz.tokens(fuzzer.statement())
             mutate = rng.choice((fuzzer._deep, fuzzer._huge_list))

@@ -170,3 +170,29 @@ def test_a_pull_query_stops_once_cancelled(engine):
     cancelled.set()
     with pytest.raises(KsqlException, match="cancelled"):
         engine.pull_query("SELECT * FROM s;", cancelled=cancelled)
+
+
+def test_every_function_called_with_untyped_nulls_compiles_or_is_a_statement_error():
+    """Found by the fuzz suite: ARRAY_JOIN(COALESCE(NULL, ...)) was an internal error (the
+    function's type rule read the element type of a NULL)."""
+    from engine.expressions.compiler import ExpressionCompiler
+    from engine.expressions.functions import default_registry
+    from engine.expressions.scope import ColumnBinding, Scope
+    from grammar import ast
+    from grammar.parser import parse_expression
+    registry = default_registry()
+    compiler = ExpressionCompiler(Scope({"X": ColumnBinding('"v1"', ast.INTEGER)}))
+    crashes = []
+    for name in sorted({name for name, *_ in registry.list_functions()}):
+        info = registry.get(name)
+        if info.kind != "scalar":
+            continue
+        for arity in sorted({len(variant.params) for variant in info.variants})[:4]:
+            for args in (["NULL"] * arity, ["X"] + ["NULL"] * (arity - 1) if arity else []):
+                try:
+                    compiler.compile(parse_expression(f"{name}({', '.join(args)})"))
+                except KsqlException:
+                    pass
+                except Exception as error:  # noqa: BLE001 - what the test looks for
+                    crashes.append(f"{name}({', '.join(args)}): {type(error).__name__}")
+    assert crashes == []

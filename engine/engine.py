@@ -29,11 +29,13 @@ from engine.insert_values import InsertShapeCache
 from engine.expressions import python_udf
 from engine.log.api import Log, TopicConfig
 from engine.log.embedded import EmbeddedLog
+from engine.names import query_id_part
 from engine.operators.sink import RowSink
 from engine.planner.logical import LogicalPlanner
 from engine.planner.physical import build_physical_plan
 from engine.processing_log import ProcessingLog
 from engine.push_sink import StreamRowSink
+from engine.partition_group import topics_in_tie_order
 from engine.runtime import QueryTask, Scheduler
 from engine.wakeup import AppendSignal, UncommittedConsumer
 from grammar import ast
@@ -230,7 +232,8 @@ class Engine:
         self.scheduler = Scheduler()
         self._processing_log = ProcessingLog()
         self._commands = CommandLog(self.log, str(Config(self.properties).get("ksql.service.id",
-                                                                              DEFAULT_SERVICE_ID)))
+                                                                              DEFAULT_SERVICE_ID)),
+                                    report=lambda message: self._processing_log.record(None, "COMMAND_TOPIC_CORRUPT", message))
         self._stop_following = threading.Event()
         self._lock = threading.RLock()
         self._push_queries: dict[str, PushQuery] = {}
@@ -422,7 +425,7 @@ class Engine:
             # push query responses show each one), unless the request sets the cache itself.
             planner.config = Config({"cache.max.bytes.buffering": 0, **props})
             plan = planner.plan(_grouped_if_aggregate(self.catalog, statement.query))
-            query_id = f"transient_{plan.source.name}_{uuid.uuid4().int % 10**19}"
+            query_id = f"transient_{query_id_part(plan.source.name)}_{uuid.uuid4().int % 10**19}"
             sink_holder = {}
 
             sink_class = StreamRowSink if plan.result_kind == "STREAM" else RowSink
@@ -436,7 +439,9 @@ class Engine:
                                          auto_offset_reset=reset)
             for topic, partition in consumer.assignment():  # `latest`: the end as the query starts,
                 consumer.position(topic, partition)         # not at its first poll
-            task = QueryTask(query_id, physical, UncommittedConsumer(consumer), max_batch=10_000)
+            task = QueryTask(query_id, physical, UncommittedConsumer(consumer), max_batch=10_000,
+                             topics=topics_in_tie_order(plan.relation.sources),
+                             max_task_idle_ms=int(Config(props).get("max.task.idle.ms", 0)))
             columns = [QueryColumn(f.name, str(f.type), f.namespace == "KEY")
                        for f in physical.output_layout.fields]
             handle = PushQuery(query_id, columns, task, sink_holder["sink"], self._forget_push_query,
@@ -466,17 +471,15 @@ class Engine:
 
     def caught_up(self) -> bool:
         """True if every running persistent query has processed all records on its input topics
-        (a task's lock is held for a whole poll-and-process step, so a free lock and positions at
-        the end offsets mean the outputs of those records are in the log)."""
+        (a task's lock is held for a whole poll-and-process step, so positions at the end offsets
+        mean the outputs of those records are in the log)."""
         from engine.runtime import RUNNING
         for task in list(self.scheduler.tasks.values()):
             if task.state != RUNNING:
                 continue
-            with task._lock:
-                consumer = task.consumer
-                for topic, partition in consumer.assignment():
-                    if consumer.position(topic, partition) < self.log.end_offsets(topic)[partition]:
-                        return False
+            for (topic, partition), position in task.processed_positions().items():
+                if position < self.log.end_offsets(topic)[partition]:
+                    return False
         return True
 
     def start(self) -> None:

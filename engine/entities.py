@@ -74,7 +74,9 @@ def source_description(source: DataSource, read_queries: list[PersistentQuery],
     }
 
 
-def query_summary(query: PersistentQuery) -> dict[str, Any]:
+def query_summary(query: PersistentQuery, state: Optional[str] = None) -> dict[str, Any]:
+    """ksqlDB's RunningQuery; `state`: its task's (RUNNING, ERROR...) when known."""
+    state = state or query.state
     return {"queryString": query.statement_text, "sinks": [query.sink],
-            "sinkKafkaTopics": [], "id": query.query_id, "statusCount": {query.state: 1},
-            "queryType": "PERSISTENT", "state": query.state}
+            "sinkKafkaTopics": [], "id": query.query_id, "statusCount": {state: 1},
+            "queryType": "PERSISTENT", "state": state}

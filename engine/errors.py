@@ -59,3 +59,8 @@ class SerializationException(KsqlException):
 class TopicException(KsqlStatementException):
     """A topic is missing or does not match the statement (partitions, config)."""
     kind = "io.confluent.ksql.exception.KafkaTopicExistsException"
+
+
+class LogWriteException(KsqlException):
+    """The log could not store a statement's records (a full disk, an I/O error); none of them
+    was stored. A server error, not the statement's fault: the server answers HTTP 500."""

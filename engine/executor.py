@@ -17,10 +17,12 @@ import pyarrow as pa
 from engine import ddl, entities
 from engine.catalog import STREAM, TABLE, Catalog, DataSource, PersistentQuery
 from engine.ddl import Config
-from engine.errors import KsqlException, KsqlStatementException
+from engine.errors import KsqlException, KsqlStatementException, LogWriteException
 from engine.expressions.compiler import evaluate_constant
-from engine.log.api import HEADER_TYPE, Log, TopicConfig
+from engine.log.api import HEADER_TYPE, Log, LogError, TopicConfig
+from engine.names import check_generated_query_id, check_query_id, check_topic_name, inside, query_id_part
 from engine.operators.sink import TopicSink
+from engine.partition_group import topics_in_tie_order
 from engine.partitioned import PartitionedQueryTask, changelog_topic_name, is_partition_aligned
 from engine.planner.logical import LogicalPlan, LogicalPlanner
 from engine.planner.physical import build_physical_plan
@@ -122,6 +124,7 @@ class Executor:
         topic = props.get("KAFKA_TOPIC")
         if topic is None:
             return stmt.columns
+        check_topic_name(str(topic))
         wrap = props.get("WRAP_SINGLE_VALUE")
         keys, values = sr_sources.infer_columns(getattr(self, "schema_registry", None), props, self.config,
                                                 str(topic), has_key, has_value,
@@ -188,7 +191,7 @@ class Executor:
         _check_serdes(sink)
         sr_sources.register_sink(getattr(self, "schema_registry", None), sink, create_serde)
         prefix = "CSAS" if stmt.kind == STREAM else "CTAS"
-        query_id = self._next_query_id(f"{prefix}_{stmt.name}")
+        query_id = self._next_query_id(f"{prefix}_{query_id_part(stmt.name)}")
         if existing is not None:
             for old in self.catalog.queries_writing(stmt.name):
                 self._stop_query(old.query_id)
@@ -217,7 +220,8 @@ class Executor:
         for column in schema.key_columns:
             ddl.check_key_type(column.name, column.type)
         prefix = self.config.get("ksql.output.topic.name.prefix", "") or ""
-        topic = str(props.get("KAFKA_TOPIC") or f"{prefix}{name}")
+        given = props.get("KAFKA_TOPIC")
+        topic = check_topic_name(str(given) if given is not None else f"{prefix}{name}")
         key_format, value_format = ddl.resolve_formats(props, self.config, bool(schema.key_columns),
                                                        inherited=plan.source,
                                                        value_columns=len(schema.value_columns))
@@ -248,7 +252,8 @@ class Executor:
                 f"Incompatible schema between results and sink.\n"
                 f"Result schema is {plan.schema().describe()}\n"
                 f"Sink schema is {target.schema.describe()}")
-        query_id = str(stmt.props().get("QUERY_ID") or self._next_query_id("INSERTQUERY"))
+        given = stmt.props().get("QUERY_ID")
+        query_id = check_query_id(given) if given is not None else self._next_query_id("INSERTQUERY")
         self._start_query(query_id, stmt.text, plan, target, stmt.query)
         self.record_command(stmt.text)
         return self._status(stmt, f"stream/`{target.name}`/create",
@@ -261,6 +266,7 @@ class Executor:
 
     def _start_query(self, query_id: str, text: str, plan: LogicalPlan, sink: DataSource,
                      query: Optional[ast.Query] = None) -> None:
+        check_generated_query_id(query_id)
         group = self._query_group(query_id)
         sources = plan.sources
         repartitioned = None
@@ -272,10 +278,14 @@ class Executor:
         elif self._runs_partitioned(query_id, plan):
             task = self._partitioned_task(query_id, group, plan, self._plan_builder(query_id, plan, sink))
         else:
+            state_dir = inside(self.state_root, query_id) if self.state_root else None
             consumer = self.log.consumer(group, plan.topics, auto_offset_reset=self._offset_reset())
-            state_dir = self.state_root / query_id if self.state_root else None
-            task = QueryTask(query_id, self._plan_builder(query_id, plan, sink)(), consumer,
-                             state_dir=state_dir, checkpoint_interval=self._checkpoint_interval())
+            build_plan = self._plan_builder(query_id, plan, sink)
+            task = QueryTask(query_id, build_plan(), consumer, state_dir=state_dir,
+                             checkpoint_interval=self._checkpoint_interval(), build_plan=build_plan,
+                             report=lambda message: self.processing_log.record(query_id, "STATE", message),
+                             topics=topics_in_tie_order(plan.relation.sources),
+                             max_task_idle_ms=self._max_task_idle_ms())
         self.scheduler.add(task)
         self.catalog.queries[query_id] = PersistentQuery(query_id, text, sink.name, sources)
 
@@ -292,6 +302,11 @@ class Executor:
 
     def _offset_reset(self) -> str:
         return str(self.config.get("auto.offset.reset", "earliest"))
+
+    def _max_task_idle_ms(self) -> int:
+        """Kafka Streams' `max.task.idle.ms` as ksqlDB passes it through (default 0: wait only for
+        partitions known to have unread records; see `engine.partition_group`)."""
+        return int(self.config.get("max.task.idle.ms", 0))
 
     def _checkpoint_interval(self) -> float:
         return float(self.config.get("ksqlite.checkpoint.interval.ms", 1000)) / 1000
@@ -372,7 +387,8 @@ class Executor:
             transaction = self.log.transaction(group)
         return PartitionedQueryTask(query_id, build_plan, consumer, self.log, changelog_topic_name(group, plan),
                                     transaction, checkpoint_interval=self._checkpoint_interval(),
-                                    partitions=partitions)
+                                    partitions=partitions, topics=topics_in_tie_order(plan.relation.sources),
+                                    max_task_idle_ms=self._max_task_idle_ms())
 
     def _stop_query(self, query_id: str) -> None:
         self.scheduler.remove(query_id)
@@ -404,6 +420,8 @@ class Executor:
         written, append_error = self._append_rows(targets, rows, rowtimes)
         if written:
             self.scheduler.appended.notify()
+        if isinstance(append_error, LogError):
+            append_error = LogWriteException(f"Failed to insert values into '{targets[written].name}'. {append_error}")
         return ([self._status(stmt, f"stream/`{target.name}`/insert", "Inserted 1 row")
                  for stmt, target in zip(statements, targets[:written])], append_error or error)
 

@@ -32,7 +32,8 @@ def handle_Show(engine: "Engine", stmt: ast.Show) -> dict[str, Any]:
             {"name": t, "replicaInfo": [1] * engine.log.topic_config(t).partitions} for t in sorted(topics)]}
     if what == "QUERIES":
         return {"@type": "queries", **base,
-                "queries": [entities.query_summary(q) for q in engine.catalog.queries.values()]}
+                "queries": [entities.query_summary(q, _task_state(engine, q.query_id)[0])
+                            for q in engine.catalog.queries.values()]}
     if what == "PROPERTIES":
         return {"@type": "properties", **base,
                 "properties": [{"name": k, "scope": "KSQL", "value": str(v)} for k, v in sorted(engine.properties.items())],
@@ -76,7 +77,7 @@ def handle_DescribeFunction(engine: "Engine", stmt: ast.DescribeFunction) -> dic
     info = default_registry().describe(stmt.name)
     python = getattr(info, "python", False)
     variants = [{"arguments": [{"name": v.param_name(i), "type": _param_text(v, i), "description": "",
-                                "isVariadic": v.variadic and i == len(v.params) - 1}
+                                "isVariadic": i == v.variadic_index}
                                for i in range(len(v.params))],
                  "returnType": _return_text(v), "description": v.description or info.description,
                  "argumentTypes": [_param_text(v, i) for i in range(len(v.params))]}
@@ -90,7 +91,7 @@ def handle_DescribeFunction(engine: "Engine", stmt: ast.DescribeFunction) -> dic
 
 def _param_text(variant, index: int) -> str:
     text = str(variant.params[index])
-    return text + "[]" if variant.variadic and index == len(variant.params) - 1 else text
+    return text + "[]" if index == variant.variadic_index else text
 
 
 def _return_text(variant) -> str:
@@ -113,7 +114,10 @@ def handle_Explain(engine: "Engine", stmt: ast.Explain) -> dict[str, Any]:
     if stmt.query_id is not None:
         query = engine.catalog.queries.get(stmt.query_id)
         plan_text = engine.explain_query(stmt.query_id)
-        return _query_description(stmt, stmt.query_id, query.statement_text, plan_text, [query.sink])
+        description = _query_description(stmt, stmt.query_id, query.statement_text, plan_text, [query.sink])
+        state, errors = _task_state(engine, stmt.query_id)
+        description["queryDescription"].update(state=state, queryErrors=errors)
+        return description
     inner = stmt.statement
     query = getattr(inner, "query", None)
     if query is None:
@@ -124,6 +128,18 @@ def handle_Explain(engine: "Engine", stmt: ast.Explain) -> dict[str, Any]:
     physical = build_physical_plan(plan, lambda layout: RowSink(layout), ProcessingLog(), None)
     text = f"Logical plan:\n{plan.explain()}\n\nPhysical plan:\n{physical.explain()}"
     return _query_description(stmt, "", inner.text, text, [])
+
+
+def _task_state(engine: "Engine", query_id: str) -> tuple[str, list[dict[str, Any]]]:
+    """A persistent query's state as its task has it, and its errors and warnings (ksqlDB's
+    QueryError entries: a failure, or state rebuilt from inputs that retention had cut)."""
+    task = engine.scheduler.tasks.get(query_id)
+    if task is None:
+        return "RUNNING", []
+    errors = [{"timestamp": 0, "errorMessage": message, "type": kind}
+              for message, kind in ((getattr(task, "error", None), "SYSTEM"), (getattr(task, "warning", None), "USER"))
+              if message]
+    return task.state, errors
 
 
 def _query_description(stmt, query_id: str, text: str, plan_text: str, sinks: list[str]) -> dict[str, Any]:

@@ -14,14 +14,17 @@ last commit, the snapshots and the offsets commit in one transaction, so a proce
 point leaves neither duplicates nor gaps. Before partitions leave (a rebalance) their state is
 committed, as Kafka Streams commits on revocation.
 
-Snapshots are whole (the plan's operator state, pickled) rather than one changelog record per
-key update; they alternate between two slots of keys, so the compacted topic always keeps one
-complete snapshot even if a process dies while writing the other.
+Snapshots are whole (the plan's operator state as one `engine.state.snapshot` container: JSON
+and Arrow sections with a CRC, never pickle) rather than one changelog record per key update;
+they alternate between two slots of keys, so the compacted topic always keeps one complete
+snapshot even if a process dies while writing the other. Every partition a task owns gets a
+snapshot at its first checkpoint, so committed offsets without a readable snapshot mean the
+snapshot was lost or corrupted: the partition's state is then rebuilt by reading its inputs
+from the start of the log (with a warning), never silently started empty.
 """
 from __future__ import annotations
 
 import logging
-import pickle
 import struct
 import threading
 import time
@@ -33,8 +36,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.log.api import HEADER_TYPE, Consumer, Log, TopicConfig
+from engine.operators.base import PARTITION_COL
+from engine.partition_group import PartitionGroup
 from engine.planner.physical import PhysicalPlan
 from engine.runtime import ERROR, RUNNING, TERMINATED
+from engine.state.snapshot import Snapshot, SnapshotError, decode, to_bytes
 from grammar import ast
 
 logger = logging.getLogger("ksqlite.runtime")
@@ -49,15 +55,18 @@ class PartitionedQueryTask:
 
     def __init__(self, query_id: str, build_plan: Callable[[], PhysicalPlan], consumer: Consumer,
                  log: Log, changelog_topic: Optional[str], transaction=None,
-                 max_batch: int = 100_000, checkpoint_interval: float = 1.0, partitions: int = 1):
+                 max_batch: int = 100_000, checkpoint_interval: float = 1.0, partitions: int = 1,
+                 topics: tuple[str, ...] = (), max_task_idle_ms: int = 0):
         self.query_id = query_id
         self.consumer = consumer
         self.log = log
         self.max_batch = max_batch
         self.state = RUNNING
         self.error: Optional[str] = None
+        self.warning: Optional[str] = None
         self.records_processed = 0
         self.plan = build_plan()                 # EXPLAIN's plan; the one plan when stateless
+        self.group = PartitionGroup(consumer, topics, max_task_idle_ms, prepare=self.plan.prepare)
         self._build_plan = build_plan
         self._stateful = any(op.snapshot() is not None for op in self.plan.all_operators())
         self._changelog = changelog_topic if self._stateful else None
@@ -68,7 +77,6 @@ class PartitionedQueryTask:
         self._lock = threading.Lock()
         self._plans: dict[int, PhysicalPlan] = {}
         self._sequences: dict[int, int] = {}     # partition -> the last snapshot's sequence number
-        self._rewound: set[TP] = set()           # sought back after the poll: its records are stale
         self._rewind_all = False                 # a transaction aborted: read again from the commit
         self._changed: set[int] = set()          # partitions processed since the last checkpoint
         self._dirty = False
@@ -85,21 +93,21 @@ class PartitionedQueryTask:
         try:
             if self._rewind_all and not self._stateful:
                 self._rewind_to_committed()
-            records = self.consumer.poll(self.max_batch)
-            owned = self._follow_assignment()
-            rewound, self._rewound = self._rewound, set()
-            if records is None or records.num_rows == 0:
+            fetched = self.group.fetch(self.max_batch)
+            owned = self._follow_assignment()    # partitions adopted now are sought: buffers dropped
+            runs = self.group.take_ready(self.max_batch)
+            if not runs:
                 if self._dirty:
                     self._checkpoint()
-                return 0
-            consumed = records.num_rows
+                return fetched
             with self._transactional():
-                self._process(_without(records, rewound), owned)
-            self.records_processed += consumed
+                self._process(runs, owned)
+            processed = sum(rows.num_rows for _, rows in runs)
+            self.records_processed += processed
             self._dirty = True
             if time.monotonic() - self._last_checkpoint >= self._checkpoint_interval:
                 self._checkpoint()
-            return consumed
+            return processed + fetched
         except Exception as error:  # one query's failure must not stop the others
             logger.exception("query %s failed", self.query_id)
             self.state, self.error = ERROR, f"{type(error).__name__}: {error}"
@@ -109,20 +117,23 @@ class PartitionedQueryTask:
         finally:
             self._lock.release()
 
-    def _process(self, records: pa.Table | pa.RecordBatch, owned: Optional[set[int]]) -> None:
-        """Run each partition's records through its plan (only partitions still owned: a
-        rebalance may have moved some since the poll; their new owner reads them)."""
+    def _process(self, runs: list[tuple[int, pa.Table]], owned: Optional[set[int]]) -> None:
+        """Run each partition's rows through its plan, in the group's order (only partitions
+        still owned: a rebalance may have moved some since the poll; their new owner reads them)."""
         if not self._stateful:
-            self.plan.process(records)
+            self.plan.process_runs(runs)
             return
-        partitions = records.column("partition")
-        present = np.unique(partitions.to_numpy(zero_copy_only=False)).tolist()
-        for p in present:
-            if p not in owned:
-                continue
-            rows = records.filter(pc.equal(partitions, p)) if len(present) > 1 else records
-            self._plans[p].process(rows)
-            self._changed.add(p)
+        by_partition: dict[int, list[tuple[int, pa.Table]]] = {}
+        for tag, rows in runs:
+            partitions = rows.column(PARTITION_COL)
+            present = np.unique(partitions.to_numpy(zero_copy_only=False)).tolist()
+            for p in present:
+                piece = rows.filter(pc.equal(partitions, p)) if len(present) > 1 else rows
+                by_partition.setdefault(p, []).append((tag, piece))
+        for p, partition_runs in by_partition.items():
+            if p in owned:
+                self._plans[p].process_runs(partition_runs)
+                self._changed.add(p)
 
     def _transactional(self):
         scope = getattr(self.log, "transactional", None)
@@ -153,25 +164,55 @@ class PartitionedQueryTask:
     def _adopt(self, partition: int, topic_partitions: list[TP]) -> None:
         """A fresh plan for the partition with the state of its newest snapshot, and the
         consumer sought back to where that snapshot ends (or to the committed offset)."""
-        plan = self._plans[partition] = self._build_plan()
-        positions: dict[TP, int] = {}
-        snapshot = self._read_snapshot(partition)
-        if snapshot is not None:
-            sequence, state = snapshot
-            for operator, operator_state in zip(plan.all_operators(), state["operators"]):
-                if operator_state is not None:
-                    operator.restore(operator_state)
-            self._sequences[partition] = sequence
-            positions = state["positions"]
+        positions, times = self._restored(partition)
         committed = None
         for tp in topic_partitions:
-            offset = positions.get(tp)
+            offset = positions.get(tp) if positions is not None else None
             if offset is None:
                 committed = self.consumer.committed() if committed is None else committed
                 offset = committed.get(tp)
+                if offset is not None and positions is None and self._stateful:
+                    offset = self._rebuild_from_start(tp, "its state snapshot is missing or unreadable")
             if offset is not None:
-                self.consumer.seek(tp[0], tp[1], offset)
-                self._rewound.add(tp)
+                self.group.seek(tp[0], tp[1], offset, times.get(tp))
+
+    def _restored(self, partition: int) -> tuple[Optional[dict[TP, int]], dict[TP, int]]:
+        """A fresh plan for the partition with its newest snapshot's state; the positions that
+        snapshot covers (None without a usable snapshot: the plan then starts empty) and the
+        partition times of the record order (see engine.partition_group)."""
+        plan = self._plans[partition] = self._build_plan()
+        snapshot = self._read_snapshot(partition)
+        if snapshot is None:
+            return None, {}
+        sequence, state = snapshot
+        try:
+            operators = plan.all_operators()
+            states = state.children("operators")
+            if len(states) != len(operators):
+                raise SnapshotError(f"{len(states)} operator states for {len(operators)} operators")
+            for operator, operator_state in zip(operators, states):
+                if operator_state is not None:
+                    operator.restore(operator_state)
+            positions = _positions_from(state.get("positions", list))
+            times = _positions_from(state.get("partition_times", list), what="partition time") \
+                if "partition_times" in state else {}
+        except Exception as error:  # noqa: BLE001 - state from a topic that does not fit the plan
+            logger.warning("query %s: the snapshot of partition %d in %s does not fit the query (%s)",
+                           self.query_id, partition, self._changelog, error)
+            self._plans[partition] = self._build_plan()
+            return None, {}
+        self._sequences[partition] = sequence
+        return positions, times
+
+    def _rebuild_from_start(self, tp: TP, why: str) -> int:
+        start = self.log.start_offsets(tp[0])[tp[1]]
+        note = "" if start == 0 else (f"; the input no longer reaches back to offset 0 (it starts at "
+                                      f"{start}): records deleted by retention are missing from the state")
+        logger.warning("query %s: %s for %s-%d although offsets were committed: rebuilding it by replaying "
+                       "the input from the start of the log%s", self.query_id, why, tp[0], tp[1], note)
+        if note:
+            self.warning = f"partition {tp[0]}-{tp[1]} rebuilt{note}"
+        return start
 
     def _before_revoke(self, leaving: set[TP]) -> None:
         """Called by the consumer inside a rebalance: commit what the leaving partitions did."""
@@ -190,20 +231,24 @@ class PartitionedQueryTask:
         committed = self.consumer.committed()
         for tp in self._assignment():
             if tp in committed:
-                self.consumer.seek(tp[0], tp[1], committed[tp])
+                self.group.seek(tp[0], tp[1], committed[tp])
 
     # ------------------------------------------------------------------ checkpoints
     def _positions(self) -> dict[TP, int]:
-        consumed = getattr(self.consumer, "consumed_positions", None)
-        if consumed is not None:
-            return consumed()
-        return {tp: self.consumer.position(*tp) for tp in self.consumer.assignment()}
+        """The next offset to process per partition (records buffered in the group come after)."""
+        return self.group.positions()
+
+    def processed_positions(self) -> dict[TP, int]:
+        with self._lock:
+            return self._positions()
 
     def _checkpoint(self) -> None:
         positions = self._positions()
         try:
             with self._transactional():
-                for p in sorted(self._changed):
+                # Also every owned partition without a snapshot yet: committed offsets then
+                # always come with one (see the module docstring).
+                for p in sorted(self._changed | (self._plans.keys() - self._sequences.keys())):
                     if p in self._plans:
                         self._write_snapshot(p, {tp: o for tp, o in positions.items() if tp[1] == p})
                 if self._transaction is not None:
@@ -229,9 +274,11 @@ class PartitionedQueryTask:
     def _write_snapshot(self, partition: int, positions: dict[TP, int]) -> None:
         sequence = self._sequences.get(partition, 0) + 1
         self._sequences[partition] = sequence
-        blob = pickle.dumps({"positions": positions,
-                             "operators": [op.snapshot() for op in self._plans[partition].all_operators()]},
-                            protocol=pickle.HIGHEST_PROTOCOL)
+        times = {tp: t for tp, t in self.group.partition_times().items() if tp[1] == partition}
+        blob = to_bytes(Snapshot()
+                        .put("positions", [[t, p, int(o)] for (t, p), o in sorted(positions.items())])
+                        .put("partition_times", [[t, p, int(v)] for (t, p), v in sorted(times.items())])
+                        .put_children("operators", [op.snapshot() for op in self._plans[partition].all_operators()]))
         chunks = [blob[i:i + CHUNK_BYTES] for i in range(0, len(blob), CHUNK_BYTES)] or [b""]
         slot = sequence % 2
         keys = [f"slot{slot}-chunk{i}".encode() for i in range(len(chunks))] + [f"slot{slot}-manifest".encode()]
@@ -243,8 +290,9 @@ class PartitionedQueryTask:
             "timestamp": pa.array([now] * len(keys), pa.int64()),
             "headers": pa.nulls(len(keys), HEADER_TYPE)}), partition=partition)
 
-    def _read_snapshot(self, partition: int) -> Optional[tuple[int, dict]]:
-        """The newest complete snapshot in the changelog partition: (sequence, state), or None."""
+    def _read_snapshot(self, partition: int) -> Optional[tuple[int, Snapshot]]:
+        """The newest complete, verified snapshot in the changelog partition: (sequence, state), or
+        None (a corrupt one is skipped with a warning: the other slot may hold an older one)."""
         latest: dict[bytes, bytes] = {}
         offset = self.log.start_offsets(self._changelog)[partition]
         end = self.log.end_offsets(self._changelog)[partition]
@@ -254,17 +302,22 @@ class PartitionedQueryTask:
                 break
             latest.update(zip(batch.column("key").to_pylist(), batch.column("value").to_pylist()))
             offset = batch.column("offset")[-1].as_py() + 1
-        best = None
+        complete = []
         for slot in (0, 1):
             manifest = latest.get(f"slot{slot}-manifest".encode())
-            if manifest is None:
+            if manifest is None or len(manifest) != 16:
                 continue
             sequence, count = SEQUENCE.unpack(manifest[:8])[0], SEQUENCE.unpack(manifest[8:16])[0]
-            chunks = [latest.get(f"slot{slot}-chunk{i}".encode()) for i in range(count)]
-            if all(c is not None and SEQUENCE.unpack(c[:8])[0] == sequence for c in chunks) \
-                    and (best is None or sequence > best[0]):
-                best = (sequence, b"".join(c[8:] for c in chunks))
-        return None if best is None else (best[0], pickle.loads(best[1]))
+            chunks = [latest.get(f"slot{slot}-chunk{i}".encode()) for i in range(max(0, min(count, 1 << 20)))]
+            if all(c is not None and len(c) >= 8 and SEQUENCE.unpack(c[:8])[0] == sequence for c in chunks):
+                complete.append((sequence, b"".join(c[8:] for c in chunks)))
+        for sequence, blob in sorted(complete, reverse=True):
+            try:
+                return sequence, decode(blob)
+            except SnapshotError as error:
+                logger.warning("query %s: snapshot %d of partition %d in %s is unreadable (%s)",
+                               self.query_id, sequence, partition, self._changelog, error)
+        return None
 
     # ------------------------------------------------------------------ shutdown
     def close(self) -> None:
@@ -277,6 +330,18 @@ class PartitionedQueryTask:
                     self._transaction.close()
                 self.state = TERMINATED if self.state != ERROR else self.state
                 self.consumer.close()
+
+
+def _positions_from(entries: list, what: str = "position") -> dict[TP, int]:
+    """[[topic, partition, number], ...] checked entry by entry (only positions are >= 0)."""
+    positions = {}
+    for entry in entries:
+        if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
+                and all(isinstance(n, int) and not isinstance(n, bool) for n in entry[1:])
+                and entry[1] >= 0 and (entry[2] >= 0 or what != "position")):
+            raise SnapshotError(f"invalid {what} {entry!r}")
+        positions[(entry[0], entry[1])] = entry[2]
+    return positions
 
 
 def is_partition_aligned(plan) -> bool:
@@ -306,14 +371,3 @@ def changelog_topic_name(group: str, plan) -> str:
         "KafkaTopic_Right-Reduce" if hasattr(plan, "leaves") or hasattr(getattr(plan, "relation", None), "leaves") \
         else "Materialize"
     return f"{group}-{store}-changelog"
-
-
-def _without(records: pa.Table | pa.RecordBatch, stale: set[TP]):
-    """The records not of the partitions in `stale` (sought back after they were fetched)."""
-    if not stale:
-        return records
-    drop = None
-    for topic, partition in stale:
-        match = pc.and_(pc.equal(records.column("topic"), topic), pc.equal(records.column("partition"), partition))
-        drop = match if drop is None else pc.or_(drop, match)
-    return records.filter(pc.invert(drop))

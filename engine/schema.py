@@ -7,6 +7,7 @@ from typing import Optional
 import pyarrow as pa
 
 from engine.types import SqlType, to_arrow
+from grammar.formatter import format_identifier, format_string
 
 KEY = "KEY"
 VALUE = "VALUE"
@@ -30,8 +31,8 @@ class Column:
         """`NAME` TYPE [KEY|HEADERS|HEADER('k')], as ksqlDB prints a schema."""
         suffix = {KEY: " KEY", HEADERS: " HEADERS", VALUE: ""}.get(self.namespace, "")
         if self.namespace == HEADER:
-            suffix = f" HEADER('{self.header_key}')"
-        return f"`{self.name}` {self.type}{suffix}"
+            suffix = f" HEADER({format_string(self.header_key)})"
+        return f"{format_identifier(self.name, always_quoted=True)} {self.type}{suffix}"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Optional
 
 import pyarrow as pa
 
-from engine.duck import run_sql
+from engine.duck import quote_string, run_sql
 from engine.types import SqlType
 
 # Java pattern letters (longest first) -> strftime/strptime directives understood by DuckDB.
@@ -28,15 +28,31 @@ def java_to_strftime(pattern: str) -> str:
     out, i = [], 0
     while i < len(pattern):
         if pattern[i] == "'":
-            end = pattern.find("'", i + 1)
-            end = len(pattern) if end < 0 else end
-            out.append(pattern[i + 1:end].replace("%", "%%") or "'")
-            i = end + 1
+            text, i = _quoted_text(pattern, i)
+            out.append(text.replace("%", "%%"))
             continue
         token = next(((j, code) for j, code in JAVA_PATTERN_TOKENS if pattern.startswith(j, i)), None)
         out.append(token[1] if token else ("%%" if pattern[i] == "%" else pattern[i]))
         i += len(token[0]) if token else 1
     return "".join(out)
+
+
+def _quoted_text(pattern: str, start: int) -> tuple[str, int]:
+    """The literal text of the quoted section at `start` and the index after it: `''` is a
+    quote, inside a section or outside one."""
+    if pattern.startswith("''", start):
+        return "'", start + 2
+    text, i = [], start + 1
+    while i < len(pattern):
+        if pattern.startswith("''", i):
+            text.append("'")
+            i += 2
+        elif pattern[i] == "'":
+            return "".join(text), i + 1
+        else:
+            text.append(pattern[i])
+            i += 1
+    return "".join(text), i
 
 
 def to_epoch_millis(values: pa.Array | pa.ChunkedArray, typ: SqlType, fmt: Optional[str]) -> pa.Array:
@@ -56,11 +72,7 @@ def to_epoch_millis(values: pa.Array | pa.ChunkedArray, typ: SqlType, fmt: Optio
         tbl = pa.table({"s": values})
         text = "regexp_replace(s, 'Z$', '+0000')" if has_zone else "s"
         cast = "" if has_zone else "::TIMESTAMP"
-        sql = f"SELECT epoch_ms(try_strptime({text}, {_sql_string(strptime)}){cast}) AS ms FROM tbl"
+        sql = f"SELECT epoch_ms(try_strptime({text}, {quote_string(strptime)}){cast}) AS ms FROM tbl"
         result = run_sql(sql, tbl=tbl)
         return result.column("ms").combine_chunks().cast(pa.int64())
     raise ValueError(f"timestamp column must be BIGINT, TIMESTAMP or STRING, not {typ}")
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

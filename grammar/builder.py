@@ -17,6 +17,7 @@ from grammar.errors import ParseError, semantic_error
 
 
 _TIME_UNITS = {"MILLISECOND", "SECOND", "MINUTE", "HOUR", "DAY"}
+_INTERVAL_UNIT_FUNCTIONS = {"TIMESTAMPADD", "TIMESTAMPSUB", "DATEADD", "DATESUB", "TIMEADD", "TIMESUB"}
 
 _EXPLAIN_PREFIX = re.compile(r"^EXPLAIN\s+", re.IGNORECASE)
 
@@ -84,10 +85,10 @@ class AstBuilder(Transformer_NonRecursive):
         return Name(token.value.upper(), token.value, quoted=False)
 
     def quoted_identifier(self, token):
-        return Name(token.value[1:-1].replace('""', '"'), token.value, quoted=True)
+        return Name(_checked_name(token.value[1:-1].replace('""', '"'), token), token.value, quoted=True)
 
     def backquoted_identifier(self, token):
-        return Name(token.value[1:-1].replace("``", "`"), token.value, quoted=True)
+        return Name(_checked_name(token.value[1:-1].replace("``", "`"), token), token.value, quoted=True)
 
     def keyword_identifier(self, token):
         return Name(token.value.upper(), token.value, quoted=False)
@@ -445,7 +446,11 @@ class AstBuilder(Transformer_NonRecursive):
         return ast.FunctionCall(name.upper(), star=True)
 
     def function_call(self, name, distinct, *arguments):
-        args = tuple(self._time_unit_or_expr(arg) for arg in _present(arguments))
+        args = tuple(_present(arguments))
+        if name.upper() in _INTERVAL_UNIT_FUNCTIONS and args:
+            # Only these take a time unit (ksqlDB's INTERVALUNIT), as their first argument;
+            # elsewhere SECOND and the like are columns (VAR_ARG(FIRST, SECOND)).
+            args = (self._time_unit_or_expr(args[0]),) + args[1:]
         return ast.FunctionCall(name.upper(), args, distinct=bool(distinct))
 
     def function_argument(self, expr, body):
@@ -522,6 +527,20 @@ def _query_id(target) -> Optional[str]:
     if isinstance(target, _All):
         return None
     return str(target) if target.quoted else target.raw.upper()
+
+
+def _checked_name(name: str, token: Token) -> str:
+    """A quoted name may hold any character but NUL, which no SQL engine keeps in a name, and
+    an unpaired UTF-16 surrogate, which is not a character."""
+    if "\x00" in name:
+        raise semantic_error("Names cannot contain the NUL character (\\u0000).",
+                             token.line, token.column)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise semantic_error("Names cannot contain an unpaired UTF-16 surrogate.",
+                             token.line, token.column) from None
+    return name
 
 
 def _raw_name(name: Name) -> str:

@@ -11,8 +11,17 @@ from grammar import ast as a
 _PLAIN_IDENTIFIER = re.compile(r"^[A-Z_][A-Z0-9_@$]*$")
 
 
-def format_identifier(name: str) -> str:
-    return name if _PLAIN_IDENTIFIER.match(name) else f"`{name}`"
+def format_identifier(name: str, always_quoted: bool = False) -> str:
+    """A name as ksqlDB text: bare when a plain upper-case identifier (unless `always_quoted`),
+    else back-quoted (a backtick inside doubled), so that the text parses back to the same name."""
+    if _PLAIN_IDENTIFIER.match(name) and not always_quoted:
+        return name
+    return "`" + name.replace("`", "``") + "`"
+
+
+def format_string(text: str) -> str:
+    """A ksqlDB string literal holding `text` (a quote inside doubled)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 @singledispatch
@@ -47,7 +56,7 @@ def _(expr: a.DoubleLiteral) -> str:
 
 @format_expression.register
 def _(expr: a.StringLiteral) -> str:
-    return "'" + expr.value.replace("'", "''") + "'"
+    return format_string(expr.value)
 
 
 @format_expression.register

@@ -9,14 +9,27 @@
     ksqlite test-runner -s statements.sql -i input.json -o output.json
 
 An unknown subcommand prints the help.
+
+The REPL and the server keep their data in different default directories (`default_data_dir`),
+so that starting one while the other runs does not collide; a data directory is used by one
+process at a time, and a second one stops with an error naming the first.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import threading
+from pathlib import Path
 from typing import Callable, Optional
+
+
+def default_data_dir(mode: str) -> str:
+    """`$XDG_DATA_HOME/ksqlite/<mode>` (default `~/.local/share/ksqlite/<mode>`), per mode
+    ("repl", "server"): like ksqlDB's ksql.streams.state.dir, one directory per server."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return str(Path(base) / "ksqlite" / mode)
 
 
 def _add_qtt(subparsers) -> None:
@@ -30,6 +43,9 @@ def _add_qtt(subparsers) -> None:
                         help="run the cases on this Apache Kafka cluster instead of the embedded log")
     parser.add_argument("--update-baseline", metavar="BASELINE",
                         help="add newly passing cases to this baseline file")
+    parser.add_argument("--extension-dir", metavar="DIR",
+                        help="load Python UDFs from the *.py files of DIR in every case's engine "
+                        "(ksql.extension.dir), as ksqlDB's harness loads its test functions")
 
 
 def _run_qtt(args) -> int:
@@ -39,9 +55,10 @@ def _run_qtt(args) -> int:
     if not rest_files:
         return qtt.run_command(args.paths, report=args.report, name_filter=args.name_filter,
                                verbose=args.verbose, jobs=args.jobs, baseline=args.update_baseline,
-                               bootstrap_servers=args.bootstrap_servers)
+                               bootstrap_servers=args.bootstrap_servers, extension_dir=args.extension_dir)
     # REST query-validation tests run against a real server on a loopback port.
-    options = qtt.RunOptions(name_filter=args.name_filter, bootstrap_servers=args.bootstrap_servers)
+    options = qtt.RunOptions(name_filter=args.name_filter, bootstrap_servers=args.bootstrap_servers,
+                             extension_dir=args.extension_dir)
     other = [str(f) for f in files if not rest_qtt.is_rest_file(f)]
     results = (qtt.run_paths(other, options, jobs=max(1, args.jobs)) if other else []) + \
         rest_qtt.run_paths(rest_files, options)
@@ -63,8 +80,6 @@ def _add_run(subparsers) -> None:
     parser.add_argument("--timeout", type=float, default=None, help="seconds for --until-idle")
     parser.add_argument("--show", default="", metavar="SOURCE,...",
                         help="with --until-idle, print the contents of these streams/tables at the end")
-    parser.add_argument("--extension-dir", help="load Python UDFs from the *.py files of this directory "
-                        "(the ksql.extension.dir property)")
     _engine_arguments(parser)
 
 
@@ -76,10 +91,14 @@ def _engine_arguments(parser) -> None:
                         help="engine properties, one `name=value` per line (ksqlDB's ksql-server.properties)")
     parser.add_argument("--property", "-p", action="append", default=[], metavar="NAME=VALUE",
                         help="an engine property, e.g. ksql.streams.auto.offset.reset=earliest")
+    parser.add_argument("--extension-dir", metavar="DIR",
+                        help="load Python UDFs from the *.py files of DIR at start (the "
+                        "ksql.extension.dir property): code the operator trusts, see docs/udfs.md")
 
 
 def engine_properties(args) -> dict:
-    """The properties of --config-file, then --property, then --bootstrap-servers."""
+    """The properties of --config-file, then --property, then --bootstrap-servers and
+    --extension-dir."""
     properties: dict = {}
     if args.config_file:
         with open(args.config_file) as handle:
@@ -91,6 +110,8 @@ def engine_properties(args) -> dict:
     properties.update(item.split("=", 1) for item in args.property)
     if args.bootstrap_servers:
         properties["ksql.streams.bootstrap.servers"] = args.bootstrap_servers
+    if args.extension_dir:
+        properties["ksql.extension.dir"] = args.extension_dir
     return properties
 
 
@@ -101,8 +122,6 @@ def _run_run(args) -> int:
         text = handle.read()
     with tempfile.TemporaryDirectory(prefix="ksqlite-run-") as scratch:
         properties = engine_properties(args)
-        if args.extension_dir:
-            properties["ksql.extension.dir"] = args.extension_dir
         engine = Engine(args.data_dir or scratch, properties)
         try:
             for result in engine.execute(text):
@@ -154,7 +173,8 @@ def _add_serve(subparsers) -> None:
     parser = subparsers.add_parser("serve", help="serve ksqlDB's REST API (loopback by default)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8088, help="port (default 8088)")
-    parser.add_argument("--data-dir", help="where the engine keeps its data (default ~/.ksqlite/data)")
+    parser.add_argument("--data-dir", default=default_data_dir("server"),
+                        help="where the engine keeps its data (default ~/.local/share/ksqlite/server)")
     parser.add_argument("--auth-file", help="require HTTP Basic auth (ksqlDB's authentication.method=BASIC); "
                         "a JAAS/Jetty password file, lines of `user: password[,role...]`")
     parser.add_argument("--insecure", action="store_true",
@@ -177,7 +197,8 @@ def _repl_arguments(parser) -> None:
     parser.add_argument("--server", "-s", metavar="URL", help="a ksqlite/ksqlDB server (default: embedded engine)")
     parser.add_argument("--file", "-f", help="run the statements of this file and exit")
     parser.add_argument("--execute", "-e", metavar="SQL", help="run these statements and exit")
-    parser.add_argument("--data-dir", help="the embedded engine's data (default ~/.ksqlite/data)")
+    parser.add_argument("--data-dir", default=default_data_dir("repl"),
+                        help="the embedded engine's data (default ~/.local/share/ksqlite/repl)")
     parser.add_argument("--user", "-u", help="user for HTTP Basic auth (the password is asked for "
                         "when --password is not given)")
     parser.add_argument("--password", "-p", help="password for HTTP Basic auth")
@@ -217,12 +238,12 @@ def _add_test_runner(subparsers) -> None:
     parser.add_argument("-s", "--sql-file", required=True)
     parser.add_argument("-i", "--input-file")
     parser.add_argument("-o", "--output-file", required=True)
-    parser.add_argument("-e", "--extension-dir", help="accepted for compatibility; ignored")
+    parser.add_argument("-e", "--extension-dir", help="load Python UDFs from the *.py files of this directory")
 
 
 def _run_test_runner(args) -> int:
     from shell.runners import test_runner
-    return test_runner.run_command(args.sql_file, args.input_file, args.output_file)
+    return test_runner.run_command(args.sql_file, args.input_file, args.output_file, args.extension_dir)
 
 
 # name -> (add the subparser, run it).
@@ -255,7 +276,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.print_help()
         return 2 if argv[0] not in ("-h", "--help") else 0
     args = parser.parse_args(argv)
-    return SUBCOMMANDS[args.command][1](args)
+    from engine.log.api import LogLockedError
+    try:
+        return SUBCOMMANDS[args.command][1](args)
+    except LogLockedError as error:  # the data directory belongs to another process
+        print(f"error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from typing import Optional, TextIO
 
 from grammar import ast
 from grammar.errors import ParseError
+from grammar.formatter import format_string
 from grammar.parser import parse_statement, split_statements
 from shell import render
 from shell.client import BackendError
@@ -126,9 +127,9 @@ class Shell:
             return True
         self.say(table.footer())
         if push and getattr(stream, "final", None) == "Limit Reached":
-            self.say(f"Limit Reached\nQuery terminated")
+            self.say("Limit Reached\nQuery terminated")
         elif not push:
-            self.say(f"Query terminated")
+            self.say("Query terminated")
         return True
 
     def _print(self, statement) -> bool:
@@ -252,7 +253,7 @@ def main(server: Optional[str] = None, file: Optional[str] = None, execute: Opti
     try:
         for define in defines or []:
             name, _, value = define.partition("=")
-            shell.run_statement(f"DEFINE {name} = '{value}';")
+            shell.run_statement(f"DEFINE {name} = {format_string(value)};")
         if file or execute:
             text = Path(file).read_text() if file else execute
             try:

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 
-from engine.errors import KsqlException
+from engine.errors import KsqlException, LogWriteException
 from grammar import ast
 from grammar.errors import ParseError
 from grammar.limits import LimitExceeded
@@ -81,6 +81,9 @@ def _failure(exc: KsqlException, text: str, entities: list[dict], media: str = f
     """A statement's error as ksqlDB answers it; a statement over a limit is a bad request."""
     if isinstance(exc.__cause__, LimitExceeded):
         return json_response(fmt.generic_error(fmt.BAD_REQUEST, exc.__cause__.message), 400, media)
+    if isinstance(exc, LogWriteException):   # the log could not store it (a full disk): not the client's fault
+        body = fmt.statement_error(fmt.SERVER_ERROR, exc.message, exc.statement_text or text, entities)
+        return json_response(body, 500, media)
     body = fmt.statement_error(fmt.BAD_STATEMENT, exc.message, exc.statement_text or text, entities)
     return json_response(body, 400, media)
 

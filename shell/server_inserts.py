@@ -19,7 +19,8 @@ from typing import Any, Optional
 
 from starlette.concurrency import run_in_threadpool
 
-from engine.errors import KsqlException
+from engine.errors import KsqlException, LogWriteException
+from grammar.formatter import format_identifier, format_string
 from shell import server_formats as fmt
 from shell.server_requests import BadRequest, bad_request_response, parse_json_object
 
@@ -164,20 +165,21 @@ def insert_rows(engine, target: str, lines: list, first_seq: int) -> bytes:
             done, failure = len(texts) - start, None
         except KsqlException as exc:
             done, failure = len(exc.results or []), exc.message
+            code = fmt.SERVER_ERROR if isinstance(exc, LogWriteException) else fmt.BAD_REQUEST
         except Exception:  # noqa: BLE001 - an engine bug: this row fails, the others are tried
             logger.exception("inserting a row into %s failed", target)
-            done, failure = 0, "Internal server error while inserting the row"
+            done, failure, code = 0, "Internal server error while inserting the row", fmt.SERVER_ERROR
         for position in positions[start:start + done]:
             acks[position] = fmt.dumps({"status": "ok", "seq": first_seq + position}) + b"\n"
         if failure is not None:
-            acks[positions[start + done]] = _error(first_seq + positions[start + done], failure)
+            acks[positions[start + done]] = _error(first_seq + positions[start + done], failure, code)
             done += 1
         start += done
     return b"".join(acks)  # type: ignore[arg-type]
 
 
-def _error(seq: int, message: str) -> bytes:
-    return fmt.dumps({"status": "error", "seq": seq, "error_code": fmt.BAD_REQUEST, "message": message}) + b"\n"
+def _error(seq: int, message: str, code: int = fmt.BAD_REQUEST) -> bytes:
+    return fmt.dumps({"status": "error", "seq": seq, "error_code": code, "message": message}) + b"\n"
 
 
 def _row(line) -> dict:
@@ -189,11 +191,6 @@ def _row(line) -> dict:
 
 def _fields(engine, target: str) -> dict[str, dict]:
     return {f["name"]: f for f in engine.describe_source(target)["fields"]}
-
-
-def quote(name: str) -> str:
-    """A ksqlDB back-quoted identifier (a back quote inside doubled)."""
-    return "`" + name.replace("`", "``") + "`"
 
 
 def insert_statement(target: str, fields: dict[str, dict], row: dict) -> str:
@@ -211,9 +208,9 @@ def insert_statement(target: str, fields: dict[str, dict], row: dict) -> str:
                 literals.append(str(value))
                 continue
             raise RowError(f"Column name {key[:100]} does not exist.")
-        names.append(quote(name))
+        names.append(format_identifier(name, always_quoted=True))
         literals.append(sql_literal(value, fields[name]["schema"], name))
-    return f"INSERT INTO {quote(target)} ({', '.join(names)}) VALUES ({', '.join(literals)})"
+    return f"INSERT INTO {format_identifier(target, always_quoted=True)} ({', '.join(names)}) VALUES ({', '.join(literals)})"
 
 
 _TEXT_TYPES = ("STRING", "VARCHAR", "BYTES", "DATE", "TIME", "TIMESTAMP")
@@ -239,7 +236,7 @@ def sql_literal(value: Any, schema: dict, column: str) -> str:
         for key, member_value in _expect(value, dict, column, "an object").items():
             field = members.get(key.upper())
             if field is not None:
-                parts.append(f"{quote(field['name'])} := {sql_literal(member_value, field['schema'], column)}")
+                parts.append(f"{format_identifier(field['name'], always_quoted=True)} := {sql_literal(member_value, field['schema'], column)}")
         return "STRUCT(" + ", ".join(parts) + ")"
     if isinstance(value, (dict, list)):
         raise RowError(f"Invalid value for column {column}: expected a {kind} value, got "
@@ -270,7 +267,7 @@ def _type_text(schema: dict) -> str:
     if kind == "MAP":
         return f"MAP<STRING, {_type_text(schema['memberSchema'])}>"
     if kind == "STRUCT":
-        return "STRUCT<" + ", ".join(f"{quote(f['name'])} {_type_text(f['schema'])}"
+        return "STRUCT<" + ", ".join(f"{format_identifier(f['name'], always_quoted=True)} {_type_text(f['schema'])}"
                                      for f in schema.get("fields") or []) + ">"
     parameters = schema.get("parameters") or {}
     if kind == "DECIMAL" and parameters:
@@ -278,5 +275,5 @@ def _type_text(schema: dict) -> str:
     return kind
 
 
-def _string(text: str) -> str:
-    return "'" + str(text).replace("'", "''") + "'"
+def _string(text) -> str:
+    return format_string(str(text))

@@ -1,7 +1,8 @@
 """The conformance ratchet: every QTT case listed in tests/conformance/baseline.txt must still pass
 (query-validation tests on the engine, REST query-validation tests against a real server).
 
-The baseline only grows (`ksqlite qtt --update-baseline tests/conformance/baseline.txt FILES...`).
+The baseline only grows (`ksqlite qtt --extension-dir tests/conformance/udfs --update-baseline
+tests/conformance/baseline.txt FILES...`).
 Only the files holding baseline cases are run, and only those cases.
 """
 import concurrent.futures
@@ -10,8 +11,11 @@ from pathlib import Path
 import pytest
 
 from shell.runners import qtt, rest_qtt
+from tests.reference import qtt_root
 
 BASELINE = Path(__file__).parent / "conformance" / "baseline.txt"
+# ksqlDB's test functions (TEST_UDF, TEST_UDAF...), loaded as ksqlDB's harness loads its jar.
+TEST_FUNCTIONS = Path(__file__).parent / "conformance" / "udfs"
 
 
 def baseline_lines() -> list[str]:
@@ -35,12 +39,13 @@ def test_baseline_is_sorted_unique_and_well_formed():
 
 @pytest.mark.timeout(900)   # ~100 s on 2 idle cores; a loaded machine must not fail it
 def test_baseline_cases_still_pass():
+    qtt_root()
     lines = baseline_lines()
     files = sorted({qtt.parse_baseline_line(line)[0] for line in lines})
     paths = [_locate(name) for name in files]
     missing = [str(p) for p in paths if not p.exists()]
-    assert not missing, f"QTT files not found (../shared/ksql-qtt beside the checkout): {missing[:3]}"
-    options = qtt.RunOptions(only=frozenset(lines))
+    assert not missing, f"QTT files not found (KSQLITE_SHARED_QTT): {missing[:3]}"
+    options = qtt.RunOptions(only=frozenset(lines), extension_dir=str(TEST_FUNCTIONS))
     rest = [p for p in paths if rest_qtt.is_rest_file(p)]      # against a real server on loopback
     with concurrent.futures.ProcessPoolExecutor(max_workers=1) as pool:   # beside the other cases
         rest_results = pool.submit(rest_qtt.run_paths, rest, options)

@@ -9,7 +9,10 @@ handling, in the two forms the aggregation operators run.
 * **Accumulators** (COLLECT_LIST/SET, TOPK, TOPKDISTINCT, HISTOGRAM, COUNT_DISTINCT,
   EARLIEST/LATEST_BY_OFFSET, ATTR): a small Python object per group with add / remove / merge /
   result. Used for the aggregates whose state is a collection; the operators call them once per
-  distinct group per batch with that group's values.
+  distinct group per batch with that group's values. For checkpoints an accumulator states its
+  contents as rows of typed columns (`state_columns` / `state_rows` / `load_rows`): argument
+  values keep their column's Arrow type, counters and sequence numbers are BIGINT; its
+  parameters (limits, k) come from the query, not from the checkpoint.
 
 `bind_aggregate` resolves one call (name + argument types + literal parameters) into a
 `BoundAggregate`.
@@ -64,7 +67,19 @@ def partial_sql_for(template: str, args: list[str]) -> str:
 # --- accumulators -------------------------------------------------------------------------------
 
 class Accumulator:
-    """Python state of one group for one aggregate call; values are argument tuples."""
+    """Python state of one group for one aggregate call; values are argument tuples.
+
+    State as rows: `state_columns()` names each column of `state_rows()`: "arg<i>" (argument i's
+    type), "seq" and "count" (BIGINT) or "json" (JSON text); `load_rows` takes them back."""
+
+    def state_columns(self) -> tuple[str, ...]:
+        return ("arg0",)
+
+    def state_rows(self) -> list[tuple]:
+        raise NotImplementedError
+
+    def load_rows(self, rows: list[tuple]) -> None:
+        raise NotImplementedError
 
     def add(self, args: tuple, seq: int) -> None:
         raise NotImplementedError
@@ -109,6 +124,12 @@ class CollectList(Accumulator):
     def result(self):
         return list(self.items)
 
+    def state_rows(self):
+        return [(item,) for item in self.items]
+
+    def load_rows(self, rows):
+        self.items = [row[0] for row in rows]
+
 
 class CollectSet(Accumulator):
     def __init__(self, limit: int):
@@ -129,6 +150,12 @@ class CollectSet(Accumulator):
 
     def result(self):
         return list(self.items.values())
+
+    def state_rows(self):
+        return [(item,) for item in self.items.values()]
+
+    def load_rows(self, rows):
+        self.items = {_freeze(row[0]): row[0] for row in rows}
 
 
 class Histogram(Accumulator):
@@ -158,20 +185,36 @@ class Histogram(Accumulator):
     def result(self):
         return list(self.counts.items())
 
+    def state_columns(self):
+        return ("arg0", "count")
+
+    def state_rows(self):
+        return list(self.counts.items())
+
+    def load_rows(self, rows):
+        self.counts = {value: count for value, count in rows}
+
 
 class CountDistinct(Accumulator):
     def __init__(self):
-        self.values: set = set()
+        self.values: dict = {}      # the frozen value -> the value (so that checkpoints keep values)
 
     def add(self, args, seq):
         if args[0] is not None:
-            self.values.add(_freeze(args[0]))
+            self.values.setdefault(_freeze(args[0]), args[0])
 
     def merge(self, other):
-        self.values |= other.values
+        for key, value in other.values.items():
+            self.values.setdefault(key, value)
 
     def result(self):
         return len(self.values)
+
+    def state_rows(self):
+        return [(value,) for value in self.values.values()]
+
+    def load_rows(self, rows):
+        self.values = {_freeze(row[0]): row[0] for row in rows}
 
 
 class TopK(Accumulator):
@@ -206,6 +249,15 @@ class TopK(Accumulator):
         return [dict([("SORT_COL", item[2][0])] + [(f"COL{i}", item[2][i + 1]) for i in range(self.extra)])
                 for item in self.items]
 
+    def state_columns(self):
+        return ("seq",) + tuple(f"arg{i}" for i in range(self.extra + 1))
+
+    def state_rows(self):
+        return [(seq, *args) for _, seq, args in self.items]
+
+    def load_rows(self, rows):
+        self.items = [(row[1], row[0], tuple(row[1:])) for row in rows]
+
 
 class ByOffset(Accumulator):
     """EARLIEST_BY_OFFSET / LATEST_BY_OFFSET, optionally the n first/last values."""
@@ -235,6 +287,15 @@ class ByOffset(Accumulator):
             return self.items[-1][1] if self.items else None
         return [value for _, value in self.items]
 
+    def state_columns(self):
+        return ("seq", "arg0")
+
+    def state_rows(self):
+        return list(self.items)
+
+    def load_rows(self, rows):
+        self.items = [(seq, value) for seq, value in rows]
+
 
 class Attr(Accumulator):
     """The value when every row agrees on it, else NULL (counts per value, so retractions work)."""
@@ -263,6 +324,18 @@ class Attr(Accumulator):
 
     def result(self):
         return next(iter(self.values.values())) if len(self.values) == 1 else None
+
+    def state_columns(self):
+        return ("arg0", "count")
+
+    def state_rows(self):
+        return [(self.values[key], count) for key, count in self.counts.items()]
+
+    def load_rows(self, rows):
+        self.counts, self.values = {}, {}
+        for value, count in rows:
+            key = _freeze(value)
+            self.counts[key], self.values[key] = count, value
 
 
 # --- binding ------------------------------------------------------------------------------------
@@ -421,8 +494,12 @@ def bind_aggregate(name: str, arg_types: list[Optional[SqlType]], literals: list
 
 
 # How many leading arguments each function reads from columns; the rest must be literals.
-def column_arg_count(name: str, total: int) -> int:
+def column_arg_count(name: str, total: int, types_of: Optional[Callable[[], list]] = None) -> int:
+    """`types_of()` gives every argument's type: a Python UDAF's split depends on its variant."""
     name = name.upper()
+    from engine.expressions.python_udf import is_python_aggregate, udaf_column_count
+    if types_of is not None and is_python_aggregate(name):
+        return udaf_column_count(name, types_of())
     if name in ("TOPK",):
         return total - 1
     if name == "TOPKDISTINCT":

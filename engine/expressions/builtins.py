@@ -5,10 +5,10 @@ translated to strftime formats when the pattern is a literal.
 """
 from __future__ import annotations
 
-import re
-
 from engine.timestamps import java_to_strftime
+from engine.duck import quote_string
 from engine.errors import KsqlStatementException
+from engine.expressions.builtins_common import literal_string
 from engine.expressions.functions import FunctionRegistry
 from engine.expressions.functions_lambda import register_lambda_functions
 from engine.expressions.typing_rules import duckdb_type, widest_numeric
@@ -175,10 +175,10 @@ def _register_nulls_and_collections(registry: FunctionRegistry) -> None:
 
 
 def _literal_pattern(sql: str) -> str:
-    match = re.fullmatch(r"'((?:[^']|'')*)'", sql)
-    if not match:
+    pattern = literal_string(sql)
+    if pattern is None:
         raise KsqlStatementException("Date/time format patterns must be string literals.")
-    return "'" + java_to_strftime(match.group(1).replace("''", "'")).replace("'", "''") + "'"
+    return quote_string(java_to_strftime(pattern))
 
 
 def _register_time(registry: FunctionRegistry) -> None:

@@ -6,6 +6,7 @@ positions. ARRAY_JOIN prints elements as Java's `toString` does.
 """
 from __future__ import annotations
 
+from engine.duck import quote_string
 from engine.errors import KsqlStatementException
 from engine.expressions.builtins_common import fail_sql, literal_string
 from engine.expressions.casts import bind_once, fresh_lambda_param, to_string_sql
@@ -70,7 +71,7 @@ def _array_sort(args, types):
     if direction is not None:
         if direction.upper() not in ("ASC", "DESC"):
             return f"CAST(NULL AS {duckdb_type(types[0])})"
-        return f"list_sort({args[0]}, '{direction.upper()}', 'NULLS LAST')"
+        return f"list_sort({args[0]}, {quote_string(direction.upper())}, 'NULLS LAST')"
     return (f"CASE upper({args[1]}) WHEN 'ASC' THEN list_sort({args[0]}, 'ASC', 'NULLS LAST') "
             f"WHEN 'DESC' THEN list_sort({args[0]}, 'DESC', 'NULLS LAST') END")
 

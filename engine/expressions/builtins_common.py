@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
+from engine.duck import quote_string
 from engine.errors import KsqlStatementException
 
 _STRING_LITERAL = re.compile(r"'((?:[^']|'')*)'")
@@ -16,8 +17,7 @@ _STRING_LITERAL = re.compile(r"'((?:[^']|'')*)'")
 
 def fail_sql(message: str, duck_type: str = "VARCHAR") -> str:
     """An expression that fails when evaluated (the record's value becomes NULL)."""
-    text = message.replace("'", "''")
-    return f"CAST(CAST('{text}' AS INTEGER) AS {duck_type})"
+    return f"CAST(CAST({quote_string(message)} AS INTEGER) AS {duck_type})"
 
 
 def literal_string(sql: str) -> Optional[str]:
@@ -31,7 +31,3 @@ def required_literal(sql: str, function: str, what: str) -> str:
     if text is None:
         raise KsqlStatementException(f"Function '{function}' needs a literal {what} in ksqlite.")
     return text
-
-
-def sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"

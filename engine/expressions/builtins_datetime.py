@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-from engine.expressions.builtins_common import literal_string, sql_string
+from engine.duck import quote_string
+from engine.expressions.builtins_common import literal_string
 from engine.expressions.casts import fresh_lambda_param
 from engine.timestamps import JAVA_PATTERN_TOKENS, java_to_strftime
 from grammar.ast import BIGINT, DATE, INTEGER, STRING, TIME, TIMESTAMP
@@ -29,10 +30,10 @@ def _translate_piece(piece: str, value: str | None = None) -> str:
     into that value's formatted fields (each a strftime with a constant format)."""
     sql = piece if value is not None else f"replace({piece}, '%', '%%')"
     for index, (token, _) in enumerate(JAVA_PATTERN_TOKENS):
-        sql = f"replace({sql}, '{token}', '{_placeholder(index)}')"
+        sql = f"replace({sql}, {quote_string(token)}, {quote_string(_placeholder(index))})"
     for index, (_, code) in enumerate(JAVA_PATTERN_TOKENS):
-        field = f"'{code}'" if value is None else f"strftime({value}, '{code}')"
-        sql = f"replace({sql}, '{_placeholder(index)}', {field})"
+        field = quote_string(code) if value is None else f"strftime({value}, {quote_string(code)})"
+        sql = f"replace({sql}, {quote_string(_placeholder(index))}, {field})"
     return sql
 
 
@@ -53,7 +54,7 @@ def strftime_format_sql(pattern_sql: str) -> str:
     """SQL for the strftime format of a Java pattern (a literal is translated once)."""
     text = literal_string(pattern_sql)
     if text is not None:
-        return sql_string(java_to_strftime(text))
+        return quote_string(java_to_strftime(text))
     index = fresh_lambda_param()
     pieces = f"string_split({pattern_sql}, '''')"
     translated = (f"list_transform(range(1, len({pieces}) + 1), lambda {index}: "
@@ -128,7 +129,7 @@ def _format_with_offsets(args, types, pattern: str) -> str | None:
         f"date_diff('minute', CAST({args[0]} AS TIMESTAMP), "
         f"{local_from_utc(f'CAST({args[0]} AS TIMESTAMP)', args[2])})")
     rendered = [_offset_sql(minutes, text) if kind == "offset"
-                else _format_timestamp([args[0], sql_string(text)] + list(args[2:]), types)
+                else _format_timestamp([args[0], quote_string(text)] + list(args[2:]), types)
                 for kind, text in pieces if text]
     return f"CASE WHEN {args[0]} IS NOT NULL THEN {' || '.join(rendered)} END"
 
@@ -147,7 +148,7 @@ def _format_timestamp(args, types):
         from engine.expressions.python_udf import register_kernel
         kernel = register_kernel("__ksql_zone_abbrev", zone_abbreviations, [TIMESTAMP, STRING], STRING)
         zone = args[2] if len(args) >= 3 else "'UTC'"
-        marked = sql_string(java_to_strftime(pattern).replace("%Z", "\x01"))
+        marked = quote_string(java_to_strftime(pattern).replace("%Z", "\x01"))
         return (f"replace(strftime({ts}, {marked}), chr(1), "
                 f"{kernel}({_ms(args[0])}, {zone}))")
     return formatted_sql(ts, args[1])
@@ -233,7 +234,7 @@ def _millis_of(unit_sql: str, amount: str) -> str:
             from engine.errors import KsqlStatementException
             raise KsqlStatementException(f"Unsupported time unit: {unit}")
         return f"(CAST({amount} AS BIGINT) * {factor})"
-    cases = " ".join(f"WHEN '{name}' THEN {factor}" for name, factor in _UNIT_MILLIS.items())
+    cases = " ".join(f"WHEN {quote_string(name)} THEN {factor}" for name, factor in _UNIT_MILLIS.items())
     return f"(CAST({amount} AS BIGINT) * (CASE rtrim(upper({unit_sql}), 'S') {cases} END))"
 
 

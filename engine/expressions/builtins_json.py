@@ -11,7 +11,8 @@ import re
 from typing import Optional
 
 from engine.expressions.builtins_collections import distinct_sql
-from engine.expressions.builtins_common import literal_string, sql_string
+from engine.duck import quote_string
+from engine.expressions.builtins_common import literal_string
 from engine.expressions.casts import bind_once, fresh_lambda_param, java_double_string
 from grammar.ast import BIGINT, BOOLEAN, DOUBLE, INTEGER, STRING, SqlType, array, map_of
 
@@ -56,7 +57,7 @@ def _extract_json_field(args, types):
         path = ksql_json_path(text)
         if path is None:
             return "CAST(NULL AS VARCHAR)"
-        path_sql = sql_string(path)
+        path_sql = quote_string(path)
     else:
         path_sql = args[1]
     return (f"CASE WHEN {_valid(args[0])} THEN "
@@ -167,8 +168,8 @@ def json_text_sql(sql: str, t: SqlType) -> str:
                    f" || ':' || coalesce({json_text_sql(f'{e}.value', t.value)}, 'null'))")
         return f"('{{' || array_to_string({members}, ',') || '}}')"
     members = " || ',' || ".join(
-        f"{sql_string(_json_name(name) + ':')} || coalesce("
-        f"{json_text_sql(f'struct_extract({sql}, {sql_string(name)})', ft)}, 'null')"
+        f"{quote_string(_json_name(name) + ':')} || coalesce("
+        f"{json_text_sql(f'struct_extract({sql}, {quote_string(name)})', ft)}, 'null')"
         for name, ft in t.fields) or "''"
     return f"CASE WHEN {sql} IS NULL THEN NULL ELSE '{{' || {members} || '}}' END"
 

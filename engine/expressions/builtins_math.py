@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
+from engine.duck import quote_string
 from engine.errors import KsqlStatementException
 from engine.expressions.builtins_common import fail_sql
 from engine.expressions.typing_rules import duckdb_type
@@ -78,8 +79,8 @@ def literal_int(sql: str) -> Optional[int]:
 def _round_half_up_decimal(value: str, scale: int) -> str:
     """DECIMAL `value` rounded half towards +infinity at a constant `scale`."""
     rounded = f"round({value}, {scale})"
-    half = f"CAST('{_half_unit(scale)}' AS DECIMAL(38, {max(scale + 1, 1)}))"
-    unit = f"CAST('{_unit(scale)}' AS DECIMAL(38, {max(scale, 0)}))"
+    half = f"CAST({quote_string(_half_unit(scale))} AS DECIMAL(38, {max(scale + 1, 1)}))"
+    unit = f"CAST({quote_string(_unit(scale))} AS DECIMAL(38, {max(scale, 0)}))"
     return (f"(CASE WHEN {value} < 0 AND {rounded} - {value} = -{half} "
             f"THEN {rounded} + {unit} ELSE {rounded} END)")
 

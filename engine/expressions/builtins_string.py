@@ -8,7 +8,8 @@ BYTES variants, which work on the hex text of the bytes so that the byte boundar
 from __future__ import annotations
 
 from engine.expressions.builtins_bytes import decode_string_sql, encode_bytes_sql
-from engine.expressions.builtins_common import literal_string, sql_string
+from engine.duck import quote_string
+from engine.expressions.builtins_common import literal_string
 from engine.expressions.casts import bind_once, fresh_lambda_param
 from grammar.ast import BYTES, INTEGER, STRING, array, map_of
 
@@ -249,7 +250,7 @@ def _java_replacement(sql: str) -> str:
         import re
         converted = re.sub(r"\\", r"\\\\", text)
         converted = re.sub(r"\$(\d)", r"\\\1", converted)
-        return sql_string(converted)
+        return quote_string(converted)
     return f"regexp_replace(replace({sql}, '\\', '\\\\'), '\\$(\\d)', '\\\\\\1', 'g')"
 
 

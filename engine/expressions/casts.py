@@ -7,6 +7,7 @@ from __future__ import annotations
 from itertools import count
 from typing import Optional
 
+from engine.duck import quote_identifier, quote_string
 from engine.errors import KsqlStatementException
 from engine.expressions.typing_rules import duckdb_type
 from engine.types import is_numeric
@@ -136,11 +137,16 @@ def _cast_struct(sql: str, source: SqlType, target: SqlType) -> str:
     parts = []
     for name, field_type in target.fields:
         if name in source_fields:
-            value = cast_sql(f"struct_extract({sql}, '{name}')", source_fields[name], field_type)
+            value = cast_sql(struct_field_sql(sql, name), source_fields[name], field_type)
         else:
             value = f"CAST(NULL AS {duckdb_type(field_type)})"
-        parts.append(f'"{name}" := {value}')
+        parts.append(f"{quote_identifier(name)} := {value}")
     return f"CASE WHEN {sql} IS NULL THEN NULL ELSE struct_pack({', '.join(parts)}) END"
+
+
+def struct_field_sql(struct_sql: str, name: str) -> str:
+    """Field `name` of the STRUCT value `struct_sql`."""
+    return f"struct_extract({struct_sql}, {quote_string(name)})"
 
 
 def _map_to_string(sql: str, source: SqlType) -> str:
@@ -152,7 +158,7 @@ def _map_to_string(sql: str, source: SqlType) -> str:
 
 
 def _struct_to_string(sql: str, source: SqlType) -> str:
-    parts = [f"'{name}=' || coalesce({to_string_sql(f'struct_extract({sql}, {chr(39)}{name}{chr(39)})', ft)}, 'null')"
+    parts = [f"{quote_string(name + '=')} || coalesce({to_string_sql(struct_field_sql(sql, name), ft)}, 'null')"
              for name, ft in source.fields]
     body = " || ',' || ".join(parts) if parts else "''"
     return f"CASE WHEN {sql} IS NULL THEN NULL ELSE 'Struct{{' || {body} || '}}' END"

@@ -10,9 +10,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from engine.duck import quote_string
 from engine.errors import KsqlStatementException
 from engine.expressions import structures
-from engine.expressions.casts import cast_sql, wrap_int32, wrap_int64
+from engine.expressions.casts import cast_sql, fresh_lambda_param, wrap_int32, wrap_int64
 from grammar.formatter import format_expression
 from engine.expressions.functions import FunctionRegistry, default_registry
 from engine.expressions.scope import ColumnBinding, Scope, UnresolvedColumnException
@@ -125,7 +126,8 @@ class ExpressionCompiler:
             raise KsqlStatementException(
                 f"Was expecting {len(param_types)} arguments to lambda function, "
                 f"but got {len(expr.params)}.")
-        names = {p: f"__lambda_{p.lower()}_{id(expr) % 100000}" for p in expr.params}
+        # Internal names: a parameter's own name may be any quoted identifier.
+        names = {p: fresh_lambda_param() for p in expr.params}
         bindings = {p: ColumnBinding(names[p], t) for p, t in zip(expr.params, param_types)}
         inner = ExpressionCompiler(self.scope.with_lambda_params(bindings), self.functions)
         body = inner.compile(expr.body)
@@ -149,20 +151,20 @@ class ExpressionCompiler:
 
     def _compile_DecimalLiteral(self, expr: a.DecimalLiteral) -> TypedSql:
         typ = decimal_literal_type(expr.text)
-        return TypedSql(f"CAST('{expr.text}' AS {duckdb_type(typ)})", typ)
+        return TypedSql(f"CAST({quote_string(expr.text)} AS {duckdb_type(typ)})", typ)
 
     def _compile_DoubleLiteral(self, expr: a.DoubleLiteral) -> TypedSql:
-        return TypedSql(f"CAST('{expr.value!r}' AS DOUBLE)", DOUBLE)
+        return TypedSql(f"CAST({quote_string(repr(expr.value))} AS DOUBLE)", DOUBLE)
 
     def _compile_StringLiteral(self, expr: a.StringLiteral) -> TypedSql:
-        return TypedSql(sql_string(expr.value), STRING)
+        return TypedSql(quote_string(expr.value), STRING)
 
     def _compile_ColumnRef(self, expr: a.ColumnRef) -> TypedSql:
         binding = self.scope.resolve(expr)
         return TypedSql(binding.sql_name, binding.type)
 
     def _compile_TimeUnitArg(self, expr: a.TimeUnitArg) -> TypedSql:
-        return TypedSql(sql_string(expr.unit), STRING)
+        return TypedSql(quote_string(expr.unit), STRING)
 
     # ---- operators -------------------------------------------------------------------------
 
@@ -258,7 +260,7 @@ class ExpressionCompiler:
                 raise KsqlStatementException(
                     "The column type for Like condition must be VARCHAR. "
                     f"The column type is {typed.type}")
-        escape = f" ESCAPE {sql_string(expr.escape)}" if expr.escape else ""
+        escape = f" ESCAPE {quote_string(expr.escape)}" if expr.escape else ""
         negation = "NOT " if expr.negated else ""
         return TypedSql(f"({value.sql} {negation}LIKE {pattern.sql}{escape})", BOOLEAN)
 
@@ -317,10 +319,6 @@ def _type_name(t: Optional[SqlType]) -> str:
 
 def _base(t: Optional[SqlType]) -> str:
     return t.base if t is not None else "null"
-
-
-def sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def arithmetic_sql(op: str, left: str, right: str, result: SqlType) -> str:

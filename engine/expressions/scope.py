@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from engine.duck import quote_identifier
 from engine.errors import KsqlStatementException
 from grammar.ast import ColumnRef, SqlType
 
@@ -76,11 +77,6 @@ class Scope:
         sources = sorted(source for source, column in self.qualified if column == name)
         options = " or ".join(f"{source}.{name}" for source in sources)
         return f"Column '{name}' is ambiguous. Could be {options}."
-
-
-def quote_identifier(name: str) -> str:
-    """`name` as a DuckDB quoted identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def scope_of_columns(types: dict[str, SqlType]) -> Scope:

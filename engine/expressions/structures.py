@@ -11,7 +11,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Optional
 
 from engine.errors import KsqlStatementException
-from engine.expressions.casts import cast_sql
+from engine.duck import quote_identifier, quote_string
+from engine.expressions.casts import cast_sql, struct_field_sql
 from grammar.formatter import format_expression
 from engine.expressions.typing_rules import can_widen, duckdb_type, widest_numeric
 from engine.types import is_numeric
@@ -41,7 +42,7 @@ def parse_string_literal(text: str, target: SqlType, period: bool) -> str:
         if target.base in ("INTEGER", "BIGINT") and number != number.to_integral_value():
             raise ValueError
         literal = str(int(number)) if target.base in ("INTEGER", "BIGINT") else str(number)
-        return f"CAST('{literal}' AS {duckdb_type(target)})"
+        return f"CAST({quote_string(literal)} AS {duckdb_type(target)})"
     except (ValueError, InvalidOperation):
         suffix = "." if period else ""
         raise KsqlStatementException(
@@ -78,7 +79,7 @@ def _coerce_struct_constructor(compiler, expr: a.StructConstructor, target: SqlT
                  else _typed(f"CAST(NULL AS {duckdb_type(field_type)})", field_type))
         if value is None:
             return None
-        parts.append(f'"{name}" := {value.sql}')
+        parts.append(f"{quote_identifier(name)} := {value.sql}")
     if set(given) - {name for name, _ in target.fields}:
         return None
     return _typed(f"struct_pack({', '.join(parts)})", target)
@@ -205,7 +206,7 @@ def compile_struct(compiler, expr: a.StructConstructor):
             raise KsqlStatementException(
                 "Can't infer a type of null. Please explicitly cast it to a required type, "
                 "e.g. CAST(null AS VARCHAR).")
-        parts.append(f'"{name}" := {typed.sql}')
+        parts.append(f"{quote_identifier(name)} := {typed.sql}")
         fields.append((name, typed.type))
     return _typed(f"struct_pack({', '.join(parts)})", struct(fields))
 
@@ -222,7 +223,7 @@ def compile_dereference(compiler, expr: a.Dereference):
     if expr.field not in fields:
         raise KsqlStatementException(
             f"Could not find field '{expr.field}' in '{format_expression(expr.base)}'.")
-    return _typed(f"struct_extract({base.sql}, '{expr.field}')", fields[expr.field])
+    return _typed(struct_field_sql(base.sql, expr.field), fields[expr.field])
 
 
 def compile_subscript(compiler, expr: a.Subscript):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from engine.duck import quote_identifier
 from engine.errors import KsqlStatementException
 from engine.types import NUMERIC_RANK, is_numeric
 from grammar.ast import BIGINT, DOUBLE, INTEGER, SqlType, decimal
@@ -34,9 +35,22 @@ def duckdb_type(t: SqlType) -> str:
     if t.base == "MAP":
         return f"MAP({duckdb_type(t.key)}, {duckdb_type(t.value)})"
     if t.base == "STRUCT":
-        fields = ", ".join(f'"{name}" {duckdb_type(ft)}' for name, ft in t.fields)
+        _check_fields_distinct_ignoring_case(t)
+        fields = ", ".join(f"{quote_identifier(name)} {duckdb_type(ft)}" for name, ft in t.fields)
         return f"STRUCT({fields})"
     raise KsqlStatementException(f"Unsupported type: {t}")
+
+
+def _check_fields_distinct_ignoring_case(t: SqlType) -> None:
+    """DuckDB matches STRUCT field names case-insensitively, so `a` and `A` cannot both be
+    fields of one STRUCT value there (top-level columns can: they have positional names)."""
+    seen: dict[str, str] = {}
+    for name, _ in t.fields:
+        folded = "".join(c.lower() if c.isascii() else c for c in name)   # DuckDB folds ASCII only
+        other = seen.setdefault(folded, name)
+        if other != name:
+            raise KsqlStatementException(
+                f"STRUCT fields whose names differ only in case are not supported: {t}")
 
 
 def integer_literal_type(value: int) -> SqlType:

@@ -8,6 +8,7 @@ can be put behind the same two Protocols without touching the engine.
 """
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Protocol, runtime_checkable
 
@@ -36,6 +37,65 @@ CONSUME_SCHEMA = pa.schema([
 ])
 
 
+class LogError(Exception):
+    """A failure of the log, naming the topic and partition it happened in."""
+
+
+class LogAppendError(LogError):
+    """An append failed and nothing of it was stored (in any partition). `errno` is the OS
+    error's (ENOSPC when the disk is full); retrying the same append later is safe."""
+
+    def __init__(self, topic: str, partition: int, cause: OSError):
+        self.topic, self.partition, self.errno = topic, partition, cause.errno
+        super().__init__(f"cannot append to topic '{topic}' partition {partition}: "
+                         f"{cause.strerror or cause} (nothing of this append was written)")
+
+    @property
+    def disk_full(self) -> bool:
+        return self.errno in _DISK_FULL
+
+
+class CorruptRecordError(LogError):
+    """Stored records failed their checksum, or are missing though they were acknowledged.
+    Offsets `offset`..`last_offset` of the partition cannot be read; the records before them
+    can, and so can those after (a reader may seek past)."""
+
+    def __init__(self, topic: str, partition: int, offset: int, last_offset: int, reason: str):
+        self.topic, self.partition, self.offset, self.last_offset = topic, partition, offset, last_offset
+        self.reason = reason
+        where = f"offset {offset}" if last_offset == offset else f"offsets {offset}-{last_offset}"
+        super().__init__(f"corrupt records in topic '{topic}' partition {partition} at {where}: {reason}")
+
+
+class OffsetOutOfRangeError(LogError):
+    """A committed or restored position lies past the end of the partition: records this
+    position had read are gone from the log (or it belongs to another log), and reading on from
+    the end would silently skip the records appended until the end reaches it again."""
+
+    def __init__(self, topic: str, partition: int, offset: int, end: int):
+        self.topic, self.partition, self.offset, self.end = topic, partition, offset, end
+        super().__init__(f"position {offset} of topic '{topic}' partition {partition} is past "
+                         f"the end of the partition ({end})")
+
+
+class LogLockedError(LogError):
+    """Another process (or another log object of this process) has the log directory open."""
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """True if `error` (or an error it was raised from) says the disk or quota is full."""
+    seen = 0
+    while error is not None and seen < 10:
+        if getattr(error, "errno", None) in _DISK_FULL:
+            return True
+        error = error.__cause__ or error.__context__
+        seen += 1
+    return False
+
+
 @dataclass(frozen=True)
 class TopicConfig:
     """Per-topic settings, named as Kafka's topic configs are."""
@@ -55,9 +115,21 @@ class Consumer(Protocol):
     def assignment(self) -> list[tuple[str, int]]:
         """The (topic, partition) pairs this member owns now (after the latest rebalance)."""
 
-    def poll(self, max_records: int = 100_000) -> Optional[pa.RecordBatch]:
+    def poll(self, max_records: int = 100_000) -> Optional[pa.RecordBatch | pa.Table]:
         """The next records (CONSUME_SCHEMA) from the assigned partitions, or None if none are
-        available. Ordering holds within a partition. Advances the position, not the commit."""
+        available. Ordering holds within a partition. Advances the position, not the commit.
+        Reads from every assigned, unpaused partition that has records left.
+        Raises CorruptRecordError at damaged records (after returning those before them) and
+        OffsetOutOfRangeError for a committed position past a partition's end."""
+
+    def pause(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """Stop fetching these partitions (their positions stay) until `resume`."""
+
+    def resume(self, partitions: Iterable[tuple[str, int]]) -> None: ...
+
+    def current_lag(self, topic: str, partition: int) -> Optional[int]:
+        """Records between the position and the partition's end as last seen, without a
+        round trip (None if not known yet), as Kafka's `currentLag`."""
 
     def seek(self, topic: str, partition: int, offset: int) -> None:
         """Read `partition` from `offset` next."""
@@ -96,7 +168,8 @@ class Log(Protocol):
         """Append records (PRODUCE_SCHEMA columns). `partition`: None routes each record with
         Kafka's default partitioner (murmur2 of the key bytes; keyless records round-robin),
         an int sends all to that partition, an int32 array gives one partition per record.
-        Returns once the records are durable per the log's flush policy."""
+        Returns once the records are durable per the log's flush policy. Raises
+        LogAppendError if they could not be stored; then none of them was."""
 
     # --- read ---
     def start_offsets(self, topic: str) -> list[int]: ...
@@ -105,7 +178,8 @@ class Log(Protocol):
 
     def read(self, topic: str, partition: int, offset: int, max_records: int = 100_000) -> pa.RecordBatch:
         """Records (CONSUME_SCHEMA) of one partition from `offset` (or the first offset after it
-        still present, after retention/compaction); empty at the end."""
+        still present, after retention/compaction); empty at the end. Raises CorruptRecordError
+        when the records at `offset` are damaged; a read stops before damaged records."""
 
     def offset_for_timestamp(self, topic: str, partition: int, timestamp_ms: int) -> int: ...
 

@@ -7,6 +7,8 @@ Both only touch closed segments, never the active one, and follow Kafka's rules:
 - compaction keeps, per key, only the record with the highest offset in the whole partition,
   keeps offsets (gaps allowed) and drops tombstones once older than delete.retention.ms.
 A compacted segment is written to a temporary file, fsynced and renamed over the old one.
+Compaction reads every batch through the CRC check: a damaged batch stops the compaction of its
+partition with CorruptRecordError (it is never copied, nor dropped from the copy).
 """
 from __future__ import annotations
 
@@ -49,13 +51,16 @@ def compact(partition: Partition, config: TopicConfig, now_ms: int) -> None:
     if not closed:
         return
     closed_end = closed[-1].next_offset
+    damage = partition.damage_before(partition.active.base_offset)
+    if damage is not None:
+        raise damage  # a rewrite would drop the damaged bytes: leave them for inspection
     if closed_end == partition.compacted_through and not partition.tombstones_pending:
         return
     latest = _latest_offset_per_key(partition)
     tombstone_horizon = now_ms - config.delete_retention_ms
     tombstones_kept = False
     for segment in closed:
-        stored = _read_segment(segment)
+        stored = _read_segment(partition, segment)
         if stored is None:
             continue
         keep = _keep_mask(stored, latest, tombstone_horizon)
@@ -66,7 +71,7 @@ def compact(partition: Partition, config: TopicConfig, now_ms: int) -> None:
     partition.tombstones_pending = tombstones_kept
 
 
-def _read_segment(segment: Segment) -> pa.Table | None:
+def _read_segment(partition: Partition, segment: Segment) -> pa.Table | None:
     """The segment's records as one COMPACTED_SCHEMA table (explicit offsets)."""
     entries = segment.entries[:]
     if not entries:
@@ -75,14 +80,15 @@ def _read_segment(segment: Segment) -> pa.Table | None:
         pa.RecordBatch.from_arrays(
             [stored.column(name) for name in ("timestamp", "key", "value", "headers")]
             + [pa.array(offsets_of(stored, entry))], schema=COMPACTED_SCHEMA)
-        for entry, stored in zip(entries, segment.read_batches(entries))
+        for entry, stored in zip(entries, partition.verified_batches(segment, entries))
     ]
     return pa.Table.from_batches(batches, schema=COMPACTED_SCHEMA)
 
 
 def _latest_offset_per_key(partition: Partition) -> pa.Array:
     """The highest offset of every key in the partition (keyed records only)."""
-    tables = [t.select(["key", "offset"]) for t in map(_read_segment, partition.segments) if t is not None]
+    tables = [t.select(["key", "offset"]) for t in (_read_segment(partition, s) for s in partition.segments)
+              if t is not None]
     if not tables:
         return pa.array([], pa.int64())
     everything = pa.concat_tables(tables)
@@ -107,13 +113,20 @@ def _rewrite(partition: Partition, segment: Segment, kept: pa.Table) -> None:
     temporary = segment.path.with_name(segment.path.name + CLEANING_SUFFIX)
     temporary.unlink(missing_ok=True)
     writer = Segment(temporary, segment.base_offset, [], 0, writable=True)
-    rows_per_batch = max(1, -(-kept.num_rows // max(1, -(-kept.nbytes // MAX_BATCH_BYTES))))
-    for batch in kept.combine_chunks().to_batches(max_chunksize=rows_per_batch):
-        offsets = batch.column("offset").to_numpy()
-        base = int(offsets[0])
-        writer.append(encode_batch(batch, int(offsets[-1]) - base), base, sync=False)
-    writer.sync()
+    try:
+        rows_per_batch = max(1, -(-kept.num_rows // max(1, -(-kept.nbytes // MAX_BATCH_BYTES))))
+        for batch in kept.combine_chunks().to_batches(max_chunksize=rows_per_batch):
+            offsets = batch.column("offset").to_numpy()
+            base = int(offsets[0])
+            writer.write(encode_batch(batch, int(offsets[-1]) - base), base)
+        writer.sync()
+    except BaseException:
+        writer.close()
+        temporary.unlink(missing_ok=True)   # a full disk: the original segment stays as it was
+        raise
+    writer.publish()
     writer.close()
     os.replace(temporary, segment.path)
     fsync_directory(partition.directory)
-    partition.replace_segments(segment, Segment.open(segment.path, recover=False, writable=False))
+    partition.replace_segments(segment, Segment(segment.path, segment.base_offset, writer.entries,
+                                                writer.size, writable=False, verified=True))

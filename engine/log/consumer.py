@@ -1,8 +1,10 @@
 """A consumer group member of the embedded log (the `Consumer` protocol).
 
 Each poll first checks the group's membership (see `groups`) and takes its new assignment when
-it changed, then reads the assigned partitions round-robin, starting one partition further each
-poll so none starves, until `max_records` are gathered.
+it changed, then reads every assigned partition that has records left and is not paused, the
+`max_records` shared fairly between them (a partition with less left leaves its share to the
+others): a task that merges its partitions by timestamp (`engine.partition_group`) needs records
+of each of them, never one partition's backlog first.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import TYPE_CHECKING, Iterable, Optional
 
 import pyarrow as pa
 
+from engine.log.api import OffsetOutOfRangeError
 from engine.log.groups import Membership, OffsetStore, TopicPartition, group_directory, range_assignment
 
 if TYPE_CHECKING:
@@ -32,7 +35,7 @@ class GroupConsumer:
         self._assigned: list[TopicPartition] = []
         self._positions: dict[TopicPartition, int] = {}
         self._seen_state = None
-        self._turn = 0
+        self._paused: set[TopicPartition] = set()
         self._closed = False
 
     # --- membership ---
@@ -58,31 +61,48 @@ class GroupConsumer:
         self._assigned = assigned
 
     def _valid_offset(self, tp: TopicPartition, offset: Optional[int]) -> int:
-        """`offset` if it lies in the partition, else where auto_offset_reset says."""
+        """`offset` if it lies in the partition; where auto_offset_reset says if there is none
+        or retention deleted it. A committed offset past the end is an error: the log lost
+        records the group had read, and reading on would skip as many new ones."""
         start = self._log.start_offsets(tp[0])[tp[1]]
         end = self._log.end_offsets(tp[0])[tp[1]]
-        if offset is not None and start <= offset <= end:
+        if offset is not None and offset > end:
+            raise OffsetOutOfRangeError(tp[0], tp[1], offset, end)
+        if offset is not None and start <= offset:
             return offset
         return start if self._auto_offset_reset == "earliest" else end
 
     # --- reading ---
-    def poll(self, max_records: int = 100_000) -> Optional[pa.RecordBatch]:
+    def poll(self, max_records: int = 100_000) -> Optional[pa.RecordBatch | pa.Table]:
         self._rebalance_if_needed()
-        if not self._assigned:
-            return None
-        batches, remaining = [], max_records
-        count = len(self._assigned)
-        for i in range(count):
-            if remaining <= 0:
-                break
-            batch = self._read_partition(self._assigned[(self._turn + i) % count], remaining)
+        lags = {}
+        for tp in self._assigned:
+            if tp not in self._paused:
+                lag = self._log.partition(*tp).end_offset - self._positions[tp]
+                if lag > 0:
+                    lags[tp] = lag
+        batches = []
+        for tp, share in fair_shares(lags, max_records).items():
+            batch = self._read_partition(tp, share)
             if batch is not None:
                 batches.append(batch)
-                remaining -= batch.num_rows
-        self._turn = (self._turn + 1) % count
         if not batches:
             return None
-        return batches[0] if len(batches) == 1 else pa.concat_batches(batches)
+        return batches[0] if len(batches) == 1 else pa.Table.from_batches(batches)  # no copy
+
+    def pause(self, partitions: Iterable[TopicPartition]) -> None:
+        self._paused.update(partitions)
+
+    def resume(self, partitions: Iterable[TopicPartition]) -> None:
+        self._paused.difference_update(partitions)
+
+    def current_lag(self, topic: str, partition: int) -> Optional[int]:
+        if (topic, partition) not in self._positions:
+            self._rebalance_if_needed()
+        position = self._positions.get((topic, partition))
+        if position is None:
+            return None
+        return max(0, self._log.partition(topic, partition).end_offset - position)
 
     def _read_partition(self, tp: TopicPartition, max_records: int) -> Optional[pa.RecordBatch]:
         position = self._positions[tp]
@@ -129,3 +149,14 @@ class GroupConsumer:
             self._membership.leave(self._member_id)
             self._closed = True
 
+
+def fair_shares(lags: dict[TopicPartition, int], budget: int) -> dict[TopicPartition, int]:
+    """How many records to read from each partition: `budget` split evenly, a partition with
+    fewer left than its share leaving the rest to the others (at least one each)."""
+    shares, remaining = {}, budget
+    pending = sorted(lags.items(), key=lambda item: item[1])
+    for index, (tp, lag) in enumerate(pending):
+        share = min(lag, max(1, remaining // (len(pending) - index)))
+        shares[tp] = share
+        remaining -= share
+    return shares

@@ -1,16 +1,24 @@
 """The embedded log: Kafka's topics, partitions and consumer groups on local files.
 
 Layout under the log directory:
+    lock                                held by the one process that has the log open (see `owner`)
     topics/<topic>/config.json          the TopicConfig
     topics/<topic>/<partition>/<base offset>.log   segments (see `segment`)
+    topics/<topic>/<partition>/high-water          the end offset acknowledged last (see `recovery`)
     groups/<group>/...                  committed offsets and members (see `groups`)
 
 `flush="batch"` fsyncs every append before it returns (acknowledged = durable);
-`flush="none"` leaves writing back to the OS (fast; for tests and benchmarks).
+`flush="none"` leaves writing back to the OS (fast; for tests and benchmarks): a process crash
+loses nothing, a power loss may lose the last appends.
+
+An append is all-or-nothing over its partitions: every partition's batches are written (and
+synced) under the partitions' locks, taken in index order, before any of them is shown to
+readers; if one partition's write fails, the others are cut back and LogAppendError is raised.
 """
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import threading
@@ -24,15 +32,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.log.api import HEADER_TYPE, TopicConfig
+from contextlib import ExitStack
+
+from engine.log.api import HEADER_TYPE, LogError, TopicConfig
 from engine.log.cleanup import apply_retention, compact
 from engine.log.consumer import GroupConsumer
 from engine.log.groups import OffsetStore, write_json_durably
-from engine.log.partition import Partition
+from engine.log.owner import DirectoryLock
+from engine.log.partition import Partition, PendingAppend
 from engine.log.partitioner import partitions_for_keys
 from engine.log.segment import STORED_SCHEMA
+from engine.names import inside
 
 LEGAL_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+logger = logging.getLogger("ksqlite.log")
 
 
 class Topic:
@@ -46,12 +59,15 @@ class Topic:
 
 
 class EmbeddedLog:
-    """A file-backed implementation of the `Log` protocol."""
+    """A file-backed implementation of the `Log` protocol. One process (one EmbeddedLog) at a
+    time has a log directory open: another gets LogLockedError naming the holder."""
 
     def __init__(self, directory: str | Path, flush: str = "batch"):
         if flush not in ("batch", "none"):
             raise ValueError(f"flush must be 'batch' or 'none', not {flush!r}")
         self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock_file = DirectoryLock.acquire(self.directory)  # before recovery touches a file
         self.sync = flush == "batch"
         self.topics_version = 0
         self._admin_lock = threading.RLock()
@@ -125,11 +141,12 @@ class EmbeddedLog:
         if stored.num_rows == 0:
             return
         if isinstance(partition, (int, np.integer)):
-            self.partition(topic, int(partition)).append(stored)
+            _append_all_or_nothing([(self.partition(topic, int(partition)), stored)])
             return
         destinations = self._destinations(target, stored, partition)
-        for index, rows in _group_rows_by_partition(destinations, len(target.partitions)):
-            target.partitions[index].append(stored.take(pa.array(rows)) if len(rows) < stored.num_rows else stored)
+        _append_all_or_nothing([
+            (target.partitions[index], stored.take(pa.array(rows)) if len(rows) < stored.num_rows else stored)
+            for index, rows in _group_rows_by_partition(destinations, len(target.partitions))])
 
     def _destinations(self, topic: Topic, stored: pa.RecordBatch, partition) -> np.ndarray:
         if partition is None:
@@ -164,14 +181,19 @@ class EmbeddedLog:
 
     # --- maintenance ---
     def run_maintenance(self, now_ms: Optional[int] = None) -> None:
+        """Retention and compaction; a partition that cannot be compacted (damaged records) is
+        reported and left as it is, the others are cleaned."""
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         for topic in list(self._topics.values()):
             policies = {p.strip() for p in topic.config.cleanup_policy.split(",")}
             for partition in topic.partitions:
-                if "compact" in policies:
-                    compact(partition, topic.config, now_ms)
-                if "delete" in policies:
-                    apply_retention(partition, topic.config, now_ms)
+                try:
+                    if "compact" in policies:
+                        compact(partition, topic.config, now_ms)
+                    if "delete" in policies:
+                        apply_retention(partition, topic.config, now_ms)
+                except (LogError, OSError) as error:
+                    logger.error("cleaning %s failed: %s", partition.label, error)
 
     def flush(self) -> None:
         for topic in list(self._topics.values()):
@@ -187,6 +209,7 @@ class EmbeddedLog:
                 for partition in topic.partitions:
                     partition.close()
             self._topics.clear()
+            self._lock_file.release()
 
     def _topic(self, name: str) -> Topic:
         try:
@@ -195,7 +218,25 @@ class EmbeddedLog:
             raise KeyError(f"topic {name!r} does not exist") from None
 
     def _topic_dir(self, name: str) -> Path:
-        return self.directory / "topics" / name
+        return inside(self.directory / "topics", name)
+
+
+def _append_all_or_nothing(parts: list[tuple[Partition, pa.RecordBatch]]) -> None:
+    """Append each batch to its partition (in partition order), all or none of them."""
+    encoded = [(partition, partition.encode(batch)) for partition, batch in parts]
+    with ExitStack() as locks:
+        for partition, _ in encoded:
+            locks.enter_context(partition.lock)
+        prepared: list[tuple[Partition, PendingAppend]] = []
+        try:
+            for partition, batches in encoded:
+                prepared.append((partition, partition.prepare(batches)))
+        except BaseException:
+            for partition, pending in prepared:
+                partition.abort(pending)
+            raise
+        for partition, pending in prepared:
+            partition.publish(pending)
 
 
 def _to_stored(records: pa.RecordBatch | pa.Table) -> pa.RecordBatch:

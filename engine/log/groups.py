@@ -1,20 +1,23 @@
 """Consumer groups: membership, partition assignment and durably committed offsets.
 
-A group lives in `<log>/groups/<group>/`:
+A group lives in `<log>/groups/<group>/` (group names follow Kafka's topic-name rule, and the
+directory is checked to be inside the log's: `engine.names`):
 - `offsets.json`: the committed next-offsets, replaced atomically (temp + fsync + rename) under
-  an flock on `offsets.lock`, so commits from several processes merge and survive a crash;
+  an flock on `offsets.lock`, so commits from several processes merge and survive a crash. A
+  file that is not valid JSON of that shape is an error naming it (`CorruptGroupFile`), never
+  read as "no offsets" (which would silently restart the group elsewhere);
 - `members/<member id>`: one file per live member holding its pid and subscribed topics. A
-  member is live while its file exists and its process runs (same machine), so a crashed
-  process's members drop out at once and members of several processes share the partitions.
-  In this process a member is live only while its consumer object exists, so a consumer that
-  was dropped without close() does not keep partitions.
+  member is live while its file exists and its process runs, so the members a crashed process
+  left behind drop out at once. (One process at a time has a log directory open, see `owner`;
+  the pid check is what clears a previous owner's members.) In this process a member is live
+  only while its consumer object exists, so a consumer that was dropped without close() does
+  not keep partitions.
 
 Every poll lists the members directory; when the member set (or a topic) changed, each member
 recomputes the same deterministic assignment (Kafka's range assignor: per topic, contiguous
 partition ranges to the sorted subscribed members, which keeps co-partitioned topics together).
 Partitions a member newly gets start at the committed offsets; the ones it keeps keep their
-positions. There is no rebalance barrier: during a change two processes may briefly both read
-a partition, which at-least-once processing tolerates.
+positions.
 """
 from __future__ import annotations
 
@@ -26,7 +29,8 @@ import time
 import weakref
 from pathlib import Path
 from typing import Callable, Iterable, Optional
-from urllib.parse import quote
+
+from engine.names import check_group_name, inside
 
 TopicPartition = tuple[str, int]
 _member_sequence = itertools.count()
@@ -34,8 +38,12 @@ _member_sequence = itertools.count()
 _local_members: "weakref.WeakValueDictionary[str, object]" = weakref.WeakValueDictionary()
 
 
+class CorruptGroupFile(Exception):
+    """A consumer group file that cannot be read as what it should hold."""
+
+
 def group_directory(log_directory: Path, group: str) -> Path:
-    return log_directory / "groups" / quote(group, safe="")
+    return inside(log_directory / "groups", check_group_name(group))
 
 
 class OffsetStore:
@@ -48,10 +56,14 @@ class OffsetStore:
 
     def load(self) -> dict[TopicPartition, int]:
         try:
-            raw = json.loads(self.path.read_text())
+            text = self.path.read_bytes()
         except FileNotFoundError:
             return {}
-        return {(topic, int(p)): offset for topic, parts in raw.items() for p, offset in parts.items()}
+        try:
+            return _offsets(json.loads(text))
+        except (ValueError, TypeError, AttributeError) as error:
+            raise CorruptGroupFile(f"consumer group offsets {self.path} are corrupt ({error}); move the "
+                                   "file away to let the group start from auto.offset.reset") from None
 
     def commit(self, offsets: dict[TopicPartition, int]) -> None:
         """Merge `offsets` into the file durably, serialized with other processes' commits."""
@@ -66,6 +78,17 @@ class OffsetStore:
             fcntl.flock(lock, fcntl.LOCK_EX)
             kept = {tp: o for tp, o in self.load().items() if tp[0] != topic}
             write_json_durably(self.path, _nest(kept))
+
+
+def _offsets(raw) -> dict[TopicPartition, int]:
+    """{topic: {partition: offset}} as read, checked."""
+    offsets = {}
+    for topic, parts in raw.items():
+        for partition, offset in parts.items():
+            if not isinstance(topic, str) or type(offset) is not int or offset < 0 or int(partition) < 0:
+                raise ValueError(f"invalid entry {topic!r}/{partition!r}: {offset!r}")
+            offsets[(topic, int(partition))] = offset
+    return offsets
 
 
 def _nest(offsets: dict[TopicPartition, int]) -> dict[str, dict[str, int]]:
@@ -128,18 +151,31 @@ class Membership:
         return live
 
     def _subscription(self, member_id: str) -> Optional[frozenset[str]]:
-        pid = int(member_id.split("-")[1])
+        pid = _member_pid(member_id)
+        if pid is None:           # not a member file (a stray file is ignored, never fatal)
+            return None
         alive = member_id in _local_members if pid == os.getpid() else _process_alive(pid)
         if not alive:
             self.leave(member_id)
             return None
         if member_id not in self._subscriptions:
             try:
-                content = json.loads((self.directory / member_id).read_text())
-            except (FileNotFoundError, json.JSONDecodeError):
+                content = json.loads((self.directory / member_id).read_bytes())
+                topics = content["topics"]
+            except (OSError, ValueError, TypeError, KeyError):
                 return None
-            self._subscriptions[member_id] = frozenset(content["topics"])
+            if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
+                return None
+            self._subscriptions[member_id] = frozenset(topics)
         return self._subscriptions[member_id]
+
+
+def _member_pid(member_id: str) -> Optional[int]:
+    """The process id in a member file's name (`<ns>-<pid>-<n>`), or None if it is not one."""
+    parts = member_id.split("-")
+    if len(parts) != 3 or not all(part.isascii() and part.isdigit() for part in parts):
+        return None
+    return int(parts[1])
 
 
 def _process_alive(pid: int) -> bool:

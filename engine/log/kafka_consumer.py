@@ -12,8 +12,12 @@ batch's outputs are written.
 first round in which no query read anything. librdkafka reports a partition's end
 (`enable.partition.eof`, with the offset it ended at) once per time the consumer catches up; a
 partition counts as caught up while that offset is at or past the end of the last append this
-process made to it (`KafkaLog.appended_ends`). So `poll` waits for records until every assigned
-partition is caught up (or `max_wait` passes), and the first poll waits for the group join.
+process made to it (`KafkaLog.appended_ends`). So `poll` waits for records until every assigned,
+unpaused partition is caught up (or `max_wait` passes), and the first poll waits for the group join.
+
+`current_lag` is Kafka's `currentLag`: the high watermark librdkafka last saw in a fetch response
+for the partition (the last stable offset, as the consumer reads committed records only) minus
+the position; a task merging its partitions by timestamp waits for partitions with lag.
 """
 from __future__ import annotations
 
@@ -67,6 +71,7 @@ class KafkaGroupConsumer:
         self._positions: dict[TP, int] = {}
         self._caught_up: dict[TP, int] = {}   # partition -> the offset its end was reported at
         self._pending: list = []              # messages read while waiting for the join
+        self._paused: set[TP] = set()
         self._closed = False
         self._consumer.subscribe([log.wire_name(t) for t in self._topics], on_assign=self._on_assign,
                                  on_revoke=self._on_revoke, on_lost=self._on_revoke)
@@ -81,6 +86,7 @@ class KafkaGroupConsumer:
         if self.on_revoke is not None and gone:
             self.on_revoke(gone & self._assigned)
         self._assigned -= gone
+        self._paused -= gone
         for tp in gone:
             self._positions.pop(tp, None)
             self._caught_up.pop(tp, None)
@@ -167,7 +173,35 @@ class KafkaGroupConsumer:
         ends = self._log.appended_ends
         wire = self._log.wire_name
         return all(self._caught_up.get(tp, -1) >= ends.get((wire(tp[0]), tp[1]), 0)
-                   for tp in self._assigned)
+                   for tp in self._assigned if tp not in self._paused)
+
+    def pause(self, partitions) -> None:
+        wanted = {tp for tp in partitions if tp in self._assigned} - self._paused
+        if wanted:
+            self._consumer.pause(self._wire_partitions(wanted))
+            self._paused |= wanted
+
+    def resume(self, partitions) -> None:
+        wanted = {tp for tp in partitions if tp in self._paused}
+        if wanted:
+            self._paused -= wanted
+            self._consumer.resume(self._wire_partitions(wanted & self._assigned))
+
+    def _wire_partitions(self, partitions: set[TP]) -> list[TopicPartition]:
+        return [TopicPartition(self._log.wire_name(t), p) for t, p in sorted(partitions)]
+
+    def current_lag(self, topic: str, partition: int) -> Optional[int]:
+        tp = (topic, partition)
+        position = self._positions.get(tp)
+        if position is None or tp not in self._assigned:
+            return None
+        if self._caught_up.get(tp, -1) >= position:
+            return 0
+        watermarks = self._consumer.get_watermark_offsets(
+            TopicPartition(self._log.wire_name(topic), partition), cached=True)
+        if not watermarks or watermarks[1] < 0:
+            return None
+        return max(0, watermarks[1] - position)
 
     def current_assignment(self) -> list[TP]:
         """The partitions assigned now, without polling: no rebalance callback can run, so the

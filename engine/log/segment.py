@@ -7,13 +7,17 @@ headers, and - only in batches rewritten by compaction, where offsets have gaps 
     magic 4s | payload length u32 | crc32 u32 | base offset i64 | last offset delta i32
     | record count i32 | min timestamp i64 | max timestamp i64
 
-The CRC covers the header fields after it plus the payload, so a torn or corrupt batch is
-detected on recovery. Without an offset column, row i has offset base + i.
+The CRC covers the header fields after it plus the payload. Without an offset column, row i has
+offset base + i.
 
-The in-memory index (one `BatchEntry` per batch) is rebuilt on open from the headers alone; the
-active segment is also CRC-checked and truncated after its last whole batch. Entries are
-appended only after the bytes are written, so a reader working from a snapshot of the index
-sees whole batches only.
+The in-memory index (one `BatchEntry` per batch) is built on open from the headers (see
+`scan`). The active segment is CRC-checked on open; the batches of the others are checked when
+first read (`read_batches`), once per process. Batches this process wrote count as checked.
+
+Writes are two-step: `write` puts a batch after the last written one, at an explicit file
+position, and `publish` makes the written batches visible to readers; `rollback` truncates the
+file back to the published end. A failed or partial write therefore never leaves bytes that a
+later batch would be framed after, and readers only ever see whole, published batches.
 
 Reads memory-map the batches' byte range: the record batches handed out are zero-copy views of
 the page cache, valid for as long as they are referenced (also after the segment is deleted).
@@ -34,7 +38,7 @@ from engine.log.api import HEADER_TYPE
 
 MAGIC = b"KSL1"
 HEADER = struct.Struct("<4sIIqiiqq")
-_CRC_FIELDS = struct.Struct("<qiiqq")  # the header fields after the crc
+CRC_FIELDS_AT = 12  # the crc covers the header from here on, then the payload
 SUFFIX = ".log"
 
 STORED_SCHEMA = pa.schema([
@@ -82,10 +86,10 @@ def encode_batch(batch: pa.RecordBatch, last_offset_delta: Optional[int] = None)
 
 
 def frame_header(encoded: EncodedBatch, base_offset: int) -> bytes:
-    fields = _CRC_FIELDS.pack(base_offset, encoded.last_offset_delta, encoded.record_count,
-                              encoded.min_timestamp, encoded.max_timestamp)
-    crc = zlib.crc32(encoded.payload, zlib.crc32(fields))
-    return MAGIC + struct.pack("<II", encoded.payload.size, crc) + fields
+    fields = HEADER.pack(MAGIC, encoded.payload.size, 0, base_offset, encoded.last_offset_delta,
+                         encoded.record_count, encoded.min_timestamp, encoded.max_timestamp)
+    crc = zlib.crc32(encoded.payload, zlib.crc32(fields[CRC_FIELDS_AT:]))
+    return fields[:8] + struct.pack("<I", crc) + fields[CRC_FIELDS_AT:]
 
 
 def decode_payload(payload: pa.Buffer) -> pa.RecordBatch:
@@ -94,6 +98,10 @@ def decode_payload(payload: pa.Buffer) -> pa.RecordBatch:
 
 def segment_path(directory: Path, base_offset: int) -> Path:
     return directory / f"{base_offset:020d}{SUFFIX}"
+
+
+def base_offset_of(path: Path) -> int:
+    return int(path.name[:-len(SUFFIX)])
 
 
 def fsync_directory(directory: Path) -> None:
@@ -108,31 +116,26 @@ class Segment:
     """One segment file: its index, an append handle and a read handle."""
 
     def __init__(self, path: Path, base_offset: int, entries: list[BatchEntry], size: int,
-                 writable: bool = True):
+                 writable: bool = True, verified: bool = False):
         self.path = path
         self.base_offset = base_offset
         self.entries = entries
-        self.size = size
+        self.size = size                 # bytes of the published batches
+        self._written = size             # bytes written (more than `size` only between write and publish)
+        self._unpublished: list[BatchEntry] = []
+        # Positions of batches whose CRC held (or that this process wrote).
+        self._verified: set[int] = {e.position for e in entries} if verified else set()
         self._write_fd = -1
         if writable:
             self._write_fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-            os.lseek(self._write_fd, size, os.SEEK_SET)
         self._read_fd = os.open(path, os.O_RDONLY)
 
     @classmethod
     def create(cls, directory: Path, base_offset: int) -> "Segment":
-        return cls(segment_path(directory, base_offset), base_offset, [], 0)
-
-    @classmethod
-    def open(cls, path: Path, recover: bool, writable: bool) -> "Segment":
-        """Index an existing file; with `recover`, check CRCs and cut a torn tail off."""
-        base_offset = int(path.name[:-len(SUFFIX)])
-        entries, whole_size = scan_batches(path, verify_crc=recover)
-        if recover and whole_size < path.stat().st_size:
-            with open(path, "r+b") as f:
-                f.truncate(whole_size)
-                os.fsync(f.fileno())
-        return cls(path, base_offset, entries, whole_size, writable)
+        """A new, empty segment (a leftover file of an abandoned roll is emptied)."""
+        path = segment_path(directory, base_offset)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644))
+        return cls(path, base_offset, [], 0, verified=True)
 
     # --- facts ---
     @property
@@ -147,17 +150,50 @@ class Segment:
     def max_timestamp(self) -> int:
         return max((e.max_timestamp for e in self.entries), default=-1)
 
+    @property
+    def written_size(self) -> int:
+        return self._written
+
     # --- write ---
-    def append(self, encoded: EncodedBatch, base_offset: int, sync: bool) -> None:
+    def write(self, encoded: EncodedBatch, base_offset: int) -> BatchEntry:
+        """Write a batch after the last one written, unseen by readers until `publish`. On any
+        failure the file is cut back to where the batch began and the error is raised."""
         header = frame_header(encoded, base_offset)
-        _write_all(self._write_fd, [header, encoded.payload])
-        if sync:
-            os.fdatasync(self._write_fd)
-        size = len(header) + encoded.payload.size
-        entry = BatchEntry(base_offset, base_offset + encoded.last_offset_delta, self.size, size,
-                           encoded.record_count, encoded.max_timestamp)
-        self.size += size
-        self.entries.append(entry)
+        position = self._written
+        try:
+            _pwrite_all(self._write_fd, [header, encoded.payload], position)
+        except BaseException:
+            self._truncate(position)
+            raise
+        entry = BatchEntry(base_offset, base_offset + encoded.last_offset_delta, position,
+                           len(header) + encoded.payload.size, encoded.record_count, encoded.max_timestamp)
+        self._written += entry.size
+        self._unpublished.append(entry)
+        self._verified.add(position)
+        return entry
+
+    def publish(self) -> None:
+        """Make the written batches visible to readers (after they are synced, if they must be)."""
+        if self._unpublished:
+            self.entries.extend(self._unpublished)
+            self._unpublished = []
+        self.size = self._written
+
+    def rollback(self) -> None:
+        """Forget the batches written since the last publish and cut them off the file."""
+        for entry in self._unpublished:
+            self._verified.discard(entry.position)
+        self._unpublished = []
+        self._written = self.size
+        self._truncate(self.size)
+
+    def _truncate(self, size: int) -> None:
+        # Best effort: if the cut fails, the next write still goes to `size` (writes name their
+        # position) and a longer file's leftover tail is cut as a torn tail when next opened.
+        try:
+            os.ftruncate(self._write_fd, size)
+        except OSError:
+            pass
 
     def sync(self) -> None:
         if self._write_fd >= 0:
@@ -170,20 +206,29 @@ class Segment:
             self._write_fd = -1
 
     # --- read ---
-    def read_batches(self, entries: list[BatchEntry]) -> list[pa.RecordBatch]:
+    def read_batches(self, entries: list[BatchEntry]) -> tuple[list[pa.RecordBatch], Optional[BatchEntry]]:
         """Decode consecutive entries from one memory map of their byte range (zero-copy: the
-        batches' buffers are the page cache's; the map lives as long as they do)."""
+        batches' buffers are the page cache's; the map lives as long as they do). Each batch is
+        CRC-checked the first time this process reads it; returns the batches before the first
+        one that fails, and that one (None if all hold)."""
         if not entries:
-            return []
+            return [], None
         start = entries[0].position
         end = entries[-1].position + entries[-1].size
         buffer = self._map(start, end)
-        return [decode_payload(buffer.slice(e.position - start + HEADER.size, e.size - HEADER.size))
-                for e in entries]
+        batches = []
+        for entry in entries:
+            framed = buffer.slice(entry.position - start, entry.size)
+            if entry.position not in self._verified:
+                if not _checksum_holds(framed):
+                    return batches, entry
+                self._verified.add(entry.position)
+            batches.append(decode_payload(framed.slice(HEADER.size)))
+        return batches, None
 
     def _map(self, start: int, end: int) -> pa.Buffer:
-        """Bytes [start, end) of the file, mapped read-only. Indexed batches are never truncated
-        away (only a torn tail past them is, on open), so the mapping stays valid."""
+        """Bytes [start, end) of the file, mapped read-only. Published batches are never
+        truncated away (only unpublished bytes past them are), so the mapping stays valid."""
         aligned = start - start % mmap.ALLOCATIONGRANULARITY
         mapping = _Mapping(self._read_fd, end - aligned, aligned)
         return pa.foreign_buffer(mapping.address, mapping.length, base=mapping).slice(start - aligned)
@@ -201,6 +246,12 @@ class Segment:
     def __del__(self):
         if hasattr(self, "_read_fd"):
             self.close()
+
+
+def _checksum_holds(framed: pa.Buffer) -> bool:
+    view = memoryview(framed)
+    magic, _length, crc = struct.unpack_from("<4sII", view)
+    return magic == MAGIC and zlib.crc32(view[CRC_FIELDS_AT:]) == crc
 
 
 class _Mapping:
@@ -228,33 +279,14 @@ _libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
 _MAP_FAILED = ctypes.c_void_p(-1).value
 
 
-def _write_all(fd: int, buffers: list) -> None:
+def _pwrite_all(fd: int, buffers: list, position: int) -> None:
+    """Write all of `buffers` at `position`; a short write is continued, an error raised."""
     views = [memoryview(b) for b in buffers]
     while views:
-        written = os.writev(fd, views)
+        written = os.pwritev(fd, views, position)
+        position += written
         while views and written >= len(views[0]):
             written -= len(views[0])
             views.pop(0)
         if views and written:
             views[0] = views[0][written:]
-
-
-def scan_batches(path: Path, verify_crc: bool) -> tuple[list[BatchEntry], int]:
-    """Index the whole batches at the start of a file; returns (entries, bytes they cover)."""
-    entries: list[BatchEntry] = []
-    file_size = path.stat().st_size
-    position = 0
-    with open(path, "rb") as f:
-        while position + HEADER.size <= file_size:
-            header = os.pread(f.fileno(), HEADER.size, position)
-            magic, length, crc, base, last_delta, count, _min_ts, max_ts = HEADER.unpack(header)
-            end = position + HEADER.size + length
-            if magic != MAGIC or end > file_size:
-                break
-            if verify_crc:
-                payload = os.pread(f.fileno(), length, position + HEADER.size)
-                if zlib.crc32(payload, zlib.crc32(header[12:])) != crc:
-                    break
-            entries.append(BatchEntry(base, base + last_delta, position, end - position, count, max_ts))
-            position = end
-    return entries, position

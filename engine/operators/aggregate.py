@@ -29,7 +29,6 @@ late-record dropping and window expiry, state in numpy fragments.
 """
 from __future__ import annotations
 
-import pickle
 from typing import Optional
 
 import duckdb
@@ -44,7 +43,9 @@ from engine.operators.aggregate_output import (EMIT, LAST, PASSED, SEQ, STATE_PA
                                                conform, python_results_table)
 from engine.operators.aggregate_table_input import TableDeltas
 from engine.operators.base import ROWTIME_COL, TOMBSTONE_COL, WINDOWEND_COL, WINDOWSTART_COL, BatchLayout
+from engine.state.accumulator_state import accumulator_tables, argument_types, load_accumulators
 from engine.state.keyed import ALIVE, ROWID, KeyedTable
+from engine.state.snapshot import Snapshot, SnapshotError
 
 NO_TIME = -(2 ** 62)
 OLD_ROW = "__old_row"       # the state row a merged row replaces
@@ -79,6 +80,8 @@ class Aggregate:
         # Windowed state knows each fragment's window starts: a batch joins those it can touch.
         self.state = KeyedTable(self.keys, WINDOWSTART_COL if window is not None else None)
         self.accumulators: dict = {}            # group key tuple -> [Accumulator per python aggregate]
+        self.group_values: dict = {}            # group key tuple -> the key's values (for checkpoints)
+        self._value_types: Optional[tuple] = None   # (key types, argument types per python aggregate)
         self.stream_time = NO_TIME
         self._closes = np.array([], dtype=np.int64)
         self.sequence = 0
@@ -109,25 +112,57 @@ class Aggregate:
     def advance_time(self, stream_time_ms: int) -> Optional[pa.Table]:
         return None
 
-    def snapshot(self) -> Optional[dict]:
-        # Not pickled here: the runtime pickles the checkpoint once, writing the state's Arrow
-        # buffers straight to the file (pickle protocol 5), so a snapshot costs no copy.
-        return {"state": self.state.snapshot(), "accumulators": self.accumulators,
-                "stream_time": self.stream_time, "sequence": self.sequence,
-                "fast": self.fast.snapshot() if self.fast is not None else None,
-                "table": self.table_deltas.snapshot() if self.table_deltas else None}
+    def snapshot(self) -> Snapshot:
+        return Snapshot().put_child("state", self.state.snapshot()).put("stream_time", self.stream_time) \
+            .put("sequence", self.sequence) \
+            .put_child("fast", self.fast.snapshot() if self.fast is not None else None) \
+            .put_child("table", self.table_deltas.snapshot() if self.table_deltas else None) \
+            .put_child("accumulators", self._accumulators_snapshot())
 
-    def restore(self, state) -> None:
-        data = pickle.loads(state) if isinstance(state, bytes) else state
-        self.state.restore(data["state"])
-        self.accumulators = data["accumulators"]
-        self.stream_time = data["stream_time"]
-        self.sequence = data["sequence"]
+    def restore(self, data: Snapshot) -> None:
+        self.state.restore(data.child("state"))
+        self.stream_time = data.integer("stream_time")
+        self.sequence = data.integer("sequence")
         if self.table_deltas is not None:
-            self.table_deltas.restore(data["table"])
-        if self.fast is not None and data.get("fast") is not None:
-            self.fast.restore(data["fast"])
+            self.table_deltas.restore(data.child("table"))
+        fast = data.child("fast", optional=True)
+        if self.fast is not None and fast is not None:
+            self.fast.restore(fast)
             self._fast_checked = True
+        self._restore_accumulators(data.child("accumulators", optional=True))
+
+    def _accumulators_snapshot(self) -> Optional[Snapshot]:
+        """The groups' keys (a table) and their accumulators (engine.state.accumulator_state)."""
+        if not self.python_indices or not self.accumulators:
+            return None
+        key_types, arg_types = self._value_types
+        keys = list(self.accumulators)
+        values = [self.group_values[key] for key in keys]
+        groups = pa.table({name: pa.array([v[i] for v in values], type=typ)
+                           for i, (name, typ) in enumerate(zip(self.keys, key_types))})
+        tables = accumulator_tables([self.accumulators[key] for key in keys], arg_types)
+        snapshot = Snapshot().put_table("groups", groups)
+        for j, table in enumerate(tables):
+            snapshot.put_table(f"aggregate{j}", table)
+        return snapshot
+
+    def _restore_accumulators(self, data: Optional[Snapshot]) -> None:
+        self.accumulators, self.group_values = {}, {}
+        if data is None:
+            return
+        if not self.python_indices:
+            raise SnapshotError("accumulators for an aggregation without accumulator aggregates")
+        groups = data.table("groups")
+        if groups.column_names != self.keys:
+            raise SnapshotError(f"group columns {groups.column_names} are not {self.keys}")
+        tables = [data.table(f"aggregate{j}") for j in range(len(self.python_indices))]
+        owners, arg_types = load_accumulators(tables, groups.num_rows,
+                                              [self.aggregates[i].accumulator for i in self.python_indices])
+        values = [list(row) for row in zip(*[groups.column(k).to_pylist() for k in self.keys])]
+        for key_values, accumulators in zip(values, owners):
+            key = self._group_key(key_values)
+            self.accumulators[key], self.group_values[key] = accumulators, key_values
+        self._value_types = ([field.type for field in groups.schema], arg_types)
 
     def _con(self) -> duckdb.DuckDBPyConnection:
         return connection()
@@ -308,6 +343,9 @@ FROM (SELECT * FROM r {only_last}) r LEFT JOIN {state_sql} s ON {on}"""
         return tuple(_freeze(v) for v in values)
 
     def _with_python_results(self, deltas: pa.Table, rows: pa.Table) -> pa.Table:
+        if self._value_types is None or not self.accumulators:
+            self._value_types = ([deltas.schema.field(k).type for k in self.keys],
+                                 [argument_types(deltas.schema, self.arg_columns[i]) for i in self.python_indices])
         key_lists = [deltas.column(k).to_pylist() for k in self.keys]
         signs = deltas.column("__sign").to_pylist()
         seqs = deltas.column(SEQ).to_pylist()
@@ -316,10 +354,12 @@ FROM (SELECT * FROM r {only_last}) r LEFT JOIN {state_sql} s ON {on}"""
                          map(self._group_key, zip(*[rows.column(k).to_pylist() for k in self.keys]))))
         results: dict = {}
         for n in range(deltas.num_rows):
-            key = self._group_key([column[n] for column in key_lists])
+            key_values = [column[n] for column in key_lists]
+            key = self._group_key(key_values)
             accs = self.accumulators.get(key)
             if accs is None:
                 accs = self.accumulators[key] = [self.aggregates[i].accumulator() for i in self.python_indices]
+                self.group_values[key] = key_values
             for acc, i in zip(accs, self.python_indices):
                 values = tuple(column[n] for column in args[i])
                 if signs[n] > 0:
@@ -391,6 +431,7 @@ FROM (SELECT * FROM r {only_last}) r LEFT JOIN {state_sql} s ON {on}"""
         if not self.emit_final:
             for key in keys or ():
                 self.accumulators.pop(key, None)
+                self.group_values.pop(key, None)
             return self._empty()
         order = [(WINDOWEND_COL, "ascending")] + [(g, "ascending") for g in self.groups] + \
                 [(WINDOWSTART_COL, "ascending")]
@@ -410,6 +451,7 @@ FROM (SELECT * FROM r {only_last}) r LEFT JOIN {state_sql} s ON {on}"""
             columns = [[] for _ in self.python_indices]
             for key in keys:
                 accs = self.accumulators.pop(key, None)
+                self.group_values.pop(key, None)
                 for j, acc in enumerate(accs or [None] * len(self.python_indices)):
                     columns[j].append(acc.result() if acc is not None else None)
             for name, array in python_results_table(columns, self.aggregates, self.python_indices).items():

@@ -32,7 +32,7 @@ from engine.expressions.aggregates import partial_sql_for
 from engine.expressions.casts import wrap_int64
 from engine.operators.aggregate_output import conform
 from engine.operators.base import ENCODED_VALUE_COL, ROWTIME_COL, TOMBSTONE_COL, WINDOWEND_COL, WINDOWSTART_COL
-from engine.state.checkpoint_store import Stored
+from engine.state.snapshot import Snapshot, SnapshotError, Stored
 from engine.state.pair_index import PairIndex
 
 _DTYPES = {"BIGINT": np.int64, "HUGEINT": np.int64, "INTEGER": np.int32, "DOUBLE": np.float64}
@@ -41,6 +41,7 @@ _INTEGER_TYPES = (pa.int8(), pa.int16(), pa.int32(), pa.int64())
 # those whose window starts it can touch), so merging waits until there are this many.
 MAX_FRAGMENTS = 32
 _MIX = np.uint64(0x9E3779B97F4A7C15)
+_KEY_DTYPES = (np.int8, np.int16, np.int32, np.int64)      # the grouping column's, as integer_keyed allows
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,13 @@ class Fragment:
     def columns(self) -> Stored:
         """Everything but the mask, which is all checkpoints rewrite of a fragment."""
         if self.stored is None:
-            self.stored = Stored((self.key, self.start, self.values, self.valid, self.rowtime))
+            columns = Snapshot().put_array("key", self.key).put_array("start", self.start) \
+                .put_array("rowtime", self.rowtime)
+            for column, values in self.values.items():
+                columns.put_array(f"value.{column}", values)
+            for column, valid in self.valid.items():
+                columns.put_array(f"valid.{column}", valid)
+            self.stored = Stored(columns)
         return self.stored
 
     def taken(self, rows: np.ndarray) -> "Fragment":
@@ -276,18 +283,28 @@ class NumpyAggregation:
                 fragment.alive &= fragment.start > bound
         self._tidy()
 
-    def snapshot(self) -> list:
-        return [(f.columns(), np.packbits(f.alive)) for f in self.fragments]
+    def snapshot(self) -> Snapshot:
+        return Snapshot().put_children("fragments", [
+            Snapshot().put_stored("columns", f.columns()).put_array("alive", np.packbits(f.alive))
+            for f in self.fragments])
 
-    def restore(self, data: list) -> None:
-        self.fragments = []
-        for entry in data:
-            if len(entry) == 6:       # older checkpoints: the columns and a bool mask as such
-                fragment = Fragment.of(*entry[:5])
-                fragment.alive = entry[5]
-            else:
-                stored, alive = entry
-                fragment = Fragment.of(*stored.value)
-                fragment.alive = np.unpackbits(alive, count=len(fragment.key)).astype(bool)
-                fragment.stored = stored
-            self.fragments.append(fragment)
+    def restore(self, data: Snapshot) -> None:
+        self.fragments = [self._restored(entry) for entry in data.children("fragments")]
+
+    def _restored(self, entry: Optional[Snapshot]) -> Fragment:
+        """A fragment from its snapshot, every column checked against this plan's partials."""
+        if entry is None:
+            raise SnapshotError("an empty fragment entry")
+        stored = entry.stored("columns")
+        columns = stored.value
+        key = columns.array("key", _KEY_DTYPES)
+        n = len(key)
+        values = {spec.column: columns.array(f"value.{spec.column}", spec.dtype, n) for spec in self.specs}
+        valid = {spec.column: columns.array(f"valid.{spec.column}", np.bool_, n)
+                 for spec in self.specs if spec.combine != "sum"}
+        fragment = Fragment.of(key, columns.array("start", np.int64, n), values, valid,
+                               columns.array("rowtime", np.int64, n))
+        fragment.alive = np.unpackbits(entry.array("alive", np.uint8, (n + 7) // 8), count=n).astype(bool)
+        fragment.stored = stored
+        return fragment
+

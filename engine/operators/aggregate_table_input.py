@@ -13,13 +13,12 @@ When both land in the same group they form one update (one output row), as ksqlD
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import duckdb
 import pyarrow as pa
 
 from engine.operators.base import ROWTIME_COL, TOMBSTONE_COL
 from engine.state.keyed import KeyedTable
+from engine.state.snapshot import Snapshot, SnapshotError
 
 SEQ, EMIT = "__seq", "__emit"
 
@@ -87,8 +86,12 @@ ORDER BY {SEQ}"""
         return (f"SELECT {cols}, ({self._valid()}) AS __keep FROM table_batch "
                 f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {SEQ} DESC) = 1")
 
-    def snapshot(self) -> Optional[pa.Table]:
-        return self.previous.table
+    def snapshot(self) -> Snapshot:
+        return self.previous.snapshot()
 
-    def restore(self, table: Optional[pa.Table]) -> None:
-        self.previous.table = table
+    def restore(self, state: Snapshot) -> None:
+        self.previous.restore(state)
+        expected = self.source_keys + self.groups + self.args
+        table = self.previous.table
+        if table is not None and table.column_names != expected:
+            raise SnapshotError(f"a table source's rows have columns {table.column_names}, not {expected}")

@@ -8,13 +8,16 @@ names to those internal names and is what the expression compiler resolves colum
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Protocol
+from typing import TYPE_CHECKING, Optional, Protocol
 
 import pyarrow as pa
 
 from engine.expressions.scope import ColumnBinding, Scope
 from engine.schema import KEY, Column
 from engine.types import BIGINT, INTEGER, SqlType
+
+if TYPE_CHECKING:
+    from engine.state.snapshot import Snapshot
 
 ROWTIME_COL = "__rowtime"
 PARTITION_COL = "__partition"
@@ -91,10 +94,12 @@ class Operator(Protocol):
     def advance_time(self, stream_time_ms: int) -> Optional[pa.Table]:
         """Stream time moved forward: emit what that closes (windows) and expire state."""
 
-    def snapshot(self) -> Optional[bytes]:
-        """The operator's state, to restore after a restart (None: stateless)."""
+    def snapshot(self) -> Optional["Snapshot"]:
+        """The operator's state as data (engine.state.snapshot: named, typed sections; never
+        pickled), to restore after a restart (None: stateless)."""
 
-    def restore(self, state: bytes) -> None: ...
+    def restore(self, state: "Snapshot") -> None:
+        """Take the state back, checking each section's kind (SnapshotError if it does not fit)."""
 
     def describe(self) -> str:
         """One line for EXPLAIN."""
@@ -106,10 +111,10 @@ class StatelessOperator:
     def advance_time(self, stream_time_ms: int) -> Optional[pa.Table]:
         return None
 
-    def snapshot(self) -> Optional[bytes]:
+    def snapshot(self) -> Optional["Snapshot"]:
         return None
 
-    def restore(self, state: bytes) -> None:
+    def restore(self, state: "Snapshot") -> None:
         pass
 
 # Internal names of the window bounds of windowed keys.

@@ -3,15 +3,16 @@
 Operator fusion, as query engines do it: for a projection over a JSON source whose columns suit
 the fast decode path (`engine.serde.json_fast`), parsing the value, filtering, projecting and
 encoding the sink's value happen in a single statement per batch, with no Arrow copy of the
-decoded columns in between. The fast path flags rows it cannot vouch for; if a batch has any, the
+decoded columns in between. The fast path flags rows it cannot vouch for; if a batch has any, or
+if the statement fails in any way (invalid UTF-8, a number out of range, a DuckDB error...), the
 batch goes through the two operators it fuses (`SourceDecode`, then `Select`), which apply
-ksqlDB's exact rules. Both paths give the same rows.
+ksqlDB's exact rules and send a bad record to the processing log while the others go on. Both
+paths give the same rows.
 """
 from __future__ import annotations
 
 from typing import Optional
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -52,7 +53,10 @@ class FusedJsonProjection:
     def process(self, records: pa.Table | pa.RecordBatch) -> pa.Table:
         if isinstance(records, pa.RecordBatch):
             records = pa.Table.from_batches([records])
-        fused = self._process_fused(records)
+        try:
+            fused = self._process_fused(records)
+        except Exception:  # noqa: BLE001 - whatever a bad record raises, the exact path isolates it
+            fused = None
         if fused is not None:
             return fused
         return self.select.process(self.decode.process(records))
@@ -73,10 +77,7 @@ class FusedJsonProjection:
         inputs = self._inputs(records, text, keys.columns)
         decoding = self._decoding_sql(spellings, HEADERS_COL in inputs.column_names)
         statement = f"WITH batch AS ({decoding}) {self.select.sql_keeping_suspects}"
-        try:
-            result = self._statement.run(statement, inputs)
-        except duckdb.Error:
-            return None
+        result = self._statement.run(statement, inputs)
         if pc.any(result.column(SUSPECT_COL)).as_py():
             return None
         return result.drop_columns([SUSPECT_COL])

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from engine.duck import run_sql
 from engine.log.api import HEADER_TYPE
 from engine.operators.base import HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL
+from engine.state.snapshot import Snapshot
 from engine.types import to_arrow
 
 JOIN_KEY_COL = "__jkey"
@@ -101,21 +102,6 @@ def is_null_key(hashes: pa.Array):
     return hashes.is_null()
 
 
-def ipc_bytes(table: Optional[pa.Table]) -> Optional[bytes]:
-    if table is None:
-        return None
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return sink.getvalue().to_pybytes()
-
-
-def from_ipc(data: Optional[bytes]) -> Optional[pa.Table]:
-    if data is None:
-        return None
-    return pa.ipc.open_stream(pa.py_buffer(data)).read_all()
-
-
 def meta_from(rows: pa.Table, indices=None) -> dict[str, pa.Array]:
     cols = {}
     for name, _ in META_SCHEMA:
@@ -143,10 +129,9 @@ class JoinStep:
 class TwoSidedJoinStep(JoinStep):
     """A join step that keeps the rows of both sides (table-table, foreign key)."""
 
-    def snapshot(self):
-        return (ipc_bytes(self.left_rows.snapshot()), ipc_bytes(self.right_rows.snapshot()))
+    def snapshot(self) -> Snapshot:
+        return Snapshot().put_child("left", self.left_rows.snapshot()).put_child("right", self.right_rows.snapshot())
 
-    def restore(self, state) -> None:
-        left, right = state
-        self.left_rows.restore(from_ipc(left))
-        self.right_rows.restore(from_ipc(right))
+    def restore(self, state: Snapshot) -> None:
+        self.left_rows.restore(state.child("left"))
+        self.right_rows.restore(state.child("right"))

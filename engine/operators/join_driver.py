@@ -1,12 +1,13 @@
 """JoinOperators: the physical side of a join relation.
 
-A polled batch mixes records of every joined topic. Each source's records are decoded by its own
-`SourceDecode`, then the records of all sources are put in the order Kafka Streams processes a
-task's partitions in (the partition whose next record has the lowest timestamp goes first), and
-cut into runs of consecutive records from the same source. A run goes, whole, to the join it
-feeds (its left or right side); that join's output run goes on as the left side of the next
-join. Inside a run every operator works on whole Arrow arrays, so a batch gives the same
-results as feeding its records one at a time.
+A batch mixes records of every joined topic, already in the order Kafka Streams processes a
+task's partitions in (`engine.partition_group` merges them: lowest timestamp first). Each
+source's records are decoded by its own `SourceDecode`, then cut, in that order, into runs of
+consecutive records from the same source. A run goes, whole, to the join it feeds (its left or
+right side); that join's output run goes on as the left side of the next join. Inside a run every
+operator works on whole Arrow arrays and emits in the run's order, so a batch gives the same
+results, in the same order, as feeding its records one at a time: a result comes out when the
+record that completes it is processed.
 
 Rows between joins carry each source's columns under the names `s<i>_<col>`, each source's
 ROWTIME as `s<i>_rt`, and the meta columns `__rowtime` (the result timestamp), `__partition`,
@@ -66,12 +67,19 @@ class JoinOperators:
         return [*self.decoders, *self.joins, *([self.result_filter] if self.result_filter else [])]
 
     def process(self, records: pa.Table | pa.RecordBatch) -> pa.Table:
+        """A batch of raw records, whole, in its own order."""
         if isinstance(records, pa.RecordBatch):
             records = pa.Table.from_batches([records])
-        events = self._decoded_events(records)
-        outputs = []
-        for leaf_index, run in processing_runs(events):
-            outputs.append(self._feed(leaf_index, run))
+        return self.process_runs(processing_runs(self._decoded_events(records)))
+
+    def prepare(self, records: pa.Table) -> list[tuple[int, str, pa.Table]]:
+        """Each source's records decoded (the tag is the source's index among the leaves)."""
+        return [(index, self.relation.leaves[index].source.topic, rows)
+                for index, rows in self._decoded_events(records)]
+
+    def process_runs(self, runs: list[tuple[int, pa.Table]]) -> pa.Table:
+        """Decoded runs, in processing order, through the joins: results in the same order."""
+        outputs = [self._feed(leaf_index, run) for leaf_index, run in runs]
         outputs = [o for o in outputs if o is not None and o.num_rows]
         if not outputs:
             return self._empty()
@@ -131,8 +139,8 @@ class JoinOperators:
 
 
 def processing_runs(events: list[tuple[int, pa.Table]]) -> list[tuple[int, pa.Table]]:
-    """Runs of consecutive records from one source, in Kafka Streams' processing order. `events`
-    are each source's decoded rows (with SEQ_COL, ROWTIME_COL and PARTITION_COL)."""
+    """Runs of consecutive records from one source, in processing order: the batch's own order
+    (SEQ_COL, each record's position in it). `events` are each source's decoded rows."""
     if not events:
         return []
     if len(events) == 1:
@@ -140,20 +148,7 @@ def processing_runs(events: list[tuple[int, pa.Table]]) -> list[tuple[int, pa.Ta
     leaf_ids = np.concatenate([np.full(t.num_rows, i, dtype=np.int64) for i, t in events])
     rows = np.concatenate([np.arange(t.num_rows, dtype=np.int64) for _, t in events])
     seqs = np.concatenate([t.column(SEQ_COL).to_numpy() for _, t in events])
-    times = np.concatenate([t.column(ROWTIME_COL).to_numpy(zero_copy_only=False) for _, t in events])
-    parts = np.concatenate([t.column(PARTITION_COL).to_numpy(zero_copy_only=False).astype(np.int64)
-                            for _, t in events])
-    # A partition's head timestamp never goes backwards in the merge: its running maximum.
-    order_in_poll = np.argsort(seqs, kind="stable")
-    streams = leaf_ids[order_in_poll] * 1_000_000 + parts[order_in_poll]
-    heads = np.empty_like(times)
-    sorted_times = times[order_in_poll]
-    sorted_heads = np.empty_like(sorted_times)
-    for stream in np.unique(streams):
-        mask = streams == stream
-        sorted_heads[mask] = np.maximum.accumulate(sorted_times[mask])
-    heads[order_in_poll] = sorted_heads
-    order = np.lexsort((seqs, heads))
+    order = np.argsort(seqs, kind="stable")
     by_leaf = dict(events)
     ordered_leaves = leaf_ids[order]
     ordered_rows = rows[order]
@@ -161,7 +156,12 @@ def processing_runs(events: list[tuple[int, pa.Table]]) -> list[tuple[int, pa.Ta
     runs = []
     for start, end in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(order)]])):
         leaf = int(ordered_leaves[start])
-        runs.append((leaf, by_leaf[leaf].take(pa.array(ordered_rows[start:end]))))
+        piece = ordered_rows[start:end]
+        table = by_leaf[leaf]
+        if np.all(np.diff(piece) == 1):   # consecutive rows of that source: a zero-copy slice
+            runs.append((leaf, table.slice(int(piece[0]), len(piece))))
+        else:
+            runs.append((leaf, table.take(pa.array(piece))))
     return runs
 
 
@@ -175,10 +175,11 @@ def _decode_with_seq(decoder: SourceDecode, records: pa.Table) -> pa.Table:
         return rows.append_column(SEQ_COL, seq)
     parts = records.column("partition").to_numpy(zero_copy_only=False).astype(np.int64)
     keys = parts * (1 << 40) + offsets.to_numpy(zero_copy_only=False)
-    lookup = dict(zip(keys.tolist(), seq.to_pylist()))
     row_keys = (rows.column(PARTITION_COL).to_numpy(zero_copy_only=False).astype(np.int64) * (1 << 40)
                 + rows.column(OFFSET_COL).to_numpy(zero_copy_only=False))
-    return rows.append_column(SEQ_COL, pa.array([lookup[k] for k in row_keys.tolist()], pa.int64()))
+    sorter = np.argsort(keys, kind="stable")
+    found = sorter[np.searchsorted(keys[sorter], row_keys)]
+    return rows.append_column(SEQ_COL, pa.array(seq.to_numpy()[found], pa.int64()))
 
 
 def _as_leaf_rows(leaf, rows: pa.Table) -> pa.Table:

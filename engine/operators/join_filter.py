@@ -6,20 +6,19 @@ row that fails the WHERE becomes a tombstone only if the key's last emitted row 
 join still applies the WHERE (turning the remaining failing rows into tombstones); this step only
 removes the changes that would be tombstones of keys never emitted, or emitted already deleted.
 
-The state is the set of keys whose last emitted row is live, an Arrow table snapshotted as IPC.
+The state is the set of keys whose last emitted row is live, an Arrow table (a snapshot section).
 """
 from __future__ import annotations
-
-from typing import Optional
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.duck import run_sql
 from engine.operators.base import TOMBSTONE_COL
-from engine.operators.join_common import HASH_COL, from_ipc, ipc_bytes
+from engine.operators.join_common import HASH_COL
 from engine.operators.join_table_table import previous_alive
 from engine.state.join_state import KeyedRows
+from engine.state.snapshot import Snapshot
 
 
 class JoinResultFilter:
@@ -46,11 +45,11 @@ class JoinResultFilter:
     def advance_time(self, stream_time_ms: int):
         return None
 
-    def snapshot(self) -> Optional[bytes]:
-        return ipc_bytes(self.emitted.snapshot())
+    def snapshot(self) -> Snapshot:
+        return Snapshot().put_child("emitted", self.emitted.snapshot())
 
-    def restore(self, state: bytes) -> None:
-        self.emitted.restore(from_ipc(state))
+    def restore(self, state: Snapshot) -> None:
+        self.emitted.restore(state.child("emitted"))
 
 
 def _key_is_plain(key_columns: list[tuple[str, pa.DataType]]) -> bool:

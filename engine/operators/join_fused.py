@@ -1,31 +1,30 @@
-"""FusedStreamTableJoin: decode + stream-table probe + projection + encode in one DuckDB statement.
+"""FusedStreamTableJoin: a stream-table join with its projection in two DuckDB statements.
 
-Operator fusion for the most common join: a JSON stream enriched from a table. For a polled batch
-of stream records, parsing their values (the fast path of `engine.serde.json_fast`, only the
-columns the query reads), probing the table's state (a hash join against the state's Arrow table),
-the query's WHERE and projection and the sink's value encoding run as a single statement, with no
-Arrow copy of the decoded or joined columns in between. The statement is prepared once per
-connection and reused for every batch (`PlannedStatement`).
+Operator fusion for the most common join: a JSON stream enriched from a table. A task runs it in
+the two halves of its step (`engine.planner.physical`): as records are buffered, the stream's
+values are parsed in one statement (the fast path of `engine.serde.json_fast`, only the columns
+the query reads), which gives each record its event time for the merge of the task's partitions
+(`engine.partition_group`); the table's records are decoded exactly. Then, in processing order,
+each table run updates the state through the unfused join, and each run of stream rows is probed
+against the table's state (a hash join against the state's Arrow table), filtered, projected and
+encoded for the sink in one statement, prepared once per connection (`PlannedStatement`).
+Results come out in the order of the stream records that made them.
 
-A batch that mixes table and stream records (the first poll of a query started over existing
-topics) is cut into runs in Kafka Streams' processing order (`join_driver.processing_runs`): the
-stream records are decoded by the fast path in one statement, each table run updates the state
-through the unfused join, and each stream run is probed and projected in one statement.
-
-The fast decode flags rows it cannot vouch for; a batch with any such row, or a key that does not
-decode, goes through the unfused operators (`JoinOperators`, then the `Select`), which apply
-ksqlDB's rules exactly. Both paths give the same rows in the same order.
+The fast decode flags rows it cannot vouch for; records with any such row or a key that does not
+decode, or a statement that fails in any way (invalid UTF-8, numbers out of range...), go through
+the unfused operators (`SourceDecode`, `JoinOperators`, then the `Select`), which apply ksqlDB's
+rules exactly and send a bad record to the processing log. Both paths give the same rows in the
+same order.
 """
 from __future__ import annotations
 
 from typing import Optional
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.duck import connection, run_sql
+from engine.duck import connection
 from engine.log.api import HEADER_TYPE
 from engine.log.arrays import contiguous
 from engine.operators.base import (HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, SUSPECT_COL,
@@ -40,6 +39,7 @@ from engine.serde import json_fast
 # Key types whose equality is the same in DuckDB's hash join and in Arrow's `index_in`.
 FUSABLE_KEY_TYPES = ("BIGINT", "INTEGER", "STRING", "BOOLEAN")
 STREAM, TABLE = 0, 1     # the join's leaves: the stream probes, the table is the state
+FAST_STREAM, EXACT_STREAM = 2, 3   # tags of stream rows decoded by the fast path / exactly
 _state_names = iter(range(1 << 62))
 
 
@@ -55,8 +55,8 @@ class FusedStreamTableJoin:
         self.step = joins.relation.steps[0]
         self.join = joins.joins[0]
         self._state_name = f"join_state_{next(_state_names)}"
-        self._whole_batch = PlannedStatement("records")   # decode + probe + project
-        self._stream_run = PlannedStatement("decoded")    # probe + project of decoded rows
+        self._stream_decoding = PlannedStatement("records")  # the fast decode of stream records
+        self._stream_run = PlannedStatement("decoded")       # probe + project of decoded rows
 
     @staticmethod
     def applies_to(joins) -> bool:
@@ -72,58 +72,54 @@ class FusedStreamTableJoin:
     def operators(self) -> list[Operator]:
         return [*self.joins.operators(), self.select]
 
+    # --- the two halves of a task's step (engine.partition_group merges in between) ---
     def process(self, records: pa.Table | pa.RecordBatch) -> pa.Table:
+        """A batch of raw records, whole, in its own order."""
         if isinstance(records, pa.RecordBatch):
             records = pa.Table.from_batches([records])
-        fused = self._process_fused(records) if records.num_rows else None
-        return fused if fused is not None else self._exact(records)
+        prepared = [(tag, rows) for tag, _, rows in self.prepare(records)]
+        return self.process_runs(processing_runs(prepared))
 
-    def _exact(self, records: pa.Table) -> pa.Table:
-        return self.select.process(self.joins.process(records))
-
-    def _process_fused(self, records: pa.Table) -> Optional[pa.Table]:
-        from_stream = pc.equal(records.column("topic"), self.leaf.source.topic)
-        count = pc.sum(from_stream).as_py() or 0
-        if count == records.num_rows:
-            return self._stream_batch(records)
-        if count == 0:
-            return None                          # table updates only: the state takes them
-        return self._mixed_batch(records, from_stream.to_numpy(zero_copy_only=False))
-
-    # --- a batch of stream records: one statement ---
-    def _stream_batch(self, records: pa.Table) -> Optional[pa.Table]:
-        prepared = self._prepared_inputs(records, np.arange(records.num_rows, dtype=np.int64))
-        if prepared is None:
-            return None
-        inputs, spellings = prepared
-        in_order = _in_position_order(inputs)
-        decoding = self._decoding_sql(spellings, HEADERS_COL in inputs.column_names)
-        statement = self._probing_sql("decoded", not in_order, f"decoded AS ({decoding}), ")
-        try:
-            result = self._with_state(self._whole_batch, statement, inputs)
-        except duckdb.Error:
-            return None
-        if pc.any(result.column(SUSPECT_COL)).as_py():
-            return None
-        return self._finished(result, in_order)
-
-    # --- a batch mixing table and stream records: runs in processing order ---
-    def _mixed_batch(self, records: pa.Table, from_stream: np.ndarray) -> Optional[pa.Table]:
-        stream_positions = np.flatnonzero(from_stream)
-        decoded = self._decoded_stream(records.take(pa.array(stream_positions)), stream_positions)
-        if decoded is None:
-            return None
-        table_positions = np.flatnonzero(~from_stream)
-        table_rows = self.joins.decode_leaf(TABLE, records.take(pa.array(table_positions)), table_positions)
-        # From here on the state changes: every stream run is answered, by the exact path if need be.
-        events = [(STREAM, decoded)] + ([(TABLE, table_rows)] if table_rows.num_rows else [])
-        outputs = []
-        for leaf, run in processing_runs(events):
-            if leaf == TABLE:
-                self.join.process_right(run)
+    def prepare(self, records: pa.Table) -> list[tuple[int, str, pa.Table]]:
+        """Stream records decoded by the fast path in one statement (else exactly, if it cannot
+        vouch for them all, or fails in any way), table records decoded exactly."""
+        from_stream = pc.equal(records.column("topic"), self.leaf.source.topic).to_numpy(zero_copy_only=False)
+        prepared = []
+        if from_stream.any():
+            positions = np.flatnonzero(from_stream)
+            stream = records if len(positions) == records.num_rows else records.take(pa.array(positions))
+            try:
+                decoded = self._decoded_stream(stream, positions)
+            except Exception:  # noqa: BLE001 - whatever a bad record raises, the exact path isolates it
+                decoded = None
+            if decoded is not None:
+                prepared.append((FAST_STREAM, self.leaf.source.topic, decoded))
             else:
-                outputs.append(self._probed_run(run, records))
-        return pa.concat_tables(outputs, promote_options="permissive")
+                prepared.append((EXACT_STREAM, self.leaf.source.topic, self.joins.decode_leaf(STREAM, stream, positions)))
+        if not from_stream.all():
+            positions = np.flatnonzero(~from_stream)
+            table_rows = self.joins.decode_leaf(TABLE, records.take(pa.array(positions)), positions)
+            prepared.append((TABLE, self.step.right.source.topic, table_rows))
+        return [p for p in prepared if p[2].num_rows]
+
+    def process_runs(self, runs: list[tuple[int, pa.Table]]) -> pa.Table:
+        """Table runs update the state; each stream run is probed and projected in one statement
+        (the exact operators if that fails). Results in the order of their stream records."""
+        outputs = []
+        for tag, run in runs:
+            if tag == TABLE:
+                self.join.process_right(run)
+            elif tag == FAST_STREAM:
+                outputs.append(self._probed_run(run))
+            else:
+                outputs.append(self._exact_run(run))
+        if not outputs:   # table updates only
+            return self.select.process(self.joins.process_runs([]))
+        return outputs[0] if len(outputs) == 1 else pa.concat_tables(outputs, promote_options="permissive")
+
+    def _exact_run(self, run: pa.Table) -> pa.Table:
+        """A run of decoded stream rows through the unfused join and the Select."""
+        return self.select.process(self.joins.process_runs([(STREAM, run)]))
 
     def _decoded_stream(self, records: pa.Table, positions: np.ndarray) -> Optional[pa.Table]:
         """The stream records decoded by the fast path (SEQ_COL: their positions in the poll), or
@@ -133,25 +129,26 @@ class FusedStreamTableJoin:
             return None
         inputs, spellings = prepared
         try:
-            decoded = run_sql(self._decoding_sql(spellings, HEADERS_COL in inputs.column_names), records=inputs)
-        except duckdb.Error:
+            decoded = self._stream_decoding.run(self._decoding_sql(spellings, HEADERS_COL in inputs.column_names),
+                                                inputs)
+        except Exception:  # noqa: BLE001 - any failure: the exact path isolates the bad record
             return None
         if decoded.num_rows == 0 or pc.any(decoded.column(SUSPECT_COL)).as_py():
             return None
         return _with_header_lists(decoded)  # one input schema for every run's prepared statement
 
-    def _probed_run(self, run: pa.Table, records: pa.Table) -> pa.Table:
-        """A run of decoded stream records joined with the state and projected."""
-        poll_positions = run.column(SEQ_COL)
-        # The run's rows are in processing order: SEQ_COL now says so.
-        run = run.set_column(run.schema.get_field_index(SEQ_COL), SEQ_COL,
-                             pa.array(np.arange(run.num_rows, dtype=np.int64)))
-        in_order = _in_position_order(run)
+    def _probed_run(self, run: pa.Table) -> pa.Table:
+        """A run of fast-decoded stream rows joined with the state and projected. The statement
+        sees each row's place in the run as its offset, which its result keeps: that puts the
+        results in the run's order (DuckDB's join may give another) before the offsets go back."""
+        offsets = run.column(OFFSET_COL)
+        numbered = run.set_column(run.schema.get_field_index(OFFSET_COL), OFFSET_COL,
+                                  pa.array(np.arange(run.num_rows, dtype=np.int64)))
         try:
-            result = self._with_state(self._stream_run, self._probing_sql("decoded", not in_order), run)
-        except duckdb.Error:
-            return self._exact(records.take(poll_positions))
-        return self._finished(result, in_order)
+            result = self._with_state(self._stream_run, self._probing_sql("decoded"), numbered)
+        except Exception:  # noqa: BLE001 - whatever a bad record raises, the exact path isolates it
+            return self._exact_run(run.drop_columns([SUSPECT_COL]))
+        return _in_run_order(_with_header_lists(result.drop_columns([SUSPECT_COL])), offsets)
 
     # --- statements ---
     def _with_state(self, statement: PlannedStatement, sql: str, table: pa.Table) -> pa.Table:
@@ -161,11 +158,6 @@ class FusedStreamTableJoin:
             return statement.run(sql, table)
         finally:
             con.unregister(self._state_name)
-
-    @staticmethod
-    def _finished(result: pa.Table, in_position_order: bool) -> pa.Table:
-        result = _with_header_lists(result.drop_columns([SUSPECT_COL]))
-        return _sorted_by_position(result) if in_position_order else result
 
     def _prepared_inputs(self, records: pa.Table, positions: np.ndarray) -> Optional[tuple[pa.Table, list[str]]]:
         """The fast decode's input table and the spellings of the value's members, or None."""
@@ -193,7 +185,7 @@ class FusedStreamTableJoin:
             columns[HEADERS_COL] = headers
         return pa.table(columns)
 
-    def _probing_sql(self, source: str, sort_in_sql: bool, ctes: str = "") -> str:
+    def _probing_sql(self, source: str) -> str:
         """The probe of the state, WHERE, projection and encoding over the decoded rows `source`."""
         right = ", ".join(f"s.{name}" for name, _ in self.join.right.schema)
         keyed = f"SELECT *, TRY({self.step.left_sql}) AS {JOIN_KEY_COL} FROM {source}"
@@ -201,9 +193,7 @@ class FusedStreamTableJoin:
         matched = f"{JOIN_KEY_COL} IS NOT NULL" if self.step.kind == "LEFT" else f"s.{HASH_COL} IS NOT NULL"
         joined = (f"SELECT d.*, {right} FROM keyed d LEFT JOIN {self._state_name} s "
                   f"ON d.{JOIN_KEY_COL} = s.{HASH_COL} WHERE d.{SUSPECT_COL} OR {matched}")
-        if sort_in_sql:
-            joined += f" ORDER BY d.{SEQ_COL}"
-        return f"WITH {ctes}keyed AS ({keyed}), batch AS ({joined}) {self.select.sql_keeping_suspects}"
+        return f"WITH keyed AS ({keyed}), batch AS ({joined}) {self.select.sql_keeping_suspects}"
 
     def _decoding_sql(self, spellings: list[str], has_headers: bool) -> str:
         columns = self.decode.decoded_value_columns
@@ -228,21 +218,11 @@ def _with_header_lists(rows: pa.Table) -> pa.Table:
     return rows.set_column(index, HEADERS_COL, pa.nulls(rows.num_rows, HEADER_TYPE))
 
 
-def _record_positions(rows: pa.Table) -> np.ndarray:
-    """(partition, offset) of each row as one sortable number: a record's place in its topic."""
-    partitions = rows.column(PARTITION_COL).to_numpy().astype(np.int64)
-    return (partitions << 40) | rows.column(OFFSET_COL).to_numpy()
-
-
-def _in_position_order(rows: pa.Table) -> bool:
-    """Whether the rows come in their records' positions' order. Polled records usually come
-    partition by partition in offset order: then the output order can be checked (and mended) on
-    its positions, cheaper than sorting in the statement."""
-    return bool(np.all(np.diff(_record_positions(rows)) > 0))
-
-
-def _sorted_by_position(rows: pa.Table) -> pa.Table:
-    """The rows sorted by their records' positions (DuckDB's join may give another order)."""
-    if _in_position_order(rows):
-        return rows
-    return rows.take(pa.array(np.argsort(_record_positions(rows), kind="stable")))
+def _in_run_order(result: pa.Table, offsets: pa.ChunkedArray) -> pa.Table:
+    """The result, whose offset column holds each row's place in its run, in the run's order and
+    with the records' own offsets back."""
+    places = result.column(OFFSET_COL).to_numpy()
+    if len(places) > 1 and not np.all(places[1:] > places[:-1]):
+        order = np.argsort(places, kind="stable")
+        result, places = result.take(pa.array(order)), places[order]
+    return result.set_column(result.schema.get_field_index(OFFSET_COL), OFFSET_COL, offsets.take(pa.array(places)))

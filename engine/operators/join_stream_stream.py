@@ -21,12 +21,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.operators.base import ROWTIME_COL
-from engine.operators.join_common import (hash_type, JoinStep, HASH_COL, JOIN_KEY_COL, SideSpec, empty_output, from_ipc,
-                                          ipc_bytes, meta_from, output_schema, output_table)
+from engine.operators.join_common import (hash_type, JoinStep, HASH_COL, JOIN_KEY_COL, SideSpec, empty_output,
+                                          meta_from, output_schema, output_table)
 from engine.state.join_state import WindowedRows
+from engine.state.snapshot import Snapshot, SnapshotError
 from engine.types import to_arrow
 
 KEY_COL = "__jk"
+# A held outer row's place in `held`, in its snapshot table: (time, side order, key hash, position).
+HELD_COLUMNS = ("__held_time", "__held_order", "__held_hash", "__held_position")
 
 
 class StreamStreamJoin(JoinStep):
@@ -179,13 +182,39 @@ class StreamStreamJoin(JoinStep):
         return output_table(self.output_schema, columns, False)
 
     # --- state ---
-    def snapshot(self):
-        left, right = self.left_rows.snapshot(), self.right_rows.snapshot()
-        held = [(t, o, h, s, ipc_bytes(row)) for t, o, h, s, row in self.held]
-        return (ipc_bytes(left[0]), left[1:], ipc_bytes(right[0]), right[1:], self.stream_time, held)
+    def snapshot(self) -> Snapshot:
+        snapshot = Snapshot().put_child("left", self.left_rows.snapshot()) \
+            .put_child("right", self.right_rows.snapshot()).put("stream_time", self.stream_time)
+        for side, name in ((True, "held_left"), (False, "held_right")):
+            snapshot.put_table(name, self._held_table(side))
+        return snapshot
 
-    def restore(self, state) -> None:
-        left, left_meta, right, right_meta, self.stream_time, held = state
-        self.left_rows.restore((from_ipc(left), *left_meta))
-        self.right_rows.restore((from_ipc(right), *right_meta))
-        self.held = [(t, o, h, s, from_ipc(row)) for t, o, h, s, row in held]
+    def _held_table(self, side: bool):
+        """The held outer rows of one side as one table, with their place in `held`."""
+        entries = [(position, entry) for position, entry in enumerate(self.held) if entry[3] == side]
+        if not entries:
+            return None
+        table = pa.concat_tables([entry[4] for _, entry in entries], promote_options="permissive")
+        extra = ([e[0] for _, e in entries], [e[1] for _, e in entries], [e[2] for _, e in entries],
+                 [p for p, _ in entries])
+        for name, values, typ in zip(HELD_COLUMNS, extra, (pa.int64(), pa.int64(), hash_type(self.step), pa.int64())):
+            table = table.append_column(name, pa.array(values, typ))
+        return table
+
+    def restore(self, state: Snapshot) -> None:
+        self.left_rows.restore(state.child("left"))
+        self.right_rows.restore(state.child("right"))
+        self.stream_time = state.integer("stream_time")
+        held = []
+        for side, name, spec in ((True, "held_left", self.left), (False, "held_right", self.right)):
+            table = state.table(name, optional=True)
+            if table is None:
+                continue
+            needed = [column for column, _ in spec.schema] + [ROWTIME_COL, JOIN_KEY_COL, *HELD_COLUMNS]
+            if any(column not in table.column_names for column in needed):
+                raise SnapshotError(f"held rows of the {name[5:]} side lack columns of {needed}")
+            rows = table.drop_columns(list(HELD_COLUMNS))
+            columns = [table.column(c).to_pylist() for c in HELD_COLUMNS]
+            held += [(position, (t, o, h, side, rows.slice(i, 1)))
+                     for i, (t, o, h, position) in enumerate(zip(*columns))]
+        self.held = [entry for _, entry in sorted(held, key=lambda item: item[0])]

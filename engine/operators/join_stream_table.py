@@ -10,9 +10,10 @@ from __future__ import annotations
 import pyarrow as pa
 
 from engine.operators.base import ROWTIME_COL, TOMBSTONE_COL
-from engine.operators.join_common import (JoinStep, HASH_COL, hash_type, JOIN_KEY_COL, SideSpec, empty_output, from_ipc, ipc_bytes,
+from engine.operators.join_common import (JoinStep, HASH_COL, hash_type, JOIN_KEY_COL, SideSpec, empty_output,
                                           meta_from, output_schema, output_table, take_columns)
 from engine.state.join_state import KeyedRows
+from engine.state.snapshot import Snapshot
 
 
 class StreamTableJoin(JoinStep):
@@ -52,8 +53,8 @@ class StreamTableJoin(JoinStep):
         return empty_output(self.output_schema)
 
     # --- state ---
-    def snapshot(self):
-        return ipc_bytes(self.table.snapshot())
+    def snapshot(self) -> Snapshot:
+        return Snapshot().put_child("table", self.table.snapshot())
 
-    def restore(self, state: bytes) -> None:
-        self.table.restore(from_ipc(state))
+    def restore(self, state: Snapshot) -> None:
+        self.table.restore(state.child("table"))

@@ -14,7 +14,6 @@ computed in DuckDB first, merged sessions combine partials (SUM/MIN/MAX), and th
 """
 from __future__ import annotations
 
-import pickle
 from typing import Optional
 
 import duckdb
@@ -26,6 +25,8 @@ from engine.expressions.aggregates import BoundAggregate, _freeze, partial_sql_f
 from engine.operators.aggregate_output import (EMIT, LAST, PASSED, SEQ, STATE_PASSED, AggregateOutput, conform,
                                                python_results_table)
 from engine.operators.base import ROWTIME_COL, TOMBSTONE_COL, WINDOWEND_COL, WINDOWSTART_COL, BatchLayout
+from engine.state.accumulator_state import accumulator_tables, argument_types, load_accumulators
+from engine.state.snapshot import Snapshot, SnapshotError
 
 NO_TIME = -(2 ** 62)
 
@@ -75,6 +76,7 @@ class SessionAggregate:
         self.stream_time = NO_TIME
         self.sequence = 0
         self._expired: list = []       # EMIT FINAL: sessions expired before their final row went out
+        self._value_types: Optional[tuple] = None   # (key and partial types, argument types): checkpoints
 
     def describe(self) -> str:
         return (f"SESSION AGGREGATE [{', '.join(a.name for a in self.aggregates)}] by {len(self.groups)} key(s) "
@@ -83,13 +85,48 @@ class SessionAggregate:
     def advance_time(self, stream_time_ms: int) -> Optional[pa.Table]:
         return None
 
-    def snapshot(self) -> Optional[bytes]:
-        return pickle.dumps({"sessions": self.sessions, "stream_time": self.stream_time,
-                             "sequence": self.sequence}, protocol=pickle.HIGHEST_PROTOCOL)
+    # --- checkpoints: one row per session (key, bounds, time, partials), accumulators beside ---
+    def snapshot(self) -> Snapshot:
+        snapshot = Snapshot().put("stream_time", self.stream_time).put("sequence", self.sequence)
+        owners = [(values, session) for values, sessions in self.sessions.values() for session in sessions]
+        if not owners:
+            return snapshot.put_table("sessions", None)
+        types, arg_types = self._value_types
+        partial_names = [f"p{i}" for i in range(len(self.partial_kinds))]
+        columns = {}
+        for i, (name, typ) in enumerate(zip(self.groups + partial_names, types)):
+            if i < len(self.groups):
+                columns[name] = pa.array([values[i] for values, _ in owners], type=typ)
+            else:
+                columns[name] = pa.array([s.partials[i - len(self.groups)] for _, s in owners], type=typ)
+        for name, attribute in (("start", "start"), ("end", "end"), ("rowtime", "rowtime")):
+            columns[name] = pa.array([getattr(s, attribute) for _, s in owners], pa.int64())
+        snapshot.put_table("sessions", pa.table(columns))
+        for j, table in enumerate(accumulator_tables([s.accumulators for _, s in owners], arg_types)):
+            snapshot.put_table(f"aggregate{j}", table)
+        return snapshot
 
-    def restore(self, state: bytes) -> None:
-        data = pickle.loads(state)
-        self.sessions, self.stream_time, self.sequence = data["sessions"], data["stream_time"], data["sequence"]
+    def restore(self, state: Snapshot) -> None:
+        self.stream_time, self.sequence = state.integer("stream_time"), state.integer("sequence")
+        self.sessions = {}
+        table = state.table("sessions", optional=True)
+        if table is None:
+            return
+        partial_names = [f"p{i}" for i in range(len(self.partial_kinds))]
+        expected = self.groups + partial_names + ["start", "end", "rowtime"]
+        if table.column_names != expected:
+            raise SnapshotError(f"session columns {table.column_names} are not {expected}")
+        tables = [state.table(f"aggregate{j}") for j in range(len(self.python_indices))]
+        owners, arg_types = load_accumulators(tables, table.num_rows,
+                                              [self.aggregates[i].accumulator for i in self.python_indices])
+        columns = {name: table.column(name).to_pylist() for name in expected}
+        for n, accumulators in enumerate(owners):
+            values = [columns[g][n] for g in self.groups]
+            session = _Session(columns["start"][n], columns["end"][n], [columns[p][n] for p in partial_names],
+                               accumulators, columns["rowtime"][n])
+            key = tuple(_freeze(v) for v in values)
+            self.sessions.setdefault(key, (values, []))[1].append(session)
+        self._value_types = ([table.schema.field(name).type for name in self.groups + partial_names], arg_types)
 
     def _con(self) -> duckdb.DuckDBPyConnection:
         return connection()
@@ -134,6 +171,10 @@ class SessionAggregate:
         times = rows.column(ROWTIME_COL).to_pylist()
         seqs = rows.column(SEQ).to_pylist()
         partials = [rows.column(f"p{i}").to_pylist() for i in range(len(self.partial_kinds))]
+        if self._value_types is None:
+            self._value_types = ([rows.schema.field(name).type for name in
+                                  self.groups + [f"p{i}" for i in range(len(self.partial_kinds))]],
+                                 [argument_types(rows.schema, self.arg_columns[i]) for i in self.python_indices])
         args = {i: [rows.column(c).to_pylist() for c in self.arg_columns[i]] for i in self.python_indices}
         updates = []
         for n in range(rows.num_rows):

@@ -1,7 +1,8 @@
 """Sinks: where a query's result batches go.
 
 `TopicSink` encodes key and value columns with the sink's serdes and appends the records to the
-sink topic (partitioned by the serialized key, as Kafka's default partitioner does).
+sink topic (partitioned by the serialized key, as Kafka's default partitioner does). An append
+that fails leaves nothing in the log; the sink keeps its records for `retry_unwritten`.
 `RowSink` hands rows to a transient push query's client instead.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.catalog import DataSource
-from engine.log.api import HEADER_TYPE, Log
+from engine.log.api import HEADER_TYPE, Log, LogAppendError
 from engine.log.arrays import contiguous
 from engine.log.partitioner import partitions_for_keys
 from engine.operators.base import (ENCODED_VALUE_COL, HEADERS_COL, OFFSET_COL, ROWTIME_COL,
@@ -41,6 +42,7 @@ class TopicSink(StatelessOperator):
         value_columns = [c for c in sink.schema.columns if c.namespace == VALUE]
         self._value_serde = create_serde(sink.value_format, value_columns, is_key=False)
         self.records_written = 0
+        self.unwritten: Optional[tuple[pa.Table, Optional[pa.Array]]] = None
         # A key passed through unchanged stays null when it was null (ksqlDB's null GenericKey).
         self._keeps_input_key = keeps_input_key
 
@@ -82,9 +84,23 @@ class TopicSink(StatelessOperator):
             "headers": (batch.column(HEADERS_COL) if HEADERS_COL in batch.column_names
                         else pa.nulls(batch.num_rows, HEADER_TYPE)),
         })
-        self.log.append(self.sink.topic, records, self._partitions(batch))
-        self.records_written += batch.num_rows
+        self._append(records, self._partitions(batch))
         return batch
+
+    def _append(self, records: pa.Table, partitions: Optional[pa.Array]) -> None:
+        try:
+            self.log.append(self.sink.topic, records, partitions)
+        except LogAppendError:
+            self.unwritten = (records, partitions)  # none of it was written: see retry_unwritten
+            raise
+        self.records_written += records.num_rows
+
+    def retry_unwritten(self) -> None:
+        """Append the records whose append failed (the query task retries after a full disk)."""
+        if self.unwritten is not None:
+            records, partitions = self.unwritten
+            self.unwritten = None
+            self._append(records, partitions)
 
     def _partitions(self, batch: pa.Table) -> Optional[pa.Array]:
         """Windowed keys go to the partition of their inner key, as Kafka Streams' windowed

@@ -1,14 +1,14 @@
 """Running an operator's SQL over a batch so that one bad record never fails the batch.
 
-If DuckDB rejects the whole batch (an evaluation error the compiled SQL could not turn into
-NULL), the batch is bisected: the good halves still run vectorized, and only the single failing
+If the statement fails on the batch (an evaluation error the compiled SQL could not turn into
+NULL, or any other error a bad record raises: invalid UTF-8 in a result, an overflow), the batch
+is bisected: the good halves still run vectorized, and only the single failing
 records are dropped and written to the processing log.
 """
 from __future__ import annotations
 
 from typing import Optional
 
-import duckdb
 import pyarrow as pa
 
 from engine.duck import run_sql
@@ -21,7 +21,7 @@ def run_isolating_errors(sql: str, batch: pa.Table, processing_log: ProcessingLo
     """`sql` (which reads the table `batch`) over `batch`, skipping and logging failing records."""
     try:
         return run_sql(sql, batch=batch)
-    except duckdb.Error as error:
+    except Exception as error:  # noqa: BLE001 - a statement that fails on no record at all re-raises
         if batch.num_rows == 0:
             raise
         if batch.num_rows == 1:

@@ -321,7 +321,7 @@ def _bind_call(node: ast.FunctionCall, compiler: ExpressionCompiler, config, ind
     if node.name == "COUNT" and (node.star or not args):
         bound = bind_aggregate("COUNT", [], [], config)
         return AggregateCall(node, (), bound, f"{AGG_PREFIX}{index}")
-    n_columns = column_arg_count(node.name, len(args))
+    n_columns = column_arg_count(node.name, len(args), lambda: [compiler.compile(arg).type for arg in args])
     column_args, literal_args = args[:n_columns], args[n_columns:]
     literals: list[Any] = []
     for position, arg in enumerate(literal_args, start=n_columns + 1):

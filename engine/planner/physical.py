@@ -3,15 +3,22 @@
 A physical plan is a chain: the relation's operators (decode, joins) -> the plan's operators
 (Select, aggregation) -> a sink (a topic, or rows for a transient query). Expressions are
 compiled here, once, to DuckDB SQL; EXPLAIN prints the chain, sink first.
+
+A task runs a plan in two halves around the merge of its input partitions
+(`engine.partition_group`): `prepare` does the stateless work as records are buffered (decoding,
+which gives each row its event time; for a stateless plan, everything but the sink), and
+`process_runs` the rest, on the rows in processing order.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Optional
 
 import pyarrow as pa
 
 from engine.expressions.compiler import ExpressionCompiler
+from engine.expressions.python_udf_duck import has_side_effects, reporting_errors
 from engine.operators.base import TOMBSTONE_COL, BatchLayout, Field, Operator
 from engine.operators.fused import FusedJsonProjection
 from engine.operators.select import OutputColumn, Select
@@ -34,11 +41,50 @@ class PhysicalPlan:
     def output_layout(self) -> BatchLayout:
         return self.operators[-1].layout if self.operators else self.relation.layout
 
+    # Where Python functions that fail on a record log it: (processing log, query id).
+    function_errors: Optional[tuple] = None
+
     def process(self, records: pa.Table | pa.RecordBatch) -> pa.Table:
-        batch = self.relation.process(records)
-        for operator in self.operators:
-            batch = operator.process(batch)
-        return self.sink.process(batch)
+        """A batch of raw records, whole, in its own order."""
+        with self._reporting_errors():
+            batch = self.relation.process(records)
+            for operator in self.operators:
+                batch = operator.process(batch)
+            return self.sink.process(batch)
+
+    def _reporting_errors(self):
+        """Python functions that fail on a record report it to this plan's processing log."""
+        return reporting_errors(*(self.function_errors or (None, None)))
+
+    @cached_property
+    def stateless(self) -> bool:
+        """No operator keeps state (known once: a snapshot of a large state is not cheap)."""
+        return all(op.snapshot() is None for op in self.all_operators())
+
+    def prepare(self, records: pa.Table) -> list[tuple[int, str, pa.Table]]:
+        """The stateless half over raw records of any partitions: (tag, topic, rows) per kind of
+        rows, each row with its `__rowtime`, `__partition` and `__offset`, in the records' order."""
+        with self._reporting_errors():
+            if not self.stateless:
+                return self.relation.prepare(records)
+            if records.num_rows == 0:
+                return []
+            batch = self.relation.process(records)
+            for operator in self.operators:
+                batch = operator.process(batch)
+            return [(0, records.column("topic")[0].as_py(), batch)]
+
+    def process_runs(self, runs: list[tuple[int, pa.Table]]) -> pa.Table:
+        """The rest, over prepared rows in processing order."""
+        with self._reporting_errors():
+            if self.stateless:
+                batches = [rows for _, rows in runs]
+                batch = batches[0] if len(batches) == 1 else pa.concat_tables(batches, promote_options="permissive")
+                return self.sink.process(batch)
+            batch = self.relation.process_runs(runs)
+            for operator in self.operators:
+                batch = operator.process(batch)
+            return self.sink.process(batch)
 
     def all_operators(self) -> list[Operator]:
         return [*self.relation.operators(), *self.operators, self.sink]
@@ -51,7 +97,9 @@ class PhysicalPlan:
 def build_physical_plan(plan, sink_factory, processing_log: ProcessingLog,
                         query_id: Optional[str]) -> PhysicalPlan:
     """`sink_factory(output_layout)` makes the sink operator (a topic or a row collector)."""
-    return plan.build_physical(sink_factory, processing_log, query_id)
+    physical = plan.build_physical(sink_factory, processing_log, query_id)
+    physical.function_errors = (processing_log, query_id)
+    return physical
 
 
 def build_projection(plan, sink_factory, processing_log: ProcessingLog,
@@ -66,11 +114,12 @@ def build_projection(plan, sink_factory, processing_log: ProcessingLog,
     select = build_select(plan, processing_log, query_id, outputs, layout, encoding, sink_reads)
     if getattr(plan, "flatten", None) is not None:
         return PhysicalPlan(relation, [build_flatten(plan, processing_log, query_id), select], sink)
-    fused = relation.fused_with(select) if hasattr(relation, "fused_with") else None
+    once = has_side_effects(select.sql)   # a stateful UDF sees each record once
+    fused = relation.fused_with(select) if hasattr(relation, "fused_with") and not once else None
     if fused is not None:  # a join that runs fused with its projection (engine.operators.join_fused)
         return PhysicalPlan(fused, [], sink)
     decode = relation.operators()[0] if len(relation.operators()) == 1 else None
-    if isinstance(decode, SourceDecode) and FusedJsonProjection.applies_to(decode):
+    if isinstance(decode, SourceDecode) and not once and FusedJsonProjection.applies_to(decode):
         return PhysicalPlan(FusedJsonProjection(decode, select), [], sink)
     return PhysicalPlan(relation, [select], sink)
 

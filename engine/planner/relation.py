@@ -28,6 +28,12 @@ class RelationOperators(Protocol):
     def process(self, records: pa.Table | pa.RecordBatch) -> pa.Table:
         """Raw records (log CONSUME_SCHEMA, any of the relation's topics) to rows of its layout."""
 
+    def prepare(self, records: pa.Table) -> list[tuple[int, str, pa.Table]]:
+        """The decoding alone (stateless): (tag, topic, decoded rows) per kind of rows."""
+
+    def process_runs(self, runs: list[tuple[int, pa.Table]]) -> pa.Table:
+        """Prepared rows, as runs of one tag in processing order, to rows of its layout."""
+
     def operators(self) -> list[Operator]:
         """Its operators, first to last (for EXPLAIN and state snapshots)."""
 
@@ -108,6 +114,13 @@ class SourceDecodeOperators:
 
     def process(self, records: pa.Table | pa.RecordBatch) -> pa.Table:
         return self.decode.process(records)
+
+    def prepare(self, records: pa.Table) -> list[tuple[int, str, pa.Table]]:
+        return [(0, self.decode.source.topic, self.decode.process(records))] if records.num_rows else []
+
+    def process_runs(self, runs: list[tuple[int, pa.Table]]) -> pa.Table:
+        tables = [rows for _, rows in runs]
+        return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
 
     def operators(self) -> list[Operator]:
         return [self.decode]

@@ -5,7 +5,11 @@ schema id, global across subjects; registering a schema that a subject already h
 its id (and an identical schema under another subject gets the same id, as Confluent does).
 A new version must pass the subject's compatibility level (BACKWARD by default). Schemas may
 reference other subjects' versions (`references`). The whole state is one JSON file rewritten
-atomically on each change; a registry without a directory lives in memory.
+atomically and durably (temp + fsync + rename) on each change; a registry without a directory
+lives in memory. The file is data only: reading it checks its shape, and a file that is not a
+registry is an error naming it (never an empty registry, which would give schemas new ids).
+Subjects are names, not paths: any text but control characters, up to 1000 characters (Confluent
+rejects empty subjects and control characters the same way, error 42208).
 """
 from __future__ import annotations
 
@@ -16,6 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from engine.errors import KsqlException
+
+MAX_SUBJECT = 1000
 COMPATIBILITY_LEVELS = ("NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE",
                         "FULL", "FULL_TRANSITIVE")
 SCHEMA_TYPES = ("AVRO", "PROTOBUF", "JSON")
@@ -78,10 +85,7 @@ class SchemaRegistry:
         self._lock = threading.RLock()
         self._state = _State()
         if self._path is not None and self._path.exists():
-            raw = json.loads(self._path.read_text())
-            self._state = _State({int(k): v for k, v in raw["schemas"].items()},
-                                 {s: [tuple(p) for p in vs] for s, vs in raw["subjects"].items()},
-                                 raw.get("compatibility", {}), raw.get("next_id", 1))
+            self._state = _load_state(self._path)
 
     # ------------------------------------------------------------------ reads
     def subjects(self) -> list[str]:
@@ -160,6 +164,7 @@ class SchemaRegistry:
         """Register `schema` under `subject` and return its id (the existing one if already there).
 
         `schema_id` registers under a chosen id (Confluent's IMPORT mode; the QTT harness uses it)."""
+        check_subject(subject)
         schema_type = (schema_type or "AVRO").upper()
         if schema_type not in SCHEMA_TYPES:
             raise SchemaRegistryError(f"Unknown schema type {schema_type}", 42201)
@@ -204,6 +209,8 @@ class SchemaRegistry:
             return number
 
     def set_compatibility(self, level: str, subject: Optional[str] = None) -> str:
+        if subject:
+            check_subject(subject)
         level = level.upper()
         if level not in COMPATIBILITY_LEVELS:
             raise SchemaRegistryError(f"Invalid compatibility level {level}", 42203)
@@ -272,8 +279,52 @@ class SchemaRegistry:
                  "subjects": self._state.subjects, "compatibility": self._state.compatibility,
                  "next_id": self._state.next_id}
         tmp = self._path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state))
+        with open(tmp, "w") as handle:
+            json.dump(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, self._path)
+        directory = os.open(self._path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+
+def check_subject(subject: object) -> str:
+    if not isinstance(subject, str) or not subject or len(subject) > MAX_SUBJECT or \
+            any(ord(c) < 32 or 127 <= ord(c) < 160 for c in subject):
+        raise SchemaRegistryError("Invalid subject: a subject is 1 to 1000 characters, none of them "
+                                  "control characters", 42208)
+    return subject
+
+
+def _load_state(path: Path) -> _State:
+    """The registry file's state, its shape checked; an error naming the file otherwise."""
+    try:
+        raw = json.loads(path.read_bytes())
+        schemas = {int(k): _checked_schema(v) for k, v in raw["schemas"].items()}
+        subjects = {check_subject(s): [_checked_version(p, schemas) for p in vs] for s, vs in raw["subjects"].items()}
+        compatibility = {str(k): str(v) for k, v in raw.get("compatibility", {}).items()}
+        next_id = int(raw.get("next_id", 1))
+    except (ValueError, TypeError, KeyError, AttributeError, SchemaRegistryError) as error:
+        raise KsqlException(f"The schema registry file {path} is corrupt ({type(error).__name__}: {error}); "
+                            "restore it from a backup (starting without it would give schemas new ids)") from None
+    return _State(schemas, subjects, compatibility, next_id)
+
+
+def _checked_schema(entry) -> dict:
+    if not isinstance(entry, dict) or not isinstance(entry.get("schema"), str) or \
+            entry.get("schemaType", "AVRO") not in SCHEMA_TYPES or not isinstance(entry.get("references", []), list):
+        raise ValueError(f"invalid schema entry {str(entry)[:200]}")
+    return entry
+
+
+def _checked_version(pair, schemas: dict) -> tuple[int, int]:
+    version, schema_id = pair
+    if type(version) is not int or type(schema_id) is not int or schema_id not in schemas:
+        raise ValueError(f"invalid version entry {pair!r}")
+    return version, schema_id
 
 
 def _registered(schema_id: int, entry: dict, subject: Optional[str] = None,

@@ -108,19 +108,33 @@ def decode(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, fields, arrow_
             validity = None if present.all() else pa.array(present).buffers()[1]
             array = pa.Array.from_buffers(typ, n, [validity, pa.py_buffer(offsets.tobytes()),
                                                   pa.py_buffer(data.tobytes())])
+            if kind == "string":   # bytes that are not UTF-8 are not a string: fastavro reports them
+                bad |= _invalid_utf8_rows(array)
             array = array.cast(pa.string() if kind == "string" else pa.binary(), safe=False)
         if logical is not None:
             array = array.cast(pa.int64() if pa.types.is_timestamp(logical) else array.type).cast(logical)
         children.append(array)
     bad |= pos != ends
-    if kind_has_strings(fields) and bad.any():
-        pass
     struct = pa.StructArray.from_arrays(children, fields=list(arrow_type))
     return struct, bad
 
 
-def kind_has_strings(fields) -> bool:
-    return any(kind in ("string", "bytes") for _, kind, _, _ in fields)
+def _invalid_utf8_rows(strings: pa.Array) -> np.ndarray:
+    """Which rows of a string array built from raw bytes hold invalid UTF-8: one full validation
+    of the whole array, and halves of it only when that fails."""
+    bad = np.zeros(len(strings), dtype=bool)
+    pending = [(0, len(strings))]
+    while pending:
+        start, end = pending.pop()
+        try:
+            strings.slice(start, end - start).validate(full=True)
+        except pa.ArrowInvalid:
+            if end - start == 1:
+                bad[start] = True
+            else:
+                middle = (start + end) // 2
+                pending += [(start, middle), (middle, end)]
+    return bad
 
 
 def _varint_segment(values: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -16,8 +16,8 @@ import pyarrow.csv as pacsv
 
 from engine.schema import Column
 from engine.serde.api import DecodeResult
-from engine.duck import run_sql
-from engine.serde.json_format import cast_decoded, json_ready_sql, quote_identifier, quote_literal
+from engine.duck import quote_string, run_sql
+from engine.serde.json_format import cast_decoded, json_ready_sql
 from engine.types import SqlType
 
 _NUMERIC_SQL = {"INTEGER": "INTEGER", "BIGINT": "BIGINT", "DOUBLE": "DOUBLE", "DATE": "INTEGER",
@@ -39,23 +39,24 @@ def _text_to_value_sql(x: str, t: SqlType) -> str:
 def _value_to_text_sql(x: str, t: SqlType, delimiter: str, first: bool = False) -> str:
     """The expression writing value `x` of type `t` as a CSV field (NULL for a null value)."""
     if t.base == "STRING":
-        return _quoted_sql(x, delimiter, first)
+        return _csv_quoted_sql(x, delimiter, first)
     if t.base in ("BYTES", "DATE", "TIME", "TIMESTAMP"):
         # The same wire form as JSON: base64, days, ms of day, epoch ms.
-        return _quoted_sql(f"CAST({json_ready_sql(x, t)} AS VARCHAR)", delimiter, first)
+        return _csv_quoted_sql(f"CAST({json_ready_sql(x, t)} AS VARCHAR)", delimiter, first)
     text = f"CAST({x} AS VARCHAR)"
-    return _quoted_sql(text, delimiter, first) if first else text   # a number quotes only as '-' first
+    return _csv_quoted_sql(text, delimiter, first) if first else text   # a number quotes only as '-' first
 
 
-def _quoted_sql(text: str, delimiter: str, first: bool) -> str:
+def _csv_quoted_sql(text: str, delimiter: str, first: bool) -> str:
     """Commons CSV's minimal quoting, as ksqlDB writes: a record's first field unless it starts
     with a letter or digit; any field starting with a character up to '#', ending with one up to
     ' ', or holding the delimiter, a quote or a line break."""
-    specials = " OR ".join(f"contains({text}, {quote_literal(ch)})" for ch in sorted({delimiter, '"', "\n", "\r"}))
+    specials = " OR ".join(f"contains({text}, {quote_string(ch)})" for ch in sorted({delimiter, '"', "\n", "\r"}))
     edges = f"({text} <> '' AND (ord({text}) <= 35 OR ord(right({text}, 1)) <= 32))"
     leading = f" OR NOT regexp_matches({text}, '^[0-9A-Za-z]')" if first else ""
+    quote, doubled = quote_string('"'), quote_string('""')
     return (f"(CASE WHEN {specials} OR {edges}{leading} "
-            f"THEN '\"' || replace({text}, '\"', '\"\"') || '\"' ELSE {text} END)")
+            f"THEN {quote} || replace({text}, {quote}, {doubled}) || {quote} ELSE {text} END)")
 
 
 class DelimitedSerde:
@@ -64,13 +65,13 @@ class DelimitedSerde:
     def __init__(self, columns: list[Column], delimiter: str = ","):
         self.columns = columns
         self.delimiter = delimiter
-        fields = [quote_identifier(f"f{i}") for i in range(len(columns))]
+        fields = [f"f{i}" for i in range(len(columns))]
         values = ", ".join(f"{_text_to_value_sql(f, c.type)} AS c{i}" for i, (f, c) in enumerate(zip(fields, columns)))
         failed = " OR ".join(f"({f} IS NOT NULL AND c{i} IS NULL)" for i, f in enumerate(fields))
         self._convert_sql = f"SELECT *, {failed} AS __failed FROM (SELECT *, {values} FROM fields)"
         texts = [f"coalesce({_value_to_text_sql(f'c{i}', c.type, delimiter, i == 0)}, '')"
                  for i, c in enumerate(columns)]
-        row = f" || {quote_literal(delimiter)} || ".join(texts)
+        row = f" || {quote_string(delimiter)} || ".join(texts)
         self._encode_sql = (f"SELECT CASE WHEN {' AND '.join(f'c{i} IS NULL' for i in range(len(columns)))} "
                             f"AND {len(columns)} = 1 THEN NULL ELSE {row} END AS line FROM rows")
 

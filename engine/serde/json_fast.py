@@ -20,6 +20,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from engine.duck import quote_string
 from engine.schema import Column
 from engine.types import to_arrow
 
@@ -48,7 +49,7 @@ def decode_sql(columns: list[Column], spellings: list[str], document: str) -> De
     structure = orjson.dumps({s: _TRANSFORM_TYPES[c.type.base] for s, c in zip(spellings, columns)}).decode()
     values, doubts = [], []
     for spelling, column in zip(spellings, columns):
-        member = f"j[{_literal(spelling)}]"
+        member = f"j[{quote_string(spelling)}]"
         base = column.type.base
         doubts.append(f"{member} IS NULL")
         if base in _EXACT_LIMITS:
@@ -61,7 +62,7 @@ def decode_sql(columns: list[Column], spellings: list[str], document: str) -> De
         else:
             values.append(member)
     suspect = f"({document} IS NOT NULL AND coalesce({' OR '.join(doubts)}, true))"
-    return DecodeSql(f"json_transform({document}, {_literal(structure)})", values, suspect)
+    return DecodeSql(f"json_transform({document}, {quote_string(structure)})", values, suspect)
 
 
 def spellings_of(text: pa.Array, columns: list[Column]) -> Optional[list[str]]:
@@ -99,7 +100,3 @@ def decode(text: pa.Array, columns: list[Column], run_sql) -> Optional[tuple[lis
     arrays = [result.column(i).combine_chunks().cast(to_arrow(c.type)) for i, c in enumerate(columns)]
     suspect = pc.or_(result.column("__suspect").combine_chunks(), pc.is_null(text))
     return arrays, pc.fill_null(suspect, True)
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

@@ -16,20 +16,12 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.duck import run_sql
+from engine.duck import quote_identifier, quote_string, run_sql
 from engine.schema import Column
 from engine.serde import json_fast
 from engine.serde.api import DecodeResult
 from engine.types import SqlType, to_arrow
 
-
-
-def quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def json_pointer(name: str) -> str:
@@ -59,7 +51,7 @@ def _is_fraction(v: str) -> str:
 
 
 def _node_name_sql(v: str) -> str:
-    cases = " ".join(f"WHEN {quote_literal(ch)} THEN '{name}'" for ch, name in _NODE_BY_FIRST_CHAR.items())
+    cases = " ".join(f"WHEN {quote_string(ch)} THEN {quote_string(name)}" for ch, name in _NODE_BY_FIRST_CHAR.items())
     return f"(CASE {_first(v)} {cases} ELSE (CASE WHEN {_is_fraction(v)} THEN 'DoubleNode' ELSE 'IntNode' END) END)"
 
 
@@ -70,7 +62,7 @@ def _text_value(v: str) -> str:
 
 def _mismatch(v: str, t: SqlType) -> str:
     return (f"('Can''t convert type. sourceType: ' || {_node_name_sql(v)} || "
-            f"', requiredType: {t.base}')")
+            f"{quote_string(', requiredType: ' + t.base)})")
 
 
 class JsonCoercion:
@@ -145,8 +137,9 @@ class JsonCoercion:
             return (f"(CASE WHEN {_first(v)} = '\"' THEN 'Value is not a valid Base64 encoded string' "
                     f"ELSE {_mismatch(v, t)} END)")
         if t.base in _INTEGRAL_SQL or t.base in ("DOUBLE", "DECIMAL"):
-            return (f"(CASE WHEN {_first(v)} = '\"' THEN 'Can''t coerce string to type. targetType: {t.base}' "
-                    f"WHEN {_is_number(v)} THEN 'Value ' || {v}::VARCHAR || ' does not fit type {t}' "
+            not_coerced = quote_string("Can't coerce string to type. targetType: " + t.base)
+            return (f"(CASE WHEN {_first(v)} = '\"' THEN {not_coerced} "
+                    f"WHEN {_is_number(v)} THEN 'Value ' || {v}::VARCHAR || {quote_string(f' does not fit type {t}')} "
                     f"ELSE {_mismatch(v, t)} END)")
         return _mismatch(v, t)
 
@@ -191,10 +184,10 @@ class JsonCoercion:
                      is_object: str | None = None) -> str:
         """Member `name` of JSON object `obj`: the exact key, else the last key whose upper case is `name`."""
         k = self._fresh("k")
-        exact = exact or f"json_extract({obj}, {quote_literal(json_pointer(name))})"
+        exact = exact or f"json_extract({obj}, {quote_string(json_pointer(name))})"
         is_object = is_object or f"{_first(obj)} = '{{'"
         by_upper_case = (f"json_extract({obj}, '/' || replace(replace(list_filter(json_keys({obj}), "
-                         f"lambda {k}: upper({k}) = {quote_literal(name)})[-1], '~', '~0'), '/', '~1'))")
+                         f"lambda {k}: upper({k}) = {quote_string(name)})[-1], '~', '~0'), '/', '~1'))")
         return f"(CASE WHEN {exact} IS NULL AND {is_object} THEN {by_upper_case} ELSE {exact} END)"
 
 
@@ -239,18 +232,18 @@ def _wrapped_members(parsed: str, columns: list[Column], coercion: JsonCoercion)
     A member missing under its exact name is looked up by upper case, unless the document
     plainly contains the exact key (then the member is a JSON null).
     """
-    distinct = len({c.name.upper() for c in columns}) == len(columns)
+    distinct = distinct_ignoring_case([c.name for c in columns])
     if distinct:
         structure = orjson.dumps({c.name: "JSON" for c in columns}).decode()
-        picked = f"json_transform(d, {quote_literal(structure)})"
+        picked = f"json_transform(d, {quote_string(structure)})"
         exact = [f"members.{quote_identifier(c.name)}" for c in columns]
     else:
-        picked = f"json_extract(d, [{', '.join(quote_literal(json_pointer(c.name)) for c in columns)}])"
+        picked = f"json_extract(d, [{', '.join(quote_string(json_pointer(c.name)) for c in columns)}])"
         exact = [f"members[{i + 1}]" for i in range(len(columns))]
     stage = f"SELECT *, {picked} AS members FROM ({parsed})"
     lookups = []
     for column, exact_member in zip(columns, exact):
-        key_text = quote_literal(orjson.dumps(column.name).decode())
+        key_text = quote_string(orjson.dumps(column.name).decode())
         may_differ_in_case = f"first_char = '{{' AND NOT contains(doc, {key_text})"
         lookups.append(coercion.field_lookup("d", column.name, exact=exact_member, is_object=may_differ_in_case))
     return stage, lookups
@@ -298,8 +291,7 @@ class JsonSerde:
         ready = [json_ready_sql(sql, c.type) for sql, c in zip(column_sqls, self.columns)]
         if not self.wrapped:
             return f"to_json({ready[0]})"
-        members = ", ".join(f"{quote_identifier(c.name)} := {r}" for c, r in zip(self.columns, ready))
-        return f"to_json(struct_pack({members}))"
+        return _json_object_sql(self.columns, ready)
 
     def serialize(self, columns: pa.Table) -> pa.Array:
         renamed = columns.rename_columns([f"c{i}" for i in range(columns.num_columns)])
@@ -393,5 +385,19 @@ def _encode_sql(columns: list[Column], wrapped: bool) -> str:
     ready = [json_ready_sql(quote_identifier(f"c{i}"), c.type) for i, c in enumerate(columns)]
     if not wrapped:
         return f"SELECT to_json({ready[0]}) AS doc FROM rows"
-    members = ", ".join(f"{quote_identifier(c.name)} := {r}" for c, r in zip(columns, ready))
-    return f"SELECT to_json(struct_pack({members})) AS doc FROM rows"
+    return f"SELECT {_json_object_sql(columns, ready)} AS doc FROM rows"
+
+
+def _json_object_sql(columns: list[Column], values: list[str]) -> str:
+    """The JSON object of the columns' values, members named exactly as the columns."""
+    if distinct_ignoring_case([c.name for c in columns]):
+        members = ", ".join(f"{quote_identifier(c.name)} := {v}" for c, v in zip(columns, values))
+        return f"to_json(struct_pack({members}))"
+    # DuckDB struct fields match case-insensitively: `a` and `A` need string keys.
+    members = ", ".join(f"{quote_string(c.name)}, {v}" for c, v in zip(columns, values))
+    return f"json_object({members})"
+
+
+def distinct_ignoring_case(names: list[str]) -> bool:
+    """Whether no two names are equal ignoring case (as DuckDB compares identifiers)."""
+    return len({n.lower() for n in names}) == len({n.upper() for n in names}) == len(names)

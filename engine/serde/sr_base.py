@@ -111,21 +111,35 @@ class RegistrySerde:
             rows = np.nonzero(ids == schema_id)[0]
             try:
                 codec = self.reader(int(schema_id)) if self.registry is not None else self.writer()[1]
-                decode_batch = getattr(codec, "decode_batch", None)
-                if decode_batch is not None:
-                    decoded, bad_rows = decode_batch(buffer, starts[rows], ends[rows])
-                else:
-                    raw = buffer.tobytes()
-                    decoded, bad_rows = codec.decode([raw[starts[r]:ends[r]] for r in rows])
-                arrays = self._to_columns(decoded)
-            except Exception as error:  # noqa: BLE001 - the whole group is undecodable
+            except Exception as error:  # noqa: BLE001 - no schema: the whole group is undecodable
                 for r in rows:
                     errors[int(r)] = _message(error)
                 continue
-            for i, message in bad_rows.items():
-                errors[int(rows[i])] = message
-            parts.append((rows, arrays))
+            self._decode_rows(codec, buffer, starts, ends, rows, parts, errors)
         return DecodeResult(self._assemble(n, parts, errors), errors)
+
+    def _decode_rows(self, codec, buffer, starts, ends, rows: np.ndarray, parts: list, errors: dict) -> None:
+        """Decode `rows` in one go; if that raises (a record no codec check caught, a value the
+        columns cannot hold), halves of them, so that only the records that fail are lost."""
+        try:
+            decode_batch = getattr(codec, "decode_batch", None)
+            if decode_batch is not None:
+                decoded, bad_rows = decode_batch(buffer, starts[rows], ends[rows])
+            else:
+                raw = buffer.tobytes()
+                decoded, bad_rows = codec.decode([raw[starts[r]:ends[r]] for r in rows])
+            arrays = self._to_columns(decoded)
+        except Exception as error:  # noqa: BLE001 - isolate the records that raise it
+            if len(rows) == 1:
+                errors[int(rows[0])] = _message(error)
+                return
+            middle = len(rows) // 2
+            self._decode_rows(codec, buffer, starts, ends, rows[:middle], parts, errors)
+            self._decode_rows(codec, buffer, starts, ends, rows[middle:], parts, errors)
+            return
+        for i, message in bad_rows.items():
+            errors[int(rows[i])] = message
+        parts.append((rows, arrays))
 
     def _to_columns(self, decoded: pa.Array) -> list[pa.Array]:
         if not self.wrapped:

@@ -1,52 +1,40 @@
-"""Checkpoint files whose large immutable parts are written once, not at every checkpoint.
+"""Checkpoint files, verified, whose large immutable parts are written once, not at every checkpoint.
 
-A checkpoint is one pickle of the operators' snapshots and the consumer positions they cover,
+A checkpoint is one snapshot container (`engine.state.snapshot`: a JSON header and Arrow/raw
+sections, CRC-checked; no pickle) of the operators' state and the consumer positions it covers,
 written to a temporary file, fsynced and renamed over the previous one. State that does not change
-once built (a fragment's columns: only its `alive` mask changes) is wrapped in `Stored`. The first
-checkpoint holding a `Stored` value writes it to its own file in `<checkpoint>.blobs/` (fsynced
-before the checkpoint is renamed into place) and remembers the file's name; the pickle, and every
-later checkpoint holding the same value, only names that file. A checkpoint therefore costs what
-changed since the previous one rather than the whole state. Blob files that the newest checkpoint
-no longer names (dropped or merged fragments, leftovers of a crash mid-checkpoint) are deleted once
-it is in place.
+once built (a fragment's columns: only its `alive` mask changes) is a `Stored` value. The first
+checkpoint holding one writes it to its own container file in `<checkpoint>.blobs/` (fsynced before
+the checkpoint is renamed into place) and the checkpoint names that file with its CRC and size;
+every later checkpoint holding the same value only names it again. A checkpoint therefore costs
+what changed since the previous one rather than the whole state. Blob files that the newest
+checkpoint no longer names (dropped or merged fragments, leftovers of a crash mid-checkpoint) are
+deleted once it is in place.
 
-The hook is `Stored.__reduce__`: while `CheckpointFile.write` runs on this thread it writes the
-blob and pickles a reference; anywhere else (snapshots sent to a Kafka changelog) the value is
-pickled inline, so `Stored` is an ordinary picklable wrapper outside checkpoint files.
+Reading verifies everything before any state is built: the checkpoint's CRC, then each named
+blob's (its own CRC, and the one and size the checkpoint recorded for it). Blob names are 32 hex
+digits, so a checkpoint cannot point outside its blob directory. Any mismatch is a
+`CheckpointError` naming the file; the caller decides what to do (a query rebuilds its state).
 """
 from __future__ import annotations
 
+import errno
 import os
-import pickle
-import threading
+import stat
 import uuid
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
-_context = threading.local()       # .writer / .reader: the CheckpointFile writing or reading here
-
-
-class Stored:
-    """An immutable value that checkpoint files store once (see the module docstring)."""
-
-    __slots__ = ("value", "blob")
-
-    def __init__(self, value: Any, blob: Optional[str] = None):
-        self.value = value
-        self.blob = blob           # the blob file holding it, once a checkpoint wrote one
-
-    def __reduce__(self):
-        writer = getattr(_context, "writer", None)
-        if writer is None:
-            return (Stored, (self.value,))
-        return (_stored_blob, (writer.blob_for(self),))
+from engine.state.snapshot import BLOB_NAME, Snapshot, SnapshotError, Stored, container_crc, decode, encode
 
 
-def _stored_blob(name: str) -> Stored:
-    reader = getattr(_context, "reader", None)
-    if reader is None:
-        raise pickle.UnpicklingError(f"blob {name} referenced outside a checkpoint read")
-    return Stored(reader.read_blob(name), name)
+class CheckpointError(Exception):
+    """A checkpoint that cannot be read: missing, unreadable, corrupt or incomplete."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"checkpoint {path}: {reason}")
+        self.path = path
+        self.reason = reason
 
 
 class CheckpointFile:
@@ -60,54 +48,80 @@ class CheckpointFile:
     def exists(self) -> bool:
         return self.path.exists()
 
-    def write(self, snapshot: Any) -> None:
+    def write(self, snapshot: Snapshot) -> None:
         """Atomically replace the checkpoint with `snapshot`; its new blobs are durable first."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._referenced, self._written = set(), []
-        temporary = self.path.with_suffix(".tmp")
-        _context.writer = self
-        try:
-            with open(temporary, "wb") as handle:
-                pickle.dump(snapshot, handle, protocol=pickle.HIGHEST_PROTOCOL)
-                handle.flush()
-                self._sync_blobs()
-                os.fsync(handle.fileno())
-        finally:
-            _context.writer = None
+        pieces, _ = encode(snapshot, self)
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        with open(temporary, "wb") as handle:
+            for piece in pieces:
+                handle.write(piece)
+            handle.flush()
+            self._sync_blobs()
+            os.fsync(handle.fileno())
+        # Not fsyncing the directory after the rename: if a power loss undoes it, the previous
+        # checkpoint may name blobs deleted below, which reading detects (the query rebuilds).
         os.replace(temporary, self.path)
         self._delete_unreferenced()
 
-    def read(self) -> Any:
-        _context.reader = self
+    def read(self) -> Snapshot:
+        """The verified checkpoint, its blobs included; CheckpointError if it cannot be used."""
         try:
-            with open(self.path, "rb") as handle:
-                return pickle.load(handle)
-        finally:
-            _context.reader = None
+            data = _read_all(self.path)
+        except FileNotFoundError:
+            raise CheckpointError(self.path, "missing") from None
+        except OSError as error:
+            raise CheckpointError(self.path, f"unreadable ({error.strerror or error})") from None
+        try:
+            return decode(data, self)
+        except SnapshotError as error:
+            raise CheckpointError(self.path, str(error)) from None
 
-    # --- blobs ---
-    def blob_for(self, stored: Stored) -> str:
-        """The name of the blob file holding `stored`, writing it if this store has none yet."""
+    def set_aside(self) -> Optional[Path]:
+        """Move an unusable checkpoint to `<name>.corrupt` (kept for inspection, one at a time)."""
+        if not self.path.exists():
+            return None
+        aside = self.path.with_name(self.path.name + ".corrupt")
+        os.replace(self.path, aside)
+        return aside
+
+    # --- blobs (engine.state.snapshot.BlobStore) ---
+    def blob_for(self, stored: Stored) -> Stored:
+        """`stored`, written to a blob file unless one from an earlier checkpoint holds it."""
         if stored.blob is None or stored.blob not in self._on_disk:
-            stored.blob = self._write_blob(stored.value)
+            self._write_blob(stored)
         self._referenced.add(stored.blob)
-        return stored.blob
+        return stored
 
-    def _write_blob(self, value: Any) -> str:
+    def _write_blob(self, stored: Stored) -> None:
         self.blobs.mkdir(parents=True, exist_ok=True)
         name = uuid.uuid4().hex
+        pieces, crc = encode(stored.value)
         path = self.blobs / name
         with open(path, "wb") as handle:
-            pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            for piece in pieces:
+                handle.write(piece)
+        stored.blob, stored.crc, stored.size = name, crc, sum(memoryview(p).nbytes for p in pieces)
         self._on_disk.add(name)
         self._written.append(path)
-        return name
 
-    def read_blob(self, name: str) -> Any:
-        with open(self.blobs / name, "rb") as handle:
-            value = pickle.load(handle)
+    def read_blob(self, name: str, crc: int, size: int) -> Stored:
+        if not BLOB_NAME.fullmatch(name):
+            raise SnapshotError(f"invalid blob name {name!r}")
+        path = self.blobs / name
+        try:
+            data = _read_all(path)
+        except OSError as error:
+            raise SnapshotError(f"blob {name}: {error.strerror or error}") from None
+        if len(data) != size or container_crc(data) != crc:
+            raise SnapshotError(f"blob {name} is not the one the checkpoint names (size or CRC differ)")
+        try:
+            value = decode(data)
+        except SnapshotError as error:
+            raise SnapshotError(f"blob {name}: {error}") from None
         self._on_disk.add(name)
-        return value
+        return Stored(value, name, crc, size)
 
     def _sync_blobs(self) -> None:
         if not self._written:
@@ -131,3 +145,23 @@ class CheckpointFile:
             except FileNotFoundError:
                 pass
         self._on_disk &= self._referenced
+
+
+def _read_all(path: Path) -> bytearray:
+    """The bytes of a regular file (not a symlink, a FIFO or a device: whoever planted one there
+    gets an error, not a hang), in a writable buffer (restored arrays may be updated in place)."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        data = bytearray(info.st_size)
+        view, done = memoryview(data), 0
+        while done < len(data):
+            count = os.readv(descriptor, [view[done:]])
+            if count == 0:
+                raise OSError(errno.EIO, "the file shrank while it was read")
+            done += count
+        return data
+    finally:
+        os.close(descriptor)

@@ -2,8 +2,9 @@
 
 Both keep their rows in one Arrow table, so a probe is an array operation: `KeyedRows.lookup`
 finds the row of every probe key at once (`index_in`), `WindowedRows.matches` joins a whole run
-against the buffered rows with their time bounds in one DuckDB statement. Snapshots are Arrow
-IPC bytes, restored after a restart with the query's checkpoint.
+against the buffered rows with their time bounds in one DuckDB statement. Snapshots hold the
+rows as an Arrow table (`Stored`: a checkpoint rewrites a side only if it changed since the last
+one) and are restored, cast to the side's schema, after a restart.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from typing import Optional
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from engine.state.snapshot import Snapshot, Stored
 
 HASH_COL = "__jh"
 TIME_COL = "__rowtime"
@@ -36,6 +39,7 @@ class KeyedRows:
         self.schema = schema
         self.rows: pa.Table = schema.empty_table()
         self._index_cache: Optional[pa.Array] = None
+        self._stored: Optional[Stored] = None     # `rows` as the last checkpoint stored them
 
     def __len__(self) -> int:
         return self.rows.num_rows
@@ -65,16 +69,19 @@ class KeyedRows:
         added = latest.filter(alive).select(self.schema.names).cast(self.schema)
         self.rows = pa.concat_tables([current, added]).combine_chunks()
         self._index_cache = None
+        self._stored = None
 
     def take(self, indices) -> pa.Table:
         return self.rows.take(indices)
 
-    def snapshot(self) -> pa.Table:
-        return self.rows
+    def snapshot(self) -> Snapshot:
+        return Snapshot().put_stored("rows", _stored(self))
 
-    def restore(self, rows: pa.Table) -> None:
-        self.rows = rows.cast(self.schema)
+    def restore(self, state: Snapshot) -> None:
+        stored = state.stored("rows")
+        self.rows = stored.value.table("rows", self.schema)
         self._index_cache = None
+        self._stored = stored
 
 
 class WindowedRows:
@@ -86,6 +93,7 @@ class WindowedRows:
         self.rows: pa.Table = schema.empty_table()
         self.observed_time = -1          # the largest timestamp put into this side's store
         self.next_order = 0
+        self._stored: Optional[Stored] = None     # `rows` as the last checkpoint stored them
 
     def put(self, rows: pa.Table) -> None:
         """Store a run: each record is dropped if already expired at its put (ts <= observed - retention)."""
@@ -105,6 +113,7 @@ class WindowedRows:
         self._expire()
 
     def _expire(self) -> None:
+        self._stored = None
         if self.rows.num_rows == 0:
             return
         oldest = pc.min(self.rows.column(TIME_COL)).as_py()
@@ -130,9 +139,19 @@ class WindowedRows:
         return (out.column("i").to_numpy(zero_copy_only=False).astype(np.int64),
                 out.column("j").to_numpy(zero_copy_only=False).astype(np.int64))
 
-    def snapshot(self) -> tuple[pa.Table, int, int]:
-        return self.rows, self.observed_time, self.next_order
+    def snapshot(self) -> Snapshot:
+        return Snapshot().put_stored("rows", _stored(self)).put("observed_time", self.observed_time) \
+            .put("next_order", self.next_order)
 
-    def restore(self, state) -> None:
-        rows, self.observed_time, self.next_order = state
-        self.rows = rows.cast(self.schema)
+    def restore(self, state: Snapshot) -> None:
+        stored = state.stored("rows")
+        self.rows = stored.value.table("rows", self.schema)
+        self.observed_time, self.next_order = state.integer("observed_time"), state.integer("next_order")
+        self._stored = stored
+
+
+def _stored(rows) -> Stored:
+    """A side's rows as a `Stored` value, made again only after they changed."""
+    if rows._stored is None:
+        rows._stored = Stored(Snapshot().put_table("rows", rows.rows))
+    return rows._stored

@@ -12,7 +12,8 @@ work.
 A time-windowed store (`bucket_column` = the window start) also records each fragment's span of
 window starts, so a batch joins only the fragments its windows can be in, and closing windows
 looks only at fragments old enough to hold closed ones. Snapshots are the fragments themselves
-(immutable Arrow tables, which checkpoint files write once: `Stored`) with their masks as bits.
+(immutable Arrow tables, which checkpoint files write once: `Stored`) with their masks as bits;
+a restored fragment must have the store's columns and a mask of its length.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.state.checkpoint_store import Stored
+from engine.state.snapshot import Snapshot, SnapshotError, Stored
 
 ROWID, ALIVE = "__rowid", "__alive"
 MAX_FRAGMENTS = 8
@@ -44,7 +45,7 @@ class Fragment:
 
     def stored_table(self) -> Stored:
         if self.stored is None:
-            self.stored = Stored(self.table)
+            self.stored = Stored(Snapshot().put_table("rows", self.table))
         return self.stored
 
 
@@ -203,22 +204,25 @@ class KeyedTable:
         return removed[0] if len(removed) == 1 else pa.concat_tables(removed)
 
     # --- checkpoints ---
-    def snapshot(self) -> dict:
+    def snapshot(self) -> Snapshot:
         """The fragments (immutable Arrow tables, which a checkpoint file writes once) with their
         masks as bits."""
-        return {"schema": self._schema,
-                "fragments": [(f.stored_table(), np.packbits(f.alive), f.low, f.high) for f in self.fragments]}
+        fragments = [Snapshot().put_stored("rows", f.stored_table()).put_array("alive", np.packbits(f.alive))
+                     .put("low", f.low).put("high", f.high) for f in self.fragments]
+        return Snapshot().put_table("schema", None if self._schema is None else self._schema.empty_table()) \
+            .put_children("fragments", fragments)
 
-    def restore(self, data) -> None:
-        if data is None or isinstance(data, pa.Table):     # older checkpoints: one table
-            self.table = data
-            return
-        self._schema = data["schema"]
-        self.fragments = [_restored_fragment(*entry) for entry in data["fragments"]]
-
-
-def _restored_fragment(table, alive: np.ndarray, low: int, high: int) -> Fragment:
-    """A fragment from its snapshot; older checkpoints hold the table and a bool mask as such."""
-    if not isinstance(table, Stored):
-        return Fragment(table, alive, low, high)
-    return Fragment(table.value, np.unpackbits(alive, count=table.value.num_rows).astype(bool), low, high, table)
+    def restore(self, data: Snapshot) -> None:
+        schema = data.table("schema", optional=True)
+        self._schema = None if schema is None else schema.schema
+        fragments = []
+        for entry in data.children("fragments"):
+            if entry is None or self._schema is None:
+                raise SnapshotError("a fragment without a schema")
+            stored = entry.stored("rows")
+            table = stored.value.table("rows", self._schema)
+            packed = entry.array("alive", np.uint8, (table.num_rows + 7) // 8)
+            alive = np.unpackbits(packed, count=table.num_rows).astype(bool)
+            fragments.append(Fragment(table, alive, entry.integer("low"), entry.integer("high"),
+                                      stored if table is stored.value.table("rows") else None))
+        self.fragments = fragments

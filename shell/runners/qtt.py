@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 import orjson
 
 from shell.runners import qtt_compare
+from shell.runners.production_order import ProductionOrder
 
 # TestExecutor.BASE_CONFIG, as ksqlite property names.
 BASE_CONFIG: dict[str, Any] = {
@@ -81,21 +82,28 @@ class CaseResult:
     file: str
     name: str
     status: str               # passed | failed | error | skipped
-    outputs: list[dict] = field(default_factory=list)
-    error: Optional[str] = None
+    outputs: list[dict] = field(default_factory=list)   # the records the run really produced
+    error: Optional[str] = None        # the error the run really raised (compared, if expected)
     reason: Optional[str] = None
     schema_registry: bool = False
     area: Optional[str] = None
     note: Optional[str] = None  # verbose-only detail (e.g. exception type differs)
+    error_type: Optional[str] = None   # the class of the error raised
+    expected_error: Optional[dict] = None   # the case's expectedException / expectedError
 
     @property
     def line(self) -> str:
         return f"{self.file} :: {self.name}"
 
     def to_report(self) -> dict:
-        return {"file": self.file, "name": self.name, "status": self.status,
-                "outputs": self.outputs, "error": self.error, "reason": self.reason,
-                "schema_registry": self.schema_registry, "area": self.area}
+        report = {"file": self.file, "name": self.name, "status": self.status,
+                  "outputs": self.outputs, "error": self.error, "reason": self.reason,
+                  "schema_registry": self.schema_registry, "area": self.area}
+        if self.error_type is not None:
+            report["error_type"] = self.error_type
+        if self.expected_error is not None:
+            report["expected_error"] = self.expected_error
+        return report
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,12 @@ class RunOptions:
     case_timeout: float = CASE_TIMEOUT_SECONDS
     areas_file: Optional[str] = None
     bootstrap_servers: Optional[str] = None     # run on this Kafka cluster, not the embedded log
+    extension_dir: Optional[str] = None         # Python UDFs to load (ksql.extension.dir), as
+                                                # ksqlDB's harness has its test functions' jar
+
+    def engine_properties(self) -> dict[str, Any]:
+        """Properties every case's engine gets on top of the case's own."""
+        return {"ksql.extension.dir": self.extension_dir} if self.extension_dir else {}
 
     def selects(self, case: QttCase) -> bool:
         if self.only is not None and case.line not in self.only:
@@ -266,19 +280,20 @@ def _floats(value: Any) -> Any:
 
 
 def observe_case(case: QttCase, data_dir: str, engine_factory: Callable = default_engine_factory,
-                 idle_timeout: float = IDLE_TIMEOUT_SECONDS) -> Observation:
+                 idle_timeout: float = IDLE_TIMEOUT_SECONDS, properties: Optional[dict] = None) -> Observation:
     """Run one case on a fresh engine and record what happened. All engine calls live here."""
     spec, observation = case.spec, Observation()
-    engine = engine_factory(data_dir, {**BASE_CONFIG, **(spec.get("properties") or {})})
+    engine = engine_factory(data_dir, {**BASE_CONFIG, **(spec.get("properties") or {}), **(properties or {})})
     try:
         for topic, partitions in topics_to_create(spec):
             engine.create_topic(topic, partitions)
+        order = ProductionOrder(engine)
         try:
             register_topic_schemas(engine, spec)
-            _execute_and_feed(engine, spec, idle_timeout)
+            _execute_and_feed(engine, spec, idle_timeout, order)
         except Exception as exc:  # noqa: BLE001 - a statement or processing failure is data here
             observation.exception = exc
-        _collect_results(engine, spec, observation)
+        _collect_results(engine, spec, observation, order)
     finally:
         with deadline(CLOSE_TIMEOUT_SECONDS):
             engine.close()
@@ -337,25 +352,27 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _execute_and_feed(engine: Any, spec: dict, idle_timeout: float) -> None:
-    """Statements one at a time, then the inputs one record at a time, as ksqlDB's harness pipes
-    them. The first idle run processes what INSERT VALUES statements wrote."""
+def _execute_and_feed(engine: Any, spec: dict, idle_timeout: float, order: ProductionOrder) -> None:
+    """Statements one at a time, then the inputs one record at a time, each processed before the
+    next, as ksqlDB's harness pipes them (what an INSERT VALUES statement wrote, too)."""
     for statement in spec.get("statements", []):
         engine.execute(statement)
-    engine.run_until_idle(timeout=idle_timeout)
+        engine.run_until_idle(timeout=idle_timeout)
+        order.mark()
     for raw in spec.get("inputs") or []:
         engine.produce_test_records([input_record(raw)])
         engine.run_until_idle(timeout=idle_timeout)
+        order.mark()
 
 
-def _collect_results(engine: Any, spec: dict, observation: Observation) -> None:
+def _collect_results(engine: Any, spec: dict, observation: Observation, order: ProductionOrder) -> None:
     """Records of every topic but the inputs, the post.sources descriptions, the topic names."""
     observation.topics = list(engine.topic_names())
     input_topics = {r["topic"] for r in spec.get("inputs") or []}
     for topic in observation.topics:
         if topic not in input_topics:
             with contextlib.suppress(Exception):  # e.g. an internal topic no source describes
-                observation.records[topic] = list(engine.read_topic_records(topic))
+                observation.records[topic] = order.records(topic)
     for source in (spec.get("post") or {}).get("sources") or []:
         observation.sources[source["name"]] = _describe(engine, source["name"])
 
@@ -420,9 +437,14 @@ def _judge_expected_exception(expected: dict, actual: Optional[BaseException]):
     if want_message not in message:
         return "failed", message, f"expected exception message containing {want_message!r}, got {message!r}", None
     want_type = _simple_class_name(expected.get("type"))
-    got_type = _simple_class_name(getattr(actual, "kind", None) or type(actual).__name__)
+    got_type = error_type(actual)
     note = f"exception type {got_type} (expected {want_type})" if want_type != got_type else None
-    return "passed", None, None, note
+    return "passed", message, None, note
+
+
+def error_type(exc: BaseException) -> str:
+    """The simple class name of an error as ksqlDB would name it (`kind`), else Python's."""
+    return _simple_class_name(getattr(exc, "kind", None) or type(exc).__name__)
 
 
 def _resolve_topic(name: str, topics: list[str]) -> str:
@@ -475,9 +497,14 @@ def run_case(case: QttCase, options: RunOptions = RunOptions(),
     try:
         with tempfile.TemporaryDirectory(prefix="ksqlite-qtt-", ignore_cleanup_errors=True) as data_dir:
             with deadline(options.case_timeout):
-                observation = observe_case(case, data_dir, engine_factory, options.idle_timeout)
+                observation = observe_case(case, data_dir, engine_factory, options.idle_timeout,
+                                           options.engine_properties())
         result.status, result.error, result.reason, result.note = judge(case, observation)
         result.outputs = report_outputs(observation)
+        result.expected_error = case.spec.get("expectedException")
+        if observation.exception is not None:
+            result.error = exception_text(observation.exception)
+            result.error_type = error_type(observation.exception)
     except (Exception, CaseTimeout) as exc:  # noqa: BLE001 - one broken case must not stop the run
         result.status, result.error = "error", f"{type(exc).__name__}: {exception_text(exc)}"
         result.reason = f"case crashed: {result.error}"
@@ -602,10 +629,11 @@ def parse_baseline_line(line: str) -> tuple[str, str]:
 
 def run_command(paths: list[str], report: Optional[str] = None, name_filter: Optional[str] = None,
                 verbose: bool = False, jobs: int = 1, baseline: Optional[str] = None,
-                bootstrap_servers: Optional[str] = None) -> int:
+                bootstrap_servers: Optional[str] = None, extension_dir: Optional[str] = None) -> int:
     """The `ksqlite qtt` subcommand. Exit status 0 only if nothing failed."""
-    results = run_paths(paths, RunOptions(name_filter=name_filter, bootstrap_servers=bootstrap_servers),
-                        jobs=max(1, jobs))
+    options = RunOptions(name_filter=name_filter, bootstrap_servers=bootstrap_servers,
+                         extension_dir=extension_dir)
+    results = run_paths(paths, options, jobs=max(1, jobs))
     if report:
         write_report(results, report)
     for line in console_lines(results, verbose):

@@ -41,27 +41,34 @@ def run_case(case: qtt.QttCase, options: qtt.RunOptions = qtt.RunOptions()) -> q
     if not case.enabled:
         result.reason = "disabled (enabled: false)"
         return result
+    seen: dict[str, Any] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="ksqlite-rqtt-", ignore_cleanup_errors=True) as data:
-            problem = _observe_and_judge(case.spec, data)
+            problem = _observe_and_judge(case.spec, data, options, seen)
         result.status, result.reason = ("failed", problem) if problem else ("passed", None)
+        result.error, result.error_type = seen.get("error"), seen.get("error_type")
+        result.outputs = seen.get("outputs", [])
+        result.expected_error = case.spec.get("expectedError")
     except Exception as exc:  # noqa: BLE001 - one broken case must not stop the run
         result.status, result.error = "error", f"{type(exc).__name__}: {exc}"
         result.reason = f"case crashed: {result.error}"
     return result
 
 
-def _observe_and_judge(spec: dict, data_dir: str) -> Optional[str]:
+def _observe_and_judge(spec: dict, data_dir: str, options: qtt.RunOptions, seen: dict) -> Optional[str]:
+    """Run the case on a server; None if it did what it expects, else why not. `seen` gets the
+    error the server answered with (`error`, `error_type`), if any."""
     from engine.engine import Engine
     from shell.server import ServerThread
-    properties = {**qtt.BASE_CONFIG, **SERVER_PROPERTIES, **(spec.get("properties") or {})}
+    properties = {**qtt.BASE_CONFIG, **SERVER_PROPERTIES, **(spec.get("properties") or {}),
+                  **options.engine_properties()}
     engine = Engine(data_dir, properties=properties)
     try:
         for topic, partitions in topics_to_create(spec):
             engine.create_topic(topic, partitions)
         with ServerThread(engine, port=0) as server, \
                 httpx.Client(base_url=server.url, timeout=httpx.Timeout(30, read=QUERY_READ_TIMEOUT)) as http:
-            return _drive(spec, engine, server, http)
+            return _drive(spec, engine, server, http, seen)
     finally:
         engine.close()
 
@@ -79,7 +86,7 @@ def topics_to_create(spec: dict) -> list[tuple[str, int]]:
             for topic, partitions in qtt.topics_to_create(spec)]
 
 
-def _drive(spec: dict, engine, server, http: httpx.Client) -> Optional[str]:
+def _drive(spec: dict, engine, server, http: httpx.Client, seen: dict) -> Optional[str]:
     statements = spec.get("statements") or []
     first_query = next((i for i, s in enumerate(statements) if _QUERY.match(s)), len(statements))
     admin, queries = statements[:first_query], statements[first_query:]
@@ -88,7 +95,7 @@ def _drive(spec: dict, engine, server, http: httpx.Client) -> Optional[str]:
     if admin:
         reply = http.post("/ksql", json={"ksql": "\n".join(admin), "streamsProperties": {}})
         if reply.status_code != 200:
-            return _judge_error(expected_error, reply, "admin statements")
+            return _judge_error(expected_error, reply, "admin statements", seen)
         responses.extend({"admin": entity} for entity in reply.json())
     wait_for_push = bool((spec.get("inputConditions") or {}).get("waitForActivePushQuery"))
     if not wait_for_push:
@@ -97,12 +104,12 @@ def _drive(spec: dict, engine, server, http: httpx.Client) -> Optional[str]:
         body, status = _query(http, server, text, engine, spec if wait_for_push else None)
         wait_for_push = False
         if status != 200:
-            return _judge_error(expected_error, body, text)
+            return _judge_error(expected_error, body, text, seen)
         responses.append({"query": body})
     if expected_error:
         return f"expected error {expected_error.get('message')!r}, but every statement succeeded"
     _settle(engine)
-    problem = _outputs_mismatch(spec, engine)
+    problem = _outputs_mismatch(spec, engine, seen)
     if problem:
         return problem
     # As ksqlDB's RestTestExecutor: a query's rows are compared as a multiset unless the case
@@ -175,10 +182,13 @@ def _elements(raw: str) -> list[Any]:
     return out
 
 
-def _judge_error(expected: Optional[dict], reply, where: str) -> Optional[str]:
+def _judge_error(expected: Optional[dict], reply, where: str, seen: dict) -> Optional[str]:
     body = reply.json() if isinstance(reply, httpx.Response) else reply
     status = reply.status_code if isinstance(reply, httpx.Response) else None
     message = body.get("message", "") if isinstance(body, dict) else str(body)
+    seen["error"] = message
+    if isinstance(body, dict) and body.get("@type"):
+        seen["error_type"] = body["@type"]
     if not expected:
         return f"unexpected error in {where}: {message}"
     if expected.get("message") and expected["message"] not in message:
@@ -188,14 +198,18 @@ def _judge_error(expected: Optional[dict], reply, where: str) -> Optional[str]:
     return None
 
 
-def _outputs_mismatch(spec: dict, engine) -> Optional[str]:
+def _outputs_mismatch(spec: dict, engine, seen: dict) -> Optional[str]:
+    """The expected topics' records against theirs (which go to `seen["outputs"]`)."""
     expected: dict[str, list[dict]] = {}
     for record in spec.get("outputs") or []:
         expected.setdefault(record["topic"], []).append(record)
     topics = engine.topic_names()
     for topic, records in expected.items():
         name = next((t for t in topics if t.upper() == topic.upper()), topic)
-        actual = engine.read_topic_records(name) if name in topics else []
+        actual = list(engine.read_topic_records(name)) if name in topics else []
+        seen.setdefault("outputs", []).extend(
+            {"topic": name, "key": r.key, "value": r.value, "timestamp": r.timestamp, "window": r.window}
+            for r in actual)
         problem = qtt_compare.records_mismatch(topic, records, actual, bool(spec.get("inputs")))
         if problem:
             return problem

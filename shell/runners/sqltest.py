@@ -19,6 +19,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from grammar import ast
 from grammar.parser import parse_statement, split_statements
+from shell.runners.production_order import ProductionOrder
 from shell.server_formats import json_value
 
 _DIRECTIVE = re.compile(r"^\s*--@([\w.]+):\s*(.*?)\s*$")
@@ -96,17 +97,21 @@ def run_test(test: SqlTest, temp_folder: Optional[str] = None) -> TestOutcome:
 
 
 def _run_statements(engine, test: SqlTest) -> Optional[Exception]:
+    """Each statement is processed before the next (an INSERT's record goes through the queries
+    at once), as ksqlDB's test driver pipes it."""
     cursors: dict[str, int] = {}
+    order = ProductionOrder(engine)
     try:
         for text in test.statements:
             statement = parse_statement(text, client_statements=True)
             if isinstance(statement, (ast.AssertValues, ast.AssertNullValues)):
-                engine.run_until_idle(timeout=30)
-                _assert_record(engine, statement, cursors)
+                _assert_record(engine, order, statement, cursors)
             elif isinstance(statement, ast.AssertSource):
                 _assert_source(engine, statement)
             else:
                 engine.execute(text)
+                engine.run_until_idle(timeout=30)
+                order.mark()
         return None
     except Exception as exc:  # noqa: BLE001 - a failing statement is the test's outcome
         return exc
@@ -131,11 +136,11 @@ def _columns_of(engine, source, record) -> dict[str, Any]:
     return out
 
 
-def _assert_record(engine, statement, cursors: dict[str, int]) -> None:
+def _assert_record(engine, order: ProductionOrder, statement, cursors: dict[str, int]) -> None:
     source = engine.catalog.get_source(statement.source)
     if source is None:
         raise AssertionFailed(f"Cannot check values: {statement.source} does not exist")
-    records = engine.read_topic_records(source.topic)
+    records = order.records(source.topic)
     position = cursors.get(source.topic, 0)
     if position >= len(records):
         raise AssertionFailed(f"Expected another record ({statement.text}) for {source.name}, "

@@ -10,29 +10,36 @@ from pathlib import Path
 from typing import Optional
 
 from shell.runners import qtt, qtt_compare
+from shell.runners.production_order import ProductionOrder
 
 
-def run(statements: str, inputs: list[dict], outputs: list[dict]) -> Optional[str]:
-    """None if the outputs match, else why not."""
+def run(statements: str, inputs: list[dict], outputs: list[dict],
+        extension_dir: Optional[str] = None) -> Optional[str]:
+    """None if the outputs match, else why not. `extension_dir`: Python UDFs to load."""
     from engine.engine import Engine
     with tempfile.TemporaryDirectory(prefix="ksqlite-test-runner-", ignore_cleanup_errors=True) as data:
         spec = {"statements": [statements], "inputs": inputs}
-        engine = Engine(data, properties=dict(qtt.BASE_CONFIG))
+        properties = dict(qtt.BASE_CONFIG, **({"ksql.extension.dir": extension_dir} if extension_dir else {}))
+        engine = Engine(data, properties=properties)
         try:
             for topic, partitions in qtt.topics_to_create({"statements": _split(statements), "inputs": inputs}):
                 engine.create_topic(topic, partitions)
-            engine.execute(statements)
-            engine.run_until_idle(timeout=30)
+            order = ProductionOrder(engine)
+            for statement in _split(statements):   # each processed before the next, as the TTD does
+                engine.execute(statement)
+                engine.run_until_idle(timeout=30)
+                order.mark()
             for raw in inputs:
                 engine.produce_test_records([qtt.input_record(raw)])
                 engine.run_until_idle(timeout=30)
+                order.mark()
             topics = engine.topic_names()
             expected: dict[str, list[dict]] = {}
             for record in outputs:
                 expected.setdefault(record["topic"], []).append(record)
             for topic, records in expected.items():
                 name = next((t for t in topics if t.upper() == topic.upper()), topic)
-                actual = engine.read_topic_records(name) if name in topics else []
+                actual = order.records(name) if name in topics else []
                 problem = qtt_compare.records_mismatch(topic, records, actual, bool(spec["inputs"]))
                 if problem:
                     return problem
@@ -46,12 +53,13 @@ def _split(statements: str) -> list[str]:
     return split_statements(statements)
 
 
-def run_command(sql_file: str, input_file: Optional[str], output_file: str) -> int:
+def run_command(sql_file: str, input_file: Optional[str], output_file: str,
+                extension_dir: Optional[str] = None) -> int:
     statements = Path(sql_file).read_text()
     inputs = _load(input_file).get("inputs", []) if input_file else []
     outputs = _load(output_file).get("outputs", [])
     try:
-        problem = run(statements, inputs, outputs)
+        problem = run(statements, inputs, outputs, extension_dir)
     except Exception as exc:  # noqa: BLE001 - a failing statement fails the test
         problem = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
     if problem:

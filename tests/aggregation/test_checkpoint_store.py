@@ -3,51 +3,59 @@ across checkpoints, dropped when no longer referenced, inline outside checkpoint
 windowed numpy aggregation restarted from them ends with the same table as one that never stopped."""
 import json
 import os
-import pickle
 
 import numpy as np
 import pyarrow as pa
 
 from engine.engine import Engine
 from engine.log.api import TopicConfig
-from engine.state.checkpoint_store import CheckpointFile, Stored
+from engine.state.checkpoint_store import CheckpointFile
+from engine.state.snapshot import Snapshot, Stored, decode, to_bytes
 
 from tests.aggregation.test_numpy_aggregation import STREAM, _chunks
 from tests.aggregation.test_aggregation import _read_all
 
 
+def _columns(n: int) -> Stored:
+    return Stored(Snapshot().put_array("values", np.arange(n)).put_table("table", pa.table({"x": [1, 2, 3]})))
+
+
 def test_a_stored_value_is_written_once_and_read_back(tmp_path):
-    store = CheckpointFile(tmp_path / "checkpoint.pickle")
-    columns = Stored((np.arange(1000), pa.table({"x": [1, 2, 3]})))
-    store.write({"fragments": [columns], "mask": np.ones(3, dtype=bool)})
+    store = CheckpointFile(tmp_path / "checkpoint.state")
+    columns = _columns(1000)
+    store.write(Snapshot().put_children("fragments", [Snapshot().put_stored("columns", columns)])
+                .put_array("mask", np.ones(3, dtype=bool)))
     blobs = os.listdir(store.blobs)
     first_inode = os.stat(store.blobs / blobs[0]).st_ino
-    store.write({"fragments": [columns], "mask": np.zeros(3, dtype=bool)})
+    store.write(Snapshot().put_children("fragments", [Snapshot().put_stored("columns", columns)])
+                .put_array("mask", np.zeros(3, dtype=bool)))
     assert os.listdir(store.blobs) == blobs
     assert os.stat(store.blobs / blobs[0]).st_ino == first_inode
 
-    restored = CheckpointFile(tmp_path / "checkpoint.pickle").read()
-    value = restored["fragments"][0]
-    assert np.array_equal(value.value[0], np.arange(1000)) and value.value[1].equals(columns.value[1])
-    assert not restored["mask"].any()
+    restored = CheckpointFile(tmp_path / "checkpoint.state").read()
+    value = restored.children("fragments")[0].stored("columns")
+    assert np.array_equal(value.value.array("values", np.int64), np.arange(1000))
+    assert value.value.table("table").equals(columns.value.table("table"))
+    assert not restored.array("mask", np.bool_).any()
     assert value.blob == blobs[0]
 
 
 def test_blobs_no_checkpoint_names_are_deleted(tmp_path):
-    store = CheckpointFile(tmp_path / "checkpoint.pickle")
-    old, new = Stored(np.arange(10)), Stored(np.arange(20))
-    store.write([old])
+    store = CheckpointFile(tmp_path / "checkpoint.state")
+    old, new = _columns(10), _columns(20)
+    store.write(Snapshot().put_stored("c", old))
     (store.blobs / "left-by-a-crash").write_bytes(b"partial")
-    reopened = CheckpointFile(tmp_path / "checkpoint.pickle")
-    reopened.write([new])
+    reopened = CheckpointFile(tmp_path / "checkpoint.state")
+    reopened.write(Snapshot().put_stored("c", new))
     assert os.listdir(store.blobs) == [new.blob]
-    assert np.array_equal(reopened.read()[0].value, np.arange(20))
+    assert np.array_equal(reopened.read().stored("c").value.array("values", np.int64), np.arange(20))
 
 
-def test_stored_pickles_inline_outside_checkpoint_files():
-    copy = pickle.loads(pickle.dumps(Stored({"a": np.arange(5)})))
-    assert isinstance(copy, Stored) and copy.blob is None
-    assert np.array_equal(copy.value["a"], np.arange(5))
+def test_stored_values_are_inline_outside_checkpoint_files():
+    copy = decode(to_bytes(Snapshot().put_stored("c", _columns(5))))
+    stored = copy.stored("c")
+    assert isinstance(stored, Stored) and stored.blob is None
+    assert np.array_equal(stored.value.array("values", np.int64), np.arange(5))
 
 
 def _run(data_dir, chunks, restart_after: int) -> dict:

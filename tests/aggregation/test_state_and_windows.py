@@ -1,7 +1,5 @@
 """The keyed state store's upserts, window expiry and snapshots; coalesced emission with the
 record cache on; hopping windows; windowed sources' WINDOWSTART/WINDOWEND."""
-import pickle
-
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -9,6 +7,7 @@ import pytest
 from engine.duck import connection
 from engine.engine import Engine
 from engine.state.keyed import KeyedTable
+from engine.state.snapshot import decode, to_bytes
 
 from tests.aggregation.test_aggregation import changelog
 
@@ -28,7 +27,7 @@ def test_keyed_table_upserts_only_the_batch_keys():
     closed = store.extract(500, lambda t: pa.array(np.asarray(t.column("__wstart")) < 500))
     assert closed.to_pylist() == [{"g0": 2, "__wstart": 0, "c0": 21}]
     restored = KeyedTable(["g0", "__wstart"], "__wstart")
-    restored.restore(pickle.loads(pickle.dumps(store.snapshot())))
+    restored.restore(decode(to_bytes(store.snapshot())))
     assert state_rows(restored) == [(3, 1000, 30)]
 
 

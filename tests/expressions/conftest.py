@@ -1,14 +1,14 @@
 """Shared fixtures: an Arrow batch with one column per ksqlDB type and a runner that compiles an
-expression, executes it with DuckDB over the batch, and returns (values, type)."""
+expression, executes it over the batch on the engine's own (locked-down) DuckDB connection, and
+returns (values, type)."""
 from decimal import Decimal
 
-import duckdb
 import pyarrow as pa
 import pytest
 
+from engine.duck import run_sql
 from engine.expressions.compiler import ExpressionCompiler
 from engine.expressions.constants import conform_array
-from engine.expressions.python_udf import install as install_python_kernels
 from engine.expressions.scope import scope_of_columns
 from engine.types import from_arrow, to_arrow
 from grammar.parser import parse_expression
@@ -33,10 +33,7 @@ def run(text: str, predicate: bool = False):
     compiler = ExpressionCompiler(SCOPE)
     expr = parse_expression(text)
     typed = compiler.compile_predicate(expr) if predicate else compiler.compile_projection(expr)
-    batch = BATCH  # noqa: F841 (read by DuckDB by name)
-    con = duckdb.connect()
-    install_python_kernels(con)  # built-ins with vectorized Python kernels (java.time parsing)
-    result = con.sql(f"SELECT {typed.sql} AS v FROM batch").to_arrow_table()
+    result = run_sql(f"SELECT {typed.sql} AS v FROM batch", batch=BATCH)
     column = conform_array(result.column(0).combine_chunks(), typed.type)
     assert column.type == to_arrow(typed.type)
     return column.to_pylist(), typed.type

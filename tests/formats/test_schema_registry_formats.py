@@ -142,3 +142,22 @@ def test_test_values_convert_through_the_topic_schema():
     fmt = _format("AVRO", registry, "in")
     data = encode_test_value({"c1": 3}, fmt, columns, False)
     assert data[:1] == b"\x00" and decode_test_value(data, fmt, columns, False) == {"C1": 3}
+
+
+def test_a_value_its_column_cannot_hold_costs_only_its_record():
+    # A record written with a newer schema (V as long) and a value beyond the stream's INT column:
+    # converting the decoded batch fails for that one value; the others of the batch still decode.
+    registry = SchemaRegistry()
+    serde = create_serde(_format("AVRO", registry), [Column("V", INTEGER)], False)
+    serde.serialize(pa.table({"V": pa.array([1], pa.int32())}))           # registers V as int
+    long_schema = {"type": "record", "name": "KsqlDataSourceSchema",
+                   "fields": [{"name": "V", "type": ["null", "long"], "default": None}]}
+    schema_id = registry.register("t-value", json.dumps(long_schema))
+
+    def record(value):
+        buffer = io.BytesIO()
+        fastavro.schemaless_writer(buffer, fastavro.parse_schema(long_schema), {"V": value})
+        return b"\x00" + schema_id.to_bytes(4, "big") + buffer.getvalue()
+    decoded = serde.deserialize(pa.array([record(1), record(2 ** 40), record(3)], pa.binary()))
+    assert list(decoded.errors) == [1]
+    assert decoded.columns.column("V").to_pylist() == [1, None, 3]

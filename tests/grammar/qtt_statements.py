@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Iterator, NamedTuple
 
-QTT_ROOT = Path(__file__).resolve().parents[3] / "shared" / "ksql-qtt"  # ../shared beside the checkout
+from tests.reference import qtt_root
+
 
 
 class QttStatement(NamedTuple):
@@ -16,7 +16,7 @@ class QttStatement(NamedTuple):
 
 
 def qtt_statements() -> Iterator[QttStatement]:
-    for path in sorted(QTT_ROOT.glob("**/*.json")):
+    for path in sorted(qtt_root().glob("**/*.json")):
         document = json.loads(path.read_text())
         for case in document.get("tests", []) if isinstance(document, dict) else []:
             expects_error = "expectedException" in case or "expectedError" in case

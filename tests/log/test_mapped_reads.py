@@ -65,3 +65,21 @@ def test_reads_follow_a_growing_active_segment(log):
 def test_all_keyless_records_go_round_robin_without_hashing():
     keys = pa.nulls(9, pa.binary())
     assert partitions_for_keys(keys, 4, round_robin_start=2).tolist() == [(2 + i) % 4 for i in range(9)]
+
+
+def test_mapped_reads_check_each_batch_the_first_time_it_is_read(tmp_path):
+    from engine.log.api import CorruptRecordError
+    log = EmbeddedLog(tmp_path, flush="none")
+    log.create_topic("t", TopicConfig(segment_bytes=1))  # one batch per segment
+    for i in range(3):
+        log.append("t", records(["k"] * 2, [f"{i}a", f"{i}b"]))
+    log.close()
+    log = EmbeddedLog(tmp_path, flush="none")
+    first_segment = sorted((tmp_path / "topics" / "t" / "0").glob("*.log"))[0]
+    data = bytearray(first_segment.read_bytes())
+    data[-5] ^= 0xFF  # damaged after the log was opened, before anything was read
+    first_segment.write_bytes(bytes(data))
+    with pytest.raises(CorruptRecordError, match="topic 't' partition 0 at offsets 0-1"):
+        log.read("t", 0, 0)
+    assert values_of(log.read("t", 0, 2)) == ["1a", "1b", "2a", "2b"]
+    log.close()

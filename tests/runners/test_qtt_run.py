@@ -60,6 +60,25 @@ def test_expected_exception():
     assert missing.status == "failed" and "none was raised" in missing.reason
 
 
+def test_report_shows_the_error_actually_raised_and_what_was_expected():
+    bad = "CREATE STREAM OUTPUT AS SELECT K, nope FROM input;"
+    expected = {"type": "io.confluent.ksql.util.KsqlStatementException", "message": "NOPE"}
+    passed = run(case(statements=[SOURCE, bad], expectedException=expected))
+    report = passed.to_report()
+    assert report["status"] == "passed" and "NOPE" in report["error"] and report["error"] != "NOPE"
+    assert report["error_type"] == "KsqlStatementException" and report["expected_error"] == expected
+    plain = run(case(inputs=inputs(1), outputs=outputs(2))).to_report()
+    assert plain["error"] is None and "error_type" not in plain and "expected_error" not in plain
+
+
+def test_extension_dir_loads_ksqldbs_test_functions_into_every_case():
+    udfs = str(Path(__file__).resolve().parents[1] / "conformance" / "udfs")
+    statements = [SOURCE, "CREATE STREAM OUTPUT AS SELECT K, test_udf(v, 'x') AS v FROM input;"]
+    spec = dict(statements=statements, inputs=inputs(1), outputs=outputs("doStuffIntString"))
+    assert run(case(**spec), extension_dir=udfs).status == "passed"
+    assert qtt.RunOptions(extension_dir=udfs).engine_properties() == {"ksql.extension.dir": udfs}
+
+
 def test_post_sources_and_blacklist():
     good = {"name": "OUTPUT", "type": "stream", "schema": "K STRING KEY, V INT", "keyFormat": {"format": "KAFKA"}}
     assert run(case(post={"sources": [good]})).status == "passed"

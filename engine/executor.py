@@ -604,16 +604,7 @@ def _plain_literal(expr: ast.Expr, typ) -> Any:
     return None
 
 
-_LEGAL_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
 MAX_PARTITIONS = 10_000   # a partition is a directory and a poll per task on the embedded log
-
-
-def check_topic_name(topic: str) -> None:
-    """Kafka's rule for topic names (the embedded log makes directories of them)."""
-    if not _LEGAL_TOPIC_NAME.fullmatch(topic) or topic in (".", ".."):
-        shown = topic if len(topic) <= 100 else topic[:100] + "..."
-        raise KsqlStatementException(f"Invalid topic name '{shown}': a topic name is 1 to 249 characters, "
-                                     "ASCII letters, digits, '.', '_' and '-' (and not '.' or '..').")
 
 
 def partition_count(value) -> int:

@@ -12,7 +12,6 @@ directory next to it are untouched.
 Seeded: `KSQLITE_FUZZ_SEED` replays a run (its seed is printed and named in any failure).
 `KSQLITE_FUZZ_INPUTS` (default 6000), `KSQLITE_FUZZ_SECONDS` (default 60) and
 `KSQLITE_FUZZ_WORKERS` (default 8 concurrent requests; 1 replays in order) tune it;
-`KSQLITE_FUZZ_KNOWN_OPEN=1` adds the attacks on holes still being closed.
 """
 from __future__ import annotations
 
@@ -44,8 +43,6 @@ SEED = int(os.environ.get("KSQLITE_FUZZ_SEED") or random.SystemRandom().randrang
 INPUTS = int(os.environ.get("KSQLITE_FUZZ_INPUTS", "6000"))
 SECONDS = float(os.environ.get("KSQLITE_FUZZ_SECONDS", "60"))
 WORKERS = int(os.environ.get("KSQLITE_FUZZ_WORKERS", "8"))
-# Attacks on holes being closed in parallel (fuzz_inputs.struct_field_injection): off until then.
-KNOWN_OPEN = os.environ.get("KSQLITE_FUZZ_KNOWN_OPEN") == "1"
 MAX_RESPONSE_SECONDS = 10.0
 STREAM_READ_SECONDS = 0.3          # a push query's body is read this long, then abandoned
 ROUND = 300                        # inputs between clean-ups of the server's queries and sources
@@ -136,7 +133,7 @@ def inputs(rng: random.Random, fuzzer: fz.StatementFuzzer, count: int) -> Iterat
             yield fz.malformed_request(rng, fuzzer)
         elif draw < 0.88:
             yield fz.statement_request(rng, fz.direct_attack(rng, fuzzer))
-            if KNOWN_OPEN and rng.random() < 0.1:
+            if rng.random() < 0.1:
                 script, query = fz.struct_field_injection(fuzzer)
                 yield fz.statement_request(rng, script, endpoint="/ksql")
                 yield fz.statement_request(rng, query)
@@ -174,8 +171,12 @@ class Checker:
             self._found(f"HTTP {status}", item, text)
         if seconds > MAX_RESPONSE_SECONDS:
             self._found(f"answered after {seconds:.1f} s", item, text)
+        # The canary's and the trap's paths are strings the inputs themselves write into streams,
+        # so a later query may echo them as data; any other path under the test dir is a leak.
+        scrubbed = text.replace(str(self.server.canary), "").replace(str(self.server.trap), "")
         for what, literal in self.literals:
-            if literal in text and (literal == self.server.secret or literal not in sent):
+            seen = text if literal == self.server.secret else scrubbed
+            if literal in seen and (literal == self.server.secret or literal not in sent):
                 self._found(f"the response holds {what}", item, _around(text, text.index(literal)))
         for what, pattern in INTERNAL_TEXT:
             for match in pattern.finditer(text):

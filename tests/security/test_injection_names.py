@@ -1,18 +1,10 @@
-"""Struct field names with quotes, as the fuzz suite's attacks write them: a name is data, never SQL.
-
-These fail on this branch: the field name reaches DuckDB SQL unescaped (issue 12 item 1, being
-fixed with the one quoting path in engine/expressions). They are expected to fail until that
-lands; then they pass, and the xfail marks go.
-"""
+"""Struct field names with quotes, as the fuzz suite's attacks write them: a name is data, never SQL
+(issue 12 item 1: every name reaches DuckDB SQL through engine.duck's quoting)."""
 from __future__ import annotations
 
 import pytest
 
 from engine.engine import Engine
-
-KNOWN_OPEN = pytest.mark.xfail(reason="issue 12 item 1: struct field names are pasted into DuckDB SQL "
-                                      "(engine/expressions quoting, fixed in parallel)", strict=False)
-
 
 @pytest.fixture
 def engine(tmp_path):
@@ -21,7 +13,6 @@ def engine(tmp_path):
     engine.close()
 
 
-@KNOWN_OPEN
 @pytest.mark.parametrize("name", ["a'", "a''b", "x') || ('y", "a;b", "a--b"])
 def test_a_quoted_struct_field_name_is_only_a_name(engine, name):
     quoted = name.replace("`", "``")
@@ -31,7 +22,6 @@ def test_a_quoted_struct_field_name_is_only_a_name(engine, name):
     assert engine.pull_query(f"SELECT s->`{quoted}` AS v FROM x;").rows == [[5]]
 
 
-@KNOWN_OPEN
 def test_a_struct_field_name_cannot_read_a_file(engine, tmp_path):
     canary = tmp_path / "canary.txt"
     canary.write_text("CANARY-CONTENT")

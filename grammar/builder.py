@@ -1,4 +1,4 @@
-"""Turn lark parse trees of `ksql.lark` into the frozen AST nodes of `grammar.ast`.
+"""Turn lark parse trees of `ksql.lark` into the frozen AST nodes of `pyksqlite.grammar.ast`.
 
 One method per grammar rule (or rule alias), named like it. Besides building nodes, the builder
 applies the rules ksqlDB's own AstBuilder applies after parsing: identifier case folding, numeric
@@ -12,8 +12,8 @@ from typing import Any, Optional
 
 from lark import Token, Transformer_NonRecursive, v_args
 
-from grammar import ast
-from grammar.errors import ParseError, semantic_error
+from pyksqlite.grammar import ast
+from pyksqlite.grammar.errors import ParseError, semantic_error
 
 
 _TIME_UNITS = {"MILLISECOND", "SECOND", "MINUTE", "HOUR", "DAY"}
@@ -59,7 +59,7 @@ def _flag(*_children) -> bool:
 
 @v_args(inline=True)
 class AstBuilder(Transformer_NonRecursive):
-    """Lark transformer producing `grammar.ast` nodes from a tree of one parse (bottom-up without
+    """Lark transformer producing `pyksqlite.grammar.ast` nodes from a tree of one parse (bottom-up without
     recursion, so a deeply nested statement fails on its limit, never on Python's stack)."""
 
     def __init__(self, text: str):

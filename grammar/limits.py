@@ -31,7 +31,7 @@ from typing import Any, Iterator, Mapping
 
 from lark import Token, Tree
 
-from grammar.errors import ParseError
+from pyksqlite.grammar.errors import ParseError
 
 PREFIX = "ksqlite.limits."
 

@@ -3,11 +3,11 @@
 Starlette routes the requests; Hypercorn serves them over HTTP/1.1 and HTTP/2 (h2c with prior
 knowledge, as the Java client uses, and h2c upgrade), so no HTTP is written by hand here. Engine
 calls block, so they run in the thread pool; push query rows are streamed by `server_streams`.
-Persistent queries run in the engine's background scheduler (`engine.start()`), between requests
+Persistent queries run in the engine's background scheduler (`pyksqlite.start()`), between requests
 and, since the engine replays its command log, across a restart on the same data directory.
 
 Every request is bounded before work is done for it (`server_requests`: body size, JSON types,
-property overrides; `grammar.limits`: statement size and shape), runs only while its client is
+property overrides; `pyksqlite.grammar.limits`: statement size and shape), runs only while its client is
 there, and fails as ksqlDB fails: 400 with a `generic_error` or `statement_error` body, or 500
 with a reference to the server log, never a traceback. The process side (binding, auth, signals)
 is in `server_process`.
@@ -29,16 +29,16 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 
-from engine.errors import KsqlException, LogWriteException
-from grammar import ast
-from grammar.errors import ParseError
-from grammar.limits import LimitExceeded
-from grammar.parser import leading_word, parse_statement, split_statements, substitute_variables
-from shell import server_formats as fmt
-from shell import server_inserts, server_streams
-from shell.server_auth import AuthSettings, BasicAuthMiddleware, load_auth_file  # noqa: F401
-from shell.server_process import ServerThread, serve  # noqa: F401 - the module's public API
-from shell.server_requests import (BadRequest, DisconnectWatch, ErrorGuard, bad_request_response,
+from pyksqlite.common.errors import KsqlException, LogWriteException
+from pyksqlite.grammar import ast
+from pyksqlite.grammar.errors import ParseError
+from pyksqlite.grammar.limits import LimitExceeded
+from pyksqlite.grammar.parser import leading_word, parse_statement, split_statements, substitute_variables
+from pyksqlite.shell import server_formats as fmt
+from pyksqlite.shell import server_inserts, server_streams
+from pyksqlite.shell.server_auth import AuthSettings, BasicAuthMiddleware, load_auth_file  # noqa: F401
+from pyksqlite.shell.server_process import ServerThread, serve  # noqa: F401 - the module's public API
+from pyksqlite.shell.server_requests import (BadRequest, DisconnectWatch, ErrorGuard, bad_request_response,
                                    check_ksql_request, check_property, check_property_name, internal_error, json_object,
                                    json_response, request_bytes_limit, starlette_error_handler)
 

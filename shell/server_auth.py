@@ -24,8 +24,8 @@ import logging
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from shell import server_formats as fmt
-from shell.server_requests import json_response
+from pyksqlite.shell import server_formats as fmt
+from pyksqlite.shell.server_requests import json_response
 
 logger = logging.getLogger("ksqlite.server")
 

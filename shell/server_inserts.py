@@ -19,10 +19,10 @@ from typing import Any, Optional
 
 from starlette.concurrency import run_in_threadpool
 
-from engine.errors import KsqlException, LogWriteException
-from grammar.formatter import format_identifier, format_string
-from shell import server_formats as fmt
-from shell.server_requests import BadRequest, bad_request_response, parse_json_object
+from pyksqlite.common.errors import KsqlException, LogWriteException
+from pyksqlite.grammar.formatter import format_identifier, format_string
+from pyksqlite.shell import server_formats as fmt
+from pyksqlite.shell.server_requests import BadRequest, bad_request_response, parse_json_object
 
 logger = logging.getLogger("ksqlite.server")
 

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Mapping, Optional, Union
 
-from shell.server_auth import AuthConfigError, AuthSettings, User, auth_settings, load_auth_file
+from pyksqlite.shell.server_auth import AuthConfigError, AuthSettings, User, auth_settings, load_auth_file
 
 logger = logging.getLogger("ksqlite.server")
 
@@ -81,7 +81,7 @@ class ServerThread:
 
     def __init__(self, engine, host: str = "127.0.0.1", port: int = 0, auth=None,
                  send_timeout: Optional[float] = None):
-        from shell.server import SEND_TIMEOUT_SECONDS, create_app
+        from pyksqlite.shell.server import SEND_TIMEOUT_SECONDS, create_app
         self.engine = engine
         self.app = create_app(engine, _settings(auth, engine.properties),
                               SEND_TIMEOUT_SECONDS if send_timeout is None else send_timeout)
@@ -146,9 +146,9 @@ def serve(host: str = "127.0.0.1", port: int = 8088, data_dir: Optional[str] = N
           auth_file: Optional[str] = None, properties: Optional[dict] = None,
           insecure: bool = False) -> int:
     """`ksqlite serve`: run until SIGTERM / SIGINT. Returns the exit status."""
-    from engine.engine import Engine
-    from engine.errors import KsqlException
-    from shell.server import create_app
+    from pyksqlite.facade.engine import Engine
+    from pyksqlite.common.errors import KsqlException
+    from pyksqlite.shell.server import create_app
     properties = dict(properties or {})
     try:
         settings = auth_settings(load_auth_file(auth_file) if auth_file else None, properties)

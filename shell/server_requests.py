@@ -23,8 +23,8 @@ from typing import Any, Mapping, Optional
 from starlette.requests import Request
 from starlette.responses import Response
 
-from grammar.limits import PREFIX as LIMITS_PREFIX, positive_int
-from shell import server_formats as fmt
+from pyksqlite.grammar.limits import PREFIX as LIMITS_PREFIX, positive_int
+from pyksqlite.shell import server_formats as fmt
 
 logger = logging.getLogger("ksqlite.server")
 

@@ -4,7 +4,7 @@ A query response is an ASGI app of its own (`PullResponse`, `PushResponse`, `Pri
 writes a header, then rows as the engine produces them, through one of ksqlDB's three writers
 (`StreamedRowWriter` for `/query` and `application/vnd.ksql.v1+json`, `DelimitedWriter`,
 `JsonArrayWriter`). Push queries never block the event loop: the engine's query thread wakes the
-writer through `PushQuery.add_listener`. `/inserts-stream` (`shell.server_inserts`) reads its
+writer through `PushQuery.add_listener`. `/inserts-stream` (`pyksqlite.shell.server_inserts`) reads its
 rows as they arrive and acknowledges each batch as soon as it is written.
 
 Slow clients: rows wait in the push query's bounded buffer; a client whose socket has not taken
@@ -21,7 +21,7 @@ from typing import Any, Optional
 
 from starlette.concurrency import run_in_threadpool
 
-from shell import server_formats as fmt
+from pyksqlite.shell import server_formats as fmt
 
 logger = logging.getLogger("ksqlite.server")
 

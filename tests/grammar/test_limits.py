@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from grammar import ast
-from grammar.errors import ParseError
-from grammar.limits import DEFAULT_LIMITS, LimitExceeded, Limits, type_depth
-from grammar.parser import (code_start, leading_word, parse, parse_expression, parse_statement, parse_type,
+from pyksqlite.grammar import ast
+from pyksqlite.grammar.errors import ParseError
+from pyksqlite.grammar.limits import DEFAULT_LIMITS, LimitExceeded, Limits, type_depth
+from pyksqlite.grammar.parser import (code_start, leading_word, parse, parse_expression, parse_statement, parse_type,
                             split_statements, substitute_variables)
 
 

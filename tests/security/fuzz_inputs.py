@@ -53,7 +53,7 @@ class FuzzInput:
 def corpus_cases() -> list[list[str]]:
     """ksqlDB statements in the groups they run in: the QTT cases (when the reference checkout is
     there), the example scripts and a built-in case."""
-    from grammar.parser import split_statements
+    from pyksqlite.grammar.parser import split_statements
     cases: dict[tuple[str, str], list[str]] = {}
     try:
         from tests.grammar.qtt_statements import qtt_statements

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.engine import Engine
-from engine.errors import KsqlException, KsqlStatementException
-from grammar.limits import DEFAULT_LIMITS
+from pyksqlite.facade.engine import Engine
+from pyksqlite.common.errors import KsqlException, KsqlStatementException
+from pyksqlite.grammar.limits import DEFAULT_LIMITS
 
 DEPTH = DEFAULT_LIMITS.expression_depth
 EARLIEST = {"auto.offset.reset": "earliest"}
@@ -130,7 +130,7 @@ def test_a_sink_fixed_to_a_schema_of_another_type_is_a_statement_error(engine):
 
 
 def test_the_protobuf_schema_parser_reports_a_truncated_schema():
-    from engine.serde.protobuf_parser import parse_proto
+    from pyksqlite.serde.protobuf_parser import parse_proto
     for text in ('syntax = "proto3"; message M { int32 a = 1;', '{"type": "record"', "message"):
         with pytest.raises(ValueError):
             parse_proto(text)
@@ -176,11 +176,11 @@ def test_a_pull_query_stops_once_cancelled(engine):
 def test_every_function_called_with_untyped_nulls_compiles_or_is_a_statement_error():
     """Found by the fuzz suite: ARRAY_JOIN(COALESCE(NULL, ...)) was an internal error (the
     function's type rule read the element type of a NULL)."""
-    from engine.expressions.compiler import ExpressionCompiler
-    from engine.expressions.functions import default_registry
-    from engine.expressions.scope import ColumnBinding, Scope
-    from grammar import ast
-    from grammar.parser import parse_expression
+    from pyksqlite.expressions.compiler import ExpressionCompiler
+    from pyksqlite.expressions.functions import default_registry
+    from pyksqlite.expressions.scope import ColumnBinding, Scope
+    from pyksqlite.grammar import ast
+    from pyksqlite.grammar.parser import parse_expression
     registry = default_registry()
     compiler = ExpressionCompiler(Scope({"X": ColumnBinding('"v1"', ast.INTEGER)}))
     crashes = []

@@ -99,7 +99,7 @@ def fuzz_server(tmp_path_factory) -> Iterator[FuzzServer]:
     canary.write_text(secret + "\n")
     log = root / "server.log"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fz.ROOT), os.environ.get("PYTHONPATH", "")])}
-    process = subprocess.Popen([sys.executable, "-m", "shell.cli", "serve", "--port", "0", "--data-dir", str(data)],
+    process = subprocess.Popen([sys.executable, "-m", "pyksqlite.shell.cli", "serve", "--port", "0", "--data-dir", str(data)],
                                cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
     line = process.stdout.readline()
     match = re.search(r"http://[\w.:\[\]]+", line)

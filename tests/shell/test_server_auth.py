@@ -10,8 +10,8 @@ import hashlib
 import httpx
 import pytest
 
-from shell.server import ServerThread
-from shell.server_auth import (AuthConfigError, BasicAuthMiddleware, auth_settings, load_auth_file)
+from pyksqlite.shell.server import ServerThread
+from pyksqlite.shell.server_auth import (AuthConfigError, BasicAuthMiddleware, auth_settings, load_auth_file)
 
 
 @pytest.fixture

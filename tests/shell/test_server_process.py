@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SLOW_UDF = '''
 import time
 from pathlib import Path
-from engine.udf import udf
+from pyksqlite.udf import udf
 
 @udf(params=["INTEGER"], returns="INTEGER", per_row=True, description="Waits `value` seconds.")
 def slow_down(value):
@@ -35,7 +35,7 @@ def _env() -> dict:
 def start(tmp_path, *args: str) -> tuple[subprocess.Popen, str]:
     """A server process and its URL (from the line it prints once listening)."""
     log = tmp_path / "server.log"
-    process = subprocess.Popen([sys.executable, "-m", "shell.cli", "serve", "--port", "0",
+    process = subprocess.Popen([sys.executable, "-m", "pyksqlite.shell.cli", "serve", "--port", "0",
                                 "--data-dir", str(tmp_path / "data"), *args],
                                env=_env(), stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
     process.log = log
@@ -49,7 +49,7 @@ def start(tmp_path, *args: str) -> tuple[subprocess.Popen, str]:
 
 def refused(tmp_path, *args: str) -> str:
     """The one line a server that refuses to start prints; it exits with status 2."""
-    process = subprocess.run([sys.executable, "-m", "shell.cli", "serve", "--port", "0",
+    process = subprocess.run([sys.executable, "-m", "pyksqlite.shell.cli", "serve", "--port", "0",
                               "--data-dir", str(tmp_path / "data"), *args],
                              env=_env(), capture_output=True, text=True, timeout=60)
     assert process.returncode == 2 and process.stdout == ""
@@ -205,7 +205,7 @@ def test_the_repl_passes_credentials_like_ksqldbs_cli(tmp_path):
     process, url = start(tmp_path, "--auth-file", str(passwords))
 
     def repl(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "shell.cli", url, *args, "-e", "SHOW STREAMS;"],
+        return subprocess.run([sys.executable, "-m", "pyksqlite.shell.cli", url, *args, "-e", "SHOW STREAMS;"],
                               env=_env(), input=stdin, capture_output=True, text=True, timeout=60)
     try:
         ok = repl("-u", "alice", "-p", "secret")

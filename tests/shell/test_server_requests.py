@@ -11,8 +11,8 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from shell.server import ServerThread
-from shell.server_requests import ErrorGuard, starlette_error_handler
+from pyksqlite.shell.server import ServerThread
+from pyksqlite.shell.server_requests import ErrorGuard, starlette_error_handler
 from tests.shell.conftest import STREAM_DDL, ksql
 
 KSQL_ENDPOINTS = [("/ksql", "ksql", "streamsProperties"), ("/query", "ksql", "streamsProperties"),
@@ -95,7 +95,7 @@ def test_statements_over_a_limit_are_bad_requests(http):
 
 
 def test_the_limits_are_server_properties(tmp_path):
-    from engine.engine import Engine
+    from pyksqlite.facade.engine import Engine
     engine = Engine(tmp_path / "data", properties={"ksqlite.limits.expression.depth": "3",
                                                    "ksqlite.limits.request.bytes": "2000"})
     try:
@@ -110,7 +110,7 @@ def test_the_limits_are_server_properties(tmp_path):
 
 
 def test_a_body_over_the_limit_is_refused_whether_its_length_is_declared_or_not(tmp_path):
-    from engine.engine import Engine
+    from pyksqlite.facade.engine import Engine
     engine = Engine(tmp_path / "data", properties={"ksqlite.limits.request.bytes": "10000"})
     try:
         with ServerThread(engine, port=0) as server, httpx.Client(base_url=server.url, timeout=30) as http:
@@ -173,7 +173,7 @@ def test_inserts_stream_rows_of_the_wrong_kind_get_error_acks(server, http):
 
 
 def test_an_inserts_stream_line_over_the_limit_gets_an_error_ack(tmp_path):
-    from engine.engine import Engine
+    from pyksqlite.facade.engine import Engine
     engine = Engine(tmp_path / "data", properties={"ksqlite.limits.request.bytes": "1000"})
     try:
         with ServerThread(engine, port=0) as server, httpx.Client(base_url=server.url, timeout=30) as http, \

@@ -10,12 +10,11 @@ import dataclasses
 import re
 from typing import Any, Optional
 
-from lark import Token, Transformer, v_args
+from lark import Token, Transformer_NonRecursive, v_args
 
 from pyksqlite.grammar import ast
 from pyksqlite.grammar.errors import ParseError, semantic_error
 
-_LONG_MIN, _LONG_MAX = -(2 ** 63), 2 ** 63 - 1
 
 _TIME_UNITS = {"MILLISECOND", "SECOND", "MINUTE", "HOUR", "DAY"}
 _INTERVAL_UNIT_FUNCTIONS = {"TIMESTAMPADD", "TIMESTAMPSUB", "DATEADD", "DATESUB", "TIMEADD", "TIMESUB"}
@@ -64,8 +63,9 @@ def _flag(*_children) -> bool:
 
 
 @v_args(inline=True)
-class AstBuilder(Transformer):
-    """Lark transformer producing `pyksqlite.grammar.ast` nodes from a tree of one parse."""
+class AstBuilder(Transformer_NonRecursive):
+    """Lark transformer producing `pyksqlite.grammar.ast` nodes from a tree of one parse (bottom-up without
+    recursion, so a deeply nested statement fails on its limit, never on Python's stack)."""
 
     def __init__(self, text: str):
         super().__init__()
@@ -236,7 +236,7 @@ class AstBuilder(Transformer):
         return ast.Print(name, bool(from_beginning), interval, limit)
 
     def print_interval(self, count):
-        return int(count)
+        return _bounded_int(count.value, 31, "Invalid INTERVAL")
 
     def set_property(self, name, value):
         return ast.SetProperty(self._string(name), self._string(value))
@@ -352,10 +352,10 @@ class AstBuilder(Transformer):
         text = "".join(str(t) for t in tokens if t is not None)
         if not re.fullmatch(r"-?\d+", text):
             raise semantic_error("Failed to prepare statement: Value must be integer for command: LIMIT")
-        return int(text)
+        return _bounded_int(text, 31, "Failed to prepare statement: Value must be integer for command: LIMIT")
 
     def duration(self, value, unit):
-        return ast.Duration(int(value), unit)
+        return ast.Duration(_bounded_int(value.value, 63, "Invalid duration"), unit)
 
     def time_unit(self, token):
         return _singular_unit(token.value)
@@ -563,10 +563,17 @@ def _raw_name(name: Name) -> str:
 
 
 def _integer_literal(text: str) -> ast.IntegerLiteral:
-    value = int(text)
-    if not _LONG_MIN <= value <= _LONG_MAX:
-        raise ParseError(f"Invalid numeric literal: {text}")
-    return ast.IntegerLiteral(value)
+    return ast.IntegerLiteral(_bounded_int(text, 63, "Invalid numeric literal"))
+
+
+def _bounded_int(text: str, bits: int, error: str) -> int:
+    """`text` as an integer of a Java type of `bits` bits plus sign (int, long), else ParseError.
+    The digit count is checked first: Python refuses to convert very long digit strings."""
+    digits = text.lstrip("-").lstrip("0") or "0"     # leading zeros are allowed, and free
+    value = int(digits) * (-1 if text.startswith("-") else 1) if len(digits) <= 20 else None
+    if value is None or not -(2 ** bits) <= value < 2 ** bits:
+        raise ParseError(f"{error}: {text[:40]}{'...' if len(text) > 40 else ''}")
+    return value
 
 
 def _double_literal(text: str) -> ast.DoubleLiteral:
@@ -581,7 +588,10 @@ def _named_type(name: Name, parameters: list[str]) -> ast.SqlType:
     if base == "DECIMAL":
         if len(parameters) != 2 or not all(p.isdigit() for p in parameters):
             raise ParseError("DECIMAL requires precision and scale, e.g. DECIMAL(4, 2)")
-        return ast.decimal(int(parameters[0]), int(parameters[1]))
+        return ast.decimal(*(_bounded_int(p, 31, "Invalid DECIMAL parameter") for p in parameters))
+    if base in ("ARRAY", "MAP", "STRUCT"):   # the bare word (or `ARRAY` quoted): no element types
+        raise ParseError(f"Syntax Error: {base} needs its element types, e.g. "
+                         f"{ {'ARRAY': 'ARRAY<INT>', 'MAP': 'MAP<STRING, INT>', 'STRUCT': 'STRUCT<A INT>'}[base] }")
     # ksqlDB accepts and ignores parameters on other types, e.g. VARCHAR(STRING).
     return ast.SqlType(base)
 

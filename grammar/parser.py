@@ -22,6 +22,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from pyksqlite.grammar import ast
 from pyksqlite.grammar.builder import AstBuilder
 from pyksqlite.grammar.errors import ParseError, display_expected, syntax_error
+from pyksqlite.grammar.limits import DEFAULT_LIMITS, LimitExceeded, Limits, check_tree, counted, token_budget
 
 _GRAMMAR_PATH = Path(__file__).with_name("ksql.lark")
 
@@ -30,12 +31,16 @@ _GRAMMAR_PATH = Path(__file__).with_name("ksql.lark")
 # Public API
 # --------------------------------------------------------------------------------------------
 
-def parse(text: str, *, client_statements: bool = True) -> list[ast.Statement]:
+def parse(text: str, *, client_statements: bool = True,
+          limits: Limits = DEFAULT_LIMITS) -> list[ast.Statement]:
     """Parse a script of `;`-separated statements; error positions are relative to the script."""
     statements = []
     for piece in _split_with_positions(text):
         try:
-            statements.append(parse_statement(piece.text, client_statements=client_statements))
+            statements.append(parse_statement(piece.text, client_statements=client_statements,
+                                              limits=limits))
+        except LimitExceeded:
+            raise
         except ParseError as error:
             raise error.shifted(piece.line - 1, piece.column - 1, piece.raw) from None
     return statements
@@ -55,21 +60,23 @@ def _normalize(text: str) -> str:
 
 
 def parse_statement(text: str, *, client_statements: bool = True,
-                    at: tuple[int, int] = (1, 1)) -> ast.Statement:
+                    at: tuple[int, int] = (1, 1), limits: Limits = DEFAULT_LIMITS) -> ast.Statement:
     """Parse exactly one statement (a trailing `;` is allowed). The node's `text` is the statement
     without the trailing `;`. `at` is the (line, column) where the statement starts in its script:
-    node positions and syntax errors are relative to the script.
+    node positions and syntax errors are relative to the script. A statement over one of
+    `limits` raises LimitExceeded.
 
     RUN SCRIPT (a CLI command) and ASSERT VALUES / NULL VALUES / STREAM / TABLE (test-runner
     statements) are client-side: with `client_statements=False` they are rejected the way
     ksqlDB's server parser rejects them."""
+    limits.check_length(text)
     text = _normalize(text)
     statement_text = _strip_terminator(text)
     if not client_statements:
         _reject_client_statement(statement_text, at)
     line, column = at
     placed = "\n" * (line - 1) + " " * (column - 1) + text
-    statement = _build(_parse_tree(placed, "start"), placed)
+    statement = _build(_parse_tree(placed, "start", limits), placed)
     return dataclasses.replace(statement, text=statement_text)
 
 
@@ -86,12 +93,14 @@ def _reject_client_statement(text: str, at: tuple[int, int] = (1, 1)) -> None:
     raise syntax_error(text, at[0], at[1] - 1 + column, match.group(group), ())
 
 
-def parse_expression(text: str) -> ast.Expr:
-    return _build(_parse_tree(text, "expression_only"), text)
+def parse_expression(text: str, limits: Limits = DEFAULT_LIMITS) -> ast.Expr:
+    limits.check_length(text)
+    return _build(_parse_tree(text, "expression_only", limits), text)
 
 
-def parse_type(text: str) -> ast.SqlType:
-    return _build(_parse_tree(text, "type_only"), text)
+def parse_type(text: str, limits: Limits = DEFAULT_LIMITS) -> ast.SqlType:
+    limits.check_length(text)
+    return _build(_parse_tree(text, "type_only", limits), text)
 
 
 def split_statements(text: str) -> list[str]:
@@ -108,14 +117,21 @@ def split_statements_at(text: str) -> list[tuple[str, tuple[int, int]]]:
 _VARIABLE_REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
 
 
-def substitute_variables(text: str, variables: dict[str, str]) -> str:
-    """Replace `${name}` (name matched case-insensitively) by its value; unknown names stay."""
-    by_upper_name = {name.upper(): value for name, value in variables.items()}
-
-    def replace(match: re.Match) -> str:
-        return by_upper_name.get(match.group(1).upper(), match.group(0))
-
-    return _VARIABLE_REFERENCE.sub(replace, text)
+def substitute_variables(text: str, variables: dict[str, str],
+                         limits: Limits = DEFAULT_LIMITS) -> str:
+    """Replace `${name}` (name matched case-insensitively) by its value; unknown names stay.
+    A result longer than the statement length limit raises LimitExceeded as soon as it grows
+    past it (many references to a long value must not fill the memory first)."""
+    by_upper_name = {name.upper(): str(value) for name, value in variables.items()}
+    pieces, size, start = [], 0, 0
+    for match in _VARIABLE_REFERENCE.finditer(text):
+        value = by_upper_name.get(match.group(1).upper(), match.group(0))
+        pieces += [text[start:match.start()], value]
+        size += match.start() - start + len(value)
+        start = match.end()
+        limits.check_size(size)
+    pieces.append(text[start:])
+    return "".join(pieces)
 
 
 # --------------------------------------------------------------------------------------------
@@ -130,67 +146,107 @@ class _Piece:
     column: int
 
 
-_CLOSERS = {"'": "'", '"': '"', "`": "`"}
-
-
 def _split_with_positions(text: str) -> list[_Piece]:
     pieces, start = [], 0
+    lines = _LineCounter(text)
     for end in _terminator_offsets(text):
-        _append_piece(pieces, text, start, end, with_terminator=end < len(text))
+        _append_piece(pieces, text, start, end, end < len(text), lines)
         start = end + 1
     return pieces
+
+
+class _LineCounter:
+    """1-based (line, column) of offsets asked for in increasing order, in linear time overall."""
+
+    def __init__(self, text: str):
+        self.text, self.offset, self.line, self.line_start = text, 0, 1, 0
+
+    def position(self, offset: int) -> tuple[int, int]:
+        newlines = self.text.count("\n", self.offset, offset)
+        if newlines:
+            self.line += newlines
+            self.line_start = self.text.rfind("\n", self.offset, offset) + 1
+        self.offset = offset
+        return self.line, offset - self.line_start + 1
+
+
+# What the statement splitter stops at: a quote, a comment or a `;` (all else is skipped in C).
+_SPLIT_MARK = re.compile(r"['\"`;]|--|/\*")
 
 
 def _terminator_offsets(text: str) -> Iterator[int]:
     """Offsets of the statement-ending `;` characters, then len(text)."""
     index = 0
-    while index < len(text):
-        char = text[index]
-        if char in _CLOSERS:
-            index = _skip_quoted(text, index, _CLOSERS[char])
-        elif text.startswith("--", index):
-            newline = text.find("\n", index)
+    while (mark := _SPLIT_MARK.search(text, index)) is not None:
+        found = mark.group(0)
+        if found == ";":
+            yield mark.start()
+            index = mark.end()
+        elif found == "--":
+            newline = text.find("\n", mark.start())
             index = len(text) if newline < 0 else newline
-        elif text.startswith("/*", index):
-            close = text.find("*/", index + 2)
+        elif found == "/*":
+            close = text.find("*/", mark.start() + 2)
             index = len(text) if close < 0 else close + 2
         else:
-            if char == ";":
-                yield index
-            index += 1
+            index = _skip_quoted(text, mark.start(), found)
     yield len(text)
 
 
 def _skip_quoted(text: str, index: int, closer: str) -> int:
     """Index just after the quoted run opening at `index` (a doubled closer is an escape)."""
-    index += 1
-    while index < len(text):
-        if text[index] == closer:
-            if text.startswith(closer * 2, index):
-                index += 2
-                continue
-            return index + 1
-        index += 1
-    return index
+    while True:
+        close = text.find(closer, index + 1)
+        if close < 0:
+            return len(text)
+        if text.startswith(closer * 2, close):
+            index = close + 1
+            continue
+        return close + 1
 
 
 def _append_piece(pieces: list[_Piece], text: str, start: int, end: int,
-                  with_terminator: bool) -> None:
+                  with_terminator: bool, lines: _LineCounter) -> None:
     body = text[start:end]
     stripped = body.strip()
     if not stripped or not _has_code(stripped):
         return
     first = start + (len(body) - len(body.lstrip()))
-    line = text.count("\n", 0, first) + 1
-    column = first - (text.rfind("\n", 0, first) + 1) + 1
+    line, column = lines.position(first)
     raw = stripped + (";" if with_terminator else "")
     pieces.append(_Piece(stripped, raw, line, column))
 
 
 def _has_code(stripped: str) -> bool:
     """False for a piece made only of comments (a script's trailing comment after its last `;`)."""
-    without_comments = re.sub(r"--[^\n]*|/\*.*?\*/", "", stripped, flags=re.DOTALL)
-    return bool(without_comments.strip())
+    return code_start(stripped) < len(stripped)
+
+
+def code_start(text: str) -> int:
+    """The offset of the first character of `text` that is neither whitespace nor in a comment
+    (len(text) if there is none). One linear scan: hostile text cannot make it backtrack."""
+    index = 0
+    while index < len(text):
+        if text[index].isspace():
+            index += 1
+        elif text.startswith("--", index):
+            newline = text.find("\n", index)
+            index = len(text) if newline < 0 else newline + 1
+        elif text.startswith("/*", index):
+            close = text.find("*/", index + 2)
+            index = len(text) if close < 0 else close + 2
+        else:
+            return index
+    return index
+
+
+def leading_word(text: str) -> str:
+    """The first word of a statement after its leading comments, upper-cased ('' if none)."""
+    start = code_start(text)
+    end = start
+    while end < len(text) and (text[end].isalnum() or text[end] == "_"):
+        end += 1
+    return text[start:end].upper()
 
 
 def _strip_terminator(text: str) -> str:
@@ -215,7 +271,7 @@ class _ReservedWords:
         self.keyword_terminals: dict[str, str] = {}
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
-        for token in stream:
+        for token in counted(stream):
             if token.type == "IDENTIFIER":
                 keyword = self.keyword_terminals.get(token.value.upper())
                 if keyword is not None:
@@ -264,11 +320,17 @@ def _literal_terminals(parser: Lark) -> dict[str, str]:
             if terminal.pattern.type == "str"}
 
 
-def _parse_tree(text: str, start: str):
+def _parse_tree(text: str, start: str, limits: Limits):
+    """The lark tree of `text`, within `limits` (tokens while lexing, then nesting and lists)."""
+    budget = token_budget(limits)
     try:
-        return _lark().parse(text, start=start)
+        tree = _lark().parse(text, start=start)
     except UnexpectedInput as error:
         raise _to_parse_error(error, text) from None
+    finally:
+        budget.var.reset(budget)
+    check_tree(tree, limits)
+    return tree
 
 
 def _to_parse_error(error: UnexpectedInput, text: str) -> ParseError:

@@ -4,7 +4,7 @@
     ksqlite run FILE.sql [--data-dir D] [--until-idle] [--timeout S]
 
     ksqlite [repl] [--server URL] [-f FILE] [-e SQL]      (the interactive shell; the default)
-    ksqlite serve [--host H] [--port P] [--data-dir D] [--auth-file F]
+    ksqlite serve [--host H] [--port P] [--data-dir D] [--auth-file F] [--insecure]
     ksqlite test DIR|FILE.sql [--junit-xml PATH]
     ksqlite test-runner -s statements.sql -i input.json -o output.json
 
@@ -175,14 +175,17 @@ def _add_serve(subparsers) -> None:
     parser.add_argument("--port", type=int, default=8088, help="port (default 8088)")
     parser.add_argument("--data-dir", default=default_data_dir("server"),
                         help="where the engine keeps its data (default ~/.local/share/ksqlite/server)")
-    parser.add_argument("--auth-file", help="require HTTP Basic auth; lines of `user: password`")
+    parser.add_argument("--auth-file", help="require HTTP Basic auth (ksqlDB's authentication.method=BASIC); "
+                        "a JAAS/Jetty password file, lines of `user: password[,role...]`")
+    parser.add_argument("--insecure", action="store_true",
+                        help="allow listening on a non-loopback address without --auth-file")
     _engine_arguments(parser)
 
 
 def _run_serve(args) -> int:
     from pyksqlite.shell import server
     properties = engine_properties(args)
-    return server.serve(args.host, args.port, args.data_dir, args.auth_file, properties)
+    return server.serve(args.host, args.port, args.data_dir, args.auth_file, properties, insecure=args.insecure)
 
 
 def _add_repl(subparsers) -> None:
@@ -196,7 +199,8 @@ def _repl_arguments(parser) -> None:
     parser.add_argument("--execute", "-e", metavar="SQL", help="run these statements and exit")
     parser.add_argument("--data-dir", default=default_data_dir("repl"),
                         help="the embedded engine's data (default ~/.local/share/ksqlite/repl)")
-    parser.add_argument("--user", "-u", help="user for HTTP Basic auth")
+    parser.add_argument("--user", "-u", help="user for HTTP Basic auth (the password is asked for "
+                        "when --password is not given)")
     parser.add_argument("--password", "-p", help="password for HTTP Basic auth")
     parser.add_argument("--define", "-d", action="append", default=[], metavar="NAME=VALUE",
                         help="define a variable")
@@ -204,8 +208,17 @@ def _repl_arguments(parser) -> None:
 
 def _run_repl(args) -> int:
     from pyksqlite.shell import repl
-    return repl.main(server=args.server, file=args.file, execute=args.execute, data_dir=args.data_dir,
-                     user=args.user, password=args.password, defines=args.define)
+    from pyksqlite.shell.client import BackendError
+    password = args.password
+    if args.server and args.user and password is None:   # as ksqlDB's CLI: ask, do not echo
+        import getpass
+        password = getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    try:
+        return repl.main(server=args.server, file=args.file, execute=args.execute, data_dir=args.data_dir,
+                         user=args.user, password=password, defines=args.define)
+    except BackendError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 1
 
 
 def _add_test(subparsers) -> None:

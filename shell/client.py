@@ -196,7 +196,18 @@ class RemoteBackend:
         self.url = url.rstrip("/")
         self.target = self.url
         self.http = httpx.Client(base_url=self.url, auth=auth, timeout=httpx.Timeout(30, read=None))
-        self.http.get("/info").raise_for_status()
+        try:
+            response = self.http.get("/info")
+        except httpx.HTTPError as error:
+            self.http.close()
+            raise BackendError(f"Cannot reach the server at {self.url}: {error}") from None
+        if response.status_code == 401:
+            self.http.close()
+            raise BackendError("The server requires a user and password (--user, --password)"
+                               if auth is None else "The server refused the user or password")
+        if response.status_code != 200:
+            self.http.close()
+            self._raise(response, "")
 
     def _raise(self, response, sql: str) -> None:
         try:

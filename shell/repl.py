@@ -127,9 +127,9 @@ class Shell:
             return True
         self.say(table.footer())
         if push and getattr(stream, "final", None) == "Limit Reached":
-            self.say(f"Limit Reached\nQuery terminated")
+            self.say("Limit Reached\nQuery terminated")
         elif not push:
-            self.say(f"Query terminated")
+            self.say("Query terminated")
         return True
 
     def _print(self, statement) -> bool:

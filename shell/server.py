@@ -6,6 +6,12 @@ calls block, so they run in the thread pool; push query rows are streamed by `se
 Persistent queries run in the engine's background scheduler (`pyksqlite.start()`), between requests
 and, since the engine replays its command log, across a restart on the same data directory.
 
+Every request is bounded before work is done for it (`server_requests`: body size, JSON types,
+property overrides; `pyksqlite.grammar.limits`: statement size and shape), runs only while its client is
+there, and fails as ksqlDB fails: 400 with a `generic_error` or `statement_error` body, or 500
+with a reference to the server log, never a traceback. The process side (binding, auth, signals)
+is in `server_process`.
+
     app = create_app(engine, auth=None)          # an ASGI app (tests may drive it directly)
     with ServerThread(engine, port=0) as server:  # a real server on a loopback port
         server.url                               # http://127.0.0.1:<port>
@@ -13,14 +19,8 @@ and, since the engine replays its command log, across a restart on the same data
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
-import os
-import re
-import socket
-import threading
-from pathlib import Path
+import uuid
 from typing import Any, Optional
 
 from starlette.applications import Starlette
@@ -32,65 +32,44 @@ from starlette.routing import Mount, Route
 from pyksqlite.common.errors import KsqlException, LogWriteException
 from pyksqlite.grammar import ast
 from pyksqlite.grammar.errors import ParseError
-from pyksqlite.grammar.parser import parse_statement, split_statements, substitute_variables
+from pyksqlite.grammar.limits import LimitExceeded
+from pyksqlite.grammar.parser import leading_word, parse_statement, split_statements, substitute_variables
 from pyksqlite.shell import server_formats as fmt
-from pyksqlite.shell import server_streams
+from pyksqlite.shell import server_inserts, server_streams
+from pyksqlite.shell.server_auth import AuthSettings, BasicAuthMiddleware, load_auth_file  # noqa: F401
+from pyksqlite.shell.server_process import ServerThread, serve  # noqa: F401 - the module's public API
+from pyksqlite.shell.server_requests import (BadRequest, DisconnectWatch, ErrorGuard, bad_request_response,
+                                   check_ksql_request, check_property, check_property_name, internal_error, json_object,
+                                   json_response, request_bytes_limit, starlette_error_handler)
 
 logger = logging.getLogger("ksqlite.server")
 
 VERSION = "8.5.0"
 SEND_TIMEOUT_SECONDS = 10.0
-_SET = re.compile(r"^\s*(SET|UNSET)\s+'([^']+)'\s*(?:=\s*'((?:[^']|'')*)')?\s*;?\s*$", re.IGNORECASE)
-_QUERY_START = re.compile(r"^\s*(?:(?:--[^\n]*\n)|(?:/\*.*?\*/)|\s)*(SELECT|PRINT)\b", re.IGNORECASE | re.DOTALL)
-
-
-class KsqlJSONResponse(Response):
-    def __init__(self, content: Any, status_code: int = 200, media_type: str = fmt.V1_JSON,
-                 headers: Optional[dict] = None):
-        super().__init__(fmt.dumps(content), status_code, headers, media_type)
-
-
-def error_response(status: int, body: dict, media_type: str = fmt.V1_JSON) -> Response:
-    return KsqlJSONResponse(body, status, media_type)
+# Statements between SETs go to the engine in groups of at most this many, so that a request
+# of many statements stops soon after its client disconnects.
+STATEMENTS_PER_CALL = 200
 
 
 class ServerState:
     """What the routes share: the engine, the running push queries, the command statuses."""
 
-    def __init__(self, engine, auth: Optional[dict[str, str]] = None,
-                 send_timeout: float = SEND_TIMEOUT_SECONDS, service_id: str = "default_"):
+    def __init__(self, engine, send_timeout: float = SEND_TIMEOUT_SECONDS, service_id: str = "default_"):
         self.engine = engine
-        self.auth = auth
         self.send_timeout = send_timeout
         self.service_id = service_id
+        self.limits = engine.limits
+        self.request_bytes = request_bytes_limit(engine.properties)
         self.push_queries: dict[str, Any] = {}
         self.statuses: dict[str, dict[str, Any]] = {}
 
 
-# --- helpers ------------------------------------------------------------------------------------
-
-async def _json_body(request: Request) -> dict:
-    raw = await request.body()
-    try:
-        body = fmt.orjson.loads(raw) if raw else {}
-    except fmt.orjson.JSONDecodeError as error:
-        raise _BadRequest(f"Invalid JSON in request: {error}") from None
-    if not isinstance(body, dict):
-        raise _BadRequest("Invalid JSON in request: expected an object")
-    return body
-
-
-class _BadRequest(Exception):
-    pass
+def _state(request: Request) -> ServerState:
+    return request.app.state.ksql
 
 
 def _media_type(request: Request, offered: list[str], default: str) -> Optional[str]:
     return fmt.negotiate(request.headers.get("accept"), offered, default)
-
-
-def _ksql_error(exc: KsqlException, text: str, entities: list[dict]) -> dict:
-    code = fmt.SERVER_ERROR if isinstance(exc, LogWriteException) else fmt.BAD_STATEMENT
-    return fmt.statement_error(code, exc.message, exc.statement_text or text, entities)
 
 
 def _statement_text(text: str) -> str:
@@ -98,125 +77,198 @@ def _statement_text(text: str) -> str:
     return text if text.endswith(";") else text + ";"
 
 
-def _add_entities(state: "ServerState", results: list, entities: list[dict]) -> None:
-    """The statements' entities as /ksql answers them, remembering command statuses.
-    ksqlDB answers INSERT VALUES with no entity; ksql-python 0.10.2 then fails on `[][0]` (its
-    issue #80), so the engine's currentStatus is kept."""
-    for result in results:
-        entity = dict(result.entity)
-        entity["statementText"] = _statement_text(entity.get("statementText") or result.statement_text)
-        entities.append(entity)
-        if "commandId" in entity and "commandStatus" in entity:
-            state.statuses[entity["commandId"]] = dict(entity["commandStatus"])
+def _failure(exc: KsqlException, text: str, entities: list[dict], media: str = fmt.V1_JSON) -> Response:
+    """A statement's error as ksqlDB answers it; a statement over a limit is a bad request."""
+    if isinstance(exc.__cause__, LimitExceeded):
+        return json_response(fmt.generic_error(fmt.BAD_REQUEST, exc.__cause__.message), 400, media)
+    if isinstance(exc, LogWriteException):   # the log could not store it (a full disk): not the client's fault
+        body = fmt.statement_error(fmt.SERVER_ERROR, exc.message, exc.statement_text or text, entities)
+        return json_response(body, 500, media)
+    body = fmt.statement_error(fmt.BAD_STATEMENT, exc.message, exc.statement_text or text, entities)
+    return json_response(body, 400, media)
+
+
+def _check_lengths(state: ServerState, texts: list[str]) -> None:
+    for text in texts:
+        try:
+            state.limits.check_length(text)
+        except LimitExceeded as error:
+            raise BadRequest(error.message) from None
 
 
 # --- /ksql --------------------------------------------------------------------------------------
 
 async def ksql_endpoint(request: Request) -> Response:
-    state: ServerState = request.app.state.ksql
+    state = _state(request)
     media = _media_type(request, [fmt.V1_JSON, fmt.JSON], fmt.V1_JSON) or fmt.V1_JSON
     try:
-        body = await _json_body(request)
-    except _BadRequest as error:
-        return error_response(400, fmt.generic_error(fmt.BAD_REQUEST, str(error)), media)
-    sql = body.get("ksql")
-    if not isinstance(sql, str):
-        return error_response(400, fmt.generic_error(fmt.BAD_REQUEST, "Missing 'ksql' in request"), media)
-    statements = split_statements(sql)
+        body = await json_object(request, state.request_bytes)
+        sql, properties, variables = check_ksql_request(body, "ksql", "streamsProperties")
+        statements = split_statements(sql)
+        _check_lengths(state, statements)
+    except BadRequest as error:
+        return bad_request_response(error, media)
     for text in statements:
-        if _QUERY_START.match(text):
-            return error_response(400, fmt.statement_error(
-                fmt.QUERY_ENDPOINT, fmt.QUERY_ENDPOINT_MESSAGE, _statement_text(text)), media)
-    properties = dict(body.get("streamsProperties") or {})
-    variables = body.get("sessionVariables") or {}
-    entities: list[dict] = []
+        if leading_word(text) in ("SELECT", "PRINT"):
+            return json_response(fmt.statement_error(fmt.QUERY_ENDPOINT, fmt.QUERY_ENDPOINT_MESSAGE,
+                                                     _statement_text(text)), 400, media)
+    watch = DisconnectWatch(request)
+    try:
+        run = _KsqlRun(state, properties, variables, watch)
+        return await run_in_threadpool(run.run, statements, media)
+    finally:
+        watch.stop()
 
-    def run_together(texts: list[str]) -> Optional[dict]:
-        """Statements between SETs go to the engine together (it appends INSERTs in one go)."""
-        if not texts:
-            return None
-        try:
-            results = state.engine.execute_statements(texts, properties=dict(properties), variables=variables)
-        except KsqlException as exc:
-            _add_entities(state, exc.results or [], entities)
-            return _ksql_error(exc, _statement_text(exc.statement_text or texts[0]), entities)
-        _add_entities(state, results, entities)
-        return None
 
-    def run() -> Optional[dict]:
+class _KsqlRun:
+    """The statements of one /ksql request, run in a worker thread: SET/UNSET change this
+    request's properties; the statements between them go to the engine in groups (it appends
+    consecutive INSERTs in one go); a client that disconnects stops the rest."""
+
+    def __init__(self, state: ServerState, properties: dict, variables: dict, watch: DisconnectWatch):
+        self.state, self.properties, self.variables, self.watch = state, properties, variables, watch
+        self.entities: list[dict] = []
+
+    def run(self, statements: list[str], media: str) -> Response:
         pending: list[str] = []
         for text in statements:
-            setting = _SET.match(text)
-            if not setting:
+            setting = self._setting(text)
+            if setting is None:
                 pending.append(text)
+                if len(pending) >= STATEMENTS_PER_CALL:
+                    failed, pending = self._execute(pending, media), []
+                    if failed is not None:
+                        return failed
                 continue
-            error = run_together(pending)
-            if error is not None:
-                return error
-            pending = []
-            if setting.group(1).upper() == "SET":  # over REST a SET/UNSET lasts for the rest of this request only
-                properties[setting.group(2)] = setting.group(3)
-            else:
-                properties.pop(setting.group(2), None)
-        return run_together(pending)
+            failed, pending = self._execute(pending, media), []
+            if failed is not None:
+                return failed
+            try:
+                self._apply(setting)
+            except BadRequest as error:
+                return bad_request_response(error, media)
+        return self._execute(pending, media) or json_response(self.entities, 200, media)
 
-    try:
-        error = await run_in_threadpool(run)
-    except Exception as exc:  # noqa: BLE001 - an engine bug must still answer in ksqlDB's shape
-        logger.exception("statement failed")
-        return error_response(500, fmt.generic_error(fmt.SERVER_ERROR, f"{type(exc).__name__}: {exc}"), media)
-    if error is not None:
-        return error_response(500 if error["error_code"] == fmt.SERVER_ERROR else 400, error, media)
-    return KsqlJSONResponse(entities, 200, media)
+    def _setting(self, text: str) -> Optional[ast.Statement]:
+        """A SET or UNSET statement (over REST it lasts for the rest of its request only)."""
+        if leading_word(text) not in ("SET", "UNSET"):
+            return None
+        try:
+            statement = parse_statement(text, limits=self.state.limits)
+        except ParseError:
+            return None      # the engine reports the syntax error
+        return statement if isinstance(statement, (ast.SetProperty, ast.UnsetProperty)) else None
+
+    def _apply(self, setting: ast.Statement) -> None:
+        if isinstance(setting, ast.SetProperty):
+            self.properties[setting.name] = check_property(setting.name, setting.value)
+        else:
+            self.properties.pop(setting.name, None)
+
+    def _execute(self, texts: list[str], media: str) -> Optional[Response]:
+        if not texts:
+            return None
+        if self.watch.gone.is_set():
+            logger.warning("the client of a /ksql request left: %d statements not run", len(texts))
+            return Response(b"", 499)    # nobody reads it
+        try:
+            results = self.state.engine.execute_statements(texts, properties=dict(self.properties),
+                                                           variables=self.variables)
+        except KsqlException as exc:
+            self._add(exc.results or [])
+            return _failure(exc, _statement_text(exc.statement_text or texts[0]), self.entities, media)
+        except Exception as exc:  # noqa: BLE001 - an engine bug still answers in ksqlDB's shape
+            return internal_error(exc)
+        self._add(results)
+        return None
+
+    def _add(self, results: list) -> None:
+        """ksqlDB answers INSERT VALUES with no entity; ksql-python 0.10.2 then fails on `[][0]`
+        (its issue #80), so the engine's currentStatus is kept."""
+        for result in results:
+            entity = dict(result.entity)
+            entity["statementText"] = _statement_text(entity.get("statementText") or result.statement_text)
+            self.entities.append(entity)
+            if "commandId" in entity and "commandStatus" in entity:
+                self.state.statuses[entity["commandId"]] = dict(entity["commandStatus"])
 
 
 # --- /query and /query-stream -------------------------------------------------------------------
 
-def _parse_query(engine, sql: str, variables: dict) -> tuple[str, ast.Statement]:
+def _parse_query(state: ServerState, sql: str, variables: dict) -> tuple[str, ast.Statement]:
     statements = split_statements(sql)
     if len(statements) != 1:
         raise KsqlException(f"Expected exactly one KSQL statement; found {len(statements)} instead", sql)
     text = statements[0]
-    merged = {**engine.variables, **variables}
-    substituted = substitute_variables(text, merged) if merged else text
+    merged = {**state.engine.variables, **variables}
     try:
-        statement = parse_statement(substituted, client_statements=True)
+        substituted = substitute_variables(text, merged, state.limits) if merged else text
+        statement = parse_statement(substituted, client_statements=True, limits=state.limits)
     except ParseError as error:
-        raise KsqlException(f"{error.message}\nStatement: {substituted}", substituted) from error
+        raise KsqlException(f"{error.message}\nStatement: {text}", text) from error
     return substituted, statement
 
 
-async def _run_query(request: Request, sql: Any, properties: dict, variables: dict,
+async def _run_query(request: Request, sql: str, properties: dict, variables: dict,
                      media: str) -> Response:
-    state: ServerState = request.app.state.ksql
+    state = _state(request)
     engine = state.engine
-    if not isinstance(sql, str):
-        return error_response(400, fmt.generic_error(fmt.BAD_REQUEST, "Missing query text in request"))
     try:
-        text, statement = await run_in_threadpool(_parse_query, engine, sql, variables)
+        _check_lengths(state, [sql])
+        text, statement = await run_in_threadpool(_parse_query, state, sql, variables)
         if isinstance(statement, ast.Print):
-            if media not in (fmt.DELIMITED, fmt.V1_JSON) and request.url.path == "/query-stream":
-                return error_response(406, fmt.generic_error(40600, "PRINT requires the delimited format"))
-            if not engine.log.topic_exists(statement.topic):
-                raise KsqlException(f"Could not find topic '{statement.topic}', "
-                                    "or the KSQL user does not have permissions to list the topic. "
-                                    "Topic names are case-sensitive.", _statement_text(text))
-            return server_streams.PrintResponse(engine, statement, "text/plain" if media == fmt.V1_JSON
-                                                else media, state.send_timeout)
+            return _print_response(request, state, statement, text, media)
         if not isinstance(statement, ast.QueryStatement):
             raise KsqlException("Statement type not supported on the query endpoint: "
                                 f"{type(statement).__name__}. Use /ksql.", _statement_text(text))
         if statement.query.emit is None:
-            result = await run_in_threadpool(engine.pull_query, text, properties)
+            result = await _unless_client_leaves(
+                request, lambda gone: engine.pull_query(text, properties, cancelled=gone))
+            if result is None:
+                return Response(b"", 204)
             return server_streams.PullResponse(result, media, state.send_timeout)
         query = await run_in_threadpool(engine.push_query, text, properties)
         return server_streams.PushResponse(query, media, state.push_queries, state.send_timeout,
                                            _scalable_push_id(engine, statement, properties))
+    except BadRequest as error:
+        return bad_request_response(error)
     except KsqlException as exc:
-        return error_response(400, _ksql_error(exc, _statement_text(sql), []))
-    except Exception as exc:  # noqa: BLE001
-        logger.exception("query failed")
-        return error_response(500, fmt.generic_error(fmt.SERVER_ERROR, f"{type(exc).__name__}: {exc}"))
+        return _failure(exc, _statement_text(sql), [])
+
+
+def _print_response(request: Request, state: ServerState, statement: ast.Print, text: str,
+                    media: str) -> Response:
+    if media not in (fmt.DELIMITED, fmt.V1_JSON) and request.url.path == "/query-stream":
+        return json_response(fmt.generic_error(40600, "PRINT requires the delimited format"), 406)
+    if not state.engine.log.topic_exists(statement.topic):
+        raise KsqlException(f"Could not find topic '{statement.topic}', "
+                            "or the KSQL user does not have permissions to list the topic. "
+                            "Topic names are case-sensitive.", _statement_text(text))
+    return server_streams.PrintResponse(state.engine, statement, "text/plain" if media == fmt.V1_JSON
+                                        else media, state.send_timeout)
+
+
+async def _unless_client_leaves(request: Request, work):
+    """`work(gone)` in a worker thread, `gone` an Event set when the client disconnects (the work
+    may stop on it); None if the client disconnects first (nobody is left to read a result)."""
+    watch = DisconnectWatch(request)
+    future = asyncio.ensure_future(run_in_threadpool(work, watch.gone))
+    gone = asyncio.ensure_future(watch.gone_async.wait())
+    try:
+        await asyncio.wait({future, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.stop()
+        gone.cancel()
+    if future.done():
+        return future.result()
+    future.add_done_callback(_drop_result)
+    logger.info("client left %s before its statement finished", request.url.path)
+    return None
+
+
+def _drop_result(future: asyncio.Future) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.info("an abandoned statement failed: %s", type(future.exception()).__name__)
 
 
 def _scalable_push_id(engine, statement: ast.QueryStatement, properties: dict) -> Optional[str]:
@@ -232,115 +284,81 @@ def _scalable_push_id(engine, statement: ast.QueryStatement, properties: dict) -
     source = engine.catalog.get_source(getattr(query.from_, "name", ""))
     if source is None or not engine.catalog.queries_writing(source.name):
         return None
-    import uuid
     return f"SCALABLE_PUSH_QUERY_{uuid.uuid4()}"
 
 
 async def query_endpoint(request: Request) -> Response:
     """The old streaming API: always the StreamedRow array, one element per line."""
     try:
-        body = await _json_body(request)
-    except _BadRequest as error:
-        return error_response(400, fmt.generic_error(fmt.BAD_REQUEST, str(error)))
-    return await _run_query(request, body.get("ksql"), body.get("streamsProperties") or {},
-                            body.get("sessionVariables") or {}, fmt.V1_JSON)
+        body = await json_object(request, _state(request).request_bytes)
+        sql, properties, variables = check_ksql_request(body, "ksql", "streamsProperties")
+    except BadRequest as error:
+        return bad_request_response(error)
+    return await _run_query(request, sql, properties, variables, fmt.V1_JSON)
 
 
 async def query_stream_endpoint(request: Request) -> Response:
     media = _media_type(request, [fmt.DELIMITED, fmt.JSON, fmt.V1_JSON], fmt.DELIMITED)
     if media is None:
-        return error_response(406, fmt.generic_error(40600, "Unsupported Accept header"))
+        return json_response(fmt.generic_error(40600, "Unsupported Accept header"), 406)
     try:
-        body = await _json_body(request)
-    except _BadRequest as error:
-        return error_response(400, fmt.generic_error(fmt.BAD_REQUEST, str(error)))
-    return await _run_query(request, body.get("sql"), body.get("properties") or {},
-                            body.get("sessionVariables") or {}, media)
+        body = await json_object(request, _state(request).request_bytes)
+        sql, properties, variables = check_ksql_request(body, "sql", "properties")
+    except BadRequest as error:
+        return bad_request_response(error)
+    return await _run_query(request, sql, properties, variables, media)
 
 
 async def close_query_endpoint(request: Request) -> Response:
-    state: ServerState = request.app.state.ksql
+    state = _state(request)
     try:
-        body = await _json_body(request)
-    except _BadRequest as error:
-        return error_response(400, fmt.generic_error(fmt.BAD_REQUEST, str(error)))
-    query_id = body.get("queryId")
-    query = state.push_queries.pop(query_id, None) if isinstance(query_id, str) else None
+        body = await json_object(request, state.request_bytes)
+        query_id = body.get("queryId")
+        if not isinstance(query_id, str):
+            raise BadRequest("'queryId' must be a string")
+    except BadRequest as error:
+        return bad_request_response(error)
+    query = state.push_queries.pop(query_id, None)
     if query is None:
-        return error_response(400, fmt.generic_error(fmt.BAD_REQUEST, f"No query with id {query_id}"))
+        return bad_request_response(BadRequest(f"No query with id {query_id[:200]}"))
     await run_in_threadpool(query.close)
     return Response(b"", 200)
 
 
-# --- /inserts-stream ----------------------------------------------------------------------------
-
 async def inserts_stream_endpoint(request: Request) -> Response:
     if request.scope.get("http_version") != "2":
-        return error_response(400, fmt.generic_error(
-            fmt.HTTP2_ONLY, "This endpoint is only available when using HTTP2"))
-    state: ServerState = request.app.state.ksql
-    lines = (await request.body()).decode().splitlines()
-    lines = [line for line in lines if line.strip()]
-    if not lines:
-        return error_response(400, fmt.generic_error(fmt.BAD_REQUEST, "No target in request"))
-    try:
-        target = fmt.orjson.loads(lines[0])["target"]
-    except Exception:  # noqa: BLE001
-        return error_response(400, fmt.generic_error(fmt.BAD_REQUEST, "Invalid inserts-stream header"))
-
-    def insert_all() -> list[bytes]:
-        acks = []
-        for seq, line in enumerate(lines[1:]):
-            try:
-                row = fmt.orjson.loads(line)
-                state.engine.execute(server_streams.insert_statement(state.engine, target, row))
-                acks.append(fmt.dumps({"status": "ok", "seq": seq}))
-            except Exception as exc:  # noqa: BLE001 - each row gets its own ack
-                message = getattr(exc, "message", None) or str(exc)
-                code = fmt.SERVER_ERROR if isinstance(exc, LogWriteException) else fmt.BAD_REQUEST
-                acks.append(fmt.dumps({"status": "error", "seq": seq, "error_code": code,
-                                       "message": message}))
-        return acks
-
-    if state.engine.catalog.get_source(target) is None:  # the target name is case-insensitive
-        target = target.upper()
-    try:
-        state.engine.describe_source(target)
-    except KsqlException as exc:
-        return error_response(400, fmt.generic_error(fmt.BAD_REQUEST, exc.message))
-    acks = await run_in_threadpool(insert_all)
-    return Response(b"".join(a + b"\n" for a in acks), 200, media_type=fmt.DELIMITED)
+        return json_response(fmt.generic_error(fmt.HTTP2_ONLY, "This endpoint is only available when using HTTP2"), 400)
+    state = _state(request)
+    return server_inserts.InsertsStream(state.engine, state.request_bytes, state.send_timeout)
 
 
 # --- small endpoints ----------------------------------------------------------------------------
 
 async def info_endpoint(request: Request) -> Response:
-    state: ServerState = request.app.state.ksql
-    return KsqlJSONResponse({"KsqlServerInfo": {
+    state = _state(request)
+    return json_response({"KsqlServerInfo": {
         "version": VERSION, "kafkaClusterId": "ksqlite-embedded", "ksqlServiceId": state.service_id,
         "serverStatus": "RUNNING"}}, media_type=_media_type(request, [fmt.V1_JSON, fmt.JSON], fmt.V1_JSON) or fmt.V1_JSON)
 
 
 async def healthcheck_endpoint(request: Request) -> Response:
-    return KsqlJSONResponse({"isHealthy": True, "details": {
+    return json_response({"isHealthy": True, "details": {
         "metastore": {"isHealthy": True}, "kafka": {"isHealthy": True},
         "commandRunner": {"isHealthy": True}}, "serverState": "READY"})
 
 
 async def status_endpoint(request: Request) -> Response:
-    state: ServerState = request.app.state.ksql
-    return KsqlJSONResponse({k: v["status"] for k, v in state.statuses.items()})
+    return json_response({k: v["status"] for k, v in _state(request).statuses.items()})
 
 
 async def command_status_endpoint(request: Request) -> Response:
-    state: ServerState = request.app.state.ksql
     params = request.path_params
     entity = params["entity"]
-    for command_id, status in state.statuses.items():
+    for command_id, status in _state(request).statuses.items():
         kind, name, action = _split_command_id(command_id)
         if kind == params["type"] and name.upper() == entity.upper() and action == params["action"]:
-            return KsqlJSONResponse(status)
-    return error_response(404, fmt.generic_error(fmt.NOT_FOUND, f"Command not found: {params['type']}/{entity}/{params['action']}"))
+            return json_response(status)
+    return json_response(fmt.generic_error(fmt.NOT_FOUND, "Command not found"), 404)
 
 
 def _split_command_id(command_id: str) -> tuple[str, str, str]:
@@ -350,63 +368,26 @@ def _split_command_id(command_id: str) -> tuple[str, str, str]:
 
 
 async def is_valid_property_endpoint(request: Request) -> Response:
-    return KsqlJSONResponse(True)
+    try:
+        check_property_name(request.path_params["name"])
+    except BadRequest as error:
+        return bad_request_response(error)
+    return json_response(True)
 
 
 async def probe_endpoint(request: Request) -> Response:
-    return KsqlJSONResponse({})
+    return json_response({})
 
 
 async def root_endpoint(request: Request) -> Response:
     return RedirectResponse("/info", status_code=307)
 
 
-# --- authentication -----------------------------------------------------------------------------
+# --- the app ------------------------------------------------------------------------------------
 
-def load_auth_file(path: str | Path) -> dict[str, str]:
-    """Users and passwords, one `user: password[,role...]` (Jetty's password file) or `user:password`
-    a line; `#` starts a comment."""
-    users = {}
-    for raw in Path(path).read_text().splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if not line or ":" not in line:
-            continue
-        user, _, rest = line.partition(":")
-        password = rest.strip().split(",", 1)[0].strip()
-        users[user.strip()] = password.removeprefix("PLAIN:")
-    return users
-
-
-class BasicAuthMiddleware:
-    """HTTP Basic authentication; everything but the Kubernetes probes needs it."""
-    OPEN_PATHS = ("/chc/ready", "/chc/live")
-
-    def __init__(self, app, users: dict[str, str]):
-        self.app, self.users = app, users
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.OPEN_PATHS or self._allowed(scope):
-            await self.app(scope, receive, send)
-            return
-        response = KsqlJSONResponse(fmt.generic_error(fmt.UNAUTHORIZED, "Unauthorized: missing or invalid credentials"),
-                                    401, headers={"WWW-Authenticate": 'Basic realm="KsqlServer"'})
-        await response(scope, receive, send)
-
-    def _allowed(self, scope) -> bool:
-        header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
-        if not header.lower().startswith("basic "):
-            return False
-        try:
-            user, _, password = base64.b64decode(header[6:].strip()).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        return user in self.users and self.users[user] == password
-
-
-# --- the app and its server ---------------------------------------------------------------------
-
-def create_app(engine, auth: Optional[dict[str, str]] = None,
-               send_timeout: float = SEND_TIMEOUT_SECONDS):
+def create_app(engine, auth: Optional[AuthSettings] = None, send_timeout: float = SEND_TIMEOUT_SECONDS):
+    """The ASGI app: the routes, behind authentication (when `auth` is given) and the guard that
+    turns any unexpected exception into a logged 500."""
     routes = [
         Route("/ksql", ksql_endpoint, methods=["POST"]),
         Route("/query", query_endpoint, methods=["POST"]),
@@ -424,11 +405,10 @@ def create_app(engine, auth: Optional[dict[str, str]] = None,
         # The embedded schema registry, for other tools: http://host:port/schema-registry
         Mount("/schema-registry", app=engine.schema_registry_app()),
     ]
-    app = Starlette(routes=routes)
-    app.state.ksql = ServerState(engine, auth, send_timeout)
-    if auth:
-        return _WithState(BasicAuthMiddleware(app, auth), app)
-    return app
+    app = Starlette(routes=routes, exception_handlers={Exception: starlette_error_handler})
+    app.state.ksql = ServerState(engine, send_timeout)
+    asgi = BasicAuthMiddleware(app, auth) if auth is not None else app
+    return _WithState(ErrorGuard(asgi), app)
 
 
 class _WithState:
@@ -439,109 +419,3 @@ class _WithState:
 
     async def __call__(self, scope, receive, send):
         await self.asgi(scope, receive, send)
-
-
-def hypercorn_config(sock: socket.socket):
-    from hypercorn.config import Config
-    config = Config()
-    # Hypercorn owns (and closes) the descriptor it is given: hand it a duplicate.
-    config.bind = [f"fd://{os.dup(sock.fileno())}"]
-    config.accesslog = None
-    config.errorlog = logging.getLogger("ksqlite.server.http")
-    config.keep_alive_timeout = 75
-    config.graceful_timeout = 2
-    return config
-
-
-def bind_socket(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(1024)
-    sock.set_inheritable(True)
-    return sock
-
-
-class ServerThread:
-    """A real server on a loopback port, in a background thread (tests, REST QTT, benchmarks).
-    `port=0` picks a free port; `url` says which."""
-
-    def __init__(self, engine, host: str = "127.0.0.1", port: int = 0,
-                 auth: Optional[dict[str, str]] = None, send_timeout: float = SEND_TIMEOUT_SECONDS):
-        self.engine = engine
-        self.app = create_app(engine, auth, send_timeout)
-        self.sock = bind_socket(host, port)
-        self.host, self.port = host, self.sock.getsockname()[1]
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._stop: Optional[asyncio.Event] = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="ksqlite-server", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-    def start(self) -> "ServerThread":
-        self.engine.start()
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def _run(self) -> None:
-        from hypercorn.asyncio import serve
-        self._loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(self._loop)
-        self._stop = asyncio.Event()
-        self._loop.call_soon(self._ready.set)
-        try:
-            self._loop.run_until_complete(serve(self.app, hypercorn_config(self.sock),
-                                                shutdown_trigger=self._stop.wait))
-        finally:
-            self._loop.close()
-
-    def stop(self) -> None:
-        if self._loop is not None and self._stop is not None and self._thread.is_alive():
-            self._loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join(10)
-        for query in list(self.app.state.ksql.push_queries.values()):
-            query.close()
-        self.sock.close()
-
-    def __enter__(self) -> "ServerThread":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-
-def serve(host: str = "127.0.0.1", port: int = 8088, data_dir: Optional[str] = None,
-          auth_file: Optional[str] = None, properties: Optional[dict] = None) -> int:
-    """`ksqlite serve`: run until Ctrl-C / SIGTERM."""
-    import signal
-    from pyksqlite import Engine
-    from hypercorn.asyncio import serve as hypercorn_serve
-    data_dir = data_dir or str(Path.home() / ".ksqlite" / "data")
-    engine = Engine(data_dir, properties=properties)
-    auth = load_auth_file(auth_file) if auth_file else None
-    app = create_app(engine, auth)
-    sock = bind_socket(host, port)
-    engine.start()
-    print(f"ksqlite server listening on http://{host}:{sock.getsockname()[1]} (data: {data_dir})", flush=True)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await hypercorn_serve(app, hypercorn_config(sock), shutdown_trigger=stop.wait)
-
-    try:
-        asyncio.run(main())
-    finally:
-        for query in list(app.state.ksql.push_queries.values()):
-            query.close()
-        engine.close()
-        sock.close()
-    return 0

@@ -1,13 +1,16 @@
 """The streaming endpoints of the REST API: `/query`, `/query-stream`, `/inserts-stream`.
 
-A query response is an ASGI app of its own (`QueryResponse`): it writes a header, then rows as
-the engine produces them, through one of ksqlDB's three writers (`StreamedRowWriter` for `/query`
-and `application/vnd.ksql.v1+json`, `DelimitedWriter`, `JsonArrayWriter`). Push queries never
-block the event loop: the engine's query thread wakes the writer through `PushQuery.add_listener`.
+A query response is an ASGI app of its own (`PullResponse`, `PushResponse`, `PrintResponse`): it
+writes a header, then rows as the engine produces them, through one of ksqlDB's three writers
+(`StreamedRowWriter` for `/query` and `application/vnd.ksql.v1+json`, `DelimitedWriter`,
+`JsonArrayWriter`). Push queries never block the event loop: the engine's query thread wakes the
+writer through `PushQuery.add_listener`. `/inserts-stream` (`pyksqlite.shell.server_inserts`) reads its
+rows as they arrive and acknowledges each batch as soon as it is written.
 
 Slow clients: rows wait in the push query's bounded buffer; a client whose socket has not taken
 a write for `send_timeout` seconds, or whose query buffer overflowed, is cut off (the query is
-closed and the connection dropped), so it never holds memory or slows other clients.
+closed and the connection dropped), so it never holds memory or slows other clients. A client
+that disconnects ends its query at once.
 """
 from __future__ import annotations
 
@@ -18,12 +21,12 @@ from typing import Any, Optional
 
 from starlette.concurrency import run_in_threadpool
 
-from pyksqlite.grammar.formatter import format_identifier, format_string
 from pyksqlite.shell import server_formats as fmt
 
 logger = logging.getLogger("ksqlite.server")
 
 MAX_ROWS_PER_WRITE = 500
+PULL_ROWS_PER_WRITE = 5000
 PRINT_POLL_SECONDS = 0.25
 
 
@@ -185,11 +188,18 @@ class PullResponse:
         on_stream = getattr(self.result, "on_stream", False)
         if on_stream and isinstance(writer, StreamedRowWriter):
             writer.push = True   # a stream's pull query reads as a push query that completes
-        chunks = [writer.header(self.result.query_id, self.result.columns, is_pull=not on_stream)]
-        chunks.extend(writer.row(values) for values in self.result.rows)
-        await body.write(b"".join(chunks))
-        final = "Limit Reached" if getattr(self.result, "limit_reached", False) else "Query Completed"
-        await body.finish(writer.final(final if on_stream else None))
+        try:
+            for start in range(0, max(1, len(self.result.rows)), PULL_ROWS_PER_WRITE):
+                rows = self.result.rows[start:start + PULL_ROWS_PER_WRITE]
+                header = [writer.header(self.result.query_id, self.result.columns, is_pull=not on_stream)] \
+                    if start == 0 else []
+                await body.write(await run_in_threadpool(_encoded, writer, header, rows))
+                if body.disconnected.is_set():
+                    return
+            final = "Limit Reached" if getattr(self.result, "limit_reached", False) else "Query Completed"
+            await body.finish(writer.final(final if on_stream else None))
+        except SlowClient as slow:
+            logger.warning("pull query %s: %s; dropping the connection", self.result.query_id, slow)
 
 
 class PushResponse:
@@ -213,9 +223,8 @@ class PushResponse:
             await body.write(writer.header(self.query_id, self.query.columns, is_pull=False))
             final = await self._pump(writer, body, wake)
             await body.finish(final)
-        except SlowClient:
-            logger.warning("push query %s: %s; closing it", self.query_id, "slow client")
-            raise
+        except SlowClient as slow:   # returning unfinished drops the connection
+            logger.warning("push query %s: %s; closing it", self.query_id, slow)
         finally:
             self.registry.pop(self.query_id, None)
             await run_in_threadpool(self.query.close)
@@ -253,6 +262,12 @@ class PrintResponse:
     async def __call__(self, scope, receive, send) -> None:
         body = StreamingBody(scope, receive, send, self.media_type, self.send_timeout)
         await body.start()
+        try:
+            await self._print(body)
+        except SlowClient as slow:   # returning unfinished drops the connection
+            logger.warning("PRINT %s: %s; stopping", self.statement.topic, slow)
+
+    async def _print(self, body: "StreamingBody") -> None:
         topic, limit = self.statement.topic, self.statement.limit
         interval = max(1, self.statement.interval or 1)
         seen: dict[int, int] = {}
@@ -286,6 +301,10 @@ class PrintResponse:
         await body.finish()
 
 
+def _encoded(writer, header: list[bytes], rows: list) -> bytes:
+    return b"".join(header + [writer.row(values) for values in rows])
+
+
 def _format_name(engine, topic: str, part: str) -> str:
     sources = engine.catalog.sources_on_topic(topic)
     if not sources:
@@ -308,60 +327,3 @@ def _print_value(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return fmt.dumps(value).decode()
     return str(value)
-
-
-# --- /inserts-stream -----------------------------------------------------------------------------
-
-def insert_statement(engine, target: str, row: dict) -> str:
-    """`INSERT INTO target (cols) VALUES (literals)` for one JSON row of /inserts-stream (column
-    names matched case-insensitively; values rendered as ksqlDB literals of the column types)."""
-    description = engine.describe_source(target)
-    fields = {f["name"]: f for f in description["fields"]}
-    by_upper = {name.upper(): name for name in fields}
-    names, literals = [], []
-    for key, value in row.items():
-        name = key if key in fields else by_upper.get(key.upper())
-        if name is None:
-            if key.upper() == "ROWTIME":
-                names.append("ROWTIME")
-                literals.append(str(int(value)))
-                continue
-            raise ValueError(f"Column name {key} does not exist.")
-        names.append(format_identifier(name))
-        literals.append(sql_literal(value, fields[name]["schema"]))
-    return f"INSERT INTO {format_identifier(description['name'])} ({', '.join(names)}) VALUES ({', '.join(literals)});"
-
-
-def sql_literal(value: Any, schema: dict) -> str:
-    kind = schema.get("type")
-    if value is None:
-        return "NULL"
-    if kind == "ARRAY":
-        return "ARRAY[" + ", ".join(sql_literal(v, schema["memberSchema"]) for v in value) + "]"
-    if kind == "MAP":
-        if not value:
-            return f"CAST(NULL AS MAP<STRING, {_type_text(schema['memberSchema'])}>)"
-        return "MAP(" + ", ".join(f"{format_string(str(k))} := {sql_literal(v, schema['memberSchema'])}"
-                                  for k, v in value.items()) + ")"
-    if kind == "STRUCT":
-        members = {f["name"].upper(): f for f in schema.get("fields") or []}
-        parts = []
-        for k, v in value.items():
-            field = members.get(k.upper())
-            if field is not None:
-                parts.append(f"{format_identifier(field['name'])} := {sql_literal(v, field['schema'])}")
-        return "STRUCT(" + ", ".join(parts) + ")"
-    if kind in ("STRING", "VARCHAR", "BYTES", "DATE", "TIME", "TIMESTAMP") and isinstance(value, str):
-        literal = format_string(value)
-        return literal if kind in ("STRING", "VARCHAR") else f"CAST({literal} AS {kind})" \
-            if kind != "BYTES" else f"TO_BYTES({literal}, 'base64')"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, (int, float)):
-        return repr(value) if kind != "STRING" else format_string(str(value))
-    return format_string(str(value))
-
-
-def _type_text(schema: dict) -> str:
-    return schema.get("type", "STRING")
-

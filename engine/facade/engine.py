@@ -41,6 +41,7 @@ from pyksqlite.runtime.query_task import QueryTask, Scheduler
 from pyksqlite.runtime.wakeup import UncommittedConsumer
 from pyksqlite.grammar import ast
 from pyksqlite.grammar.errors import ParseError
+from pyksqlite.grammar.limits import Limits
 from pyksqlite.grammar.parser import parse_statement, split_statements_at, substitute_variables
 
 COMMAND_POLL_SECONDS = 0.5   # how often a server looks for other processes' statements
@@ -80,6 +81,10 @@ class Engine:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.properties: dict[str, Any] = dict(properties or {})
         self.variables: dict[str, str] = {}
+        try:   # what one statement may cost (ksqlite.limits.*; grammar/limits.py)
+            self.limits = Limits.from_properties(self.properties)
+        except ValueError as error:
+            raise KsqlException(str(error)) from None
         flush = str(self.properties.get("ksqlite.log.flush", "batch"))
         servers = bootstrap_servers or _bootstrap_servers(self.properties)
         if log is None and servers:
@@ -108,6 +113,7 @@ class Engine:
         self._executor.schema_registry = self.schema_registry
         self._executor.schema_registry_token = register_handle(self.schema_registry)
         self._replay_commands()
+        self._executor.limits = self.limits   # new sources' column types, from here on
 
     # ------------------------------------------------------------------ Python UDFs
     def register_function(self, fn, *, params, returns, name: Optional[str] = None,
@@ -180,13 +186,16 @@ class Engine:
             raise _failed(error, results, pending[len(entities)][0]) if isinstance(error, KsqlException) else error
 
     def _parse(self, text: str, variables: dict[str, str], at: tuple[int, int] = (1, 1)) -> ast.Statement:
-        substituted = substitute_variables(text, variables) if variables else text
-        cached = self._insert_shapes.parse(substituted)
-        if cached is not None:
-            return cached
+        substituted = text
         try:
-            statement = parse_statement(substituted + ";", client_statements=False, at=at)
-        except ParseError as error:
+            if variables:
+                substituted = substitute_variables(text, variables, self.limits)
+            self.limits.check_length(substituted)
+            cached = self._insert_shapes.parse(substituted)
+            if cached is not None:
+                return cached
+            statement = parse_statement(substituted + ";", client_statements=False, at=at, limits=self.limits)
+        except ParseError as error:   # the cause stays: a LimitExceeded is a bad request
             raise ParseFailedException(error.message, error.line, error.column, error.token,
                                        error.expected, substituted) from error
         self._insert_shapes.learn(substituted, statement)
@@ -250,19 +259,22 @@ class Engine:
 
     def _run_commands(self, entries) -> None:
         self._replaying = True
+        checked, self._executor.limits = self._executor.limits, None
         try:
             for entry in entries:
                 saved = dict(self.properties)
                 self.properties.update(entry.get("properties") or {})
                 try:
-                    self._executor.execute(parse_statement(entry["statement"], client_statements=False))
-                except KsqlException as error:  # a command that no longer applies is skipped
+                    self._executor.execute(parse_statement(entry["statement"], client_statements=False,
+                                                           limits=REPLAY_LIMITS))
+                except (KsqlException, ParseError) as error:  # a command that no longer applies is skipped
                     self._processing_log.record(None, "COMMAND_REPLAY", error.message)
                 finally:
                     self.properties.clear()
                     self.properties.update(saved)
         finally:
             self._replaying = False
+            self._executor.limits = checked
 
     def _follow_commands_in_background(self) -> None:
         while not self._stop_following.wait(COMMAND_POLL_SECONDS):
@@ -310,15 +322,18 @@ class Engine:
     def _forget_push_query(self, query_id: str) -> None:
         self._push_queries.pop(query_id, None)
 
-    def pull_query(self, sql: str, properties: Optional[dict[str, Any]] = None) -> PullResult:
+    def pull_query(self, sql: str, properties: Optional[dict[str, Any]] = None,
+                   cancelled: Optional[threading.Event] = None) -> PullResult:
+        """`cancelled`, once set, stops the query between the batches it reads (its client left)."""
         statement = self._parse(sql.strip().rstrip(";"), self.variables)
         if not isinstance(statement, ast.QueryStatement) or statement.query.emit is not None:
             raise KsqlStatementException("Not a pull query (SELECT without EMIT).", sql)
         with self._lock:
-            return self._pull(statement, properties)
+            return self._pull(statement, properties, cancelled)
 
-    def _pull(self, statement: ast.QueryStatement, properties: Optional[dict[str, Any]] = None) -> PullResult:
-        return pull.run_pull_query(self, statement, properties)
+    def _pull(self, statement: ast.QueryStatement, properties: Optional[dict[str, Any]] = None,
+              cancelled: Optional[threading.Event] = None) -> PullResult:
+        return pull.run_pull_query(self, statement, properties, cancelled)
 
     # ------------------------------------------------------------------ running
     def run_until_idle(self, timeout: Optional[float] = None) -> bool:
@@ -400,6 +415,12 @@ class Engine:
             raise KsqlStatementException(f"Query with id:{query_id} does not exist, "
                                          "use SHOW QUERIES to view the full set of running queries.")
         return task.plan.explain()
+
+
+# A command was accepted under the limits of its time, which may have been larger than today's:
+# replayed, it is only kept from exhausting the stack.
+REPLAY_LIMITS = Limits(statement_chars=2 ** 40, statement_tokens=2 ** 40, expression_depth=1_000,
+                       list_items=2 ** 40, type_depth=1_000)
 
 
 def _failed(error: KsqlException, results: list[StatementResult], text: str) -> KsqlException:

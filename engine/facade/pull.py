@@ -6,6 +6,7 @@ Materialized state stores (aggregations) answer pull queries directly once they 
 """
 from __future__ import annotations
 
+import threading
 import time
 from typing import Optional
 
@@ -18,7 +19,7 @@ from pyksqlite.planner.logical import LogicalPlanner, check_pull_clauses, check_
 from pyksqlite.planner.physical import build_flatten, build_select
 from pyksqlite.catalog.ddl import Config
 from pyksqlite.common.duck import run_sql
-from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.common.errors import KsqlException, KsqlStatementException
 from pyksqlite.common.schema import WINDOWEND, WINDOWSTART
 from pyksqlite.grammar import ast
 from pyksqlite.grammar.formatter import format_expression
@@ -26,7 +27,7 @@ from pyksqlite.grammar.formatter import format_expression
 
 
 def run_pull_query(engine: EngineView, statement: ast.QueryStatement,
-                   properties: Optional[dict] = None) -> PullResult:
+                   properties: Optional[dict] = None, cancelled: Optional[threading.Event] = None) -> PullResult:
     props = Config({**engine.properties, **(properties or {})})
     check_pull_clauses(statement.query)
     try:
@@ -39,7 +40,8 @@ def run_pull_query(engine: EngineView, statement: ast.QueryStatement,
     query_id = f"query_{int(time.time() * 1000)}"
     if len(plan.topics) != 1 or not hasattr(plan, "relation"):
         raise KsqlStatementException("Pull queries don't support JOIN, WINDOW or GROUP BY clauses.")
-    records = read_all(engine, plan.source.topic)
+    records = read_all(engine, plan.source.topic, cancelled)
+    _stop_if(cancelled)
     if plan.source.is_table:
         records = _latest_per_key(records, _windowed_scan_partitions(engine, plan.source, records))
     batch = plan.relation.build(engine._processing_log, query_id).process(records)
@@ -107,11 +109,17 @@ def _is_key_ref(plan, name: str, key_names: set[str]) -> bool:
     return False
 
 
-def read_all(engine: EngineView, topic: str) -> pa.Table:
+def _stop_if(cancelled: Optional[threading.Event]) -> None:
+    if cancelled is not None and cancelled.is_set():
+        raise KsqlException("The pull query was cancelled.")
+
+
+def read_all(engine: EngineView, topic: str, cancelled: Optional[threading.Event] = None) -> pa.Table:
     batches = []
     for partition, end in enumerate(engine.log.end_offsets(topic)):
         offset = engine.log.start_offsets(topic)[partition]
         while offset < end:
+            _stop_if(cancelled)
             batch = engine.log.read(topic, partition, offset)
             if batch.num_rows == 0:
                 break

@@ -8,6 +8,7 @@ rebuilds the same catalog and resumes the same queries.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any, Callable, Optional
 
@@ -38,6 +39,7 @@ from pyksqlite.serde.factory import create_serde
 from pyksqlite.common.types import to_arrow
 from pyksqlite.grammar import ast
 from pyksqlite.grammar.formatter import format_expression
+from pyksqlite.grammar.limits import LimitExceeded, Limits, check_type_depth
 
 logger = logging.getLogger("ksqlite.executor")
 
@@ -55,6 +57,9 @@ class Executor:
         self.query_counter = 0
         self.sequence = 0
         self._serdes_by_signature: dict[tuple, tuple] = {}   # INSERT VALUES serdes
+        # When set, the columns of a new stream or table nest their types within these limits
+        # (a query can make a type deeper than any statement wrote it). Off while replaying.
+        self.limits: Optional[Limits] = None
 
     # ------------------------------------------------------------------ dispatch
     def execute(self, statement: ast.Statement) -> dict[str, Any]:
@@ -82,6 +87,7 @@ class Executor:
         props = stmt.props()
         elements = self._with_registry_columns(stmt, props)
         schema = ddl.parse_columns(self.catalog, stmt.kind, elements)
+        self._check_type_depth(schema)
         window = ddl.window_info(props)
         if window is not None and not schema.key_columns:
             raise KsqlStatementException("Windowed sources require a key column.")
@@ -103,6 +109,15 @@ class Executor:
         self.record_command(stmt.text)
         noun = "Stream" if stmt.kind == STREAM else "Table"
         return self._status(stmt, f"{kind_word}/`{stmt.name}`/create", f"{noun} created")
+
+    def _check_type_depth(self, schema) -> None:
+        if self.limits is None:
+            return
+        for column in schema.columns:
+            try:
+                check_type_depth(column.name, column.type, self.limits)
+            except LimitExceeded as error:
+                raise KsqlStatementException(error.message) from error
 
     def _with_registry_columns(self, stmt: ast.CreateSource, props: dict) -> tuple:
         """The statement's columns plus those inferred from the schema registry (AVRO, PROTOBUF,
@@ -146,7 +161,7 @@ class Executor:
         if self.log.topic_exists(topic):
             if partitions is not None:
                 existing = self.log.topic_config(topic).partitions
-                if int(partitions) != existing:
+                if partition_count(partitions) != existing:
                     raise KsqlStatementException(
                         f"A Kafka topic with the name '{topic}' already exists, with different partition/replica "
                         f"configuration than required. KSQL expects {partitions} partitions (topic has {existing}), "
@@ -158,7 +173,7 @@ class Executor:
                 "please re-run the statement providing the required 'PARTITIONS' configuration in the WITH "
                 f"clause (and optionally 'REPLICAS'). For example: CREATE {kind} X (ID INT KEY, A STRING) "
                 f"WITH (KAFKA_TOPIC='{topic}', PARTITIONS=2, REPLICAS=1, FORMAT='JSON');")
-        self.log.create_topic(topic, _topic_config(int(partitions), props), exist_ok=True)
+        self.log.create_topic(topic, _topic_config(partition_count(partitions), props), exist_ok=True)
 
     # ------------------------------------------------------------------ C*AS and INSERT INTO
     def _CreateAsSelect(self, stmt: ast.CreateAsSelect) -> dict[str, Any]:
@@ -178,6 +193,7 @@ class Executor:
         props = stmt.props()
         try:
             sink = self._sink_source(stmt.name, stmt.kind, plan, props, stmt.text)
+            self._check_type_depth(sink.schema)
             _check_serdes(sink)
         except KsqlException as error:
             # ksqlDB quotes the statement it executes: as its sanitizer rewrote it.
@@ -191,7 +207,8 @@ class Executor:
                 self._stop_query(old.query_id)
         partitions = props.get("PARTITIONS") or self.config.get("ksql.sink.partitions") or \
             self.log.topic_config(plan.source.topic).partitions
-        self.log.create_topic(sink.topic, _topic_config(int(partitions), props), exist_ok=True)
+        check_topic_name(sink.topic)
+        self.log.create_topic(sink.topic, _topic_config(partition_count(partitions), props), exist_ok=True)
         self.catalog.add_source(sink)
         self._start_query(query_id, stmt.text, plan, sink, stmt.query)
         self.record_command(stmt.text)
@@ -607,11 +624,27 @@ def _plain_literal(expr: ast.Expr, typ) -> Any:
     return None
 
 
+MAX_PARTITIONS = 10_000   # a partition is a directory and a poll per task on the embedded log
+
+
+def partition_count(value) -> int:
+    return _bounded_integer("PARTITIONS", value, 1, MAX_PARTITIONS)
+
+
+def _bounded_integer(name: str, value, low: int, high: int) -> int:
+    text = str(value).strip()
+    if isinstance(value, bool) or not re.fullmatch(r"-?\d{1,19}", text) or not low <= int(text) <= high:
+        raise KsqlStatementException(f"Invalid value {text[:40]} for property {name}: "
+                                     f"expected an integer from {low} to {high}.")
+    return int(text)
+
+
 def _topic_config(partitions: int, props: dict) -> TopicConfig:
     cleanup = str(props.get("CLEANUP_POLICY", "delete")).lower()
     retention = props.get("RETENTION_MS")
     return TopicConfig(partitions=partitions, cleanup_policy=cleanup,
-                       retention_ms=int(retention) if retention is not None else TopicConfig.retention_ms)
+                       retention_ms=_bounded_integer("RETENTION_MS", retention, -1, 2 ** 63 - 1)
+                       if retention is not None else TopicConfig.retention_ms)
 
 
 def _check_join_partitions(plan, log: Log, catalog: Catalog) -> None:

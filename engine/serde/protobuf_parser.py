@@ -53,6 +53,8 @@ class _Parser:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
 
     def next(self) -> str:
+        if self.i >= len(self.tokens):
+            raise ValueError("the schema ends too soon")
         token = self.tokens[self.i]
         self.i += 1
         return token

@@ -7,12 +7,16 @@ write with when one is fixed, and the full name of the record/message.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import Any, Optional
 
-from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.common.errors import KsqlException, KsqlStatementException
 from pyksqlite.common.schema import KEY, VALUE, Column
+from pyksqlite.serde.registry.store import SchemaRegistryError
 from pyksqlite.serde.api import FormatInfo
+
+logger = logging.getLogger("ksqlite.registry")
 
 REGISTRY_FORMATS = ("AVRO", "PROTOBUF", "JSON_SR")          # formats whose schemas live in the registry
 SCHEMA_FORMATS = REGISTRY_FORMATS + ("PROTOBUF_NOSR",)
@@ -47,6 +51,38 @@ def check_properties(props: dict, config, has_key_columns: bool, has_value_colum
                     f"Table elements and {part}_SCHEMA_ID cannot both exist for create statement.")
 
 
+def _registered_by_id(registry, schema_id, part: str):
+    """The schema `{part}_SCHEMA_ID` names, or a statement error (a bad or unknown id)."""
+    text = str(schema_id).strip()
+    if isinstance(schema_id, bool) or not text.isdigit() or len(text) > 10:
+        raise KsqlStatementException(f"Invalid value {text[:40]} for property {part}_SCHEMA_ID: expected an integer.")
+    try:
+        return registry.by_id(int(text))
+    except SchemaRegistryError as error:
+        raise KsqlStatementException(f"Could not get the {part.lower()} schema with id {text} from the "
+                                     f"Schema Registry: {error.message}") from None
+
+
+def _registered_columns(fmt: str, registered, references: dict, wrap: Optional[bool], part: str,
+                        full_name: Optional[str], upper: bool) -> list:
+    """The columns of a registry schema. The schema is data from outside: one of another type
+    than the format, or one its parser cannot read, is a statement error."""
+    expected = _SCHEMA_TYPE.get(fmt, fmt)
+    if getattr(registered, "schema_type", expected) != expected:
+        raise KsqlStatementException(
+            f"{part.capitalize()} schema is not in the expected format. You may want to set "
+            f"{part}_FORMAT to '{registered.schema_type.replace('JSON', 'JSON_SR')}'.")
+    try:
+        columns, _ = schema_columns(fmt, registered.schema, references, wrap, part == "KEY", full_name, upper)
+    except KsqlException:
+        raise
+    except Exception:  # noqa: BLE001 - a schema the parser cannot read
+        logger.info("the %s schema %s cannot be read as %s", part.lower(), registered.id, fmt, exc_info=True)
+        raise KsqlStatementException(f"The {part.lower()} schema with id {registered.id} in the Schema Registry "
+                                     f"cannot be read as {fmt}.") from None
+    return columns
+
+
 def infer_columns(registry, props: dict, config, topic: str, has_key: bool, has_value: bool,
                   wrap: Optional[bool]) -> tuple[list[Column], list[Column]]:
     """Key and value columns taken from the registry for what the statement did not declare."""
@@ -61,7 +97,7 @@ def infer_columns(registry, props: dict, config, topic: str, has_key: bool, has_
         subject = f"{topic}-{part.lower()}"
         schema_id = props.get(f"{part}_SCHEMA_ID")
         if schema_id is not None:
-            registered = registry.by_id(int(schema_id))
+            registered = _registered_by_id(registry, schema_id, part)
         else:
             registered = registry.latest(subject)
             if registered is None:
@@ -74,8 +110,8 @@ def infer_columns(registry, props: dict, config, topic: str, has_key: bool, has_
         full_name = props.get(f"{part}_SCHEMA_FULL_NAME") or props.get(f"{part}_AVRO_SCHEMA_FULL_NAME")
         references = registry.resolve_references(registered)
         # ksqlDB keeps a schema's names when it was chosen by id, and upper-cases them otherwise.
-        inferred, _ = schema_columns(fmt, registered.schema, references, None if part == "KEY" else wrap,
-                                     part == "KEY", full_name, upper=schema_id is None)
+        inferred = _registered_columns(fmt, registered, references, None if part == "KEY" else wrap,
+                                       part, full_name, upper=schema_id is None)
         namespace = KEY if part == "KEY" else VALUE
         target = keys if part == "KEY" else values
         target.extend(Column(name, typ, namespace) for name, typ in inferred)
@@ -130,7 +166,15 @@ def register_sink(registry, source, create_serde) -> None:
         props = dict(fmt.properties)
         serde = create_serde(fmt, columns, is_key)
         if "schemaId" in props:
-            _check_columns_match(serde, columns, part)
+            try:
+                _check_columns_match(serde, columns, part)
+            except KsqlException:
+                raise
+            except Exception:  # noqa: BLE001 - the registry's schema is data from outside
+                logger.info("the %s schema %s cannot be read as %s", part.lower(), props["schemaId"], fmt.name,
+                            exc_info=True)
+                raise KsqlStatementException(f"The {part.lower()} schema with id {props['schemaId']} in the "
+                                             f"Schema Registry cannot be read as {fmt.name}.") from None
             continue
         text = serde.generated_schema()
         subject = props.get("subject")

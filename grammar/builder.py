@@ -566,7 +566,11 @@ def _named_type(name: Name, parameters: list[str]) -> ast.SqlType:
     if base == "DECIMAL":
         if len(parameters) != 2 or not all(p.isdigit() for p in parameters):
             raise ParseError("DECIMAL requires precision and scale, e.g. DECIMAL(4, 2)")
-        return ast.decimal(int(parameters[0]), int(parameters[1]))
+        precision, scale = int(parameters[0]), int(parameters[1])
+        invalid = ast.decimal_parameter_error(precision, scale)
+        if invalid is not None:
+            raise ParseError(invalid)
+        return ast.decimal(precision, scale)
     # ksqlDB accepts and ignores parameters on other types, e.g. VARCHAR(STRING).
     return ast.SqlType(base)
 

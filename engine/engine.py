@@ -40,7 +40,7 @@ from engine.runtime import QueryTask, Scheduler
 from engine.wakeup import AppendSignal, UncommittedConsumer
 from grammar import ast
 from grammar.errors import ParseError
-from grammar.parser import parse_statement, split_statements, substitute_variables
+from grammar.parser import parse_statement, split_statements, substitute_variables, substitution_enabled
 
 COMMAND_POLL_SECONDS = 0.5   # how often a server looks for other processes' statements
 PUSH_POLL_SECONDS = 0.01     # how often an idle push query looks at a log that does not signal
@@ -310,7 +310,8 @@ class Engine:
             raise _failed(error, results, pending[len(entities)][0]) if isinstance(error, KsqlException) else error
 
     def _parse(self, text: str, variables: dict[str, str]) -> ast.Statement:
-        substituted = substitute_variables(text, variables) if variables else text
+        enabled = substitution_enabled(self.properties) and "${" in text
+        substituted = substitute_variables(text, variables) if enabled else text
         cached = self._insert_shapes.parse(substituted)
         if cached is not None:
             return cached

@@ -284,7 +284,7 @@ class Executor:
         return f"_confluent-ksql-{self.config.get('ksql.service.id', 'default_')}query_{query_id}"
 
     def _offset_reset(self) -> str:
-        return str(self.config.get("auto.offset.reset", "earliest"))
+        return str(self.config.get("auto.offset.reset", "latest")).lower()
 
     def _max_task_idle_ms(self) -> int:
         """Kafka Streams' `max.task.idle.ms` as ksqlDB passes it through (default 0: wait only for

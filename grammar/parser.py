@@ -96,17 +96,30 @@ def split_statements(text: str) -> list[str]:
     return [piece.text for piece in _split_with_positions(text)]
 
 
-_VARIABLE_REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
+# `${name}`, or `$${name}`: ksqlDB's escape for a reference that stays as written (`${name}`).
+_VARIABLE_REFERENCE = re.compile(r"(\$?)\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
+SUBSTITUTION_PROPERTY = "ksql.variable.substitution.enable"
 
 
 def substitute_variables(text: str, variables: dict[str, str]) -> str:
-    """Replace `${name}` (name matched case-insensitively) by its value; unknown names stay."""
+    """ksqlDB's variable substitution, done on a statement's text before it is parsed: `${name}`
+    (the name matched case-insensitively) becomes the variable's value wherever it is, in a
+    string literal too; a name that is not defined stays as written (the statement then fails
+    where the reference is not valid SQL); `$${name}` is an escape and becomes `${name}`."""
     by_upper_name = {name.upper(): value for name, value in variables.items()}
 
     def replace(match: re.Match) -> str:
-        return by_upper_name.get(match.group(1).upper(), match.group(0))
+        if match.group(1):
+            return match.group(0)[1:]
+        return by_upper_name.get(match.group(2).upper(), match.group(0))
 
     return _VARIABLE_REFERENCE.sub(replace, text)
+
+
+def substitution_enabled(properties: dict) -> bool:
+    """`ksql.variable.substitution.enable` (default true), as set in `properties`."""
+    value = properties.get(SUBSTITUTION_PROPERTY, True)
+    return value if isinstance(value, bool) else str(value).strip().lower() != "false"
 
 
 # --------------------------------------------------------------------------------------------

@@ -262,7 +262,7 @@ class Executor:
             task = self._partitioned_task(query_id, group, plan, self._plan_builder(query_id, plan, sink))
         else:
             state_dir = inside(self.state_root, query_id) if self.state_root else None
-            consumer = self.log.consumer(group, plan.topics, auto_offset_reset=self._offset_reset())
+            consumer = self._consumer(group, plan.topics)
             build_plan = self._plan_builder(query_id, plan, sink)
             task = QueryTask(query_id, build_plan(), consumer, state_dir=state_dir,
                              checkpoint_interval=self._checkpoint_interval(), build_plan=build_plan,
@@ -284,7 +284,20 @@ class Executor:
         return f"_confluent-ksql-{self.config.get('ksql.service.id', 'default_')}query_{query_id}"
 
     def _offset_reset(self) -> str:
+        """Where a query with no committed offsets starts: `latest` (ksqlDB's default) unless the
+        session or server sets `auto.offset.reset` (or `ksql.streams.auto.offset.reset`)."""
         return str(self.config.get("auto.offset.reset", "latest")).lower()
+
+    def _consumer(self, group: str, topics):
+        """The query's consumer, its starting positions fixed now: with `latest`, records
+        written after the statement returns are the query's, even before its first poll."""
+        consumer = self.log.consumer(group, topics, auto_offset_reset=self._offset_reset())
+        if self._offset_reset() == "latest":
+            committed = consumer.committed()
+            starts = {tp: consumer.position(*tp) for tp in consumer.assignment() if tp not in committed}
+            if starts:   # kept, so that a restart before the first commit starts there too
+                consumer.commit(starts)
+        return consumer
 
     def _max_task_idle_ms(self) -> int:
         """Kafka Streams' `max.task.idle.ms` as ksqlDB passes it through (default 0: wait only for
@@ -359,7 +372,7 @@ class Executor:
 
     def _partitioned_task(self, query_id: str, group: str, plan: LogicalPlan,
                           build_plan: Callable[[], Any]) -> PartitionedQueryTask:
-        consumer = self.log.consumer(group, plan.topics, auto_offset_reset=self._offset_reset())
+        consumer = self._consumer(group, plan.topics)
         partitions = max(self.log.topic_config(t).partitions for t in plan.topics)
         guarantee = str(self.config.get("processing.guarantee", "at_least_once")).lower()
         transaction = None

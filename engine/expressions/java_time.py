@@ -66,8 +66,10 @@ def compile_pattern(pattern: str) -> tuple[Token, ...]:
             while end < len(pattern) and pattern[end] == ch:
                 end += 1
             count, i = end - i, end
-            if ch == "p":
-                pad, padded = _pad_width(pattern, i, count)
+            if ch == "p":   # pads the next field to `count` characters (the JDK's padNext)
+                if i >= len(pattern) or not pattern[i].isalpha():
+                    raise PatternError(f"Pad letter 'p' must be followed by valid pad pattern: {pattern}")
+                pad = count
                 continue
             _check_letter(ch, count)
             stack[-1].append(Field(ch, count, pad))
@@ -98,13 +100,6 @@ def compile_pattern(pattern: str) -> tuple[Token, ...]:
         section = Optional_(tuple(stack.pop()))
         stack[-1].append(section)
     return tuple(stack[0])
-
-
-def _pad_width(pattern: str, after: int, count: int) -> tuple[int, bool]:
-    """`p` repeated N times pads the next field to N characters (the JDK's padNext)."""
-    if after >= len(pattern) or not pattern[after].isalpha():
-        raise PatternError(f"Pad letter 'p' must be followed by valid pad pattern: {pattern}")
-    return count, True
 
 
 def _check_letter(letter: str, count: int) -> None:

@@ -13,7 +13,7 @@ from typing import Any, Callable, Optional
 
 import pyarrow as pa
 
-from engine import ddl, entities
+from engine import ddl, entities, query_upgrade
 from engine.catalog import STREAM, TABLE, Catalog, DataSource, PersistentQuery
 from engine.ddl import Config
 from engine.errors import KsqlException, KsqlStatementException, LogWriteException
@@ -34,6 +34,7 @@ from engine.serde import json_rows
 from engine.serde.factory import create_serde
 from engine.types import to_arrow
 from grammar import ast
+from grammar.parser import parse_statement
 
 logger = logging.getLogger("ksqlite.executor")
 
@@ -93,6 +94,8 @@ class Executor:
         ts_column, ts_format = ddl.check_timestamp_column(schema, props)
         source = DataSource(stmt.name, stmt.kind, schema, str(topic), key_format, value_format,
                             ts_column, ts_format, window, stmt.is_source, stmt.text, props)
+        if existing is not None:   # CREATE OR REPLACE: the queries reading it must still fit
+            query_upgrade.check_sink_upgrade(existing, source)
         _check_serdes(source)
         self._ensure_topic(str(topic), props, stmt.kind)
         self.catalog.add_source(source)
@@ -175,18 +178,43 @@ class Executor:
         _check_serdes(sink)
         sr_sources.register_sink(getattr(self, "schema_registry", None), sink, create_serde)
         prefix = "CSAS" if stmt.kind == STREAM else "CTAS"
-        query_id = self._next_query_id(f"{prefix}_{query_id_part(stmt.name)}")
-        if existing is not None:
-            for old in self.catalog.queries_writing(stmt.name):
-                self._stop_query(old.query_id)
         partitions = props.get("PARTITIONS") or self.config.get("ksql.sink.partitions") or \
             self.log.topic_config(plan.source.topic).partitions
+        replaced = self._query_replaced(stmt, existing, sink, props) if existing is not None else None
+        if replaced is not None:   # an in-place upgrade: same id, group and state, new plan
+            query_id = replaced.query_id
+            self._stop_query(query_id)
+        else:
+            query_id = self._next_query_id(f"{prefix}_{query_id_part(stmt.name)}")
+            if existing is not None:
+                for old in self.catalog.queries_writing(stmt.name):
+                    self._stop_query(old.query_id)
         self.log.create_topic(sink.topic, _topic_config(int(partitions), props), exist_ok=True)
         self.catalog.add_source(sink)
         self._start_query(query_id, stmt.text, plan, sink, stmt.query)
         self.record_command(stmt.text)
         return self._status(stmt, f"{kind_word}/`{stmt.name}`/create",
                             f"Created query with ID {query_id}", query_id)
+
+    def _query_replaced(self, stmt: ast.CreateAsSelect, existing: DataSource, sink: DataSource,
+                        props: dict) -> Optional[PersistentQuery]:
+        """The C*AS query that CREATE OR REPLACE upgrades in place (checked compatible, as
+        `engine.query_upgrade` says), or None when no C*AS query writes the sink."""
+        writer = next((q for q in self.catalog.queries_writing(stmt.name)
+                       if q.query_id.startswith(("CSAS_", "CTAS_"))), None)
+        if writer is None:
+            return None
+        asked = props.get("PARTITIONS")
+        partitions = None
+        if asked is not None and self.log.topic_exists(existing.topic):
+            partitions = (self.log.topic_config(existing.topic).partitions, int(asked))
+        query_upgrade.check_sink_upgrade(existing, sink, partitions)
+        old_statement = parse_statement(writer.statement_text, client_statements=False)
+        from engine.expressions.functions import default_registry
+        registry = default_registry()
+        query_upgrade.check_query_upgrade(writer.query_id, old_statement.query, stmt.query,
+                                          lambda name: registry.kind_of(name) == "aggregate")
+        return writer
 
     def _check_result_kind(self, stmt: ast.CreateAsSelect, plan: LogicalPlan) -> None:
         if stmt.kind == TABLE and plan.result_kind == STREAM:

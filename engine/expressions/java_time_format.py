@@ -55,7 +55,13 @@ def format_millis(millis: pa.Array, patterns: pa.Array, zones: Optional[pa.Array
         zone_values = np.asarray(pc.fill_null(zones.cast(pa.string()), "UTC").to_numpy(zero_copy_only=False), dtype=object)
     out = np.full(len(values), None, dtype=object)
     pattern_values = patterns.cast(pa.string())
-    for pattern in pc.unique(pattern_values).to_pylist():
+    distinct = pc.unique(pattern_values).to_pylist()
+    if len(distinct) == 1 and distinct[0] is not None:   # a literal pattern: every row
+        rows = np.flatnonzero(valid)
+        out[rows] = _format_rows(values[rows], zone_values[rows] if zone_values is not None else None,
+                                 distinct[0], kind)
+        return pa.array(out, pa.string())
+    for pattern in distinct:
         if pattern is None:
             continue
         rows = np.flatnonzero(np.asarray(pc.fill_null(pc.equal(pattern_values, pattern), False)

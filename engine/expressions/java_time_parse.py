@@ -104,12 +104,16 @@ def parse_millis(texts: pa.Array, patterns: pa.Array, zones: Optional[pa.Array] 
         zone_names = np.asarray(pc.fill_null(zones.cast(pa.string()), "UTC").to_numpy(zero_copy_only=False), dtype=object)
     values = np.zeros(len(texts), dtype=np.int64)
     valid = np.zeros(len(texts), dtype=bool)
-    for pattern in pc.unique(patterns).to_pylist():
+    distinct = pc.unique(patterns).to_pylist()
+    for pattern in distinct:
         compiled = None if pattern is None else compile_regex(pattern)
         if compiled is None:
             continue
-        rows = np.flatnonzero(np.asarray(pc.fill_null(pc.equal(patterns, pattern), False)
-                                         .to_numpy(zero_copy_only=False), dtype=bool))
+        if len(distinct) == 1:   # a literal pattern: every row
+            rows = np.arange(len(texts))
+        else:
+            rows = np.flatnonzero(np.asarray(pc.fill_null(pc.equal(patterns, pattern), False)
+                                             .to_numpy(zero_copy_only=False), dtype=bool))
         matched = pc.extract_regex(texts.take(pa.array(rows)), compiled[0])
         millis, ok = _assemble(matched, compiled[1], zone_names[rows] if zone_names is not None else None)
         values[rows] = millis

@@ -3,7 +3,7 @@
 Kafka's model: topics of N partitions, records (key bytes, value bytes, timestamp, headers) at
 consecutive offsets per partition, consumer groups with committed offsets. Records move in Arrow
 record batches, never one Python object per record. The embedded implementation
-(`engine.log.embedded.EmbeddedLog`) keeps them in local files; an Apache Kafka implementation
+(`pyksqlite.log.embedded.log.EmbeddedLog`) keeps them in local files; an Apache Kafka implementation
 can be put behind the same two Protocols without touching the engine.
 """
 from __future__ import annotations

@@ -14,17 +14,17 @@ from typing import Any, Optional
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.catalog import DataSource
-from engine.log.api import HEADER_TYPE, Log, LogAppendError
-from engine.log.arrays import contiguous
-from engine.log.partitioner import partitions_for_keys
-from engine.operators.base import (ENCODED_VALUE_COL, HEADERS_COL, OFFSET_COL, ROWTIME_COL,
+from pyksqlite.catalog.metastore import DataSource
+from pyksqlite.log.api import HEADER_TYPE, Log, LogAppendError
+from pyksqlite.log.arrays import contiguous
+from pyksqlite.log.partitioner import partitions_for_keys
+from pyksqlite.operators.base import (ENCODED_VALUE_COL, HEADERS_COL, OFFSET_COL, ROWTIME_COL,
                                    TOMBSTONE_COL, WINDOW_BOUNDS, BatchLayout, StatelessOperator)
-from engine.operators.source import key_serde_for
-from engine.processing_log import ProcessingLog
-from engine.schema import KEY, VALUE
-from engine.serde.factory import create_serde
-from engine.timestamps import to_epoch_millis
+from pyksqlite.operators.source import key_serde_for
+from pyksqlite.common.processing_log import ProcessingLog
+from pyksqlite.common.schema import KEY, VALUE
+from pyksqlite.serde.factory import create_serde
+from pyksqlite.common.timestamps import to_epoch_millis
 
 
 class TopicSink(StatelessOperator):

@@ -1,6 +1,6 @@
 """Checkpoint files, verified, whose large immutable parts are written once, not at every checkpoint.
 
-A checkpoint is one snapshot container (`engine.state.snapshot`: a JSON header and Arrow/raw
+A checkpoint is one snapshot container (`pyksqlite.state.snapshot`: a JSON header and Arrow/raw
 sections, CRC-checked; no pickle) of the operators' state and the consumer positions it covers,
 written to a temporary file, fsynced and renamed over the previous one. State that does not change
 once built (a fragment's columns: only its `alive` mask changes) is a `Stored` value. The first
@@ -25,7 +25,7 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
-from engine.state.snapshot import BLOB_NAME, Snapshot, SnapshotError, Stored, container_crc, decode, encode
+from pyksqlite.state.snapshot import BLOB_NAME, Snapshot, SnapshotError, Stored, container_crc, decode, encode
 
 
 class CheckpointError(Exception):

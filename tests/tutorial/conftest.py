@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.engine import Engine
+from pyksqlite.facade.engine import Engine
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.engine import Engine, TestRecord
-from engine.errors import KsqlException
+from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite.common.errors import KsqlException
 
 PROPS = {"ksqlite.log.flush": "none", "auto.offset.reset": "earliest", "cache.max.bytes.buffering": 0}
 DDL = ("CREATE STREAM purchases (id INT KEY, cost DOUBLE, quantity INT) "

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import KsqlException
-from grammar.ast import decimal_parameter_error
+from pyksqlite.common.errors import KsqlException
+from pyksqlite.grammar.ast import decimal_parameter_error
 
 BAD_DECLARATIONS = [
     "CREATE STREAM s (a DECIMAL(2,3)) WITH (kafka_topic='t', value_format='JSON', partitions=1);",
@@ -40,6 +40,6 @@ def test_valid_parameters_including_precision_above_38(precision, scale):
 
 
 def test_python_udf_signature_is_checked_too():
-    from engine.expressions.python_udf_types import parse_param
+    from pyksqlite.expressions.python_udf_types import parse_param
     with pytest.raises(Exception, match="DECIMAL precision must be >= scale"):
         parse_param("DECIMAL(2,3)")

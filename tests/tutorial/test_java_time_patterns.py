@@ -10,9 +10,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from engine.expressions.java_time import PatternError, check_pattern
-from engine.expressions.java_time_format import format_with_pattern
-from engine.expressions.java_time_parse import parse_millis
+from pyksqlite.expressions.java_time import PatternError, check_pattern
+from pyksqlite.expressions.java_time_format import format_with_pattern
+from pyksqlite.expressions.java_time_parse import parse_millis
 
 INSTANT = 1551769689012   # 2019-03-05T07:08:09.012Z
 
@@ -112,7 +112,7 @@ def test_parse_reads_the_wall_clock_in_the_zone_given_unless_the_text_has_one():
 
 
 def test_functions_use_the_patterns(engine):
-    from engine.engine import TestRecord
+    from pyksqlite.facade.engine import TestRecord
     engine.execute("CREATE STREAM s (k STRING KEY, ts BIGINT, txt STRING, pat STRING) "
                    "WITH (kafka_topic='s', value_format='JSON', partitions=1);")
     engine.execute("CREATE STREAM o AS SELECT k, TIMESTAMPTOSTRING(ts, 'yyy-MM-dd') AS a, "
@@ -128,7 +128,7 @@ def test_functions_use_the_patterns(engine):
 
 
 def test_source_timestamp_format_uses_the_same_parser(engine):
-    from engine.engine import TestRecord
+    from pyksqlite.facade.engine import TestRecord
     engine.execute("CREATE STREAM s (k STRING KEY, t STRING) WITH (kafka_topic='s', value_format='JSON', "
                    "partitions=1, timestamp='t', timestamp_format='dd/MMM/yyyy:HH:mm:ss Z');")
     engine.execute("CREATE STREAM o AS SELECT k, t FROM s;")
@@ -138,7 +138,7 @@ def test_source_timestamp_format_uses_the_same_parser(engine):
 
 
 def test_source_timestamp_format_the_jdk_rejects_is_a_statement_error(engine):
-    from engine.errors import KsqlException
+    from pyksqlite.common.errors import KsqlException
     with pytest.raises(KsqlException, match="Invalid timestamp format: Unknown pattern letter: b"):
         engine.execute("CREATE STREAM s (k STRING KEY, t STRING) WITH (kafka_topic='s', value_format='JSON', "
                        "partitions=1, timestamp='t', timestamp_format='bb');")

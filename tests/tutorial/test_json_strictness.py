@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from engine.engine import TestRecord
-from engine.schema import Column
-from engine.types import BIGINT, BOOLEAN, DATE, DOUBLE, INTEGER, STRING, TIME, TIMESTAMP, decimal
+from pyksqlite.facade.engine import TestRecord
+from pyksqlite.common.schema import Column
+from pyksqlite.common.types import BIGINT, BOOLEAN, DATE, DOUBLE, INTEGER, STRING, TIME, TIMESTAMP, decimal
 from tests.serde.conftest import decode, serde
 
 ERROR = object()

@@ -4,7 +4,7 @@ properties; the start is where the topic ended when the statement ran, and a res
 from the committed offsets."""
 from __future__ import annotations
 
-from engine.engine import Engine
+from pyksqlite.facade.engine import Engine
 
 DDL = "CREATE STREAM s (id INT KEY, v STRING) WITH (kafka_topic='s', partitions=1, value_format='JSON');"
 

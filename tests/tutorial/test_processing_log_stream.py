@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 
-from engine.engine import Engine, TestRecord
+from pyksqlite.facade.engine import Engine, TestRecord
 
 PROPS = {"ksqlite.log.flush": "none", "auto.offset.reset": "earliest",
          "ksql.logging.processing.topic.auto.create": "true",

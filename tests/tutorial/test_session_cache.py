@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from engine.engine import Engine, TestRecord
+from pyksqlite.facade.engine import Engine, TestRecord
 
 DDL = "CREATE STREAM clicks (user STRING KEY, page STRING) WITH (kafka_topic='clicks', value_format='JSON', partitions=1);"
 SESSIONS = "SELECT user, COUNT(*) AS n FROM clicks WINDOW SESSION (10 SECONDS) GROUP BY user"

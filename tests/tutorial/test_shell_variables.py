@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.engine import Engine
-from grammar.parser import substitute_variables
-from shell.client import LocalBackend
-from shell.repl import Shell
+from pyksqlite.facade.engine import Engine
+from pyksqlite.grammar.parser import substitute_variables
+from pyksqlite.shell.client import LocalBackend
+from pyksqlite.shell.repl import Shell
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,7 +78,7 @@ def test_cli_file_and_define(tmp_path):
     script = tmp_path / "vars.sql"
     script.write_text("CREATE STREAM ${name} (id INT KEY, v STRING) WITH (kafka_topic='t', partitions=1, value_format='JSON');\n"
                       "DESCRIBE ${name};\n")
-    done = subprocess.run([sys.executable, "-m", "shell.cli", "repl", "--data-dir", str(tmp_path / "d"),
+    done = subprocess.run([sys.executable, "-m", "pyksqlite.shell.cli", "repl", "--data-dir", str(tmp_path / "d"),
                            "--define", "name=cli_stream", "-f", str(script)],
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -1,6 +1,10 @@
 -- ksqlite demo: page views filtered, aggregated and enriched by continuous queries.
 -- Run with:  ksqlite run examples/pageviews.sql --until-idle --show LONG_VIEWS,VIEWS_PER_USER,VIEWS_BY_REGION
 
+-- The rows are inserted before the queries are created: read each topic from its start (as in
+-- ksqlDB, a query otherwise reads only what arrives after it starts).
+SET 'auto.offset.reset' = 'earliest';
+
 CREATE STREAM pageviews (viewtime BIGINT, userid STRING, pageid STRING, duration_ms INT)
   WITH (kafka_topic='pageviews', value_format='JSON', partitions=2, timestamp='viewtime');
 

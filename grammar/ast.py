@@ -89,6 +89,20 @@ def decimal(precision: int, scale: int) -> SqlType:
     return SqlType("DECIMAL", precision=precision, scale=scale)
 
 
+def decimal_parameter_error(precision: int, scale: int) -> Optional[str]:
+    """ksqlDB's check of a declared DECIMAL's parameters (its DecimalUtil.validateParameters),
+    as the message it fails with, or None when DECIMAL(precision, scale) is valid. ksqlDB sets
+    no upper bound on the precision (its tests declare DECIMAL(50, 30))."""
+    shown = f"DECIMAL({precision},{scale})"
+    if precision < 1:
+        return f"DECIMAL precision must be >= 1: {shown}"
+    if scale < 0:
+        return f"DECIMAL scale must be >= 0: {shown}"
+    if precision < scale:
+        return f"DECIMAL precision must be >= scale: {shown}"
+    return None
+
+
 def array(element: SqlType) -> SqlType:
     return SqlType("ARRAY", element=element)
 

@@ -588,7 +588,11 @@ def _named_type(name: Name, parameters: list[str]) -> ast.SqlType:
     if base == "DECIMAL":
         if len(parameters) != 2 or not all(p.isdigit() for p in parameters):
             raise ParseError("DECIMAL requires precision and scale, e.g. DECIMAL(4, 2)")
-        return ast.decimal(*(_bounded_int(p, 31, "Invalid DECIMAL parameter") for p in parameters))
+        precision, scale = (_bounded_int(p, 31, "Invalid DECIMAL parameter") for p in parameters)
+        invalid = ast.decimal_parameter_error(precision, scale)
+        if invalid is not None:
+            raise ParseError(invalid)
+        return ast.decimal(precision, scale)
     if base in ("ARRAY", "MAP", "STRUCT"):   # the bare word (or `ARRAY` quoted): no element types
         raise ParseError(f"Syntax Error: {base} needs its element types, e.g. "
                          f"{ {'ARRAY': 'ARRAY<INT>', 'MAP': 'MAP<STRING, INT>', 'STRUCT': 'STRUCT<A INT>'}[base] }")

@@ -114,24 +114,38 @@ def split_statements_at(text: str) -> list[tuple[str, tuple[int, int]]]:
     return [(piece.text, (piece.line, piece.column)) for piece in _split_with_positions(text)]
 
 
-_VARIABLE_REFERENCE = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
+# `${name}`, or `$${name}`: ksqlDB's escape for a reference that stays as written (`${name}`).
+_VARIABLE_REFERENCE = re.compile(r"(\$?)\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
+SUBSTITUTION_PROPERTY = "ksql.variable.substitution.enable"
 
 
 def substitute_variables(text: str, variables: dict[str, str],
                          limits: Limits = DEFAULT_LIMITS) -> str:
-    """Replace `${name}` (name matched case-insensitively) by its value; unknown names stay.
+    """ksqlDB's variable substitution, done on a statement's text before it is parsed: `${name}`
+    (the name matched case-insensitively) becomes the variable's value wherever it is, in a
+    string literal too; a name that is not defined stays as written (the statement then fails
+    where the reference is not valid SQL); `$${name}` is an escape and becomes `${name}`.
     A result longer than the statement length limit raises LimitExceeded as soon as it grows
     past it (many references to a long value must not fill the memory first)."""
     by_upper_name = {name.upper(): str(value) for name, value in variables.items()}
     pieces, size, start = [], 0, 0
     for match in _VARIABLE_REFERENCE.finditer(text):
-        value = by_upper_name.get(match.group(1).upper(), match.group(0))
+        if match.group(1):
+            value = match.group(0)[1:]
+        else:
+            value = by_upper_name.get(match.group(2).upper(), match.group(0))
         pieces += [text[start:match.start()], value]
         size += match.start() - start + len(value)
         start = match.end()
         limits.check_size(size)
     pieces.append(text[start:])
     return "".join(pieces)
+
+
+def substitution_enabled(properties: dict) -> bool:
+    """`ksql.variable.substitution.enable` (default true), as set in `properties`."""
+    value = properties.get(SUBSTITUTION_PROPERTY, True)
+    return value if isinstance(value, bool) else str(value).strip().lower() != "false"
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 Statements end with `;` and may span lines; results print as the CLI's tables; a push query
 prints rows as they arrive until its LIMIT or Ctrl-C (which cancels the query, not the shell).
 SET/UNSET change this session's properties, RUN SCRIPT runs a file, PRINT follows a topic.
+DEFINE/UNDEFINE set this session's variables, which are substituted into every statement's
+text (`${name}`) before it is parsed, as ksqlDB's CLI does (`--define` sets them at start).
 It runs on the embedded engine, or on a server with `--server URL`. `-f FILE` and `-e SQL` run
 statements without a prompt and exit (status 1 if one failed).
 
@@ -20,7 +22,7 @@ from typing import Optional, TextIO
 from pyksqlite.grammar import ast
 from pyksqlite.grammar.errors import ParseError
 from pyksqlite.grammar.formatter import format_string
-from pyksqlite.grammar.parser import parse_statement, split_statements
+from pyksqlite.grammar.parser import parse_statement, split_statements, substitute_variables, substitution_enabled
 from pyksqlite.shell import render
 from pyksqlite.shell.client import BackendError
 
@@ -42,6 +44,7 @@ class Shell:
         self.out = out
         self.err = err or out
         self.properties: dict[str, str] = {}
+        self.variables: dict[str, str] = {}
         self.failed = False
 
     # ------------------------------------------------------------------ output
@@ -74,6 +77,8 @@ class Shell:
         stripped = text.strip().rstrip(";").strip()
         if stripped.lower() in CLI_COMMANDS:
             return self._cli_command(stripped.lower())
+        if substitution_enabled(self.properties):
+            text = substitute_variables(text, self.variables)
         try:
             statement = parse_statement(text, client_statements=True)
         except ParseError as exc:
@@ -100,6 +105,9 @@ class Shell:
             old = self.properties.pop(statement.name, None)
             self.say(f"Successfully unset local property '{statement.name}' (value was '{old}').")
             return True
+        if isinstance(statement, (ast.DefineVariable, ast.UndefineVariable)) or \
+                (isinstance(statement, ast.Show) and statement.what == "VARIABLES"):
+            return self._variables(statement)
         if isinstance(statement, ast.Print):
             return self._print(statement)
         if isinstance(statement, ast.QueryStatement):
@@ -108,6 +116,25 @@ class Shell:
             rendered = render.render_entity(entity)
             if rendered:
                 self.say(rendered)
+        return True
+
+    def _variables(self, statement) -> bool:
+        """DEFINE, UNDEFINE and SHOW VARIABLES act on the shell's own variables (the text sent
+        on has them substituted already, so the engine or server never substitutes twice)."""
+        name = getattr(statement, "name", "").upper()
+        same_name = [n for n in self.variables if n.upper() == name]
+        if isinstance(statement, ast.DefineVariable):
+            for name in same_name:   # names are case-insensitive
+                del self.variables[name]
+            self.variables[statement.name] = statement.value
+        elif isinstance(statement, ast.UndefineVariable):
+            for name in same_name:
+                del self.variables[name]
+            if not same_name:
+                self.say(f"Cannot undefine variable '{statement.name}' which was never defined")
+        else:
+            self.say(render.render_entity({"@type": "variables", "variables": [
+                {"name": name, "value": value} for name, value in self.variables.items()]}))
         return True
 
     def _query(self, text: str, push: bool) -> bool:

@@ -216,4 +216,10 @@ def check_timestamp_column(schema: LogicalSchema, props: dict[str, Any]) -> tupl
     if fmt is not None and found.type.base != "STRING":
         raise KsqlStatementException(
             f"Timestamp column, `{name}`, should be a String when a timestamp_format is specified.")
+    if fmt is not None:
+        from pyksqlite.expressions.java_time import PatternError, check_pattern
+        try:
+            check_pattern(str(fmt))
+        except PatternError as error:
+            raise KsqlStatementException(f"Invalid timestamp format: {error}") from None
     return name, fmt

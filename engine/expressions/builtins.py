@@ -5,10 +5,6 @@ translated to strftime formats when the pattern is a literal.
 """
 from __future__ import annotations
 
-from pyksqlite.common.timestamps import java_to_strftime
-from pyksqlite.common.duck import quote_string
-from pyksqlite.common.errors import KsqlStatementException
-from pyksqlite.expressions.builtins_common import literal_string
 from pyksqlite.expressions.functions import FunctionRegistry
 from pyksqlite.expressions.functions_lambda import register_lambda_functions
 from pyksqlite.expressions.typing_rules import duckdb_type, widest_numeric
@@ -175,22 +171,10 @@ def _register_nulls_and_collections(registry: FunctionRegistry) -> None:
         description="Whether an array contains a value.")
 
 
-def _literal_pattern(sql: str) -> str:
-    pattern = literal_string(sql)
-    if pattern is None:
-        raise KsqlStatementException("Date/time format patterns must be string literals.")
-    return quote_string(java_to_strftime(pattern))
-
-
 def _register_time(registry: FunctionRegistry) -> None:
+    """The epoch functions; the pattern functions are `builtins_datetime`'s."""
     reg = registry.register
     cat = dict(category="DATE / TIME")
-    reg("TIMESTAMPTOSTRING", (BIGINT, STRING), STRING,
-        lambda a, t: f"strftime(CAST(epoch_ms({a[0]}) AS TIMESTAMP), {_literal_pattern(a[1])})",
-        description="Format epoch milliseconds with a Java pattern.", **cat)
-    reg("STRINGTOTIMESTAMP", (STRING, STRING), BIGINT,
-        lambda a, t: f"epoch_ms(strptime({a[0]}, {_literal_pattern(a[1])}))",
-        description="Parse a string with a Java pattern into epoch milliseconds.", **cat)
     reg("FROM_UNIXTIME", (BIGINT,), TIMESTAMP, "CAST(epoch_ms({0}) AS TIMESTAMP_MS)",
         description="A TIMESTAMP from epoch milliseconds.", **cat)
     reg("UNIX_TIMESTAMP", (), BIGINT, "epoch_ms(now())",

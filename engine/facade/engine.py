@@ -42,7 +42,7 @@ from pyksqlite.runtime.wakeup import UncommittedConsumer
 from pyksqlite.grammar import ast
 from pyksqlite.grammar.errors import ParseError
 from pyksqlite.grammar.limits import Limits
-from pyksqlite.grammar.parser import parse_statement, split_statements_at, substitute_variables
+from pyksqlite.grammar.parser import parse_statement, split_statements_at, substitute_variables, substitution_enabled
 
 COMMAND_POLL_SECONDS = 0.5   # how often a server looks for other processes' statements
 
@@ -112,8 +112,26 @@ class Engine:
                                             self.data_dir / "schema-registry")
         self._executor.schema_registry = self.schema_registry
         self._executor.schema_registry_token = register_handle(self.schema_registry)
+        self._set_up_processing_log()
         self._replay_commands()
         self._executor.limits = self.limits   # new sources' column types, from here on
+
+    def _set_up_processing_log(self) -> None:
+        """The processing-log topic and stream the properties ask for (before the replay: queries
+        of the command topic may read the stream). The stream is declared, not recorded."""
+        from pyksqlite.runtime import processing_log_topic
+        config = Config(self.properties)
+
+        def create_stream(statement: str) -> None:
+            self._replaying = True
+            try:
+                self._executor.execute(parse_statement(statement, client_statements=False))
+            except KsqlException as error:
+                logging.getLogger("ksqlite.engine").warning("processing-log stream not created: %s", error.message)
+            finally:
+                self._replaying = False
+        processing_log_topic.set_up(config, str(config.get("ksql.service.id", DEFAULT_SERVICE_ID)), self.log,
+                                    self._processing_log, create_stream, self.scheduler.appended.notify)
 
     # ------------------------------------------------------------------ Python UDFs
     def register_function(self, fn, *, params, returns, name: Optional[str] = None,
@@ -188,7 +206,7 @@ class Engine:
     def _parse(self, text: str, variables: dict[str, str], at: tuple[int, int] = (1, 1)) -> ast.Statement:
         substituted = text
         try:
-            if variables:
+            if "${" in text and substitution_enabled(self.properties):
                 substituted = substitute_variables(text, variables, self.limits)
             self.limits.check_length(substituted)
             cached = self._insert_shapes.parse(substituted)
@@ -337,7 +355,13 @@ class Engine:
 
     # ------------------------------------------------------------------ running
     def run_until_idle(self, timeout: Optional[float] = None) -> bool:
-        return self.scheduler.run_until_idle(timeout)
+        """Process until no query has work left, the processing log's entries written too (its
+        stream may have queries)."""
+        for _ in range(100):   # bounded: a query failing on the log's own records would go on
+            idle = self.scheduler.run_until_idle(timeout)
+            if not self._processing_log.flush():
+                break
+        return idle
 
     def caught_up(self) -> bool:
         """True if every running persistent query has processed all records on its input topics
@@ -365,6 +389,7 @@ class Engine:
         for handle in list(self._push_queries.values()):
             handle.close()
         self.scheduler.close()
+        self._processing_log.close()
         self.log.close()
 
     # ------------------------------------------------------------------ topics and test records

@@ -180,8 +180,8 @@ class Aggregate:
             if not integer_keyed(batch, self.groups[0]):
                 self.fast = None
         deltas = self._deltas(con, batch)
-        if self.fast is not None:     # it reads neither (a hopping window copies every column)
-            deltas = deltas.drop_columns([SEQ, EMIT])
+        if self.fast is not None:     # it reads only the order of updates
+            deltas = deltas.drop_columns([EMIT])
         if self.window is not None:
             deltas = self._assign_windows(con, deltas)
         if self.fast is not None:

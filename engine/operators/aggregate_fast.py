@@ -154,8 +154,10 @@ class NumpyAggregation:
     def _grouped(self, con, deltas: pa.Table) -> pa.Table:
         keys = [self.group] + ([WINDOWSTART_COL] if self.window else [])
         partials = ", ".join(f"{spec.sql} AS {spec.column}" for spec in self.specs)
+        # In the order of each group's last update: the record cache flushes least recently
+        # updated first.
         sql = (f"SELECT {', '.join(keys)}, max({ROWTIME_COL}) AS __crt, {partials} "
-               f"FROM agg_deltas GROUP BY {', '.join(keys)}")
+               f"FROM agg_deltas GROUP BY {', '.join(keys)} ORDER BY max(__seq), {', '.join(keys[1:] + keys[:1])}")
         con.register("agg_deltas", deltas)
         try:
             return con.sql(sql).to_arrow_table().combine_chunks()

@@ -63,9 +63,13 @@ class AggregateOutput:
         """The rows to emit: passing rows, and tombstones for groups that stop passing."""
         order = f"{SEQ}, {WINDOWSTART_COL}" if self.windowed else SEQ
         if self.having_sql is None and not changes_only:
-            # Coalesced (one row per group, every one emitted): no order to keep within the batch.
+            # Coalesced (one row per group, every one emitted), flushed as Kafka Streams' record
+            # cache flushes: least recently updated first (by each group's last update).
             tombstones = pa.array(np.zeros(evaluated.num_rows, dtype=bool))
-            return conform(evaluated.append_column(TOMBSTONE_COL, tombstones), self.layout)
+            ordered = evaluated.append_column(TOMBSTONE_COL, tombstones)
+            if SEQ in ordered.column_names:
+                ordered = ordered.sort_by([(SEQ, "ascending")] + ([(WINDOWSTART_COL, "ascending")] if self.windowed else []))
+            return conform(ordered, self.layout)
         con.register("evaluated", evaluated)
         try:
             if self.having_sql is None:

@@ -7,6 +7,12 @@ aggregation forwards them. A record is late (dropped) when the merged session wo
 stream time - grace - gap; sessions that ended before stream time - max(retention, gap + grace)
 are expired and no longer merge.
 
+With the record cache on (`cache.max.bytes.buffering` > 0, ksqlDB's default), a batch's updates
+are coalesced as Kafka Streams' caching session store flushes them at commit: one row per
+session key with its final values, least recently updated first; a session created and merged
+away within the batch never reached the store and emits nothing, one emitted before emits a
+tombstone. With the cache off (QTT), every update is emitted.
+
 Sessions are sequential by nature (each record may merge the sessions the previous one built),
 so the merge runs in Python per record. The per-record partials of the vectorized aggregates are
 computed in DuckDB first, merged sessions combine partials (SUM/MIN/MAX), and the output stage
@@ -14,6 +20,7 @@ computed in DuckDB first, merged sessions combine partials (SUM/MIN/MAX), and th
 """
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 import duckdb
@@ -29,15 +36,18 @@ from pyksqlite.state.accumulator_state import accumulator_tables, argument_types
 from pyksqlite.state.snapshot import Snapshot, SnapshotError
 
 NO_TIME = -(2 ** 62)
+# Output SQL reads aggregate results as r<i> and merged partials as c<i>; the key as g<i>/__w*.
+_AGGREGATE_REFERENCE = re.compile(r"\b[rc]\d+\b")
 
 
 class _Session:
-    __slots__ = ("start", "end", "partials", "accumulators", "rowtime", "passed")
+    __slots__ = ("start", "end", "partials", "accumulators", "rowtime", "passed", "emitted")
 
-    def __init__(self, start, end, partials, accumulators, rowtime):
+    def __init__(self, start, end, partials, accumulators, rowtime, emitted=False):
         self.start, self.end = start, end
         self.partials, self.accumulators, self.rowtime = partials, accumulators, rowtime
         self.passed = None
+        self.emitted = emitted   # forwarded downstream already (a merge must retract it)
 
 
 def _combine(kind: str, a, b):
@@ -123,7 +133,7 @@ class SessionAggregate:
         for n, accumulators in enumerate(owners):
             values = [columns[g][n] for g in self.groups]
             session = _Session(columns["start"][n], columns["end"][n], [columns[p][n] for p in partial_names],
-                               accumulators, columns["rowtime"][n])
+                               accumulators, columns["rowtime"][n], emitted=True)
             key = tuple(_freeze(v) for v in values)
             self.sessions.setdefault(key, (values, []))[1].append(session)
         self._value_types = ([table.schema.field(name).type for name in self.groups + partial_names], arg_types)
@@ -142,6 +152,10 @@ class SessionAggregate:
         updates = self._merge_sessions(rows)
         if self.emit_final:
             return self._emit_closed(con)
+        if not self.per_record:
+            updates = _as_cache_flushes(updates)
+        for _, session, _, dead in updates:
+            session.emitted = session.emitted or not dead
         if not updates:
             return self._empty()
         return self._output(con, updates)
@@ -249,7 +263,23 @@ class SessionAggregate:
         keep = pc.or_(dead, evaluated.column(PASSED))
         evaluated = evaluated.filter(keep)
         evaluated = evaluated.append_column(TOMBSTONE_COL, evaluated.column("__dead"))
-        return conform(evaluated, self.layout)
+        return conform(self._without_old_values(evaluated), self.layout)
+
+    def _without_old_values(self, evaluated: pa.Table) -> pa.Table:
+        """A merged-away session's tombstone keeps its key (the grouping columns and window), not
+        the values it had: outputs computed from anything but the key are null in it."""
+        dead = evaluated.column(TOMBSTONE_COL)
+        import pyarrow.compute as pc
+        if not pc.any(dead).as_py():
+            return evaluated
+        for output in self.output.outputs:
+            if not _AGGREGATE_REFERENCE.search(output.sql) or output.sql_name not in evaluated.column_names:
+                continue
+            column = evaluated.column(output.sql_name)
+            position = evaluated.column_names.index(output.sql_name)
+            evaluated = evaluated.set_column(position, output.sql_name,
+                                             pc.if_else(dead, pa.nulls(len(column), column.type), column))
+        return evaluated
 
     def _emit_closed(self, con) -> pa.Table:
         """EMIT FINAL: sessions whose end + gap + grace is at or before stream time, once."""
@@ -273,3 +303,14 @@ class SessionAggregate:
         fields += [pa.field(ROWTIME_COL, pa.int64()), pa.field(TOMBSTONE_COL, pa.bool_()),
                    pa.field(WINDOWSTART_COL, pa.int64()), pa.field(WINDOWEND_COL, pa.int64())]
         return pa.schema(fields).empty_table()
+
+
+def _as_cache_flushes(updates: list) -> list:
+    """A batch's session updates as the record cache flushes them: the last update of each
+    session, in the order of those last updates; a session merged away before it was ever
+    emitted leaves nothing (the store never held it)."""
+    last: dict[int, tuple] = {}
+    for update in updates:
+        last.pop(id(update[1]), None)
+        last[id(update[1])] = update
+    return [u for u in last.values() if not (u[3] and not u[1].emitted)]

@@ -136,11 +136,13 @@ class SourceDecode(StatelessOperator):
         if not errors:
             return set()
         partitions, offsets = records.column("partition"), records.column("offset")
+        raw = records.column(part) if part in records.column_names else None
         for row, message in errors.items():
             self.processing_log.record(
                 self.query_id, "DESERIALIZATION_ERROR",
                 f"Failed to deserialize {part} from topic: {self.source.topic}. {message}",
-                topic=self.source.topic, partition=partitions[row].as_py(), offset=offsets[row].as_py())
+                topic=self.source.topic, partition=partitions[row].as_py(), offset=offsets[row].as_py(),
+                target=part, record=None if raw is None else raw[row].as_py())
         return set(errors)
 
 

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from pyksqlite.catalog import ddl, entities
 from pyksqlite.common import messages
+from pyksqlite.runtime import query_upgrade
 from pyksqlite.catalog.metastore import STREAM, TABLE, Catalog, DataSource, PersistentQuery
 from pyksqlite.catalog.ddl import Config
 from pyksqlite.common.errors import KsqlException, KsqlStatementException, LogWriteException
@@ -40,6 +41,7 @@ from pyksqlite.common.types import to_arrow
 from pyksqlite.grammar import ast
 from pyksqlite.grammar.formatter import format_expression
 from pyksqlite.grammar.limits import LimitExceeded, Limits, check_type_depth
+from pyksqlite.grammar.parser import parse_statement
 
 logger = logging.getLogger("ksqlite.executor")
 
@@ -103,6 +105,8 @@ class Executor:
         ts_column, ts_format = ddl.check_timestamp_column(schema, props)
         source = DataSource(stmt.name, stmt.kind, schema, str(topic), key_format, value_format,
                             ts_column, ts_format, window, stmt.is_source, stmt.text, props)
+        if existing is not None:   # CREATE OR REPLACE: the queries reading it must still fit
+            query_upgrade.check_sink_upgrade(existing, source)
         _check_serdes(source)
         self._ensure_topic(str(topic), props, stmt.kind)
         self.catalog.add_source(source)
@@ -201,19 +205,43 @@ class Executor:
             raise
         sr_sources.register_sink(getattr(self, "schema_registry", None), sink, create_serde)
         prefix = "CSAS" if stmt.kind == STREAM else "CTAS"
-        query_id = self._next_query_id(f"{prefix}_{query_id_part(stmt.name)}")
-        if existing is not None:
-            for old in self.catalog.queries_writing(stmt.name):
-                self._stop_query(old.query_id)
         partitions = props.get("PARTITIONS") or self.config.get("ksql.sink.partitions") or \
             self.log.topic_config(plan.source.topic).partitions
-        check_topic_name(sink.topic)
+        replaced = self._query_replaced(stmt, existing, sink, props) if existing is not None else None
+        if replaced is not None:   # an in-place upgrade: same id, group and state, new plan
+            query_id = replaced.query_id
+            self._stop_query(query_id)
+        else:
+            query_id = self._next_query_id(f"{prefix}_{query_id_part(stmt.name)}")
+            if existing is not None:
+                for old in self.catalog.queries_writing(stmt.name):
+                    self._stop_query(old.query_id)
         self.log.create_topic(sink.topic, _topic_config(partition_count(partitions), props), exist_ok=True)
         self.catalog.add_source(sink)
         self._start_query(query_id, stmt.text, plan, sink, stmt.query)
         self.record_command(stmt.text)
         return self._status(stmt, f"{kind_word}/`{stmt.name}`/create",
                             f"Created query with ID {query_id}", query_id)
+
+    def _query_replaced(self, stmt: ast.CreateAsSelect, existing: DataSource, sink: DataSource,
+                        props: dict) -> Optional[PersistentQuery]:
+        """The C*AS query that CREATE OR REPLACE upgrades in place (checked compatible, as
+        `pyksqlite.runtime.query_upgrade` says), or None when no C*AS query writes the sink."""
+        writer = next((q for q in self.catalog.queries_writing(stmt.name)
+                       if q.query_id.startswith(("CSAS_", "CTAS_"))), None)
+        if writer is None:
+            return None
+        asked = props.get("PARTITIONS")
+        partitions = None
+        if asked is not None and self.log.topic_exists(existing.topic):
+            partitions = (self.log.topic_config(existing.topic).partitions, int(asked))
+        query_upgrade.check_sink_upgrade(existing, sink, partitions)
+        old_statement = parse_statement(writer.statement_text, client_statements=False)
+        from pyksqlite.expressions.functions import default_registry
+        registry = default_registry()
+        query_upgrade.check_query_upgrade(writer.query_id, old_statement.query, stmt.query,
+                                          lambda name: registry.kind_of(name) == "aggregate")
+        return writer
 
     def _check_result_kind(self, stmt: ast.CreateAsSelect, plan: LogicalPlan) -> None:
         if stmt.kind == TABLE and plan.result_kind == STREAM:
@@ -295,7 +323,7 @@ class Executor:
             task = self._partitioned_task(query_id, group, plan, self._plan_builder(query_id, plan, sink))
         else:
             state_dir = inside(self.state_root, query_id) if self.state_root else None
-            consumer = self.log.consumer(group, plan.topics, auto_offset_reset=self._offset_reset())
+            consumer = self._consumer(group, plan.topics)
             build_plan = self._plan_builder(query_id, plan, sink)
             task = QueryTask(query_id, build_plan(), consumer, state_dir=state_dir,
                              checkpoint_interval=self._checkpoint_interval(), build_plan=build_plan,
@@ -317,7 +345,20 @@ class Executor:
         return f"_confluent-ksql-{self.config.get('ksql.service.id', 'default_')}query_{query_id}"
 
     def _offset_reset(self) -> str:
-        return str(self.config.get("auto.offset.reset", "earliest"))
+        """Where a query with no committed offsets starts: `latest` (ksqlDB's default) unless the
+        session or server sets `auto.offset.reset` (or `ksql.streams.auto.offset.reset`)."""
+        return str(self.config.get("auto.offset.reset", "latest")).lower()
+
+    def _consumer(self, group: str, topics):
+        """The query's consumer, its starting positions fixed now: with `latest`, records
+        written after the statement returns are the query's, even before its first poll."""
+        consumer = self.log.consumer(group, topics, auto_offset_reset=self._offset_reset())
+        if self._offset_reset() == "latest":
+            committed = consumer.committed()
+            starts = {tp: consumer.position(*tp) for tp in consumer.assignment() if tp not in committed}
+            if starts:   # kept, so that a restart before the first commit starts there too
+                consumer.commit(starts)
+        return consumer
 
     def _max_task_idle_ms(self) -> int:
         """Kafka Streams' `max.task.idle.ms` as ksqlDB passes it through (default 0: wait only for
@@ -392,7 +433,7 @@ class Executor:
 
     def _partitioned_task(self, query_id: str, group: str, plan: LogicalPlan,
                           build_plan: Callable[[], Any]) -> PartitionedQueryTask:
-        consumer = self.log.consumer(group, plan.topics, auto_offset_reset=self._offset_reset())
+        consumer = self._consumer(group, plan.topics)
         partitions = max(self.log.topic_config(t).partitions for t in plan.topics)
         guarantee = str(self.config.get("processing.guarantee", "at_least_once")).lower()
         transaction = None

@@ -4,8 +4,9 @@ ksqlDB's JSON rules (case-insensitive names, coercions, per-record errors) are i
 exactly in `json_format`, at the cost of several passes per field. Most records in a stream are
 clean: every declared field present with a value of the declared type. This path decodes a
 batch with a single DuckDB `json_transform`, using the member spellings of the batch's first
-record, and flags the rows it cannot vouch for (any NULL, a fractional or too large number for
-an integer column, an array read as a string) so the exact path decodes those.
+record, and flags the rows it cannot vouch for (any NULL, a string in a numeric column, whose
+coercion ksqlDB restricts to what Java's parsers read, a fractional or too large number for an
+integer column, an array read as a string) so the exact path decodes those.
 
 `decode_sql` gives the SQL, so a query can decode inside its own statement (see
 `pyksqlite.operators.fused`); `decode` runs it on its own.
@@ -24,9 +25,10 @@ from pyksqlite.common.duck import quote_string
 from pyksqlite.common.schema import Column
 from pyksqlite.common.types import to_arrow
 
-# Column types whose lax json_transform result equals ksqlDB's for a non-null result. Integers
-# are read as DOUBLE so that fractional values can be recognized and left to the exact path.
-_TRANSFORM_TYPES = {"BIGINT": "DOUBLE", "INTEGER": "DOUBLE", "DOUBLE": "DOUBLE", "STRING": "VARCHAR"}
+# Column types whose lax json_transform result equals ksqlDB's for a non-null result. Numbers
+# are read as JSON text, so that a string member is recognized (its first character) and left
+# to the exact path, then as DOUBLE, so that fractional values for integers are too.
+_TRANSFORM_TYPES = {"BIGINT": "JSON", "INTEGER": "JSON", "DOUBLE": "JSON", "STRING": "VARCHAR"}
 _SQL_TYPES = {"BIGINT": "BIGINT", "INTEGER": "INTEGER", "DOUBLE": "DOUBLE", "STRING": "VARCHAR"}
 _EXACT_LIMITS = {"BIGINT": 2 ** 53, "INTEGER": 2 ** 31}
 
@@ -52,6 +54,10 @@ def decode_sql(columns: list[Column], spellings: list[str], document: str) -> De
         member = f"j[{quote_string(spelling)}]"
         base = column.type.base
         doubts.append(f"{member} IS NULL")
+        if base in ("BIGINT", "INTEGER", "DOUBLE"):
+            text = member
+            member = f"TRY_CAST({text} AS DOUBLE)"
+            doubts.append(f"{member} IS NULL OR left({text}, 1) IN ('\"', 't', 'f', '[', '{{')")
         if base in _EXACT_LIMITS:
             doubts.append(f"{member} <> trunc({member}) OR abs({member}) >= {_EXACT_LIMITS[base]}")
             values.append(f"TRY_CAST({member} AS {_SQL_TYPES[base]})")

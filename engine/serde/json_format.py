@@ -1,9 +1,13 @@
 """The JSON format: whole batches of JSON documents to typed Arrow columns and back, via DuckDB.
 
-Decoding follows ksqlDB's `KsqlJsonDeserializer`: field names match exactly first, then by their
-upper-cased form; numbers and strings coerce both ways; a STRING column receiving an object or
-array gets its JSON text; BYTES are base64; DATE, TIME and TIMESTAMP are days, ms of day and
-epoch ms. Every conversion is one SQL expression that yields the value and, beside it, why the
+Decoding follows ksqlDB's `KsqlJsonDeserializer` (its JsonSerdeUtils): field names match exactly
+first, then by their upper-cased form. A BOOLEAN must be a JSON boolean (the string "true" fails
+the record); INTEGER, BIGINT, DATE (days), TIME (ms of day, 0..86399999) and TIMESTAMP (epoch ms)
+take a number (a fraction truncated, as Jackson's intValue/asLong) or a string Java's
+parseInt/parseLong reads (digits with an optional sign, nothing else); DOUBLE takes a number or a
+string Double.parseDouble reads (trimmed; NaN, Infinity, exponents, a d/f suffix); DECIMAL a
+number or a string BigDecimal reads; STRING any scalar as its text, an object as its JSON and an
+array as Java's List.toString; BYTES a base64 string; ARRAY, MAP and STRUCT their JSON kind. Every conversion is one SQL expression that yields the value and, beside it, why the
 value could not be produced, so a bad record is found without leaving the vectorized path.
 
 Encoding (`json_encode`) writes field names exactly as the column names, DECIMAL as a number with
@@ -54,7 +58,16 @@ def _is_fraction(v: str) -> str:
 
 def _node_name_sql(v: str) -> str:
     cases = " ".join(f"WHEN {quote_string(ch)} THEN {quote_string(name)}" for ch, name in _NODE_BY_FIRST_CHAR.items())
-    return f"(CASE {_first(v)} {cases} ELSE (CASE WHEN {_is_fraction(v)} THEN 'DoubleNode' ELSE 'IntNode' END) END)"
+    integer = (f"(CASE WHEN TRY_CAST({v}::VARCHAR AS INTEGER) IS NOT NULL THEN 'IntNode' "
+               f"WHEN TRY_CAST({v}::VARCHAR AS BIGINT) IS NOT NULL THEN 'LongNode' ELSE 'BigIntegerNode' END)")
+    return f"(CASE {_first(v)} {cases} ELSE (CASE WHEN {_is_fraction(v)} THEN 'DoubleNode' ELSE {integer} END) END)"
+
+
+# The strings Java's parsers accept (regexp_full_match patterns).
+_PARSE_LONG = "[+-]?[0-9]+"                                                # Integer/Long.parseLong
+_BIG_DECIMAL = "[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?"       # new BigDecimal(text)
+_PARSE_DOUBLE = ("[+-]?(NaN|Infinity|([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?[fFdD]?)")
+_TIME_RANGE_ERROR = "Time values must use number of milliseconds greater than 0 and less than 86400000."
 
 
 def _text_value(v: str) -> str:
@@ -112,9 +125,8 @@ class JsonCoercion:
     def _present_value(self, v: str, t: SqlType) -> str:
         if t.base == "STRING":
             return self._to_string(v)
-        if t.base == "BOOLEAN":
-            return (f"(CASE {_first(v)} WHEN 't' THEN true WHEN 'f' THEN false "
-                    f"WHEN '\"' THEN lower({_text_value(v)}) = 'true' END)")
+        if t.base == "BOOLEAN":   # only a JSON boolean: ksqlDB fails "true" (a TextNode)
+            return f"(CASE {_first(v)} WHEN 't' THEN true WHEN 'f' THEN false END)"
         if t.base in _INTEGRAL_SQL or t.base in ("DOUBLE", "DECIMAL"):
             return self._to_number(v, t)
         if t.base == "BYTES":
@@ -140,7 +152,10 @@ class JsonCoercion:
                     f"ELSE {_mismatch(v, t)} END)")
         if t.base in _INTEGRAL_SQL or t.base in ("DOUBLE", "DECIMAL"):
             not_coerced = quote_string("Can't coerce string to type. targetType: " + t.base)
-            return (f"(CASE WHEN {_first(v)} = '\"' THEN {not_coerced} "
+            out_of_range = ""
+            if t.base == "TIME":
+                out_of_range = f"WHEN {self._to_number(v, t, check_range=False)} IS NOT NULL THEN {quote_string(_TIME_RANGE_ERROR)} "
+            return (f"(CASE {out_of_range}WHEN {_first(v)} = '\"' THEN {not_coerced} "
                     f"WHEN {_is_number(v)} THEN 'Value ' || {v}::VARCHAR || {quote_string(f' does not fit type {t}')} "
                     f"ELSE {_mismatch(v, t)} END)")
         return _mismatch(v, t)
@@ -171,7 +186,7 @@ class JsonCoercion:
         return (f"(CASE {_first(v)} WHEN '\"' THEN {_text_value(v)} WHEN '[' THEN {array_text} "
                 f"ELSE {v}::VARCHAR END)")
 
-    def _to_number(self, v: str, t: SqlType) -> str:
+    def _to_number(self, v: str, t: SqlType, check_range: bool = True) -> str:
         sql_type = _INTEGRAL_SQL.get(t.base) or ("DOUBLE" if t.base == "DOUBLE"
                                                  else f"DECIMAL({t.precision}, {t.scale})")
         from_number = f"TRY_CAST({v}::VARCHAR AS {sql_type})"
@@ -179,8 +194,19 @@ class JsonCoercion:
             # Jackson's intValue()/longValue() truncate a fractional number toward zero.
             from_number = (f"(CASE WHEN {_is_fraction(v)} THEN TRY_CAST(trunc(TRY_CAST({v}::VARCHAR AS DOUBLE)) "
                            f"AS {sql_type}) ELSE {from_number} END)")
-        from_text = f"TRY_CAST(trim({_text_value(v)}) AS {sql_type})"
-        return f"(CASE WHEN {_is_number(v)} THEN {from_number} WHEN {_first(v)} = '\"' THEN {from_text} END)"
+        text = _text_value(v)
+        if t.base in _INTEGRAL_SQL:
+            from_text = f"(CASE WHEN regexp_full_match({text}, {quote_string(_PARSE_LONG)}) THEN TRY_CAST({text} AS {sql_type}) END)"
+        elif t.base == "DOUBLE":   # Double.parseDouble trims, and takes a d/f type suffix
+            trimmed = f"trim({text})"
+            from_text = (f"(CASE WHEN regexp_full_match({trimmed}, {quote_string(_PARSE_DOUBLE)}) "
+                         f"THEN TRY_CAST(rtrim({trimmed}, 'fFdD') AS DOUBLE) END)")
+        else:
+            from_text = f"(CASE WHEN regexp_full_match({text}, {quote_string(_BIG_DECIMAL)}) THEN TRY_CAST({text} AS {sql_type}) END)"
+        value = f"(CASE WHEN {_is_number(v)} THEN {from_number} WHEN {_first(v)} = '\"' THEN {from_text} END)"
+        if t.base == "TIME" and check_range:
+            return self._bound(value, lambda x: f"(CASE WHEN {x} BETWEEN 0 AND 86399999 THEN {x} END)")
+        return value
 
     def field_lookup(self, obj: str, name: str, exact: str | None = None,
                      is_object: str | None = None) -> str:

@@ -12,7 +12,8 @@ from pyksqlite import Engine
 ROWS = [(f"k{i % 7}", i) for i in range(400)]
 
 data_dir, mode = sys.argv[1], sys.argv[2]
-engine = Engine(data_dir, properties={"ksqlite.checkpoint.interval.ms": 0})
+engine = Engine(data_dir, properties={"ksqlite.checkpoint.interval.ms": 0,
+                                              "auto.offset.reset": "earliest"})
 if mode == "create":
     engine.execute("CREATE STREAM s (k STRING KEY, v INT) WITH (kafka_topic='s', value_format='JSON', partitions=1);")
     engine.execute("CREATE TABLE t AS SELECT k, COUNT(*) AS n, SUM(v) AS total FROM s GROUP BY k;")

@@ -93,14 +93,14 @@ def test_final_table_survives_sigkill(tmp_path):
     process.wait()
     subprocess.run(worker + [str(killed_dir), "resume"], check=True, env=env, cwd=ROOT)
 
-    clean = Engine(str(clean_dir), properties={})
+    clean = Engine(str(clean_dir), properties={"auto.offset.reset": "earliest"})
     clean.execute("CREATE STREAM s (k STRING KEY, v INT) WITH (kafka_topic='s', value_format='JSON', partitions=1);")
     clean.execute("CREATE TABLE t AS SELECT k, COUNT(*) AS n, SUM(v) AS total FROM s GROUP BY k;")
     produce(clean)
     clean.run_until_idle()
     expected = dict(changelog(clean, "T"))
     clean.close()
-    resumed = Engine(str(killed_dir), properties={})
+    resumed = Engine(str(killed_dir), properties={"auto.offset.reset": "earliest"})
     actual = dict(changelog(resumed, "T"))
     resumed.close()
     assert actual == expected

@@ -54,7 +54,8 @@ def test_ksql_python_client(server):
     description = client.ksql("DESCRIBE pageviews EXTENDED")[0]["sourceDescription"]
     assert description["name"] == "PAGEVIEWS" and description["readQueries"] == []
     client.ksql("CREATE TABLE views_per_second AS SELECT page, COUNT(*) AS n FROM pageviews "
-                "WINDOW TUMBLING (SIZE 1 SECOND) GROUP BY page")
+                "WINDOW TUMBLING (SIZE 1 SECOND) GROUP BY page",   # over the rows inserted before
+                stream_properties={"ksql.streams.auto.offset.reset": "earliest"})
     deadline = time.monotonic() + 10
     while True:   # a pull query on the windowed aggregation
         rows = list(client.query("SELECT page, n FROM views_per_second WHERE page = 'home'",

@@ -13,7 +13,7 @@ import re
 
 from pyksqlite.common.duck import quote_string
 from pyksqlite.expressions.builtins_common import literal_string
-from pyksqlite.expressions.casts import fresh_lambda_param
+from pyksqlite.common.sql_lambda import fresh_lambda_param
 from pyksqlite.common.timestamps import JAVA_PATTERN_TOKENS, java_to_strftime
 from pyksqlite.grammar.ast import BIGINT, DATE, INTEGER, STRING, TIME, TIMESTAMP
 

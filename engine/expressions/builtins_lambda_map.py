@@ -8,7 +8,7 @@ lambda over `map_entries(...)`. A TRANSFORM producing duplicate keys fails (the 
 from __future__ import annotations
 
 from pyksqlite.common.errors import KsqlStatementException
-from pyksqlite.expressions.casts import fresh_lambda_param
+from pyksqlite.common.sql_lambda import fresh_lambda_param
 from pyksqlite.expressions.scope import ColumnBinding
 from pyksqlite.expressions.typing_rules import duckdb_type
 from pyksqlite.grammar import ast as a

@@ -13,7 +13,8 @@ from typing import Any, Optional
 from pyksqlite.common.duck import quote_string
 from pyksqlite.common.errors import KsqlStatementException
 from pyksqlite.expressions import coercion, structures
-from pyksqlite.expressions.casts import cast_sql, fresh_lambda_param, wrap_int32, wrap_int64
+from pyksqlite.common.sql_lambda import fresh_lambda_param
+from pyksqlite.expressions.casts import cast_sql, wrap_int32, wrap_int64
 from pyksqlite.grammar.formatter import format_expression
 from pyksqlite.expressions.functions import FunctionRegistry, default_registry
 from pyksqlite.expressions.scope import ColumnBinding, Scope, UnresolvedColumnException

@@ -20,79 +20,18 @@ handling, in the two forms the aggregation operators run.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.expressions.aggregate_call import Accumulator, BoundAggregate, Partial
 from pyksqlite.expressions.casts import wrap_int32, wrap_int64
+from pyksqlite.expressions.python_udaf import bind_python_aggregate, is_python_aggregate, udaf_column_count
 from pyksqlite.expressions.typing_rules import duckdb_type
 from pyksqlite.grammar.ast import BIGINT, DOUBLE, STRING, SqlType, array, map_of, struct
 
 AGGREGATE_NAMES = ("AVG", "COLLECT_LIST", "COLLECT_SET", "CORRELATION", "COUNT", "COUNT_DISTINCT",
                    "EARLIEST_BY_OFFSET", "HISTOGRAM", "LATEST_BY_OFFSET", "MAX", "MIN", "STDDEV_SAMP",
                    "STDDEV_SAMPLE", "STDDEV_POP", "SUM", "TOPK", "TOPKDISTINCT", "ATTR", "SUM_LIST")
-
-SIGN = "__sign"  # +1 adds a row, -1 retracts it (table sources)
-
-
-@dataclass(frozen=True)
-class Partial:
-    """One running quantity: `sql` per row (over the argument columns and SIGN), combined by `combine`."""
-    sql: str
-    combine: str          # sum | min | max
-    duck_type: str
-
-
-@dataclass
-class BoundAggregate:
-    """One aggregate call resolved against its argument types."""
-    name: str
-    result_type: SqlType
-    arg_count: int                              # non-literal arguments, read from columns
-    undo: bool = True                           # may aggregate a table (retractions)
-    complex_intermediate: bool = False          # needs a structured intermediate (not DELIMITED)
-    partials: Optional[list[Partial]] = None    # vectorized form ...
-    final: Optional[Callable[[list[str]], str]] = None
-    accumulator: Optional[Callable[[], "Accumulator"]] = None  # ... or the accumulator form
-
-    @property
-    def vectorized(self) -> bool:
-        return self.partials is not None
-
-
-def partial_sql_for(template: str, args: list[str]) -> str:
-    return template.format(*args, sign=SIGN)
-
-
-# --- accumulators -------------------------------------------------------------------------------
-
-class Accumulator:
-    """Python state of one group for one aggregate call; values are argument tuples.
-
-    State as rows: `state_columns()` names each column of `state_rows()`: "arg<i>" (argument i's
-    type), "seq" and "count" (BIGINT) or "json" (JSON text); `load_rows` takes them back."""
-
-    def state_columns(self) -> tuple[str, ...]:
-        return ("arg0",)
-
-    def state_rows(self) -> list[tuple]:
-        raise NotImplementedError
-
-    def load_rows(self, rows: list[tuple]) -> None:
-        raise NotImplementedError
-
-    def add(self, args: tuple, seq: int) -> None:
-        raise NotImplementedError
-
-    def remove(self, args: tuple, seq: int) -> None:
-        pass
-
-    def merge(self, other: "Accumulator") -> None:
-        raise NotImplementedError
-
-    def result(self) -> Any:
-        raise NotImplementedError
-
 
 def _freeze(value):
     """A hashable form of a value (lists, dicts and maps as tuples)."""
@@ -486,8 +425,7 @@ def bind_aggregate(name: str, arg_types: list[Optional[SqlType]], literals: list
         if n_args != 1:
             raise _reject(name, all_types)
         return BoundAggregate(name, t, 1, complex_intermediate=True, accumulator=Attr)
-    from pyksqlite.expressions.python_udf import bind_python_aggregate  # user-defined (Python) UDAFs
-    bound = bind_python_aggregate(name, arg_types, literals)
+    bound = bind_python_aggregate(name, arg_types, literals)  # user-defined (Python) UDAFs
     if bound is not None:
         return bound
     raise KsqlStatementException(f"Can't find any functions with the name '{name}'")
@@ -497,7 +435,6 @@ def bind_aggregate(name: str, arg_types: list[Optional[SqlType]], literals: list
 def column_arg_count(name: str, total: int, types_of: Optional[Callable[[], list]] = None) -> int:
     """`types_of()` gives every argument's type: a Python UDAF's split depends on its variant."""
     name = name.upper()
-    from pyksqlite.expressions.python_udf import is_python_aggregate, udaf_column_count
     if types_of is not None and is_python_aggregate(name):
         return udaf_column_count(name, types_of())
     if name in ("TOPK",):

@@ -145,7 +145,7 @@ def _format_timestamp(args, types):
     if pattern is not None and "%Z" in java_to_strftime(pattern):
         # `z` is the zone's abbreviation at that instant (PDT, BST): DuckDB has no such field.
         from pyksqlite.expressions.java_time import zone_abbreviations
-        from pyksqlite.expressions.python_udf import register_kernel
+        from pyksqlite.expressions.python_udf_duck import register_kernel
         kernel = register_kernel("__ksql_zone_abbrev", zone_abbreviations, [TIMESTAMP, STRING], STRING)
         zone = args[2] if len(args) >= 3 else "'UTC'"
         marked = quote_string(java_to_strftime(pattern).replace("%Z", "\x01"))
@@ -162,7 +162,7 @@ def _parse_java(text: str, pattern: str) -> str:
     literal = literal_string(pattern)
     if literal is not None and compile_pattern(literal) is None:
         return f"strptime({text}, {strftime_format_sql(pattern)})"
-    from pyksqlite.expressions.python_udf import register_kernel
+    from pyksqlite.expressions.python_udf_duck import register_kernel
     kernel = register_kernel("__ksql_parse_java", parse_epoch_millis, [STRING, STRING], BIGINT)
     return f"CAST(epoch_ms({kernel}({text}, {pattern})) AS TIMESTAMP)"
 

@@ -37,7 +37,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pyksqlite.common.duck import connection
-from pyksqlite.expressions.aggregates import BoundAggregate, _freeze, partial_sql_for
+from pyksqlite.expressions.aggregate_call import BoundAggregate, partial_sql_for
+from pyksqlite.expressions.aggregates import _freeze
 from pyksqlite.operators.aggregate_fast import NumpyAggregation, integer_keyed, partial_specs
 from pyksqlite.operators.aggregate_output import (EMIT, LAST, PASSED, SEQ, STATE_PASSED, AggregateOutput,
                                                conform, python_results_table)

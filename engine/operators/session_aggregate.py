@@ -21,7 +21,8 @@ import numpy as np
 import pyarrow as pa
 
 from pyksqlite.common.duck import connection
-from pyksqlite.expressions.aggregates import BoundAggregate, _freeze, partial_sql_for
+from pyksqlite.expressions.aggregate_call import BoundAggregate, partial_sql_for
+from pyksqlite.expressions.aggregates import _freeze
 from pyksqlite.operators.aggregate_output import (EMIT, LAST, PASSED, SEQ, STATE_PASSED, AggregateOutput, conform,
                                                python_results_table)
 from pyksqlite.operators.base import ROWTIME_COL, TOMBSTONE_COL, WINDOWEND_COL, WINDOWSTART_COL, BatchLayout

@@ -22,9 +22,10 @@ from typing import Any, Optional
 from pyksqlite.common import messages
 from pyksqlite.catalog.metastore import TABLE, WindowInfo
 from pyksqlite.common.errors import KsqlStatementException
-from pyksqlite.expressions.aggregates import BoundAggregate, bind_aggregate, column_arg_count
+from pyksqlite.expressions.aggregate_call import BoundAggregate
+from pyksqlite.expressions.aggregates import bind_aggregate, column_arg_count
 from pyksqlite.expressions.compiler import ExpressionCompiler
-from pyksqlite.expressions.functions import default_registry
+from pyksqlite.expressions.default_functions import default_registry
 from pyksqlite.expressions.scope import Scope
 from pyksqlite.operators.base import (WINDOWEND_COL, WINDOWSTART_COL, BatchLayout, Field)
 from pyksqlite.planner.logical import OutputExpr, PlanOverRelation, _GeneratedNames, _natural_name

@@ -319,7 +319,7 @@ def _is_aggregation(query: ast.Query) -> bool:
     an aggregation: ksqlDB rejects it)."""
     if query.group_by or query.having is not None:
         return True
-    from pyksqlite.expressions.functions import default_registry
+    from pyksqlite.expressions.default_functions import default_registry
     registry = default_registry()
     return any(isinstance(item, ast.SelectExpr) and _calls_aggregate(item.expr, registry)
                for item in query.select)

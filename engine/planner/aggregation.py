@@ -15,7 +15,6 @@ named after the select item that projects its expression (ksqlDB requires one).
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -24,22 +23,23 @@ from pyksqlite.catalog.metastore import TABLE, WindowInfo
 from pyksqlite.common.errors import KsqlStatementException
 from pyksqlite.expressions.aggregate_call import BoundAggregate
 from pyksqlite.expressions.aggregates import bind_aggregate, column_arg_count
-from pyksqlite.expressions.compiler import ExpressionCompiler
+from pyksqlite.expressions.compiler import ExpressionCompiler, evaluate_constant
 from pyksqlite.expressions.default_functions import default_registry
 from pyksqlite.expressions.scope import Scope
 from pyksqlite.operators.base import (WINDOWEND_COL, WINDOWSTART_COL, BatchLayout, Field)
-from pyksqlite.planner.logical import OutputExpr, PlanOverRelation, _GeneratedNames, _natural_name
+from pyksqlite.planner.aggregate_rewrite import KEY_PREFIX, AggregateRewriter, equivalent, walk
+from pyksqlite.planner.outputs import GeneratedNames, OutputExpr, PlanOverRelation, describe_output, natural_name
 from pyksqlite.planner.relation import RelationPlan, SourceRelation
+from pyksqlite.planner.physical import build_aggregation
 from pyksqlite.planner.rewrite import referenced_columns
 from pyksqlite.common.schema import KEY, VALUE, WINDOWEND, WINDOWSTART, Column, LogicalSchema
 from pyksqlite.common.types import BIGINT, SqlType
 from pyksqlite.grammar import ast
-from pyksqlite.grammar.formatter import format_expression, quote_identifier
+from pyksqlite.grammar.formatter import format_expression
 
 DEFAULT_GRACE_BASE_MS = 24 * 3600 * 1000
 DEFAULT_RETENTION_MS = 24 * 3600 * 1000
 AGG_PREFIX = "KSQL_AGG_VARIABLE_"
-KEY_PREFIX = "KSQL_GROUP_KEY_"
 NON_SCALAR_ARGS = {"EARLIEST_BY_OFFSET", "LATEST_BY_OFFSET", "TOPK", "TOPKDISTINCT"}
 
 
@@ -124,8 +124,8 @@ class AggregationPlan(PlanOverRelation):
         return scope
 
     def explain(self) -> str:
-        lines = [f"PROJECT key [{', '.join(_describe(o) for o in self.keys)}] "
-                 f"value [{', '.join(_describe(o) for o in self.values)}]"]
+        lines = [f"PROJECT key [{', '.join(describe_output(o) for o in self.keys)}] "
+                 f"value [{', '.join(describe_output(o) for o in self.values)}]"]
         if self.having is not None:
             lines.append(f"HAVING {format_expression(self.having)}")
         aggs = ", ".join(format_expression(a.call) for a in self.aggregates)
@@ -139,9 +139,17 @@ class AggregationPlan(PlanOverRelation):
     def build_physical(self, sink_factory, processing_log, query_id):
         return build_aggregation(self, sink_factory, processing_log, query_id)
 
-
-def _describe(o: OutputExpr) -> str:
-    return f"{format_expression(o.expr)} AS {quote_identifier(o.name)}"
+    def emits_every_update(self) -> bool:
+        """Whether every update is emitted (ksqlDB with its record cache off), else coalesced per
+        batch (ksqlDB's default: a 10 MB record cache, flushed per commit)."""
+        value = self.config.get("ksql.streams.cache.max.bytes.buffering",
+                                self.config.get("cache.max.bytes.buffering"))
+        if value is None:
+            return False
+        try:
+            return int(value) == 0
+        except (TypeError, ValueError):
+            return True
 
 
 # --------------------------------------------------------------------------------------------
@@ -164,7 +172,7 @@ def plan_aggregation(planner, relation: RelationPlan, query: ast.Query, sink_nam
     window_plan = _window_plan(query.window, query.emit == "FINAL")
 
     for _, expr in items:   # unknown functions fail first, as ksqlDB reports them
-        for node in _walk(expr):
+        for node in walk(expr):
             if isinstance(node, ast.FunctionCall):
                 registry.get(node.name)
     aggregates = _collect_aggregates(items, query.having, registry, compiler, config)
@@ -175,7 +183,7 @@ def plan_aggregation(planner, relation: RelationPlan, query: ast.Query, sink_nam
     if relation.result_kind == TABLE:
         _check_undo(aggregates)
 
-    rewriter = _Rewriter(group_by, aggregates, window_plan is not None)
+    rewriter = AggregateRewriter(group_by, aggregates, window_plan is not None)
     plan_shell = AggregationPlan(relation, query.where, group_by, group_types, aggregates, [], [], None,
                                  window_plan, query.emit, query.limit, config=config)
     out_compiler = ExpressionCompiler(plan_shell.output_scope())
@@ -230,12 +238,12 @@ def _check_sources(relation: RelationPlan, query: ast.Query) -> None:
 def _check_group_by(query: ast.Query, relation: RelationPlan, registry) -> list[ast.Expr]:
     seen: list[ast.Expr] = []
     for expr in query.group_by:
-        for node in _walk(expr):
+        for node in walk(expr):
             if isinstance(node, ast.FunctionCall) and registry.kind_of(node.name) == "aggregate":
                 raise KsqlStatementException(
                     f"GROUP BY does not support aggregate functions: {node.name} is an aggregate function.")
         _check_window_bounds(expr, relation)
-        if any(_equivalent(expr, previous) for previous in seen):
+        if any(equivalent(expr, previous) for previous in seen):
             shown = format_expression(_qualify(expr, relation))
             raise KsqlStatementException(f"Duplicate GROUP BY expression: {shown}")
         seen.append(expr)
@@ -244,7 +252,7 @@ def _check_group_by(query: ast.Query, relation: RelationPlan, registry) -> list[
 
 def _check_window_bounds(expr: Optional[ast.Expr], relation: RelationPlan) -> None:
     """WINDOWSTART/WINDOWEND of the aggregation's own window exist only in its SELECT."""
-    for node in _walk(expr) if expr is not None else ():
+    for node in walk(expr) if expr is not None else ():
         if isinstance(node, ast.ColumnRef) and node.name in (WINDOWSTART, WINDOWEND) \
                 and relation.layout.find(node.name) is None:
             raise KsqlStatementException(
@@ -292,7 +300,7 @@ def _select_items(select, relation: RelationPlan) -> list[tuple[str, ast.Expr]]:
     """(name, expression) per projected column, `*` expanded, names as ksqlDB gives them."""
     taken = {f.name for f in relation.layout.fields} | {i.alias for i in select
                                                        if isinstance(i, ast.SelectExpr) and i.alias}
-    names = _GeneratedNames(taken)
+    names = GeneratedNames(taken)
     items: list[tuple[str, ast.Expr]] = []
     for item in select:
         if isinstance(item, ast.SelectAll):
@@ -306,7 +314,7 @@ def _select_items(select, relation: RelationPlan) -> list[tuple[str, ast.Expr]]:
                 raise KsqlStatementException(f"Expected STRUCT type for {format_expression(item.expr)}->*")
             items += [(name, ast.Dereference(item.expr, name)) for name, _ in typed.type.fields]
         else:
-            items.append((item.alias or _natural_name(item.expr) or names.next(), item.expr))
+            items.append((item.alias or natural_name(item.expr) or names.next(), item.expr))
     return items
 
 
@@ -314,22 +322,21 @@ def _collect_aggregates(items, having, registry, compiler: ExpressionCompiler, c
     calls: list[AggregateCall] = []
     roots = [expr for _, expr in items] + ([having] if having is not None else [])
     for root in roots:
-        for node in _walk(root, skip_aggregate_args=False):
+        for node in walk(root, skip_aggregate_args=False):
             if not (isinstance(node, ast.FunctionCall) and registry.kind_of(node.name) == "aggregate"):
                 continue
             for arg in node.args:
-                for inner in _walk(arg):
+                for inner in walk(arg):
                     if isinstance(inner, ast.FunctionCall) and registry.kind_of(inner.name) == "aggregate":
                         raise KsqlStatementException(
                             f"Aggregate functions can not be nested: {format_expression(node)}")
-            if any(_equivalent(node, c.call) for c in calls):
+            if any(equivalent(node, c.call) for c in calls):
                 continue
             calls.append(_bind_call(node, compiler, config, len(calls)))
     return calls
 
 
 def _bind_call(node: ast.FunctionCall, compiler: ExpressionCompiler, config, index: int) -> AggregateCall:
-    from pyksqlite.expressions.compiler import evaluate_constant
     args = list(node.args)
     if node.name == "COUNT" and (node.star or not args):
         bound = bind_aggregate("COUNT", [], [], config)
@@ -375,7 +382,7 @@ def _split_keys(planner, group_by, rewritten, outputs: list[OutputExpr], sink_na
     key_items: set[int] = set()
     missing: list[str] = []
     for index, expr in enumerate(group_by):
-        matches = [i for i, (_, original, _) in enumerate(rewritten) if _equivalent(original, expr)]
+        matches = [i for i, (_, original, _) in enumerate(rewritten) if equivalent(original, expr)]
         if len(matches) > 1:
             shown = " and ".join(f"`{outputs[i].name}`" for i in matches)
             raise KsqlStatementException(f"The projection contains a key column more than once: {shown}.")
@@ -403,178 +410,3 @@ def _check_duplicate_columns(keys: list[OutputExpr], values: list[OutputExpr]) -
         if item.name in seen:
             raise KsqlStatementException(f"Duplicate value columns found in schema: `{item.name}` {item.type}")
         seen.add(item.name)
-
-
-# --------------------------------------------------------------------------------------------
-# expression helpers
-
-def _children(expr) -> list:
-    out = []
-    for f in dataclasses.fields(expr):
-        value = getattr(expr, f.name)
-        if isinstance(value, (ast.Expr, ast.WhenClause)):
-            out.append(value)
-        elif isinstance(value, tuple):
-            for element in value:
-                if isinstance(element, tuple):
-                    out += [x for x in element if isinstance(x, (ast.Expr, ast.WhenClause))]
-                elif isinstance(element, (ast.Expr, ast.WhenClause)):
-                    out.append(element)
-    return out
-
-
-def _walk(expr, skip_aggregate_args: bool = False):
-    yield expr
-    for child in _children(expr):
-        yield from _walk(child, skip_aggregate_args)
-
-
-def _strip(expr):
-    """The expression with source qualifiers of plain columns removed (for matching)."""
-    if isinstance(expr, ast.ColumnRef):
-        return ast.ColumnRef(expr.name)
-    if not dataclasses.is_dataclass(expr):
-        return expr
-    changes = {}
-    for f in dataclasses.fields(expr):
-        value = getattr(expr, f.name)
-        if isinstance(value, (ast.Expr, ast.WhenClause)):
-            changes[f.name] = _strip(value)
-        elif isinstance(value, tuple):
-            changes[f.name] = tuple(tuple(_strip(x) for x in v) if isinstance(v, tuple) else _strip(v)
-                                    for v in value)
-    return dataclasses.replace(expr, **changes) if changes else expr
-
-
-def _equivalent(a: ast.Expr, b: ast.Expr) -> bool:
-    return _strip(a) == _strip(b)
-
-
-class _Rewriter:
-    """Replaces GROUP BY expressions and aggregate calls by the output stage's columns; reports
-    the input columns left over (not part of GROUP BY)."""
-
-    def __init__(self, group_by: list[ast.Expr], aggregates: list[AggregateCall], windowed: bool):
-        self.groups = [(_strip(g), ast.ColumnRef(f"{KEY_PREFIX}{i}")) for i, g in enumerate(group_by)]
-        self.aggregates = [(_strip(a.call), ast.ColumnRef(a.column)) for a in aggregates]
-        self.windowed = windowed
-
-    def rewrite(self, expr: ast.Expr) -> tuple[ast.Expr, list[str]]:
-        leftovers: list[str] = []
-        return self._rewrite(expr, leftovers), leftovers
-
-    def _rewrite(self, expr, leftovers):
-        if isinstance(expr, ast.WhenClause):
-            return ast.WhenClause(self._rewrite(expr.condition, leftovers), self._rewrite(expr.result, leftovers))
-        if not isinstance(expr, ast.Expr):
-            return expr
-        stripped = _strip(expr)
-        for target, replacement in self.aggregates + self.groups:
-            if stripped == target:
-                return replacement
-        if isinstance(expr, ast.ColumnRef):
-            if self.windowed and expr.name in (WINDOWSTART, WINDOWEND):
-                return ast.ColumnRef(expr.name)
-            leftovers.append(expr.name)
-            return expr
-        if isinstance(expr, ast.Lambda):
-            return expr
-        changes = {}
-        for f in dataclasses.fields(expr):
-            value = getattr(expr, f.name)
-            if isinstance(value, (ast.Expr, ast.WhenClause)):
-                changes[f.name] = self._rewrite(value, leftovers)
-            elif isinstance(value, tuple):
-                changes[f.name] = tuple(
-                    tuple(self._rewrite(x, leftovers) if isinstance(x, (ast.Expr, ast.WhenClause)) else x
-                          for x in v) if isinstance(v, tuple)
-                    else (self._rewrite(v, leftovers) if isinstance(v, (ast.Expr, ast.WhenClause)) else v)
-                    for v in value)
-        return dataclasses.replace(expr, **changes) if changes else expr
-
-
-# --------------------------------------------------------------------------------------------
-# physical plan
-
-def build_aggregation(plan: AggregationPlan, sink_factory, processing_log, query_id):
-    """relation -> input Select (k*, g*, a*) -> Aggregate / SessionAggregate -> sink."""
-    from pyksqlite.operators.aggregate import Aggregate
-    from pyksqlite.operators.aggregate_output import AggregateOutput
-    from pyksqlite.operators.select import OutputColumn, Select
-    from pyksqlite.planner.physical import PhysicalPlan
-
-    relation_ops = plan.relation.build(processing_log, query_id)
-    layout = plan.input_layout
-    compiler = ExpressionCompiler(layout.scope())
-    outputs: list[OutputColumn] = []
-    source_keys = None
-    if plan.table_input:
-        source_keys = 0
-        for column in plan.relation.key_columns:
-            field = layout.find(column.name)
-            if field is None:   # a join's rows are keyed by its join key (no source of its own)
-                field = next((f for f in layout.key_fields if f.source is None), None)
-            if field is not None:
-                outputs.append(OutputColumn(f"k{source_keys}", field.sql_name, column.name))
-                source_keys += 1
-    for i, expr in enumerate(plan.group_by):
-        outputs.append(OutputColumn(f"g{i}", compiler.compile_projection(expr).sql, format_expression(expr)))
-    arg_columns: list[list[str]] = []
-    counter = 0
-    for aggregate in plan.aggregates:
-        names = []
-        for arg in aggregate.args:
-            name = f"a{counter}"
-            counter += 1
-            outputs.append(OutputColumn(name, compiler.compile_projection(arg).sql, format_expression(arg)))
-            names.append(name)
-        arg_columns.append(names)
-    predicate_sql = predicate_text = None
-    if plan.where is not None:
-        predicate_sql = compiler.compile_predicate(plan.where, clause="WHERE").sql
-        predicate_text = format_expression(plan.where)
-    input_fields = tuple(Field(o.sql_name, BIGINT, o.sql_name) for o in outputs)
-    select = Select(outputs, predicate_sql, predicate_text, layout,
-                    BatchLayout(input_fields, has_tombstones=layout.has_tombstones), processing_log, query_id)
-
-    out_compiler = ExpressionCompiler(plan.output_scope_layout().scope())
-    out_columns, fields = [], []
-    for prefix, namespace, items in (("k", KEY, plan.keys), ("v", VALUE, plan.values)):
-        for index, item in enumerate(items):
-            compiled = out_compiler.compile_projection(item.expr)
-            out_columns.append(OutputColumn(f"{prefix}{index}", compiled.sql, format_expression(item.expr)))
-            fields.append(Field(item.name, item.type, f"{prefix}{index}", namespace))
-    having_sql = out_compiler.compile_predicate(plan.having, clause="HAVING").sql if plan.having is not None else None
-    out_layout = BatchLayout(tuple(fields), has_tombstones=True)
-    bound = [a.bound for a in plan.aggregates]
-    output = AggregateOutput(bound, [], len(plan.group_by), plan.window_plan is not None, out_columns,
-                             having_sql, out_layout)
-    per_record = _cache_off(plan)
-    sink = sink_factory(out_layout)
-    encoder = getattr(sink, "value_encoding_sql", None)
-    value_names = [f.sql_name for f in out_layout.value_fields]
-    encoding = encoder(value_names) if encoder else None
-    sink_source = getattr(sink, "sink", None)
-    sink_reads = {sink_source.timestamp_column} if sink_source is not None and sink_source.timestamp_column else set()
-    dropped = tuple(f.sql_name for f in out_layout.value_fields if f.name not in sink_reads) if encoding else ()
-    if plan.window_plan is not None and plan.window_plan.kind == "SESSION":
-        from pyksqlite.operators.session_aggregate import SessionAggregate
-        operator = SessionAggregate(bound, arg_columns, len(plan.group_by), plan.window_plan, output,
-                                    plan.emit == "FINAL", per_record)
-    else:
-        operator = Aggregate(bound, arg_columns, len(plan.group_by), counter, source_keys, plan.window_plan,
-                             output, plan.emit == "FINAL", per_record, encoding, dropped)
-    return PhysicalPlan(relation_ops, [select, operator], sink)
-
-
-def _cache_off(plan: AggregationPlan) -> bool:
-    """Whether every update is emitted (ksqlDB with its record cache off), else coalesced per batch
-    (ksqlDB's default: a 10 MB record cache, flushed per commit)."""
-    value = plan.config.get("ksql.streams.cache.max.bytes.buffering",
-                            plan.config.get("cache.max.bytes.buffering"))
-    if value is None:
-        return False
-    try:
-        return int(value) == 0
-    except (TypeError, ValueError):
-        return True

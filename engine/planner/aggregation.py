@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from pyksqlite.common import messages
 from pyksqlite.catalog.metastore import TABLE, WindowInfo
 from pyksqlite.common.errors import KsqlStatementException
 from pyksqlite.expressions.aggregate_call import BoundAggregate
@@ -28,6 +27,8 @@ from pyksqlite.expressions.default_functions import default_registry
 from pyksqlite.expressions.scope import Scope
 from pyksqlite.operators.base import (WINDOWEND_COL, WINDOWSTART_COL, BatchLayout, Field)
 from pyksqlite.planner.aggregate_rewrite import KEY_PREFIX, AggregateRewriter, equivalent, walk
+from pyksqlite.planner.aggregation_checks import (check_duplicate_columns, check_group_by, check_intermediate_format,
+                                                 check_sources, check_undo, check_window_bounds)
 from pyksqlite.planner.outputs import GeneratedNames, OutputExpr, PlanOverRelation, describe_output, natural_name
 from pyksqlite.planner.relation import RelationPlan, SourceRelation
 from pyksqlite.planner.physical import build_aggregation
@@ -159,15 +160,15 @@ def plan_aggregation(planner, relation: RelationPlan, query: ast.Query, sink_nam
     config = getattr(planner, "config", None)
     config = dict(getattr(config, "properties", config) or {})
     registry = default_registry()
-    _check_sources(relation, query)
+    check_sources(relation, query)
     if query.emit == "FINAL" and query.window is None:
         raise KsqlStatementException("EMIT FINAL is only supported for windowed aggregations.")
     compiler = ExpressionCompiler(relation.layout.scope())
     items = _select_items(query.select, relation)
     # ksqlDB checks the projection's names (its analyzer) before the GROUP BY.
     planner.check_reserved([OutputExpr(name, expr, None) for name, expr in items])
-    group_by = _check_group_by(query, relation, registry)
-    _check_window_bounds(query.having, relation)
+    group_by = check_group_by(query, relation, registry)
+    check_window_bounds(query.having, relation)
     group_types = [_compile_type(compiler, g, "GROUP BY") for g in group_by]
     window_plan = _window_plan(query.window, query.emit == "FINAL")
 
@@ -179,9 +180,9 @@ def plan_aggregation(planner, relation: RelationPlan, query: ast.Query, sink_nam
     if query.group_by and not aggregates:
         raise KsqlStatementException(
             "GROUP BY requires aggregate functions in either the SELECT or HAVING clause.")
-    _check_intermediate_format(relation, aggregates)
+    check_intermediate_format(relation, aggregates)
     if relation.result_kind == TABLE:
-        _check_undo(aggregates)
+        check_undo(aggregates)
 
     rewriter = AggregateRewriter(group_by, aggregates, window_plan is not None)
     plan_shell = AggregationPlan(relation, query.where, group_by, group_types, aggregates, [], [], None,
@@ -210,7 +211,7 @@ def plan_aggregation(planner, relation: RelationPlan, query: ast.Query, sink_nam
                for name, _, new_expr in rewritten]
     planner.check_reserved([OutputExpr(name, expr, o.type) for (name, expr, _), o in zip(rewritten, outputs)])
     keys, values = _split_keys(planner, group_by, rewritten, outputs, sink_name)
-    _check_duplicate_columns(keys, values)
+    check_duplicate_columns(keys, values)
     if planner.persistent and not values:
         raise KsqlStatementException("The projection contains no value columns.")
     plan_shell.keys, plan_shell.values, plan_shell.having = keys, values, having
@@ -222,50 +223,6 @@ def plan_aggregation(planner, relation: RelationPlan, query: ast.Query, sink_nam
         read |= {relation.source.timestamp_column} if relation.source.timestamp_column else set()
         plan_shell.relation = relation.reading_only(read)
     return plan_shell
-
-
-def _check_sources(relation: RelationPlan, query: ast.Query) -> None:
-    for source in relation.sources:
-        if source.window is not None and source.is_table:
-            raise KsqlStatementException("KSQL does not support persistent queries on windowed tables.")
-    kafka = [s.name for s in relation.sources if s.value_format.name == "KAFKA"]
-    if kafka and query.group_by:
-        raise KsqlStatementException(
-            f"Source(s) {', '.join(kafka)} are using the 'KAFKA' value format. "
-            "This format does not yet support GROUP BY.")
-
-
-def _check_group_by(query: ast.Query, relation: RelationPlan, registry) -> list[ast.Expr]:
-    seen: list[ast.Expr] = []
-    for expr in query.group_by:
-        for node in walk(expr):
-            if isinstance(node, ast.FunctionCall) and registry.kind_of(node.name) == "aggregate":
-                raise KsqlStatementException(
-                    f"GROUP BY does not support aggregate functions: {node.name} is an aggregate function.")
-        _check_window_bounds(expr, relation)
-        if any(equivalent(expr, previous) for previous in seen):
-            shown = format_expression(_qualify(expr, relation))
-            raise KsqlStatementException(f"Duplicate GROUP BY expression: {shown}")
-        seen.append(expr)
-    return seen
-
-
-def _check_window_bounds(expr: Optional[ast.Expr], relation: RelationPlan) -> None:
-    """WINDOWSTART/WINDOWEND of the aggregation's own window exist only in its SELECT."""
-    for node in walk(expr) if expr is not None else ():
-        if isinstance(node, ast.ColumnRef) and node.name in (WINDOWSTART, WINDOWEND) \
-                and relation.layout.find(node.name) is None:
-            raise KsqlStatementException(
-                f"Window bounds column {node.name} can only be used in the SELECT clause of "
-                "windowed aggregations")
-
-
-def _qualify(expr: ast.Expr, relation: RelationPlan) -> ast.Expr:
-    if isinstance(expr, ast.ColumnRef) and expr.source is None:
-        field = relation.layout.find(expr.name)
-        source = (field.source if field is not None and field.source else relation.sources[0].name)
-        return ast.ColumnRef(expr.name, source)
-    return expr
 
 
 def _compile_type(compiler: ExpressionCompiler, expr: ast.Expr, clause: str) -> SqlType:
@@ -363,20 +320,6 @@ def _is_literal(expr: ast.Expr) -> bool:
                              ast.DecimalLiteral))
 
 
-def _check_intermediate_format(relation: RelationPlan, aggregates: list[AggregateCall]) -> None:
-    if any(a.bound.complex_intermediate for a in aggregates) and \
-            any(s.value_format.name == "DELIMITED" for s in relation.sources):
-        raise KsqlStatementException(
-            "One of the functions used in the statement has an intermediate type that the value format "
-            "can not handle. Please remove the function or change the format.")
-
-
-def _check_undo(aggregates: list[AggregateCall]) -> None:
-    bad = [a.call.name for a in aggregates if not a.bound.undo]
-    if bad:
-        raise messages.aggregates_cannot_undo(list(dict.fromkeys(bad)))
-
-
 def _split_keys(planner, group_by, rewritten, outputs: list[OutputExpr], sink_name):
     keys: list[OutputExpr] = []
     key_items: set[int] = set()
@@ -402,11 +345,3 @@ def _split_keys(planner, group_by, rewritten, outputs: list[OutputExpr], sink_na
         return [], outputs
     values = [o for i, o in enumerate(outputs) if i not in key_items]
     return keys, values
-
-
-def _check_duplicate_columns(keys: list[OutputExpr], values: list[OutputExpr]) -> None:
-    seen: set[str] = set()
-    for item in keys + values:
-        if item.name in seen:
-            raise KsqlStatementException(f"Duplicate value columns found in schema: `{item.name}` {item.type}")
-        seen.add(item.name)

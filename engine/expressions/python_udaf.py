@@ -96,7 +96,7 @@ class PythonAccumulator(Accumulator):
 
 
 def bind_python_aggregate(name: str, arg_types: list[Optional[SqlType]], literals: list[Any] = ()):
-    """A `BoundAggregate` (engine.expressions.aggregates) for a Python UDAF call, or None.
+    """A `BoundAggregate` (`pyksqlite.expressions.aggregate_call`) for a Python UDAF call, or None.
 
     `arg_types` are the column arguments' types, `literals` the init arguments' values. The
     aggregation engine calls this where a name is not one of its built-ins."""

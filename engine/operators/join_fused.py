@@ -72,7 +72,7 @@ class FusedStreamTableJoin:
     def operators(self) -> list[Operator]:
         return [*self.joins.operators(), self.select]
 
-    # --- the two halves of a task's step (engine.partition_group merges in between) ---
+    # --- the two halves of a task's step (`pyksqlite.runtime.partition_group` merges in between) ---
     def process(self, records: pa.Table | pa.RecordBatch) -> pa.Table:
         """A batch of raw records, whole, in its own order."""
         if isinstance(records, pa.RecordBatch):

@@ -120,7 +120,7 @@ def build_projection(plan, sink_factory, processing_log: ProcessingLog,
         return PhysicalPlan(relation, [build_flatten(plan, processing_log, query_id), select], sink)
     once = has_side_effects(select.sql)   # a stateful UDF sees each record once
     fused = relation.fused_with(select) if hasattr(relation, "fused_with") and not once else None
-    if fused is not None:  # a join that runs fused with its projection (engine.operators.join_fused)
+    if fused is not None:  # a join that runs fused with its projection (`pyksqlite.operators.join_fused`)
         return PhysicalPlan(fused, [], sink)
     decode = relation.operators()[0] if len(relation.operators()) == 1 else None
     if isinstance(decode, SourceDecode) and not once and FusedJsonProjection.applies_to(decode):

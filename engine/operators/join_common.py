@@ -28,9 +28,6 @@ META_SCHEMA = [(ROWTIME_COL, pa.int64()), (PARTITION_COL, pa.int32()), (OFFSET_C
                (HEADERS_COL, HEADER_TYPE)]
 
 
-
-
-
 @dataclass
 class SideSpec:
     schema: list[tuple[str, pa.DataType]]     # the side's data columns

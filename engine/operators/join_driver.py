@@ -30,6 +30,7 @@ from pyksqlite.operators.source import SourceDecode
 from pyksqlite.common.processing_log import ProcessingLog
 from pyksqlite.common.types import to_arrow
 
+
 class JoinOperators:
     def __init__(self, spec: JoinSpec, processing_log: ProcessingLog, query_id: Optional[str]):
         self.spec = spec

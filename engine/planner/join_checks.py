@@ -29,6 +29,7 @@ def check_sources(sources: list[DataSource]) -> None:
         raise KsqlStatementException(
             f"Source(s) {', '.join(kafka)} are using the 'KAFKA' value format. This format does not yet support JOIN.")
 
+
 def check_condition_sources(query: ast.Query, leaves: list[Leaf]) -> None:
     """ksqlDB checks what every ON condition references before anything else."""
     for number, clause in enumerate(query.joins):
@@ -56,6 +57,7 @@ def check_condition_sources(query: ast.Query, leaves: list[Leaf]) -> None:
                 f"A join criteria is expected to reference the source (`{right.alias}`) in the FROM clause, "
                 f"instead the right source references `{sides[1]}` and the left source references `{sides[0]}`")
 
+
 def _check_qualifiers(expr, leaves: list[Leaf]) -> None:
     if isinstance(expr, ast.ColumnRef):
         if expr.source is not None and not any(leaf.alias == expr.source for leaf in leaves):
@@ -69,6 +71,7 @@ def _check_qualifiers(expr, leaves: list[Leaf]) -> None:
                 if isinstance(item, ast.Expr):
                     _check_qualifiers(item, leaves)
 
+
 def check_join_condition(on: ast.Expr) -> None:
     """ksqlDB joins on one equality: AND of several, other comparisons and other expressions
     are each rejected with its own wording."""
@@ -81,9 +84,11 @@ def check_join_condition(on: ast.Expr) -> None:
     if not isinstance(on, ast.Comparison):
         raise KsqlStatementException(f"Unsupported join expression: {format_expression(on)}")
 
+
 def condition_text(on: ast.Expr, leaves: list[Leaf]) -> str:
     text = format_expression(qualify(on, leaves))
     return text[1:-1] if text.startswith("(") and text.endswith(")") else text
+
 
 def sources_of(expr: ast.Expr, leaves: list[Leaf]) -> set[str]:
     """The aliases an expression references (unqualified names resolved against all leaves)."""
@@ -114,6 +119,7 @@ def sources_of(expr: ast.Expr, leaves: list[Leaf]) -> set[str]:
     visit(expr)
     return found
 
+
 def qualify(expr: ast.Expr, leaves: list[Leaf]) -> ast.Expr:
     """The expression with every column qualified by its source (for ksqlDB's error texts)."""
     if isinstance(expr, ast.ColumnRef):
@@ -132,6 +138,7 @@ def qualify(expr: ast.Expr, leaves: list[Leaf]) -> ast.Expr:
                 changes[f.name] = tuple(qualify(v, leaves) if isinstance(v, ast.Expr) else v for v in value)
         return dataclasses.replace(expr, **changes)
     return expr
+
 
 def column_ref(expr: ast.Expr, leaves: list[Leaf]) -> Optional[KeyRef]:
     if not isinstance(expr, ast.ColumnRef):

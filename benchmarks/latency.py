@@ -85,7 +85,7 @@ def run(url: str, rate: float, seconds: float, batch: int) -> dict:
 
 def start_server(data: str):
     from pyksqlite import Engine
-    from pyksqlite.shell.server import ServerThread
+    from pyksqlite.shell.server_process import ServerThread
     engine = Engine(data, properties={"ksqlite.log.flush": "none"})
     return engine, ServerThread(engine, port=0).start()
 

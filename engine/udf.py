@@ -5,9 +5,8 @@ parameters, per-call-site instances), `engine/expressions/python_udf_loading.py`
 from `ksql.extension.dir` and the `ksqlite.udfs` entry point group, `docs/udfs.md` and
 `examples/udf/`.
 """
-from pyksqlite.expressions.python_udf import (ENTRY_POINT_GROUP, EXTENSION_DIR_PROPERTY, PythonFunction,
-                                           load_extension_dir, udaf, udf, udf_class, udf_method, udtf,
-                                           udtf_method)
+from pyksqlite.expressions.python_udf import PythonFunction, udaf, udf, udf_class, udf_method, udtf, udtf_method
+from pyksqlite.expressions.python_udf_loading import ENTRY_POINT_GROUP, EXTENSION_DIR_PROPERTY, load_extension_dir
 
 __all__ = ["udf", "udtf", "udaf", "udf_class", "udf_method", "udtf_method", "load_extension_dir",
            "PythonFunction", "ENTRY_POINT_GROUP", "EXTENSION_DIR_PROPERTY"]

@@ -49,8 +49,8 @@ def _add_qtt(subparsers) -> None:
 
 
 def _run_qtt(args) -> int:
-    from pyksqlite.shell.runners import qtt, rest_qtt
-    files = qtt.discover_files(args.paths)
+    from pyksqlite.shell.runners import qtt, qtt_cases, qtt_report, rest_qtt
+    files = qtt_cases.discover_files(args.paths)
     rest_files = [str(f) for f in files if rest_qtt.is_rest_file(f)]
     if not rest_files:
         return qtt.run_command(args.paths, report=args.report, name_filter=args.name_filter,
@@ -63,11 +63,11 @@ def _run_qtt(args) -> int:
     results = (qtt.run_paths(other, options, jobs=max(1, args.jobs)) if other else []) + \
         rest_qtt.run_paths(rest_files, options)
     if args.report:
-        qtt.write_report(results, args.report)
-    for line in qtt.console_lines(results, args.verbose):
+        qtt_report.write_report(results, args.report)
+    for line in qtt_report.console_lines(results, args.verbose):
         print(line)
     if args.update_baseline:
-        qtt.update_baseline(args.update_baseline, results)
+        qtt_report.update_baseline(args.update_baseline, results)
     return 0 if all(r.status in ("passed", "skipped") for r in results) else 1
 
 
@@ -183,9 +183,9 @@ def _add_serve(subparsers) -> None:
 
 
 def _run_serve(args) -> int:
-    from pyksqlite.shell import server
+    from pyksqlite.shell import server_process
     properties = engine_properties(args)
-    return server.serve(args.host, args.port, args.data_dir, args.auth_file, properties, insecure=args.insecure)
+    return server_process.serve(args.host, args.port, args.data_dir, args.auth_file, properties, insecure=args.insecure)
 
 
 def _add_repl(subparsers) -> None:

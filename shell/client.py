@@ -128,7 +128,7 @@ class LocalBackend:
 
 def _function_names() -> list[str]:
     try:
-        from pyksqlite.expressions.functions import default_registry
+        from pyksqlite.expressions.default_functions import default_registry
         return sorted({name for name, *_ in default_registry().list_functions()})
     except Exception:  # noqa: BLE001 - completion is best effort
         return []

@@ -36,8 +36,7 @@ from pyksqlite.grammar.limits import LimitExceeded
 from pyksqlite.grammar.parser import leading_word, parse_statement, split_statements, substitute_variables
 from pyksqlite.shell import server_formats as fmt
 from pyksqlite.shell import server_inserts, server_streams
-from pyksqlite.shell.server_auth import AuthSettings, BasicAuthMiddleware, load_auth_file  # noqa: F401
-from pyksqlite.shell.server_process import ServerThread, serve  # noqa: F401 - the module's public API
+from pyksqlite.shell.server_auth import AuthSettings, BasicAuthMiddleware
 from pyksqlite.shell.server_requests import (BadRequest, DisconnectWatch, ErrorGuard, bad_request_response,
                                    check_ksql_request, check_property, check_property_name, internal_error, json_object,
                                    json_response, request_bytes_limit, starlette_error_handler)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pyksqlite.shell.runners import qtt
+from pyksqlite.shell.runners import qtt_cases
 
 HOW_TO_GET_THEM = (
     "ksqlDB's query-validation tests were not found at {path}. Put a checkout of ksqlDB's "
@@ -22,7 +22,7 @@ HOW_TO_GET_THEM = (
 
 def qtt_root() -> Path:
     """The folder holding query-validation-tests/ (and rest-query-validation-tests/), or skip."""
-    root = qtt.SHARED_QTT_DIR
+    root = qtt_cases.SHARED_QTT_DIR
     if (root / "query-validation-tests").is_dir():
         return root
     message = HOW_TO_GET_THEM.format(path=root)

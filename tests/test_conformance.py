@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pyksqlite.shell.runners import qtt, rest_qtt
+from pyksqlite.shell.runners import qtt, qtt_cases, qtt_report, rest_qtt
 from tests.reference import qtt_root
 
 BASELINE = Path(__file__).parent / "conformance" / "baseline.txt"
@@ -19,13 +19,13 @@ TEST_FUNCTIONS = Path(__file__).parent / "conformance" / "udfs"
 
 
 def baseline_lines() -> list[str]:
-    return qtt.read_baseline(BASELINE)
+    return qtt_report.read_baseline(BASELINE)
 
 
 def _locate(name: str) -> Path:
     """A QTT file by name: a query-validation test, else a REST query-validation test."""
-    path = qtt.qtt_files_dir() / name
-    rest = qtt.qtt_files_dir().parent / "rest-query-validation-tests" / name
+    path = qtt_cases.qtt_files_dir() / name
+    rest = qtt_cases.qtt_files_dir().parent / "rest-query-validation-tests" / name
     return path if path.exists() or not rest.exists() else rest
 
 
@@ -33,7 +33,7 @@ def test_baseline_is_sorted_unique_and_well_formed():
     lines = baseline_lines()
     assert lines == sorted(set(lines))
     for line in lines:
-        file, name = qtt.parse_baseline_line(line)
+        file, name = qtt_report.parse_baseline_line(line)
         assert file.endswith(".json") and name, f"malformed baseline line: {line!r}"
 
 
@@ -41,7 +41,7 @@ def test_baseline_is_sorted_unique_and_well_formed():
 def test_baseline_cases_still_pass():
     qtt_root()
     lines = baseline_lines()
-    files = sorted({qtt.parse_baseline_line(line)[0] for line in lines})
+    files = sorted({qtt_report.parse_baseline_line(line)[0] for line in lines})
     paths = [_locate(name) for name in files]
     missing = [str(p) for p in paths if not p.exists()]
     assert not missing, f"QTT files not found (KSQLITE_SHARED_QTT): {missing[:3]}"

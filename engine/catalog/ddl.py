@@ -217,7 +217,7 @@ def check_timestamp_column(schema: LogicalSchema, props: dict[str, Any]) -> tupl
         raise KsqlStatementException(
             f"Timestamp column, `{name}`, should be a String when a timestamp_format is specified.")
     if fmt is not None:
-        from pyksqlite.expressions.java_time import PatternError, check_pattern
+        from pyksqlite.common.java_time.patterns import PatternError, check_pattern
         try:
             check_pattern(str(fmt))
         except PatternError as error:

@@ -86,8 +86,9 @@ class ProcessingLog:
             return list(self._entries)
 
     # ---- the processing-log topic ------------------------------------------------------------
-    def write_to(self, append: Callable[[pa.Table], None], include_rows: bool = False) -> None:
-        """Write entries from now on with `append` (a table of key, value, timestamp, headers),
+    def write_to(self, append: Callable[[pa.Array, pa.Array], None], include_rows: bool = False) -> None:
+        """Write entries from now on with `append(values, timestamps)` (two Arrow arrays: the
+        records' JSON values and their timestamps),
         from a background flusher and on `flush()`."""
         self._writer = append
         self._include_rows = include_rows
@@ -100,13 +101,10 @@ class ProcessingLog:
                 pending, self._pending = self._pending, []
             if not pending or self._writer is None:
                 return 0
-            from pyksqlite.log.api import HEADER_TYPE
-            table = pa.table({"key": pa.nulls(len(pending), pa.binary()),
-                              "value": pa.array([value for _, value in pending], pa.binary()),
-                              "timestamp": pa.array([at for at, _ in pending], pa.int64()),
-                              "headers": pa.nulls(len(pending), HEADER_TYPE)})
+            values = pa.array([value for _, value in pending], pa.binary())
+            timestamps = pa.array([at for at, _ in pending], pa.int64())
             try:
-                self._writer(table)
+                self._writer(values, timestamps)
             except Exception:  # noqa: BLE001 - the entries stay in memory; queries go on
                 logger.exception("could not write %d entries to the processing-log topic", len(pending))
                 return 0

@@ -2,7 +2,7 @@
 
 ksqlDB's `TIMESTAMP` property names a BIGINT (epoch ms), TIMESTAMP, or a STRING column parsed
 with `TIMESTAMP_FORMAT`, a java.time pattern, read by the same vectorized parser as
-PARSE_TIMESTAMP (`pyksqlite.expressions.java_time_parse`), whole arrays at a time.
+PARSE_TIMESTAMP (`pyksqlite.common.java_time.parse`), whole arrays at a time.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Optional
 
 import pyarrow as pa
 
-from pyksqlite.expressions.java_time_parse import parse_with_pattern
+from pyksqlite.common.java_time.parse import parse_with_pattern
 from pyksqlite.common.types import SqlType
 
 DEFAULT_TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSS"

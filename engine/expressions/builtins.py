@@ -1,4 +1,5 @@
-"""The built-in scalar functions: one registration per variant, as DuckDB SQL templates.
+"""The core built-in scalar functions: one registration per variant, as DuckDB SQL templates.
+The other families live in `builtins_*`; `default_functions` puts them all in one registry.
 
 Adding a function is one `reg(...)` line. Java date patterns (`yyyy-MM-dd HH:mm:ss.SSS`) are
 translated to strftime formats when the pattern is a literal.
@@ -6,7 +7,6 @@ translated to strftime formats when the pattern is a literal.
 from __future__ import annotations
 
 from pyksqlite.expressions.functions import FunctionRegistry
-from pyksqlite.expressions.functions_lambda import register_lambda_functions
 from pyksqlite.expressions.typing_rules import duckdb_type, widest_numeric
 from pyksqlite.grammar.ast import BIGINT, BOOLEAN, DOUBLE, INTEGER, STRING, TIMESTAMP, SqlType, decimal
 
@@ -31,72 +31,13 @@ def _cast_to(template: str, result_of):
     return render
 
 
-def register_builtins(registry: FunctionRegistry) -> None:
+def register_core(registry: FunctionRegistry) -> None:
+    """The core families: strings, math, NULL handling, time, and the aggregate names."""
     _register_strings(registry)
     _register_math(registry)
     _register_nulls_and_collections(registry)
     _register_time(registry)
     _register_aggregate_names(registry)
-    register_lambda_functions(registry)
-    register_extended_builtins(registry)
-    _fill_descriptions(registry)
-
-
-# SHOW FUNCTIONS / DESCRIBE FUNCTION text for functions registered without one.
-_DESCRIPTIONS = {
-    "CEIL": "The smallest integral value not less than the argument.",
-    "FLOOR": "The largest integral value not greater than the argument.",
-    "EXP": "Euler's number e raised to the power of the argument.",
-    "LN": "The natural logarithm of the argument.",
-    "SQRT": "The square root of the argument.",
-    "SIGN": "The sign of the argument: -1, 0 or 1.",
-    "MASK_KEEP_LEFT": "Masks all but the first n characters of a string.",
-    "MASK_KEEP_RIGHT": "Masks all but the last n characters of a string.",
-    "MASK_LEFT": "Masks the first n characters of a string.",
-    "MASK_RIGHT": "Masks the last n characters of a string.",
-    "AVG": "The average of a column.",
-    "COLLECT_LIST": "Gathers all values of a column into an array (with duplicates).",
-    "COLLECT_SET": "Gathers the distinct values of a column into an array.",
-    "CORRELATION": "The correlation coefficient of two columns.",
-    "COUNT": "The number of rows, or of non-NULL values of a column.",
-    "COUNT_DISTINCT": "The approximate number of distinct values of a column.",
-    "EARLIEST_BY_OFFSET": "The earliest value(s) of a column, by offset.",
-    "LATEST_BY_OFFSET": "The latest value(s) of a column, by offset.",
-    "HISTOGRAM": "A map of each distinct string value to the number of times it occurs.",
-    "MAX": "The maximum value of a column.",
-    "MIN": "The minimum value of a column.",
-    "STDDEV_SAMP": "The sample standard deviation of a column.",
-    "STDDEV_SAMPLE": "The sample standard deviation of a column.",
-    "SUM": "The sum of a column.",
-    "SUM_LIST": "The sum of the elements of array columns.",
-    "TOPK": "The top k values of a column.",
-    "TOPKDISTINCT": "The top k distinct values of a column.",
-    "ATTR": "The value of a column if it is the same for every row of the group, else NULL.",
-}
-
-
-def _fill_descriptions(registry: FunctionRegistry) -> None:
-    for name, text in _DESCRIPTIONS.items():
-        if registry.exists(name) and not registry.get(name).description:
-            registry.set_description(name, text)
-
-
-def register_extended_builtins(registry: FunctionRegistry) -> None:
-    """The function families that live in their own `builtins_*` modules."""
-    from pyksqlite.expressions.builtins_bytes import register_bytes
-    from pyksqlite.expressions.builtins_math import register_math
-    from pyksqlite.expressions.builtins_string import register_strings
-    register_math(registry)
-    register_strings(registry)
-    register_bytes(registry)
-    from pyksqlite.expressions.builtins_collections import register_collections
-    register_collections(registry)
-    from pyksqlite.expressions.builtins_json import register_json
-    register_json(registry)
-    from pyksqlite.expressions.builtins_url import register_url
-    register_url(registry)
-    from pyksqlite.expressions.builtins_datetime import register_datetime
-    register_datetime(registry)
 
 
 def _register_strings(registry: FunctionRegistry) -> None:
@@ -187,5 +128,3 @@ def _register_aggregate_names(registry: FunctionRegistry) -> None:
                  "EARLIEST_BY_OFFSET", "HISTOGRAM", "LATEST_BY_OFFSET", "MAX", "MIN",
                  "STDDEV_SAMP", "STDDEV_SAMPLE", "SUM", "TOPK", "TOPKDISTINCT", "ATTR", "SUM_LIST"):
         registry.register_kind(name, "aggregate")
-    from pyksqlite.expressions.table_functions import register_table_functions
-    register_table_functions(registry)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pyksqlite.common.errors import KsqlStatementException
 from pyksqlite.expressions.builtins_common import fail_sql, required_literal
-from pyksqlite.expressions.casts import bind_once, fresh_lambda_param
+from pyksqlite.common.sql_lambda import bind_once, fresh_lambda_param
 from pyksqlite.grammar.ast import BIGINT, BYTES, DOUBLE, INTEGER, STRING
 
 CATEGORY = dict(category="BYTES")

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pyksqlite.common.duck import quote_string
 from pyksqlite.common.errors import KsqlStatementException
 from pyksqlite.expressions.builtins_common import fail_sql, literal_string
-from pyksqlite.expressions.casts import bind_once, fresh_lambda_param, to_string_sql
+from pyksqlite.common.sql_lambda import bind_once, fresh_lambda_param
+from pyksqlite.expressions.casts import to_string_sql
 from pyksqlite.expressions.typing_rules import duckdb_type
 from pyksqlite.grammar.ast import BIGINT, BOOLEAN, INTEGER, STRING, array, map_of, struct
 

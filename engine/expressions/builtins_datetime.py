@@ -49,14 +49,14 @@ def _ms(sql: str) -> str:
 # literal or per row; SQL only converts the values to and from epoch milliseconds.
 
 def _kernel(name: str, fn, params, returns) -> str:
-    from pyksqlite.expressions.python_udf import register_kernel
+    from pyksqlite.expressions.python_udf_duck import register_kernel
     return register_kernel(name, fn, params, returns)
 
 
 def _formatter(kind: str, zone_default: str | None):
     """SQL rendering a call that formats epoch milliseconds (given as SQL) of a `kind` value."""
     def render(millis_sql: str, args) -> str:
-        from pyksqlite.expressions.java_time_format import format_millis
+        from pyksqlite.common.java_time.format import format_millis
         if kind == "timestamp":
             name = _kernel("__ksql_format_instant", lambda ms, pattern, zone: format_millis(ms, pattern, zone, kind),
                            [BIGINT, STRING, STRING], STRING)
@@ -72,7 +72,7 @@ def _formatter(kind: str, zone_default: str | None):
 
 def _parsed_millis(args) -> str:
     """SQL for the epoch milliseconds of args[0] parsed with the pattern args[1] (in zone args[2])."""
-    from pyksqlite.expressions.java_time_parse import parse_millis
+    from pyksqlite.common.java_time.parse import parse_millis
     if len(args) >= 3:
         name = _kernel("__ksql_parse_in_zone", parse_millis, [STRING, STRING, STRING], BIGINT)
         return f"{name}({args[0]}, {args[1]}, {args[2]})"

@@ -13,7 +13,8 @@ from typing import Optional
 from pyksqlite.expressions.builtins_collections import distinct_sql
 from pyksqlite.common.duck import quote_string
 from pyksqlite.expressions.builtins_common import literal_string
-from pyksqlite.expressions.casts import bind_once, fresh_lambda_param, java_double_string
+from pyksqlite.common.sql_lambda import bind_once, fresh_lambda_param
+from pyksqlite.expressions.casts import java_double_string
 from pyksqlite.grammar.ast import BIGINT, BOOLEAN, DOUBLE, INTEGER, STRING, SqlType, array, map_of
 
 CATEGORY = dict(category="JSON")

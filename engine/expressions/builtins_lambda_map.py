@@ -8,8 +8,9 @@ lambda over `map_entries(...)`. A TRANSFORM producing duplicate keys fails (the 
 from __future__ import annotations
 
 from pyksqlite.common.errors import KsqlStatementException
-from pyksqlite.expressions.casts import fresh_lambda_param
+from pyksqlite.common.sql_lambda import fresh_lambda_param
 from pyksqlite.expressions.scope import ColumnBinding
+from pyksqlite.expressions.typed_sql import SpecialFormCompiler, TypedSql
 from pyksqlite.expressions.typing_rules import duckdb_type
 from pyksqlite.grammar import ast as a
 from pyksqlite.grammar.ast import BOOLEAN, STRING, SqlType, map_of
@@ -28,19 +29,14 @@ def _lambdas(call: a.FunctionCall, count: int, params: int) -> list[a.Lambda]:
     return lambdas
 
 
-def _compile_body(compiler, fn: a.Lambda, bindings: list[tuple[str, SqlType]]):
+def _compile_body(compiler: SpecialFormCompiler, fn: a.Lambda, bindings: list[tuple[str, SqlType]]):
     """The lambda's body with its parameters read from the given SQL expressions."""
-    from pyksqlite.expressions.compiler import ExpressionCompiler
     scope = compiler.scope.with_lambda_params(
         {name: ColumnBinding(sql, typ) for name, (sql, typ) in zip(fn.params, bindings)})
-    inner = ExpressionCompiler(scope, compiler.functions)
-    body = inner.compile(fn.body)
-    compiler.uses_volatile |= inner.uses_volatile
-    return body
+    return compiler.compile_in(scope, fn.body)
 
 
 def transform_map(compiler, call: a.FunctionCall, collection):
-    from pyksqlite.expressions.compiler import TypedSql
     key_fn, value_fn = _lambdas(call, 2, 2)
     entry = fresh_lambda_param()
     fields = [(f"{entry}.key", STRING), (f"{entry}.value", collection.type.value)]
@@ -55,7 +51,6 @@ def transform_map(compiler, call: a.FunctionCall, collection):
 
 
 def filter_map(compiler, call: a.FunctionCall, collection):
-    from pyksqlite.expressions.compiler import TypedSql
     (condition_fn,) = _lambdas(call, 1, 2)
     entry = fresh_lambda_param()
     fields = [(f"{entry}.key", STRING), (f"{entry}.value", collection.type.value)]
@@ -67,7 +62,6 @@ def filter_map(compiler, call: a.FunctionCall, collection):
 
 
 def reduce_map(compiler, call: a.FunctionCall, collection):
-    from pyksqlite.expressions.compiler import TypedSql
     (step_fn,) = _lambdas(call, 1, 3)
     initial = compiler.compile(call.args[1])
     if initial.type is None:

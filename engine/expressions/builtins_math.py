@@ -14,6 +14,7 @@ from typing import Optional
 from pyksqlite.common.duck import quote_string
 from pyksqlite.common.errors import KsqlStatementException
 from pyksqlite.expressions.builtins_common import fail_sql
+from pyksqlite.expressions.typed_sql import TypedSql
 from pyksqlite.expressions.typing_rules import duckdb_type
 from pyksqlite.grammar import ast as a
 from pyksqlite.grammar.ast import (BIGINT, BYTES, DATE, DOUBLE, INTEGER, STRING, TIME, TIMESTAMP, SqlType,
@@ -176,7 +177,6 @@ def _compile_extreme(name: str):
     """GREATEST/LEAST: string literals adapt to temporal peers, then normal overload resolution."""
     def compile_call(compiler, call: a.FunctionCall):
         from pyksqlite.expressions.casts import cast_sql
-        from pyksqlite.expressions.compiler import TypedSql
         args = [compiler.compile(arg) for arg in call.args]
         temporal = {t.type.base for t in args if t.type is not None and t.type.base in _TEMPORAL}
         if len(temporal) == 1:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pyksqlite.expressions.builtins_bytes import decode_string_sql, encode_bytes_sql
 from pyksqlite.common.duck import quote_string
 from pyksqlite.expressions.builtins_common import literal_string
-from pyksqlite.expressions.casts import bind_once, fresh_lambda_param
+from pyksqlite.common.sql_lambda import bind_once, fresh_lambda_param
 from pyksqlite.grammar.ast import BYTES, INTEGER, STRING, array, map_of
 
 CATEGORY = dict(category="STRING")

@@ -4,27 +4,15 @@ narrowing integer casts wrap, DOUBLE/DECIMAL to integer truncate, DOUBLE prints 
 """
 from __future__ import annotations
 
-from itertools import count
 from typing import Optional
 
 from pyksqlite.common.duck import quote_identifier, quote_string
 from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.common.number_text import java_double_sql
+from pyksqlite.common.sql_lambda import bind_once, fresh_lambda_param
 from pyksqlite.expressions.typing_rules import duckdb_type
 from pyksqlite.common.types import is_numeric
 from pyksqlite.grammar.ast import SqlType
-
-_fresh_names = count()
-
-
-def fresh_lambda_param() -> str:
-    """A lambda parameter name that cannot collide with user columns or outer lambdas."""
-    return f"__v{next(_fresh_names)}"
-
-
-def bind_once(sql: str, body_of) -> str:
-    """`body_of(name)` evaluated with `name` bound to `sql`, so `sql` is evaluated once."""
-    name = fresh_lambda_param()
-    return f"list_transform([{sql}], lambda {name}: {body_of(name)})[1]"
 
 
 def wrap_int32(sql: str) -> str:
@@ -121,7 +109,6 @@ def to_string_sql(sql: str, source: SqlType) -> str:
 
 def java_double_string(sql: str) -> str:
     """`Double.toString` of a DOUBLE expression (see `number_text`)."""
-    from pyksqlite.expressions.number_text import java_double_sql
     return java_double_sql(sql)
 
 

@@ -8,28 +8,23 @@ from __future__ import annotations
 
 import dataclasses
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Optional
 
 from pyksqlite.common.duck import quote_string
 from pyksqlite.common.errors import KsqlStatementException
-from pyksqlite.expressions import coercion, structures
-from pyksqlite.expressions.casts import cast_sql, fresh_lambda_param, wrap_int32, wrap_int64
+from pyksqlite.expressions import coercion, constants, structures
+from pyksqlite.common.sql_lambda import fresh_lambda_param
+from pyksqlite.expressions.casts import cast_sql, wrap_int32, wrap_int64
 from pyksqlite.grammar.formatter import format_expression
-from pyksqlite.expressions.functions import FunctionRegistry, default_registry
+from pyksqlite.expressions.default_functions import default_registry
+from pyksqlite.expressions.functions import FunctionRegistry
 from pyksqlite.expressions.scope import ColumnBinding, Scope, UnresolvedColumnException
+from pyksqlite.expressions.typed_sql import TypedSql
 from pyksqlite.expressions.typing_rules import (arithmetic_type, comparable, decimal_literal_type,
                                              duckdb_type, integer_literal_type)
 from pyksqlite.common.types import is_numeric
 from pyksqlite.grammar import ast as a
 from pyksqlite.grammar.ast import BOOLEAN, DOUBLE, STRING, SqlType
-
-
-@dataclass(frozen=True)
-class TypedSql:
-    """DuckDB SQL text and the ksqlDB type of its value (None only for an untyped NULL)."""
-    sql: str
-    type: Optional[SqlType]
 
 
 COMPARISON_NAMES = {
@@ -130,10 +125,16 @@ class ExpressionCompiler:
         # Internal names: a parameter's own name may be any quoted identifier.
         names = {p: fresh_lambda_param() for p in expr.params}
         bindings = {p: ColumnBinding(names[p], t) for p, t in zip(expr.params, param_types)}
-        inner = ExpressionCompiler(self.scope.with_lambda_params(bindings), self.functions)
-        body = inner.compile(expr.body)
-        self.uses_volatile |= inner.uses_volatile
+        body = self.compile_in(self.scope.with_lambda_params(bindings), expr.body)
         return TypedSql(f"lambda {', '.join(names.values())}: {body.sql}", body.type)
+
+    def compile_in(self, scope: Scope, expr: a.Expr) -> TypedSql:
+        """`expr` compiled in `scope` (a lambda body's, whose parameters shadow columns) with
+        these functions; a volatile call in it makes this compiler's expression volatile too."""
+        inner = ExpressionCompiler(scope, self.functions)
+        body = inner.compile(expr)
+        self.uses_volatile |= inner.uses_volatile
+        return body
 
     def shown(self, expr: a.Expr) -> str:
         """`expr` as ksqlDB's messages print it: column references by the names ksqlDB gives
@@ -397,5 +398,4 @@ def coerce_sql(typed: TypedSql, target: SqlType) -> TypedSql:
 
 def evaluate_constant(expr: a.Expr) -> tuple[Any, Optional[SqlType]]:
     """A constant expression evaluated once: a Python value matching `to_arrow(type)`."""
-    from pyksqlite.expressions.constants import evaluate
-    return evaluate(expr)
+    return constants.evaluate(ExpressionCompiler(Scope({})), expr)

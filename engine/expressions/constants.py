@@ -8,7 +8,6 @@ from typing import Any, Optional
 import pyarrow as pa
 
 from pyksqlite.common.duck import connection
-from pyksqlite.expressions.scope import Scope
 from pyksqlite.common.types import to_arrow
 from pyksqlite.grammar import ast as a
 from pyksqlite.grammar.ast import SqlType
@@ -20,12 +19,11 @@ def conform_array(values: pa.Array, sql_type: SqlType) -> pa.Array:
     return values if values.type == target else values.cast(target)
 
 
-def evaluate(expr: a.Expr) -> tuple[Any, Optional[SqlType]]:
-    """(value, type) of a constant expression; (None, None) for an untyped NULL."""
-    from pyksqlite.expressions.compiler import ExpressionCompiler
+def evaluate(compiler, expr: a.Expr) -> tuple[Any, Optional[SqlType]]:
+    """(value, type) of a constant expression, compiled by `compiler` (an ExpressionCompiler
+    over no columns); (None, None) for an untyped NULL."""
     if isinstance(expr, a.NullLiteral):
         return None, None
-    compiler = ExpressionCompiler(Scope({}))
     typed = compiler.compile(expr)
     if typed.type is None:
         return None, None

@@ -378,16 +378,3 @@ def _substitute(param: ParamType, bindings: dict[str, SqlType], target):
     if isinstance(param, SqlType) and has_generics(param) and target is not None:
         return substitute(param, bindings) or target
     return target
-
-
-_DEFAULT: Optional[FunctionRegistry] = None
-
-
-def default_registry() -> FunctionRegistry:
-    """The shared registry with every built-in function."""
-    global _DEFAULT
-    if _DEFAULT is None:
-        from pyksqlite.expressions.builtins import register_builtins
-        _DEFAULT = FunctionRegistry()
-        register_builtins(_DEFAULT)
-    return _DEFAULT

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pyksqlite.common.errors import KsqlStatementException
 from pyksqlite.grammar import ast as a
+from pyksqlite.expressions.typed_sql import TypedSql
 from pyksqlite.expressions.typing_rules import duckdb_type
 from pyksqlite.grammar.ast import BOOLEAN, array
 
@@ -42,14 +43,12 @@ def _over_maps(array_form, map_form):
 
 
 def compile_transform(compiler, call: a.FunctionCall):
-    from pyksqlite.expressions.compiler import TypedSql
     items, body = _array_and_lambda(compiler, call, 2)
     fn = compiler.compile_lambda(body, [items.type.element])
     return TypedSql(f"list_transform({items.sql}, {fn.sql})", array(fn.type))
 
 
 def compile_filter(compiler, call: a.FunctionCall):
-    from pyksqlite.expressions.compiler import TypedSql
     items, body = _array_and_lambda(compiler, call, 2)
     fn = compiler.compile_lambda(body, [items.type.element])
     if fn.type != BOOLEAN:
@@ -58,7 +57,6 @@ def compile_filter(compiler, call: a.FunctionCall):
 
 
 def compile_reduce(compiler, call: a.FunctionCall):
-    from pyksqlite.expressions.compiler import TypedSql
     items, body = _array_and_lambda(compiler, call, 3)
     initial = compiler.compile(call.args[1])
     fn = compiler.compile_lambda(body, [initial.type, items.type.element])

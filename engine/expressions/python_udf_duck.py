@@ -27,11 +27,11 @@ import logging
 import re
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 import pyarrow as pa
 
-from pyksqlite.expressions.python_udf_types import column_to_python
+from pyksqlite.expressions.python_udf_types import column_to_python, parse_params, parse_return
 from pyksqlite.expressions.typing_rules import duckdb_type
 from pyksqlite.common.types import to_arrow
 from pyksqlite.grammar.ast import STRING, SqlType
@@ -98,6 +98,13 @@ def register_fixed(duck_name: str, function: DuckFunction) -> str:
             _generation += 1
     _ensure_hook()
     return duck_name
+
+
+def register_kernel(duck_name: str, fn: Callable, params: Sequence, returns) -> str:
+    """An internal vectorized kernel for built-ins whose semantics no SQL expression gives:
+    callable from compiled SQL as `duck_name(...)`, invisible to SHOW FUNCTIONS."""
+    types, _ = parse_params(params, duck_name)
+    return register_fixed(duck_name, DuckFunction(duck_name.upper(), fn, types, parse_return(returns)))
 
 
 def forget(key_prefix: Any) -> None:

@@ -27,6 +27,8 @@ import threading
 from pathlib import Path
 
 from pyksqlite.common.errors import KsqlException
+from pyksqlite.expressions.default_functions import default_registry
+from pyksqlite.expressions.python_udf import python_functions
 
 ENTRY_POINT_GROUP = "ksqlite.udfs"
 EXTENSION_DIR_PROPERTY = "ksql.extension.dir"
@@ -84,12 +86,10 @@ def _still_loaded(resolved: str, version: tuple) -> bool:
     previous = _imported.get(resolved)
     if previous is None or previous[0] != version:
         return False
-    from pyksqlite.expressions.functions import default_registry
     return all(default_registry().exists(name) for name in previous[1])
 
 
 def _names_from(resolved: str) -> frozenset[str]:
-    from pyksqlite.expressions.python_udf import python_functions
     return frozenset(f.name for f in python_functions() if f.path == resolved)
 
 
@@ -122,8 +122,6 @@ def load_entry_points(group: str = ENTRY_POINT_GROUP) -> list[str]:
         return []
     _entry_points_loaded = True
     from importlib.metadata import entry_points
-
-    from pyksqlite.expressions.functions import default_registry
     loaded = []
     for entry in entry_points(group=group):
         target = entry.load()

@@ -15,7 +15,8 @@ from pyksqlite.common.duck import quote_identifier, quote_string
 from pyksqlite.common.errors import KsqlStatementException
 from pyksqlite.expressions import coercion
 from pyksqlite.expressions.casts import cast_sql, struct_field_sql
-from pyksqlite.expressions.number_text import java_double_text
+from pyksqlite.common.number_text import java_double_text
+from pyksqlite.expressions.typed_sql import TypedSql
 from pyksqlite.expressions.typing_rules import duckdb_type
 from pyksqlite.grammar import ast as a
 from pyksqlite.grammar.ast import BOOLEAN, STRING, SqlType, array, map_of, struct
@@ -23,7 +24,6 @@ from pyksqlite.grammar.formatter import format_expression
 
 
 def _typed(sql, typ):
-    from pyksqlite.expressions.compiler import TypedSql
     return TypedSql(sql, typ)
 
 

@@ -27,7 +27,7 @@ from pyksqlite.catalog.ddl import Config
 from pyksqlite.common.errors import KsqlException, KsqlStatementException, ParseFailedException
 from pyksqlite.runtime.executor import Executor
 from pyksqlite.facade.insert_values import InsertShapeCache
-from pyksqlite.expressions import python_udf
+from pyksqlite.expressions import python_udf, python_udf_loading
 from pyksqlite.log.api import Log, TopicConfig
 from pyksqlite.log.embedded.log import EmbeddedLog
 from pyksqlite.common.names import query_id_part
@@ -105,7 +105,7 @@ class Engine:
         self._executor = Executor(self.catalog, self.log, self.scheduler, self._processing_log,
                                   Config(self.properties), self._record_command,
                                   state_root=self.data_dir / "state")
-        python_udf.load_configured(self.properties)  # before replay: restarted queries call them
+        python_udf_loading.load_configured(self.properties)  # before replay: restarted queries call them
         # The schema registry of AVRO/PROTOBUF/JSON_SR: embedded in data_dir, or external.
         from pyksqlite.serde.registry import register_handle, registry_for
         self.schema_registry = registry_for(self.properties.get("ksql.schema.registry.url"),
@@ -149,7 +149,7 @@ class Engine:
 
     def load_functions(self, directory: str | Path) -> list[str]:
         """Import every `*.py` file of `directory` (its decorated functions register)."""
-        return python_udf.load_extension_dir(directory)
+        return python_udf_loading.load_extension_dir(directory)
 
     # ------------------------------------------------------------------ statements
     def execute(self, sql: str, properties: Optional[dict[str, Any]] = None,

@@ -44,7 +44,7 @@ def handle_Show(engine: EngineView, stmt: ast.Show) -> dict[str, Any]:
         return {"@type": "variables", **base,
                 "variables": [{"name": k, "value": v} for k, v in engine.variables.items()]}
     if what == "FUNCTIONS":
-        from pyksqlite.expressions.functions import default_registry
+        from pyksqlite.expressions.default_functions import default_registry
         functions = [{"name": name, "type": kind.upper(), "category": category}
                      for name, kind, category, _ in default_registry().list_functions()]
         return {"@type": "function_names", **base, "functions": functions}
@@ -72,7 +72,7 @@ def describe_source(engine: EngineView, name: str, extended: bool = False) -> di
 
 
 def handle_DescribeFunction(engine: EngineView, stmt: ast.DescribeFunction) -> dict[str, Any]:
-    from pyksqlite.expressions.functions import default_registry
+    from pyksqlite.expressions.default_functions import default_registry
     info = default_registry().describe(stmt.name)
     python = getattr(info, "python", False)
     variants = [{"arguments": [{"name": v.param_name(i), "type": _param_text(v, i), "description": "",

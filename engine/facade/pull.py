@@ -15,7 +15,8 @@ import pyarrow as pa
 from pyksqlite.facade.results import EngineView, PullResult, QueryColumn
 from pyksqlite.log.api import CONSUME_SCHEMA
 from pyksqlite.operators.base import TOMBSTONE_COL
-from pyksqlite.planner.logical import LogicalPlanner, check_pull_clauses, check_pull_query
+from pyksqlite.planner.logical import LogicalPlanner
+from pyksqlite.planner.pull_checks import check_pull_clauses, check_pull_query
 from pyksqlite.planner.physical import build_flatten, build_select
 from pyksqlite.catalog.ddl import Config
 from pyksqlite.common.duck import run_sql

@@ -37,7 +37,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pyksqlite.common.duck import connection
-from pyksqlite.expressions.aggregates import BoundAggregate, _freeze, partial_sql_for
+from pyksqlite.expressions.aggregate_call import BoundAggregate, partial_sql_for
+from pyksqlite.expressions.accumulators import freeze
 from pyksqlite.operators.aggregate_fast import NumpyAggregation, integer_keyed, partial_specs
 from pyksqlite.operators.aggregate_output import (EMIT, LAST, PASSED, SEQ, STATE_PASSED, AggregateOutput,
                                                conform, python_results_table)
@@ -340,7 +341,7 @@ FROM (SELECT * FROM r {only_last}) r LEFT JOIN {state_sql} s ON {on}"""
 
     # --- accumulator aggregates (per-row Python, collections only) ---
     def _group_key(self, values: list) -> tuple:
-        return tuple(_freeze(v) for v in values)
+        return tuple(freeze(v) for v in values)
 
     def _with_python_results(self, deltas: pa.Table, rows: pa.Table) -> pa.Table:
         if self._value_types is None or not self.accumulators:

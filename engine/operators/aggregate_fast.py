@@ -28,7 +28,7 @@ from typing import Optional
 import numpy as np
 import pyarrow as pa
 
-from pyksqlite.expressions.aggregates import partial_sql_for
+from pyksqlite.expressions.aggregate_call import partial_sql_for
 from pyksqlite.expressions.casts import wrap_int64
 from pyksqlite.operators.aggregate_output import conform
 from pyksqlite.operators.base import ENCODED_VALUE_COL, ROWTIME_COL, TOMBSTONE_COL, WINDOWEND_COL, WINDOWSTART_COL

@@ -16,7 +16,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from pyksqlite.expressions.aggregates import BoundAggregate
+from pyksqlite.expressions.aggregate_call import BoundAggregate
 from pyksqlite.operators.base import ROWTIME_COL, TOMBSTONE_COL, WINDOWEND_COL, WINDOWSTART_COL, BatchLayout
 from pyksqlite.operators.select import OutputColumn
 from pyksqlite.common.types import to_arrow

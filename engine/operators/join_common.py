@@ -3,29 +3,29 @@
 A join side is a run of rows (Arrow) with its columns (`SideSpec.schema`) and the join key
 expression, evaluated once per run: the plain column when the condition names one, else the
 compiled expression in one DuckDB statement (an evaluation error gives a NULL key, which joins
-nothing). Keys of nested types are matched by their text form.
+nothing). Keys of nested types are matched by their text form. A batch reaches the joins as
+runs of one source's records, in the order of the poll (`processing_runs`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from pyksqlite.common.duck import run_sql
 from pyksqlite.log.api import HEADER_TYPE
 from pyksqlite.operators.base import HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL
+from pyksqlite.operators.join_spec import JOIN_KEY_COL
 from pyksqlite.state.snapshot import Snapshot
 from pyksqlite.common.types import to_arrow
 
-JOIN_KEY_COL = "__jkey"
 HASH_COL = "__jh"
+SEQ_COL = "__seq"   # a record's position in its poll: the order the joins process records in
 META_SCHEMA = [(ROWTIME_COL, pa.int64()), (PARTITION_COL, pa.int32()), (OFFSET_COL, pa.int64()),
                (HEADERS_COL, HEADER_TYPE)]
-
-
-
 
 
 @dataclass
@@ -135,3 +135,30 @@ class TwoSidedJoinStep(JoinStep):
     def restore(self, state: Snapshot) -> None:
         self.left_rows.restore(state.child("left"))
         self.right_rows.restore(state.child("right"))
+
+
+def processing_runs(events: list[tuple[int, pa.Table]]) -> list[tuple[int, pa.Table]]:
+    """Runs of consecutive records from one source, in processing order: the batch's own order
+    (SEQ_COL, each record's position in it). `events` are each source's decoded rows."""
+    if not events:
+        return []
+    if len(events) == 1:
+        return [events[0]]
+    leaf_ids = np.concatenate([np.full(t.num_rows, i, dtype=np.int64) for i, t in events])
+    rows = np.concatenate([np.arange(t.num_rows, dtype=np.int64) for _, t in events])
+    seqs = np.concatenate([t.column(SEQ_COL).to_numpy() for _, t in events])
+    order = np.argsort(seqs, kind="stable")
+    by_leaf = dict(events)
+    ordered_leaves = leaf_ids[order]
+    ordered_rows = rows[order]
+    cuts = np.flatnonzero(np.diff(ordered_leaves)) + 1
+    runs = []
+    for start, end in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(order)]])):
+        leaf = int(ordered_leaves[start])
+        piece = ordered_rows[start:end]
+        table = by_leaf[leaf]
+        if np.all(np.diff(piece) == 1):   # consecutive rows of that source: a zero-copy slice
+            runs.append((leaf, table.slice(int(piece[0]), len(piece))))
+        else:
+            runs.append((leaf, table.take(pa.array(piece))))
+    return runs

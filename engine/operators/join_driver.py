@@ -24,24 +24,22 @@ import pyarrow.compute as pc
 from pyksqlite.catalog.metastore import TABLE
 from pyksqlite.operators.base import (HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL,
                                    WINDOW_BOUNDS, Operator)
-from pyksqlite.operators.join_common import JOIN_KEY_COL, SideSpec, key_evaluator
+from pyksqlite.operators.join_common import SEQ_COL, SideSpec, key_evaluator, processing_runs
+from pyksqlite.operators.join_spec import JOIN_KEY_COL, STREAM_STREAM, STREAM_TABLE, TABLE_TABLE, JoinSpec
 from pyksqlite.operators.source import SourceDecode
-from pyksqlite.planner.joins import STREAM_STREAM, STREAM_TABLE, TABLE_TABLE, JoinRelation
 from pyksqlite.common.processing_log import ProcessingLog
 from pyksqlite.common.types import to_arrow
 
-SEQ_COL = "__seq"
-
 
 class JoinOperators:
-    def __init__(self, relation: JoinRelation, processing_log: ProcessingLog, query_id: Optional[str]):
-        self.relation = relation
+    def __init__(self, spec: JoinSpec, processing_log: ProcessingLog, query_id: Optional[str]):
+        self.spec = spec
         self.decoders = [SourceDecode(leaf.source, leaf.alias, processing_log, query_id,
-                                      needed_columns=relation.needed_columns)
-                         for leaf in relation.leaves]
+                                      needed_columns=spec.needed_columns)
+                         for leaf in spec.leaves]
         self.joins: list[Operator] = []
-        left_schema = _leaf_schema(relation.leaves[0], relation.leaves[0].source.is_table)
-        for step in relation.steps:
+        left_schema = _leaf_schema(spec.leaves[0], spec.leaves[0].source.is_table)
+        for step in spec.steps:
             right_schema = _leaf_schema(step.right, step.right.source.is_table)
             left = SideSpec(left_schema, key_evaluator(step.left_sql, step.left_column, step.key_type,
                                                        step.left_window))
@@ -51,10 +49,10 @@ class JoinOperators:
             self.joins.append(operator)
             left_schema = operator.data_schema
         self.output_schema = self.joins[-1].output_schema
-        self.window_bounds = _result_window_bounds(relation)
+        self.window_bounds = _result_window_bounds(spec)
         self.output_schema = self.output_schema + [(sql_name, pa.int64()) for sql_name in self.window_bounds]
-        self.layout = relation.layout
-        self.result_filter = _result_filter(relation)
+        self.layout = spec.layout
+        self.result_filter = _result_filter(spec)
 
     # --- RelationOperators ---
     def fused_with(self, select):
@@ -74,7 +72,7 @@ class JoinOperators:
 
     def prepare(self, records: pa.Table) -> list[tuple[int, str, pa.Table]]:
         """Each source's records decoded (the tag is the source's index among the leaves)."""
-        return [(index, self.relation.leaves[index].source.topic, rows)
+        return [(index, self.spec.leaves[index].source.topic, rows)
                 for index, rows in self._decoded_events(records)]
 
     def process_runs(self, runs: list[tuple[int, pa.Table]]) -> pa.Table:
@@ -91,7 +89,7 @@ class JoinOperators:
     def _decoded_events(self, records: pa.Table) -> list[tuple[int, pa.Table]]:
         topics = records.column("topic")
         decoded = []
-        for index, leaf in enumerate(self.relation.leaves):
+        for index, leaf in enumerate(self.spec.leaves):
             mask = pc.equal(topics, leaf.source.topic)
             count = pc.sum(mask).as_py() or 0
             if count == 0:
@@ -110,7 +108,7 @@ class JoinOperators:
         poll (`positions`, one per record) as SEQ_COL: it keeps per-partition order through decoding."""
         mine = records.append_column(SEQ_COL, pa.array(positions, pa.int64()))
         rows = _decode_with_seq(self.decoders[index], mine)
-        return _as_leaf_rows(self.relation.leaves[index], rows)
+        return _as_leaf_rows(self.spec.leaves[index], rows)
 
     def _feed(self, leaf_index: int, run: pa.Table) -> Optional[pa.Table]:
         if leaf_index == 0:
@@ -136,33 +134,6 @@ class JoinOperators:
 
     def _empty(self) -> pa.Table:
         return pa.schema(self.output_schema).empty_table()
-
-
-def processing_runs(events: list[tuple[int, pa.Table]]) -> list[tuple[int, pa.Table]]:
-    """Runs of consecutive records from one source, in processing order: the batch's own order
-    (SEQ_COL, each record's position in it). `events` are each source's decoded rows."""
-    if not events:
-        return []
-    if len(events) == 1:
-        return [events[0]]
-    leaf_ids = np.concatenate([np.full(t.num_rows, i, dtype=np.int64) for i, t in events])
-    rows = np.concatenate([np.arange(t.num_rows, dtype=np.int64) for _, t in events])
-    seqs = np.concatenate([t.column(SEQ_COL).to_numpy() for _, t in events])
-    order = np.argsort(seqs, kind="stable")
-    by_leaf = dict(events)
-    ordered_leaves = leaf_ids[order]
-    ordered_rows = rows[order]
-    cuts = np.flatnonzero(np.diff(ordered_leaves)) + 1
-    runs = []
-    for start, end in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [len(order)]])):
-        leaf = int(ordered_leaves[start])
-        piece = ordered_rows[start:end]
-        table = by_leaf[leaf]
-        if np.all(np.diff(piece) == 1):   # consecutive rows of that source: a zero-copy slice
-            runs.append((leaf, table.slice(int(piece[0]), len(piece))))
-        else:
-            runs.append((leaf, table.take(pa.array(piece))))
-    return runs
 
 
 def _decode_with_seq(decoder: SourceDecode, records: pa.Table) -> pa.Table:
@@ -197,28 +168,28 @@ def _as_leaf_rows(leaf, rows: pa.Table) -> pa.Table:
     return pa.table(columns)
 
 
-def _result_window_bounds(relation: JoinRelation) -> dict[str, list[str]]:
+def _result_window_bounds(spec: JoinSpec) -> dict[str, list[str]]:
     """For a windowed result, each window bound and the windowed sources' columns that give it."""
-    if relation.window is None:
+    if spec.window is None:
         return {}
-    windowed = [leaf for leaf in relation.leaves if leaf.source.window is not None]
+    windowed = [leaf for leaf in spec.leaves if leaf.source.window is not None]
     return {sql_name: [f"s{leaf.index}_{sql_name}" for leaf in windowed] for _, sql_name in WINDOW_BOUNDS}
 
 
-def _result_filter(relation: JoinRelation):
+def _result_filter(spec: JoinSpec):
     """The change filter of a table result with a WHERE (see `pyksqlite.operators.join_filter`)."""
-    if relation.where is None or relation.result_kind != TABLE:
+    if spec.where is None or spec.result_kind != TABLE:
         return None
     from pyksqlite.expressions.compiler import ExpressionCompiler
     from pyksqlite.operators.join_filter import JoinResultFilter
     from pyksqlite.grammar.formatter import format_expression
-    predicate = ExpressionCompiler(relation.layout.scope()).compile_predicate(relation.where, clause="WHERE")
-    if relation.foreign_key_columns:
-        fields = [relation._field(ref) for ref in relation.foreign_key_columns]
+    predicate = ExpressionCompiler(spec.layout.scope()).compile_predicate(spec.where, clause="WHERE")
+    if spec.foreign_key_columns:
+        fields = [spec.field_of(ref) for ref in spec.foreign_key_columns]
         keys = [(f.sql_name, to_arrow(f.type)) for f in fields]
     else:
-        keys = [(JOIN_KEY_COL, to_arrow(relation.key_type))]
-    return JoinResultFilter(predicate.sql, format_expression(relation.where), keys)
+        keys = [(JOIN_KEY_COL, to_arrow(spec.key_type))]
+    return JoinResultFilter(predicate.sql, format_expression(spec.where), keys)
 
 
 def _leaf_schema(leaf, is_table: bool) -> list[tuple[str, pa.DataType]]:

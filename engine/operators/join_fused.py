@@ -30,8 +30,8 @@ from pyksqlite.log.arrays import contiguous
 from pyksqlite.operators.base import (HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, SUSPECT_COL,
                                    BatchLayout, Operator)
 from pyksqlite.operators.fused import FusedJsonProjection, decoded_select_list
-from pyksqlite.operators.join_common import HASH_COL, JOIN_KEY_COL
-from pyksqlite.operators.join_driver import SEQ_COL, processing_runs
+from pyksqlite.operators.join_common import HASH_COL, JOIN_KEY_COL, SEQ_COL, processing_runs
+from pyksqlite.operators.join_spec import STREAM_TABLE
 from pyksqlite.operators.planned import PlannedStatement
 from pyksqlite.operators.select import Select
 from pyksqlite.serde import json_fast
@@ -50,9 +50,9 @@ class FusedStreamTableJoin:
         self.joins = joins                      # the unfused JoinOperators, which own the state
         self.select = select
         self.layout: BatchLayout = select.layout
-        self.leaf = joins.relation.leaves[STREAM]
+        self.leaf = joins.spec.leaves[STREAM]
         self.decode = joins.decoders[STREAM]
-        self.step = joins.relation.steps[0]
+        self.step = joins.spec.steps[0]
         self.join = joins.joins[0]
         self._state_name = f"join_state_{next(_state_names)}"
         self._stream_decoding = PlannedStatement("records")  # the fast decode of stream records
@@ -60,19 +60,19 @@ class FusedStreamTableJoin:
 
     @staticmethod
     def applies_to(joins) -> bool:
-        relation = joins.relation
-        if len(relation.steps) != 1 or relation.steps[0].join_type != "stream-table":
+        spec = joins.spec
+        if len(spec.steps) != 1 or spec.steps[0].join_type != STREAM_TABLE:
             return False
-        step = relation.steps[0]
+        step = spec.steps[0]
         return (step.key_type.base in FUSABLE_KEY_TYPES and step.kind in ("INNER", "LEFT")
-                and step.right.source.topic != relation.leaves[STREAM].source.topic
+                and step.right.source.topic != spec.leaves[STREAM].source.topic
                 and not joins.window_bounds and joins.result_filter is None
                 and FusedJsonProjection.applies_to(joins.decoders[STREAM]))
 
     def operators(self) -> list[Operator]:
         return [*self.joins.operators(), self.select]
 
-    # --- the two halves of a task's step (engine.partition_group merges in between) ---
+    # --- the two halves of a task's step (`pyksqlite.runtime.partition_group` merges in between) ---
     def process(self, records: pa.Table | pa.RecordBatch) -> pa.Table:
         """A batch of raw records, whole, in its own order."""
         if isinstance(records, pa.RecordBatch):

@@ -47,7 +47,7 @@ class Select(StatelessOperator):
         self.input_is_table = input_is_table
         self.sink_reads = sink_reads  # value columns the sink reads itself (its TIMESTAMP column)
         self.sql = self._encoded(self._build_sql(rowtime_sql), value_encoding_sql)
-        # The same statement over rows decoded inside it (engine.operators.fused): rows flagged
+        # The same statement over rows decoded inside it (`pyksqlite.operators.fused`): rows flagged
         # SUSPECT_COL always come out, so the caller can see that the batch needs the exact path.
         self.sql_keeping_suspects = self._encoded(self._build_sql(rowtime_sql, keep=SUSPECT_COL),
                                                   value_encoding_sql)

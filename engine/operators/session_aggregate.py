@@ -28,7 +28,8 @@ import numpy as np
 import pyarrow as pa
 
 from pyksqlite.common.duck import connection
-from pyksqlite.expressions.aggregates import BoundAggregate, _freeze, partial_sql_for
+from pyksqlite.expressions.aggregate_call import BoundAggregate, partial_sql_for
+from pyksqlite.expressions.accumulators import freeze
 from pyksqlite.operators.aggregate_output import (EMIT, LAST, PASSED, SEQ, STATE_PASSED, AggregateOutput, conform,
                                                python_results_table)
 from pyksqlite.operators.base import ROWTIME_COL, TOMBSTONE_COL, WINDOWEND_COL, WINDOWSTART_COL, BatchLayout
@@ -134,7 +135,7 @@ class SessionAggregate:
             values = [columns[g][n] for g in self.groups]
             session = _Session(columns["start"][n], columns["end"][n], [columns[p][n] for p in partial_names],
                                accumulators, columns["rowtime"][n], emitted=True)
-            key = tuple(_freeze(v) for v in values)
+            key = tuple(freeze(v) for v in values)
             self.sessions.setdefault(key, (values, []))[1].append(session)
         self._value_types = ([table.schema.field(name).type for name in self.groups + partial_names], arg_types)
 
@@ -196,7 +197,7 @@ class SessionAggregate:
             self.stream_time = max(self.stream_time, ts)
             close = self.stream_time - grace - gap
             values = [k[n] for k in keys]
-            key = tuple(_freeze(v) for v in values)
+            key = tuple(freeze(v) for v in values)
             entry = self.sessions.setdefault(key, (values, []))
             live = [s for s in entry[1] if s.end >= self.stream_time - expire]
             if self.emit_final and len(live) != len(entry[1]):

@@ -12,44 +12,22 @@ from dataclasses import dataclass
 from typing import Optional
 
 from pyksqlite.common import messages
-from pyksqlite.catalog.metastore import TABLE, Catalog, DataSource
+from pyksqlite.catalog.metastore import TABLE, Catalog
 from pyksqlite.common.errors import KsqlStatementException
 from pyksqlite.expressions.compiler import ExpressionCompiler
 from pyksqlite.operators.base import BatchLayout
+from pyksqlite.planner.aggregation import plan_aggregation
+from pyksqlite.planner.from_clause import plan_relation
+from pyksqlite.planner.physical import build_projection
+from pyksqlite.planner.outputs import GeneratedNames, OutputExpr, PlanOverRelation, describe_output, natural_name
+from pyksqlite.planner.relation import RelationPlan, SourceRelation
 from pyksqlite.planner.rewrite import convert_timestamp_literals, referenced_columns
-from pyksqlite.planner.relation import RelationPlan, SourceRelation, plan_relation
-from pyksqlite.planner.table_functions import FlattenPlan, is_synthetic, plan_flatten, uses_table_functions
+from pyksqlite.planner.table_functions import FlattenPlan, plan_flatten, uses_table_functions
 from pyksqlite.common.schema import KEY, VALUE, WINDOWEND, WINDOWSTART, Column, LogicalSchema
-from pyksqlite.common.types import SqlType
 from pyksqlite.grammar import ast
-from pyksqlite.grammar.formatter import format_expression, quote_identifier
+from pyksqlite.grammar.formatter import format_expression
 
 RESERVED_NAMES = ("ROWTIME", "ROWPARTITION", "ROWOFFSET", WINDOWSTART, WINDOWEND)
-
-
-@dataclass(frozen=True)
-class OutputExpr:
-    name: str
-    expr: ast.Expr
-    type: SqlType
-
-
-class PlanOverRelation:
-    """What every plan kind reads off its relation: the left-most source (formats and partitions
-    are inherited from it, as in ksqlDB), the source names and the topics to consume."""
-    relation: RelationPlan
-
-    @property
-    def source(self) -> DataSource:
-        return self.relation.sources[0]
-
-    @property
-    def sources(self) -> list[str]:
-        return [s.name for s in self.relation.sources]
-
-    @property
-    def topics(self) -> list[str]:
-        return self.relation.topics
 
 
 @dataclass
@@ -86,8 +64,8 @@ class LogicalPlan(PlanOverRelation):
         return LogicalSchema(tuple(columns))
 
     def explain(self) -> str:
-        lines = [f"PROJECT key [{', '.join(_describe(o) for o in self.keys)}] "
-                 f"value [{', '.join(_describe(o) for o in self.values)}]"]
+        lines = [f"PROJECT key [{', '.join(describe_output(o) for o in self.keys)}] "
+                 f"value [{', '.join(describe_output(o) for o in self.values)}]"]
         if self.partitioned_by:
             lines.append("REPARTITION BY key")
         if self.flatten is not None:
@@ -98,12 +76,7 @@ class LogicalPlan(PlanOverRelation):
         return "\n".join("  " * i + "> " + line for i, line in enumerate(lines))
 
     def build_physical(self, sink_factory, processing_log, query_id):
-        from pyksqlite.planner.physical import build_projection
         return build_projection(self, sink_factory, processing_log, query_id)
-
-
-def _describe(o: OutputExpr) -> str:
-    return f"{format_expression(o.expr)} AS {quote_identifier(o.name)}"
 
 
 class LogicalPlanner:
@@ -123,7 +96,6 @@ class LogicalPlanner:
         if _is_aggregation(query):
             if uses_table_functions(query.select):
                 raise KsqlStatementException("Table functions cannot be used with aggregations.")
-            from pyksqlite.planner.aggregation import plan_aggregation
             return plan_aggregation(self, relation, query, sink_name)
         if query.window is not None:
             raise messages.window_without_group_by(query.window)
@@ -198,8 +170,8 @@ class LogicalPlanner:
         layout = relation.layout
         taken = {f.name for f in layout.fields} | {i.alias for i in select
                                                   if isinstance(i, ast.SelectExpr) and i.alias}
-        names = _GeneratedNames(taken)
-        natural_name = getattr(relation, "natural_name", _natural_name)  # joins name `a.col` as `A_COL`
+        names = GeneratedNames(taken)
+        name_of = getattr(relation, "natural_name", natural_name)  # joins name `a.col` as `A_COL`
         items: list[OutputExpr] = []
         for item in select:
             if isinstance(item, ast.SelectAll):
@@ -212,7 +184,7 @@ class LogicalPlanner:
                     items.append(OutputExpr(field_name, ast.Dereference(item.expr, field_name), field_type))
             else:
                 typed = compiler.compile_projection(item.expr)
-                name = item.alias or natural_name(item.expr) or names.next()
+                name = item.alias or name_of(item.expr) or names.next()
                 if not item.alias and isinstance(item.expr, ast.Dereference):
                     name = _unclashed(name, taken | {i.name for i in items})
                 items.append(OutputExpr(name, item.expr, typed.type))
@@ -260,7 +232,7 @@ class LogicalPlanner:
         else:
             key_exprs = [ast.ColumnRef(c.name) for c in relation.key_columns]
         taken = {i.name for i in items} | {f.name for f in relation.layout.fields}
-        names = _GeneratedNames(taken)
+        names = GeneratedNames(taken)
         keys: list[OutputExpr] = []
         key_items: set[int] = set()
         missing: list[str] = []
@@ -279,7 +251,7 @@ class LogicalPlanner:
                         f"The query used to build `{sink_name}` must include the partitioning expression "
                         f"{shown} in its projection (eg, SELECT {shown}...).")
                 typed = compiler.compile(expr)
-                keys.append(OutputExpr(_natural_name(expr) or names.next(), expr, typed.type))
+                keys.append(OutputExpr(natural_name(expr) or names.next(), expr, typed.type))
             elif self.persistent:
                 missing.append(format_expression(expr))
         if missing and not self._new_planner():
@@ -298,28 +270,12 @@ class LogicalPlanner:
         return keys, values
 
 
-class _GeneratedNames:
-    """KSQL_COL_0, KSQL_COL_1, ... skipping names already taken."""
-
-    def __init__(self, taken: set[str]):
-        self.taken = set(taken)
-        self.counter = 0
-
-    def next(self) -> str:
-        while f"KSQL_COL_{self.counter}" in self.taken:
-            self.counter += 1
-        name = f"KSQL_COL_{self.counter}"
-        self.taken.add(name)
-        self.counter += 1
-        return name
-
-
 def _is_aggregation(query: ast.Query) -> bool:
     """GROUP BY, HAVING or an aggregate function call in the SELECT list (a WINDOW alone is not
     an aggregation: ksqlDB rejects it)."""
     if query.group_by or query.having is not None:
         return True
-    from pyksqlite.expressions.functions import default_registry
+    from pyksqlite.expressions.default_functions import default_registry
     registry = default_registry()
     return any(isinstance(item, ast.SelectExpr) and _calls_aggregate(item.expr, registry)
                for item in query.select)
@@ -370,14 +326,6 @@ def _qualified(expr: ast.Expr, source: str) -> ast.Expr:
     return dataclasses.replace(expr, **changes) if changes else expr
 
 
-def _natural_name(expr: ast.Expr) -> Optional[str]:
-    if isinstance(expr, ast.ColumnRef):
-        return None if is_synthetic(expr.name) else expr.name
-    if isinstance(expr, ast.Dereference):
-        return expr.field
-    return None
-
-
 def _same_expr(a: ast.Expr, b: ast.Expr) -> bool:
     """Structural equality, where a column written without its source is the same column as
     written with it (`K` and `S.K`), but columns of two sources differ (a join's `L.K`, `R.K`)."""
@@ -400,131 +348,3 @@ def _key_missing_message(sink_name: Optional[str], missing: list[str]) -> str:
     return ("Key missing from projection (ie, SELECT). See https://cnfl.io/2LV7ouS.\n"
             f"The query used to build `{sink_name}` must include the {noun} {listed} "
             f"in its projection (eg, SELECT {', '.join(missing)}...).")
-
-
-# --- pull queries ---------------------------------------------------------------------------------
-
-_PULL_HELP = " See https://cnfl.io/queries for more info."
-_PUSH_HINT = "\nAdd EMIT CHANGES if you intended to issue a push query."
-_PULL_DISALLOWED_COLUMNS = ("ROWPARTITION", "ROWOFFSET")
-_RANGE_OPS = ("<", "<=", ">", ">=")
-
-
-def check_pull_clauses(query: ast.Query) -> None:
-    """ksqlDB's checks of a pull query's clauses, before it is planned: no JOIN, WINDOW or GROUP
-    BY, no negative LIMIT."""
-    if query.joins:
-        raise KsqlStatementException("Pull queries don't support JOIN clauses." + _PULL_HELP + _PUSH_HINT)
-    if query.window is not None:
-        raise KsqlStatementException("Pull queries don't support WINDOW clauses." + _PULL_HELP + _PUSH_HINT)
-    if query.group_by:
-        raise KsqlStatementException("Pull queries don't support GROUP BY clauses." + _PULL_HELP + _PUSH_HINT)
-    if query.limit is not None and query.limit < 0:
-        raise KsqlStatementException("Pull queries don't support negative integers in the LIMIT clause."
-                                     + _PULL_HELP)
-
-
-def check_pull_query(catalog: Catalog, query: ast.Query, table_scan: bool = True,
-                     range_scan: bool = True) -> None:
-    """ksqlDB's checks of a planned pull query, with its messages: only queryable tables (a
-    CTAS's or a SOURCE table), no ROWPARTITION/ROWOFFSET, and, when table scans are disabled, a
-    WHERE clause that pins the key (`_check_key_lookup`)."""
-    source = catalog.get_source(query.from_.name)
-    if source is None:
-        return   # the planner reports unknown sources
-    if source.is_table and not source.is_source and not catalog.queries_writing(source.name):
-        raise KsqlStatementException(
-            f"The `{source.name}` table isn't queryable. To derive a queryable table, you can do "
-            f"'CREATE TABLE QUERYABLE_{source.name} AS SELECT * FROM {source.name}'.{_PULL_HELP}")
-    selected = set()
-    for item in query.select:
-        if isinstance(item, ast.SelectExpr):
-            selected |= referenced_columns(item.expr)
-    _check_pseudo_columns(selected, "SELECT")
-    if query.where is not None:
-        _check_pseudo_columns(referenced_columns(query.where), "WHERE")
-    if source.is_table and query.where is not None:
-        _check_in_key_types(source, query.where)
-    if source.is_table and not table_scan:
-        _check_key_lookup(source, query.where, range_scan)
-
-
-def _check_in_key_types(source: DataSource, where: ast.Expr) -> None:
-    """`key IN ('10', ...)` on a numeric key: ksqlDB converts each value to the key's type."""
-    keys = {c.name: c for c in source.schema.key_columns}
-    for disjunct in _split(where, "OR"):
-        for term in _split(disjunct, "AND"):
-            if isinstance(term, ast.InList) and isinstance(term.value, ast.ColumnRef) and term.value.name in keys:
-                column = keys[term.value.name]
-                for item in term.items:
-                    if isinstance(item, ast.StringLiteral) and str(column.type) not in ("STRING", "VARCHAR"):
-                        raise KsqlStatementException(f"'{item.value}' can not be converted to the type of the "
-                                                     f"key column: {column.name} {column.type} KEY")
-
-
-def _check_pseudo_columns(names: set[str], clause: str) -> None:
-    bad = [n for n in _PULL_DISALLOWED_COLUMNS if n in names]
-    if bad:
-        listed = ", ".join(f"`{n}`" for n in bad)
-        raise KsqlStatementException(f"Pull queries don't support the following columns in {clause} clauses: {listed}")
-
-
-def _split(expr: ast.Expr, op: str) -> list[ast.Expr]:
-    if isinstance(expr, ast.LogicalBinary) and expr.op.upper() == op:
-        return _split(expr.left, op) + _split(expr.right, op)
-    return [expr]
-
-
-def _check_key_lookup(source: DataSource, where: Optional[ast.Expr], range_scan: bool) -> None:
-    """Without table scans, every disjunct of WHERE must look keys up: `key = value` or
-    `key IN (...)` per key column (a single range on a STRING key when range scans are on)."""
-    key_columns = {c.name: c for c in source.schema.key_columns}
-    scan_needed = "Query requires table scan to be enabled"
-    if where is None:
-        raise KsqlStatementException(scan_needed)
-    disjuncts = _split(where, "OR")
-    for disjunct in disjuncts:
-        constrained: dict[str, list[str]] = {}
-        for term in _split(disjunct, "AND"):
-            if isinstance(term, ast.Like):
-                raise KsqlStatementException("Like condition must be between strings")
-            column, op = _key_constraint(term, key_columns)
-            if column is not None:
-                constrained.setdefault(column, []).append(op)
-        if not constrained:
-            raise KsqlStatementException(
-                f"WHERE clause missing key column for disjunct: {_parenthesized(disjunct)}")
-        if any(len(ops) > 1 for ops in constrained.values()):
-            raise KsqlStatementException("A comparison condition on the key column cannot be combined "
-                                         "with other comparisons such as an IN predicate")
-        ranged = [name for name, ops in constrained.items() if ops[0] in _RANGE_OPS or ops[0] == "BETWEEN"]
-        if len(constrained) < len(key_columns):
-            raise KsqlStatementException("Multi-column sources must specify every key in the WHERE clause.")
-        if ranged and (len(disjuncts) > 1 or len(key_columns) > 1 or not range_scan
-                       or str(key_columns[ranged[0]].type) != "STRING"):
-            raise KsqlStatementException(scan_needed)
-
-
-def _key_constraint(term: ast.Expr, key_columns: dict) -> tuple[Optional[str], Optional[str]]:
-    """(key column, operator) if `term` constrains a key column, else (None, None)."""
-    if isinstance(term, ast.InList) and isinstance(term.value, ast.ColumnRef) and term.value.name in key_columns:
-        return term.value.name, "IN"
-    if isinstance(term, ast.Between) and isinstance(term.value, ast.ColumnRef) and term.value.name in key_columns:
-        return term.value.name, "BETWEEN"
-    if not isinstance(term, ast.Comparison):
-        return None, None
-    for side, other in ((term.left, term.right), (term.right, term.left)):
-        if isinstance(side, ast.ColumnRef) and side.name in key_columns:
-            if referenced_columns(other):
-                raise KsqlStatementException("A comparison must be between a key column and a resolvable expression.")
-            if term.op not in ("=",) + _RANGE_OPS:
-                column = key_columns[side.name]
-                raise KsqlStatementException(f"Bound on key columns '[`{column.name}` {column.type} KEY]' "
-                                             "must currently be '='. ")
-            return side.name, term.op
-    return None, None
-
-
-def _parenthesized(expr: ast.Expr) -> str:
-    text = format_expression(expr)
-    return text if text.startswith("(") else f"({text})"

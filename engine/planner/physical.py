@@ -19,15 +19,19 @@ import pyarrow as pa
 
 from pyksqlite.expressions.compiler import ExpressionCompiler
 from pyksqlite.expressions.python_udf_duck import has_side_effects, reporting_errors
+from pyksqlite.operators.aggregate import Aggregate
+from pyksqlite.operators.aggregate_output import AggregateOutput
 from pyksqlite.operators.base import TOMBSTONE_COL, BatchLayout, Field, Operator
 from pyksqlite.operators.fused import FusedJsonProjection
 from pyksqlite.operators.select import OutputColumn, Select
+from pyksqlite.operators.session_aggregate import SessionAggregate
 from pyksqlite.operators.source import SourceDecode
 from pyksqlite.operators.table_function import TableFunctionFlatten
 from pyksqlite.planner.relation import RelationOperators
 from pyksqlite.planner.rewrite import referenced_columns
 from pyksqlite.common.processing_log import ProcessingLog
 from pyksqlite.common.schema import KEY, VALUE
+from pyksqlite.common.types import BIGINT
 from pyksqlite.grammar.formatter import format_expression
 
 
@@ -116,7 +120,7 @@ def build_projection(plan, sink_factory, processing_log: ProcessingLog,
         return PhysicalPlan(relation, [build_flatten(plan, processing_log, query_id), select], sink)
     once = has_side_effects(select.sql)   # a stateful UDF sees each record once
     fused = relation.fused_with(select) if hasattr(relation, "fused_with") and not once else None
-    if fused is not None:  # a join that runs fused with its projection (engine.operators.join_fused)
+    if fused is not None:  # a join that runs fused with its projection (`pyksqlite.operators.join_fused`)
         return PhysicalPlan(fused, [], sink)
     decode = relation.operators()[0] if len(relation.operators()) == 1 else None
     if isinstance(decode, SourceDecode) and not once and FusedJsonProjection.applies_to(decode):
@@ -170,3 +174,70 @@ def build_select(plan, processing_log: ProcessingLog, query_id: Optional[str],
     return Select(outputs, predicate_sql, predicate_text, plan.input_layout, layout,
                   processing_log, query_id, input_is_table=plan.relation.result_kind == "TABLE",
                   value_encoding_sql=value_encoding_sql, sink_reads=sink_reads)
+
+
+def build_aggregation(plan, sink_factory, processing_log: ProcessingLog, query_id: Optional[str]) -> PhysicalPlan:
+    """An aggregation plan (`pyksqlite.planner.aggregation.AggregationPlan`): relation -> input
+    Select (k*, g*, a*) -> Aggregate / SessionAggregate -> sink."""
+
+    relation_ops = plan.relation.build(processing_log, query_id)
+    layout = plan.input_layout
+    compiler = ExpressionCompiler(layout.scope())
+    outputs: list[OutputColumn] = []
+    source_keys = None
+    if plan.table_input:
+        source_keys = 0
+        for column in plan.relation.key_columns:
+            field = layout.find(column.name)
+            if field is None:   # a join's rows are keyed by its join key (no source of its own)
+                field = next((f for f in layout.key_fields if f.source is None), None)
+            if field is not None:
+                outputs.append(OutputColumn(f"k{source_keys}", field.sql_name, column.name))
+                source_keys += 1
+    for i, expr in enumerate(plan.group_by):
+        outputs.append(OutputColumn(f"g{i}", compiler.compile_projection(expr).sql, format_expression(expr)))
+    arg_columns: list[list[str]] = []
+    counter = 0
+    for aggregate in plan.aggregates:
+        names = []
+        for arg in aggregate.args:
+            name = f"a{counter}"
+            counter += 1
+            outputs.append(OutputColumn(name, compiler.compile_projection(arg).sql, format_expression(arg)))
+            names.append(name)
+        arg_columns.append(names)
+    predicate_sql = predicate_text = None
+    if plan.where is not None:
+        predicate_sql = compiler.compile_predicate(plan.where, clause="WHERE").sql
+        predicate_text = format_expression(plan.where)
+    input_fields = tuple(Field(o.sql_name, BIGINT, o.sql_name) for o in outputs)
+    select = Select(outputs, predicate_sql, predicate_text, layout,
+                    BatchLayout(input_fields, has_tombstones=layout.has_tombstones), processing_log, query_id)
+
+    out_compiler = ExpressionCompiler(plan.output_scope_layout().scope())
+    out_columns, fields = [], []
+    for prefix, namespace, items in (("k", KEY, plan.keys), ("v", VALUE, plan.values)):
+        for index, item in enumerate(items):
+            compiled = out_compiler.compile_projection(item.expr)
+            out_columns.append(OutputColumn(f"{prefix}{index}", compiled.sql, format_expression(item.expr)))
+            fields.append(Field(item.name, item.type, f"{prefix}{index}", namespace))
+    having_sql = out_compiler.compile_predicate(plan.having, clause="HAVING").sql if plan.having is not None else None
+    out_layout = BatchLayout(tuple(fields), has_tombstones=True)
+    bound = [a.bound for a in plan.aggregates]
+    output = AggregateOutput(bound, [], len(plan.group_by), plan.window_plan is not None, out_columns,
+                             having_sql, out_layout)
+    per_record = plan.emits_every_update()
+    sink = sink_factory(out_layout)
+    encoder = getattr(sink, "value_encoding_sql", None)
+    value_names = [f.sql_name for f in out_layout.value_fields]
+    encoding = encoder(value_names) if encoder else None
+    sink_source = getattr(sink, "sink", None)
+    sink_reads = {sink_source.timestamp_column} if sink_source is not None and sink_source.timestamp_column else set()
+    dropped = tuple(f.sql_name for f in out_layout.value_fields if f.name not in sink_reads) if encoding else ()
+    if plan.window_plan is not None and plan.window_plan.kind == "SESSION":
+        operator = SessionAggregate(bound, arg_columns, len(plan.group_by), plan.window_plan, output,
+                                    plan.emit == "FINAL", per_record)
+    else:
+        operator = Aggregate(bound, arg_columns, len(plan.group_by), counter, source_keys, plan.window_plan,
+                             output, plan.emit == "FINAL", per_record, encoding, dropped)
+    return PhysicalPlan(relation_ops, [select, operator], sink)

@@ -3,8 +3,9 @@
 A relation plan knows the columns it exposes (`layout`, the scope expressions are resolved in),
 the topics it reads, and whether its result is a stream or a table. `build()` gives the physical
 side: `process(records)` turns a batch of raw log records (from any of its topics) into rows of
-that layout. A single source is `SourceRelation`; joins (`pyksqlite.planner.joins`) are relations
-too, so the projection and aggregation on top do not care which they read.
+that layout. A single source is `SourceRelation`; joins (`pyksqlite.planner.join_relation`) are
+relations too, so the projection and aggregation on top do not care which they read
+(`from_clause.plan_relation` gives either).
 """
 from __future__ import annotations
 
@@ -14,10 +15,9 @@ from typing import Optional, Protocol
 import pyarrow as pa
 
 from pyksqlite.catalog.metastore import STREAM, TABLE, Catalog, DataSource, WindowInfo
-from pyksqlite.common.errors import KsqlStatementException
 from pyksqlite.common.messages import unknown_source
 from pyksqlite.operators.base import BatchLayout, Operator
-from pyksqlite.operators.source import SourceDecode, source_layout
+from pyksqlite.operators.source import SourceDecode
 from pyksqlite.common.processing_log import ProcessingLog
 from pyksqlite.common.schema import Column
 from pyksqlite.grammar import ast
@@ -132,14 +132,3 @@ def resolve_source(catalog: Catalog, ref: ast.SourceRef) -> DataSource:
     if source is None:
         raise unknown_source(ref.name, ref)
     return source
-
-
-def plan_relation(catalog: Catalog, query: ast.Query) -> RelationPlan:
-    """The relation of a query's FROM clause (and JOINs)."""
-    if query.joins:
-        from pyksqlite.planner.joins import plan_join
-        return plan_join(catalog, query)
-    source = resolve_source(catalog, query.from_)
-    alias = query.from_.effective_name
-    layout = source_layout(source, alias)
-    return SourceRelation(source, alias, BatchLayout(layout.fields, has_tombstones=source.is_table))

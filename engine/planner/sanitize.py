@@ -10,7 +10,9 @@ from typing import Optional
 
 from pyksqlite.catalog.metastore import Catalog
 from pyksqlite.common.errors import KsqlException
-from pyksqlite.planner.relation import RelationPlan, plan_relation
+from pyksqlite.planner.from_clause import plan_relation
+from pyksqlite.planner.outputs import GeneratedNames, natural_name
+from pyksqlite.planner.relation import RelationPlan
 from pyksqlite.grammar import ast
 from pyksqlite.grammar.statement_text import format_create_as_select
 
@@ -51,11 +53,10 @@ def _owners(query: ast.Query, relation: RelationPlan) -> dict[str, str]:
 
 
 def _item_names(select: tuple[ast.SelectItem, ...], relation: RelationPlan) -> list[Optional[str]]:
-    from pyksqlite.planner.logical import _GeneratedNames, _natural_name
     taken = {f.name for f in relation.layout.fields} | {
         i.alias for i in select if isinstance(i, ast.SelectExpr) and i.alias}
-    generated = _GeneratedNames(taken)
-    natural = getattr(relation, "natural_name", _natural_name)
+    generated = GeneratedNames(taken)
+    natural = getattr(relation, "natural_name", natural_name)
     return [(item.alias or natural(item.expr) or generated.next()) if isinstance(item, ast.SelectExpr)
             else None for item in select]
 

@@ -15,7 +15,8 @@ from typing import Optional
 
 from pyksqlite.common.errors import KsqlException, KsqlStatementException
 from pyksqlite.expressions.compiler import ExpressionCompiler
-from pyksqlite.expressions.functions import FunctionRegistry, default_registry
+from pyksqlite.expressions.default_functions import default_registry
+from pyksqlite.expressions.functions import FunctionRegistry
 from pyksqlite.expressions.table_functions import DISPLAY_SIGNATURES
 from pyksqlite.operators.base import BatchLayout, Field
 from pyksqlite.common.schema import VALUE

@@ -237,7 +237,7 @@ class Executor:
             partitions = (self.log.topic_config(existing.topic).partitions, int(asked))
         query_upgrade.check_sink_upgrade(existing, sink, partitions)
         old_statement = parse_statement(writer.statement_text, client_statements=False)
-        from pyksqlite.expressions.functions import default_registry
+        from pyksqlite.expressions.default_functions import default_registry
         registry = default_registry()
         query_upgrade.check_query_upgrade(writer.query_id, old_statement.query, stmt.query,
                                           lambda name: registry.kind_of(name) == "aggregate")

@@ -179,7 +179,7 @@ class PartitionedQueryTask:
     def _restored(self, partition: int) -> tuple[Optional[dict[TP, int]], dict[TP, int]]:
         """A fresh plan for the partition with its newest snapshot's state; the positions that
         snapshot covers (None without a usable snapshot: the plan then starts empty) and the
-        partition times of the record order (see engine.partition_group)."""
+        partition times of the record order (see `pyksqlite.runtime.partition_group`)."""
         plan = self._plans[partition] = self._build_plan()
         snapshot = self._read_snapshot(partition)
         if snapshot is None:

@@ -15,7 +15,7 @@ from typing import Callable
 import pyarrow as pa
 
 from pyksqlite.catalog.ddl import Config
-from pyksqlite.log.api import Log, TopicConfig
+from pyksqlite.log.api import HEADER_TYPE, Log, TopicConfig
 from pyksqlite.common.names import check_topic_name
 from pyksqlite.common.processing_log import ProcessingLog, stream_statement
 
@@ -43,8 +43,9 @@ def set_up(config: Config, service_id: str, log: Log, processing_log: Processing
                        "ksql.logging.processing.topic.auto.create=true): entries stay in memory", topic)
         return
 
-    def append(table: pa.Table) -> None:
-        log.append(topic, table)
+    def append(values: pa.Array, timestamps: pa.Array) -> None:
+        log.append(topic, pa.table({"key": pa.nulls(len(values), pa.binary()), "value": values,
+                                    "timestamp": timestamps, "headers": pa.nulls(len(values), HEADER_TYPE)}))
         appended()
 
     processing_log.write_to(append, include_rows=config.get_bool("ksql.logging.processing.rows.include", False))

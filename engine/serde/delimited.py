@@ -17,7 +17,7 @@ import pyarrow.csv as pacsv
 from pyksqlite.common.schema import Column
 from pyksqlite.serde.api import DecodeResult
 from pyksqlite.common.duck import quote_string, run_sql
-from pyksqlite.expressions.number_text import java_double_sql
+from pyksqlite.common.number_text import java_double_sql
 from pyksqlite.serde.json_encode import json_ready_sql
 from pyksqlite.serde.json_format import cast_decoded
 from pyksqlite.common.types import SqlType

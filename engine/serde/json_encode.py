@@ -9,7 +9,7 @@ from __future__ import annotations
 import orjson
 
 from pyksqlite.common.duck import quote_identifier, quote_string
-from pyksqlite.expressions.number_text import java_double_sql
+from pyksqlite.common.number_text import java_double_sql
 from pyksqlite.common.schema import Column
 from pyksqlite.common.types import SqlType
 

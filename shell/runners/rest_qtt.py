@@ -4,7 +4,7 @@ Per case: a fresh engine behind `ServerThread`; the statements before the first 
 `/ksql` as one batch, the inputs are produced, then each later statement goes to `/query`. The
 `responses` are matched partially (only the keys the expectation lists; `key|startsWith` is a
 prefix match; `{STATEMENT}` is the statement's text), `outputs` as QTT compares topic records, and
-`expectedError` against the error body. Results are `qtt.CaseResult`s, reported like QTT files.
+`expectedError` against the error body. Results are `qtt_report.CaseResult`s, reported like QTT files.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 import httpx
 
-from pyksqlite.shell.runners import qtt, qtt_compare
+from pyksqlite.shell.runners import qtt, qtt_cases, qtt_compare, qtt_observe, qtt_report
 
 _QUERY = re.compile(r"^\s*(SELECT|PRINT)\s", re.IGNORECASE)
 QUERY_READ_TIMEOUT = 8.0
@@ -36,8 +36,8 @@ class Mismatch(Exception):
     pass
 
 
-def run_case(case: qtt.QttCase, options: qtt.RunOptions = qtt.RunOptions()) -> qtt.CaseResult:
-    result = qtt.CaseResult(case.file, case.name, "skipped", schema_registry=case.schema_registry, area=case.area)
+def run_case(case: qtt_cases.QttCase, options: qtt.RunOptions = qtt.RunOptions()) -> qtt_report.CaseResult:
+    result = qtt_report.CaseResult(case.file, case.name, "skipped", schema_registry=case.schema_registry, area=case.area)
     if not case.enabled:
         result.reason = "disabled (enabled: false)"
         return result
@@ -59,8 +59,8 @@ def _observe_and_judge(spec: dict, data_dir: str, options: qtt.RunOptions, seen:
     """Run the case on a server; None if it did what it expects, else why not. `seen` gets the
     error the server answered with (`error`, `error_type`), if any."""
     from pyksqlite import Engine
-    from pyksqlite.shell.server import ServerThread
-    properties = {**qtt.BASE_CONFIG, **SERVER_PROPERTIES, **(spec.get("properties") or {}),
+    from pyksqlite.shell.server_process import ServerThread
+    properties = {**qtt_observe.BASE_CONFIG, **SERVER_PROPERTIES, **(spec.get("properties") or {}),
                   **options.engine_properties()}
     engine = Engine(data_dir, properties=properties)
     try:
@@ -79,11 +79,11 @@ def topics_to_create(spec: dict) -> list[tuple[str, int]]:
     partitions by default (QTT's TopologyTestDriver is effectively one partition)."""
     declared = {t["name"] for t in spec.get("topics") or [] if t.get("partitions")}
     for statement in spec.get("statements") or []:
-        topic = qtt._KAFKA_TOPIC.search(statement)
-        if topic and qtt._PARTITIONS.search(statement):
+        topic = qtt_observe.KAFKA_TOPIC_IN_SQL.search(statement)
+        if topic and qtt_observe.PARTITIONS_IN_SQL.search(statement):
             declared.add(topic.group(1).replace("''", "'"))
     return [(topic, partitions if topic in declared else DEFAULT_PARTITIONS)
-            for topic, partitions in qtt.topics_to_create(spec)]
+            for topic, partitions in qtt_observe.topics_to_create(spec)]
 
 
 def _drive(spec: dict, engine, server, http: httpx.Client, seen: dict) -> Optional[str]:
@@ -120,7 +120,7 @@ def _drive(spec: dict, engine, server, http: httpx.Client, seen: dict) -> Option
 
 def _produce(engine, spec: dict) -> None:
     for raw in spec.get("inputs") or []:
-        engine.produce_test_records([qtt.input_record(raw)])
+        engine.produce_test_records([qtt_observe.input_record(raw)])
     _settle(engine)
 
 
@@ -308,11 +308,11 @@ def partial_mismatch(want: Any, got: Any, statement: str, where: str) -> Optiona
 
 # --- command ------------------------------------------------------------------------------------
 
-def run_paths(paths, options: qtt.RunOptions = qtt.RunOptions()) -> list[qtt.CaseResult]:
-    areas = qtt.load_areas(options.areas_file)
+def run_paths(paths, options: qtt.RunOptions = qtt.RunOptions()) -> list[qtt_report.CaseResult]:
+    areas = qtt_cases.load_areas(options.areas_file)
     results = []
-    for path in qtt.discover_files(paths):
-        for case in qtt.load_cases(path, areas):
+    for path in qtt_cases.discover_files(paths):
+        for case in qtt_cases.load_cases(path, areas):
             if options.selects(case):
                 results.append(run_case(case, options))
     return results

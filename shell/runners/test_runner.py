@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Optional
 
-from pyksqlite.shell.runners import qtt, qtt_compare
+from pyksqlite.shell.runners import qtt_compare, qtt_observe
 from pyksqlite.shell.runners.production_order import ProductionOrder
 
 
@@ -19,10 +19,10 @@ def run(statements: str, inputs: list[dict], outputs: list[dict],
     from pyksqlite import Engine
     with tempfile.TemporaryDirectory(prefix="ksqlite-test-runner-", ignore_cleanup_errors=True) as data:
         spec = {"statements": [statements], "inputs": inputs}
-        properties = dict(qtt.BASE_CONFIG, **({"ksql.extension.dir": extension_dir} if extension_dir else {}))
+        properties = dict(qtt_observe.BASE_CONFIG, **({"ksql.extension.dir": extension_dir} if extension_dir else {}))
         engine = Engine(data, properties=properties)
         try:
-            for topic, partitions in qtt.topics_to_create({"statements": _split(statements), "inputs": inputs}):
+            for topic, partitions in qtt_observe.topics_to_create({"statements": _split(statements), "inputs": inputs}):
                 engine.create_topic(topic, partitions)
             order = ProductionOrder(engine)
             for statement in _split(statements):   # each processed before the next, as the TTD does
@@ -30,7 +30,7 @@ def run(statements: str, inputs: list[dict], outputs: list[dict],
                 engine.run_until_idle(timeout=30)
                 order.mark()
             for raw in inputs:
-                engine.produce_test_records([qtt.input_record(raw)])
+                engine.produce_test_records([qtt_observe.input_record(raw)])
                 engine.run_until_idle(timeout=30)
                 order.mark()
             topics = engine.topic_names()

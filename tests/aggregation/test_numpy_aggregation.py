@@ -1,4 +1,4 @@
-"""The numpy form of coalesced aggregations (engine.operators.aggregate_fast) against the
+"""The numpy form of coalesced aggregations (`pyksqlite.operators.aggregate_fast`) against the
 per-record form: with the record cache on, the last value per (key, window) must be the value
 the cache-off query ends with, over several batches, out-of-order and late records, nulls."""
 import json

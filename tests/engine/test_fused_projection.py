@@ -1,4 +1,4 @@
-"""The fused JSON projection (engine.operators.fused) on the real engine and log: same rows as the
+"""The fused JSON projection (`pyksqlite.operators.fused`) on the real engine and log: same rows as the
 exact operators, whatever shape its input batches come in, batch after batch."""
 from __future__ import annotations
 

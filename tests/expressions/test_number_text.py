@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from pyksqlite.common.duck import run_sql
-from pyksqlite.expressions.number_text import decimal_text, java_double_sql, java_double_text
+from pyksqlite.common.number_text import decimal_text, java_double_sql, java_double_text
 import pyarrow as pa
 
 DOUBLES = [

@@ -5,7 +5,8 @@ import pytest
 
 from pyksqlite.common.errors import KsqlException
 from pyksqlite.expressions.compiler import TypedSql, coerce_sql, evaluate_constant
-from pyksqlite.expressions.functions import FunctionRegistry, default_registry
+from pyksqlite.expressions.default_functions import default_registry
+from pyksqlite.expressions.functions import FunctionRegistry
 from pyksqlite.grammar.ast import BIGINT, DOUBLE, INTEGER, STRING, decimal
 from pyksqlite.grammar.parser import parse_expression
 

@@ -11,9 +11,9 @@ import pytest
 
 from pyksqlite import Engine
 from pyksqlite.common.errors import KsqlException
-from pyksqlite.expressions import python_udf
-from pyksqlite.expressions.functions import default_registry
-from pyksqlite.shell.server import ServerThread
+from pyksqlite.expressions import python_udf, python_udf_loading
+from pyksqlite.expressions.default_functions import default_registry
+from pyksqlite.shell.server_process import ServerThread
 
 PROPERTIES = {"ksqlite.log.flush": "none"}
 
@@ -96,11 +96,11 @@ def test_code_that_anyone_may_write_is_refused(tmp_path, ext):
     (ext / "open.py").write_text("X = 1\n")
     os.chmod(ext / "open.py", 0o666)
     with pytest.raises(KsqlException, match="writable by any user"):
-        python_udf.load_extension_dir(ext)
+        python_udf_loading.load_extension_dir(ext)
     os.chmod(ext / "open.py", 0o644)
     os.chmod(ext, 0o777)
     with pytest.raises(KsqlException, match="writable by any user"):
-        python_udf.load_extension_dir(ext)
+        python_udf_loading.load_extension_dir(ext)
 
 
 def test_a_rest_request_cannot_load_an_extension_dir(tmp_path, ext):

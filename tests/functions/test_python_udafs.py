@@ -10,7 +10,7 @@ import pytest
 
 from pyksqlite import Engine, TestRecord
 from pyksqlite.common.errors import KsqlException
-from pyksqlite.expressions import python_udf
+from pyksqlite.expressions import python_udaf, python_udf
 from pyksqlite.udf import udaf
 from pyksqlite.grammar.ast import BIGINT, DOUBLE, INTEGER, STRING, decimal
 
@@ -199,7 +199,7 @@ def test_accumulator_round_trips_through_its_checkpoint_rows(cleanup):
     udaf(name="t_saved", params=["BIGINT", "STRING..."], init_params=["INT"],
          returns="BIGINT")(type("TSaved", (LengthSum,), {}))
     cleanup.append("T_SAVED")
-    bound = python_udf.bind_python_aggregate("t_saved", [BIGINT, STRING], [4])
+    bound = python_udaf.bind_python_aggregate("t_saved", [BIGINT, STRING], [4])
     accumulator = bound.accumulator()
     accumulator.add((3, "ab"))
     restored = bound.accumulator()
@@ -217,12 +217,12 @@ def test_literal_init_values_take_their_parameter_type(cleanup):
             super().__init__()
     udaf(name="t_scaled", params=["INT"], init_params=["DOUBLE"], returns="DOUBLE")(Scaled)
     cleanup.append("T_SCALED")
-    bound = python_udf.bind_python_aggregate("t_scaled", [INTEGER], [2])
+    bound = python_udaf.bind_python_aggregate("t_scaled", [INTEGER], [2])
     bound.accumulator()
     assert seen == [2.0] and isinstance(seen[0], float) and bound.result_type == DOUBLE
-    assert python_udf.literal_type(5) == INTEGER and python_udf.literal_type(2 ** 40) == BIGINT
-    assert python_udf.literal_type("x") == STRING and python_udf.literal_type(None) is None
-    assert python_udf.literal_type(Decimal("1.50")) == decimal(3, 2)
+    assert python_udaf.literal_type(5) == INTEGER and python_udaf.literal_type(2 ** 40) == BIGINT
+    assert python_udaf.literal_type("x") == STRING and python_udaf.literal_type(None) is None
+    assert python_udaf.literal_type(Decimal("1.50")) == decimal(3, 2)
 
 
 def test_session_windows_merge_accumulators(engine, cleanup):

@@ -10,7 +10,7 @@ import pytest
 
 from pyksqlite import Engine, TestRecord
 from pyksqlite.common.errors import KsqlException
-from pyksqlite.expressions import python_udf
+from pyksqlite.expressions import python_udaf, python_udf
 from pyksqlite.udf import udaf, udf, udtf
 from pyksqlite.grammar.ast import BIGINT, INTEGER, STRING
 
@@ -155,7 +155,7 @@ def test_aggregate_protocol_for_the_aggregation_engine(cleanup):
             return acc - (value or 0) ** 2
     cleanup.append("T_SUMSQ")
 
-    bound = python_udf.bind_python_aggregate("t_sumsq", [INTEGER])
+    bound = python_udaf.bind_python_aggregate("t_sumsq", [INTEGER])
     assert bound.result_type == BIGINT and bound.undo and not bound.vectorized
     left, right = bound.accumulator(), bound.accumulator()
     for v in (1, 2, 3):
@@ -164,7 +164,7 @@ def test_aggregate_protocol_for_the_aggregation_engine(cleanup):
     left.merge(right)
     left.remove((1,), 0)
     assert left.result() == 4 + 9 + 16
-    assert python_udf.bind_python_aggregate("count", [STRING]) is None
+    assert python_udaf.bind_python_aggregate("count", [STRING]) is None
 
 
 def test_python_aggregate_in_a_group_by_query(cleanup, tmp_path):

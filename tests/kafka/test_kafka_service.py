@@ -11,7 +11,7 @@ import pytest
 
 from pyksqlite import Engine, TestRecord
 from pyksqlite.log.kafka.log import KafkaLog
-from pyksqlite.shell.server import ServerThread
+from pyksqlite.shell.server_process import ServerThread
 from tests.kafka.conftest import unique_prefix, wait_for
 
 PROPERTIES = {"ksql.streams.auto.offset.reset": "earliest", "ksql.service.id": "svc_",

@@ -14,7 +14,7 @@ from pyksqlite.common.errors import LogWriteException
 from pyksqlite.log import EmbeddedLog, TopicConfig
 from pyksqlite.log.api import LogAppendError
 from pyksqlite.runtime.query_task import PAUSED, RUNNING
-from pyksqlite.shell.server import ServerThread
+from pyksqlite.shell.server_process import ServerThread
 from tests.log.log_test_data import records, values_of
 from tests.log.small_disk import small_disk  # noqa: F401 - the fixture
 

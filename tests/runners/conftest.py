@@ -4,7 +4,7 @@ from typing import Any, Optional
 
 import pytest
 
-from pyksqlite.shell.runners import qtt
+from pyksqlite.shell.runners import qtt_observe
 
 
 @dataclass
@@ -21,4 +21,4 @@ class StandInTestRecord:
 
 @pytest.fixture(autouse=True)
 def stand_in_test_record(monkeypatch):
-    monkeypatch.setattr(qtt, "record_class", lambda: StandInTestRecord)
+    monkeypatch.setattr(qtt_observe, "record_class", lambda: StandInTestRecord)

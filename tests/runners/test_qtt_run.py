@@ -3,7 +3,7 @@ expected exceptions, crashes, and the process pool."""
 import json
 from pathlib import Path
 
-from pyksqlite.shell.runners import qtt
+from pyksqlite.shell.runners import qtt, qtt_cases
 
 
 SOURCE = "CREATE STREAM input (K STRING KEY, v INT) WITH (kafka_topic='input', value_format='JSON');"
@@ -12,7 +12,7 @@ CREATE = "CREATE STREAM OUTPUT AS SELECT K, v * 2 AS v FROM input;"
 
 def case(**spec):
     spec.setdefault("statements", [SOURCE, CREATE])
-    return qtt.QttCase("f.json", spec.get("name", "c"), spec, area="core")
+    return qtt_cases.QttCase("f.json", spec.get("name", "c"), spec, area="core")
 
 
 def run(test_case, **options):
@@ -91,7 +91,7 @@ def test_post_sources_and_blacklist():
 
 
 def test_disabled_case_is_skipped():
-    skipped = qtt.run_case(qtt.QttCase("f.json", "c", {}, enabled=False))
+    skipped = qtt.run_case(qtt_cases.QttCase("f.json", "c", {}, enabled=False))
     assert skipped.status == "skipped"
 
 

@@ -177,7 +177,7 @@ def test_every_function_called_with_untyped_nulls_compiles_or_is_a_statement_err
     """Found by the fuzz suite: ARRAY_JOIN(COALESCE(NULL, ...)) was an internal error (the
     function's type rule read the element type of a NULL)."""
     from pyksqlite.expressions.compiler import ExpressionCompiler
-    from pyksqlite.expressions.functions import default_registry
+    from pyksqlite.expressions.default_functions import default_registry
     from pyksqlite.expressions.scope import ColumnBinding, Scope
     from pyksqlite.grammar import ast
     from pyksqlite.grammar.parser import parse_expression

@@ -21,7 +21,7 @@ from pyksqlite.common.errors import KsqlException, KsqlStatementException
 from pyksqlite.log.api import HEADER_TYPE
 from pyksqlite.common.names import inside
 from pyksqlite.serde.registry.store import SchemaRegistryError
-from pyksqlite.shell.server import ServerThread
+from pyksqlite.shell.server_process import ServerThread
 
 ROOT = Path(__file__).resolve().parents[2]
 PROPERTIES = {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.log.flush": "none",

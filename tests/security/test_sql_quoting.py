@@ -428,7 +428,7 @@ def test_timestamp_column_and_format_with_hostile_text(engine, hostile):
 
 def test_inserts_stream_with_hostile_names(tmp_path, hostile):
     import httpx
-    from pyksqlite.shell.server import ServerThread
+    from pyksqlite.shell.server_process import ServerThread
     texts, columns = hostile.texts, hostile.names("c")
     engine = Engine(tmp_path / "rest", dict(PROPS))
     try:

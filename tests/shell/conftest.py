@@ -5,7 +5,7 @@ import httpx
 import pytest
 
 from pyksqlite import Engine
-from pyksqlite.shell.server import ServerThread
+from pyksqlite.shell.server_process import ServerThread
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import hashlib
 import httpx
 import pytest
 
-from pyksqlite.shell.server import ServerThread
+from pyksqlite.shell.server_process import ServerThread
 from pyksqlite.shell.server_auth import (AuthConfigError, BasicAuthMiddleware, auth_settings, load_auth_file)
 
 

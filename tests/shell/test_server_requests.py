@@ -11,7 +11,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from pyksqlite.shell.server import ServerThread
+from pyksqlite.shell.server_process import ServerThread
 from pyksqlite.shell.server_requests import ErrorGuard, starlette_error_handler
 from tests.shell.conftest import STREAM_DDL, ksql
 

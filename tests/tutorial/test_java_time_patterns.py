@@ -10,9 +10,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from pyksqlite.expressions.java_time import PatternError, check_pattern
-from pyksqlite.expressions.java_time_format import format_with_pattern
-from pyksqlite.expressions.java_time_parse import parse_millis
+from pyksqlite.common.java_time.patterns import PatternError, check_pattern
+from pyksqlite.common.java_time.format import format_with_pattern
+from pyksqlite.common.java_time.parse import parse_millis
 
 INSTANT = 1551769689012   # 2019-03-05T07:08:09.012Z
 

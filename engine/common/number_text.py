@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from pyksqlite.common.sql_lambda import bind_once
+
 # The exact value of Double.MIN_VALUE; every subnormal double is an integer multiple of it.
 _MIN_VALUE_DIGITS = "4.9406564584124654417656879286822137236505980"
 _SMALLEST_NORMAL = "2.2250738585072014E-308"
@@ -69,7 +71,6 @@ def decimal_text(value: Decimal) -> str:
 def java_double_sql(sql: str) -> str:
     """SQL giving `Double.toString` of the DOUBLE expression `sql` (NULL stays NULL). Values in
     [1e-3, 1e7) print as DuckDB prints them; only the others take the slower path."""
-    from pyksqlite.expressions.casts import bind_once
 
     def render(v: str) -> str:
         sign = f"(CASE WHEN {v} < 0 THEN '-' ELSE '' END)"
@@ -89,7 +90,6 @@ def _shortest_digits(text: str) -> str:
 
 def _scientific(abs_sql: str) -> str:
     """Java's scientific form of a positive double, from DuckDB's shortest-digits text."""
-    from pyksqlite.expressions.casts import bind_once
 
     def render(text: str) -> str:
         exponent = (f"CASE WHEN contains({text}, 'e') THEN CAST(split_part({text}, 'e', 2) AS INTEGER) "
@@ -105,7 +105,6 @@ def _scientific(abs_sql: str) -> str:
 def _subnormal(abs_sql: str) -> str:
     """A positive subnormal: as `_scientific`, except that one shortest digit becomes the two
     digits nearest the exact value (k times the exact Double.MIN_VALUE)."""
-    from pyksqlite.expressions.casts import bind_once
 
     def render(text: str) -> str:
         exact = f"(round({abs_sql} / 4.9E-324) * {_MIN_VALUE_DIGITS})"

@@ -20,9 +20,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pyksqlite.expressions.java_time import Field, Literal, Optional_, PatternError, compile_pattern
-from pyksqlite.expressions.java_time_fields import DAYS, MONTHS, QUARTER_NAMES, days_from_civil, month_length
-from pyksqlite.expressions.java_time_zones import local_offset_seconds, zone_info
+from pyksqlite.common.java_time.patterns import Field, Literal, Optional_, PatternError, compile_pattern
+from pyksqlite.common.java_time.fields import DAYS, MONTHS, QUARTER_NAMES, days_from_civil, month_length
+from pyksqlite.common.java_time.zones import local_offset_seconds, zone_info
 
 _ZONE_ABBREVIATIONS = {"PST": "America/Los_Angeles", "PDT": "America/Los_Angeles",
                        "MST": "America/Denver", "MDT": "America/Denver", "CST": "America/Chicago",

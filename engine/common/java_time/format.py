@@ -16,10 +16,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pyksqlite.expressions.java_time import (DATE_LETTERS, TIME_LETTERS, ZONE_LETTERS, Field, Literal, Optional_,
+from pyksqlite.common.java_time.patterns import (DATE_LETTERS, TIME_LETTERS, ZONE_LETTERS, Field, Literal, Optional_,
                                           PatternError, compile_pattern, letters_of)
-from pyksqlite.expressions.java_time_fields import DAYS, MONTHS, QUARTER_NAMES, Fields
-from pyksqlite.expressions.java_time_zones import offset_seconds, zone_id_text, zone_names
+from pyksqlite.common.java_time.fields import DAYS, MONTHS, QUARTER_NAMES, Fields
+from pyksqlite.common.java_time.zones import offset_seconds, zone_id_text, zone_names
 
 TIMESTAMP, DATE, TIME = "timestamp", "date", "time"
 _AVAILABLE = {TIMESTAMP: DATE_LETTERS | TIME_LETTERS | ZONE_LETTERS, DATE: DATE_LETTERS, TIME: TIME_LETTERS}

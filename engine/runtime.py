@@ -108,6 +108,8 @@ class QueryTask:
             self.records_processed += processed
             if runs:
                 self._process(runs, held_back)
+            if fetched and self._transaction is not None:
+                self._dirty = True   # positions moved, maybe past records that had no output
             if held_back:   # never commit positions short of the offsets committed before
                 if self.group.release_if_reached():
                     self._dirty = True
@@ -230,6 +232,9 @@ class QueryTask:
         """The checkpoint (written beside the installed one), then the transaction with the
         outputs, the offsets and the checkpoint's identity, then the checkpoint installed."""
         positions = self.group.positions()
+        if positions == self._committed_positions and not self._transaction.open:
+            self._dirty = False
+            return 0   # nothing new to make visible
         metadata = None
         if self._checkpoint_file is not None:
             identity = self._checkpoint_file.prepare(self.plan.all_operators(), positions,

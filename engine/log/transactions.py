@@ -44,7 +44,7 @@ import pyarrow as pa
 
 from engine.log import crash_points
 from engine.log.api import LogError
-from engine.log.groups import OffsetStore, group_directory
+from engine.log.groups import CorruptGroupFile, OffsetStore, group_directory
 from engine.log.transaction_record import TransactionRecord
 
 if TYPE_CHECKING:
@@ -68,16 +68,29 @@ class EmbeddedTransaction:
     def __init__(self, log: "EmbeddedLog", group: str):
         self.log = log
         self.group = group
-        self._store = OffsetStore(group_directory(log.directory, group), durable=log.sync)
-        record = self._store.transaction_record()
+        directory = group_directory(log.directory, group)
+        directory.mkdir(parents=True, exist_ok=True)
+        self._store = OffsetStore(directory, durable=log.sync)
+        self._error: Optional[CorruptGroupFile] = None   # raised by every use, not at creation
+        try:
+            record = self._store.transaction_record()
+        except CorruptGroupFile as error:
+            record, self._error = None, error
         self.sequence = record.sequence if record else 0
-        self.committed_metadata: Optional[dict[str, Any]] = record.metadata if record else None
+        self._metadata: Optional[dict[str, Any]] = record.metadata if record else None
         self._ends: dict[TopicPartition, int] = dict(record.ends) if record else {}
         self._staged: dict["Partition", list[pa.RecordBatch]] = {}
         self._lock = threading.Lock()
         self.pending_records = 0
         self.pending_bytes = 0
         self.fenced = False
+
+    @property
+    def committed_metadata(self) -> Optional[dict[str, Any]]:
+        """The metadata of the last committed transaction (None if none had any)."""
+        if self._error is not None:
+            raise self._error
+        return self._metadata
 
     @property
     def open(self) -> bool:
@@ -97,6 +110,8 @@ class EmbeddedTransaction:
         """Make the staged records, the consumed `offsets` and `metadata` visible together (see
         the module docstring). `consumer` is accepted for the Kafka transaction's signature.
         TransactionCommitError (nothing stored; retry later) or ProducerFencedError."""
+        if self._error is not None:
+            raise self._error
         if self.fenced:
             raise ProducerFencedError(f"the transaction of {self.group!r} was fenced by a newer one")
         with self._lock:
@@ -112,7 +127,7 @@ class EmbeddedTransaction:
                     crash_points.reach("txn.commit.recorded")
                 for partition, pending in prepared:
                     partition.publish(pending)
-            self.sequence, self._ends, self.committed_metadata = record.sequence, record.ends, metadata
+            self.sequence, self._ends, self._metadata = record.sequence, record.ends, metadata
             self._clear()
         if crash_points.ARMED:
             crash_points.reach("txn.commit.published")

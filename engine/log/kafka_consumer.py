@@ -28,6 +28,7 @@ import pyarrow as pa
 from confluent_kafka import OFFSET_BEGINNING, Consumer as RdConsumer, KafkaError, \
     KafkaException, TopicPartition
 
+from engine.log.api import OffsetOutOfRangeError
 from engine.log.kafka_records import messages_to_batch
 
 if TYPE_CHECKING:
@@ -223,6 +224,9 @@ class KafkaGroupConsumer:
         tp = (topic, partition)
         if tp not in self._assigned:
             raise ValueError(f"{topic}-{partition} is not assigned to this consumer")
+        end = self._log.end_offsets(topic)[partition]
+        if offset > end:   # Kafka would reset it per auto.offset.reset: a silent skip or replay
+            raise OffsetOutOfRangeError(topic, partition, offset, end)
         self._seek(tp, offset)
         self._positions[tp] = offset
 

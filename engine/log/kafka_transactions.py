@@ -60,9 +60,9 @@ class KafkaTransaction:
         self.begin()
         if offsets:
             wire = self.log.wire_name
-            text = json.dumps(metadata) if metadata is not None else None
+            extra = {"metadata": json.dumps(metadata)} if metadata is not None else {}
             self.producer.send_offsets_to_transaction(
-                [TopicPartition(wire(t), p, o, metadata=text) for (t, p), o in offsets.items()],
+                [TopicPartition(wire(t), p, o, **extra) for (t, p), o in offsets.items()],
                 consumer.group_metadata(), self.log.timeout)
         self.producer.commit_transaction(self.log.timeout)
         self.open = False

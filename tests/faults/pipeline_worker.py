@@ -19,14 +19,13 @@ from engine.engine import Engine
 from tests.faults import pipeline
 
 CHUNK = 500           # events per partition per append
-PAUSE_SECONDS = 0.02
+PAUSE_SECONDS = 0.05
 MARKER_EVERY = 10     # chunks
 
 
 def start_engine(work: Path, guarantee: str) -> Engine:
     engine = Engine(work / "data", {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.log.flush": "none",
-                                    "processing.guarantee": guarantee, "commit.interval.ms": 100,
-                                    "ksqlite.checkpoint.interval.ms": 200,
+                                    "processing.guarantee": guarantee,   # the default intervals
                                     # the join waits for events while the table runs ahead of them
                                     "max.task.idle.ms": 2000})
     pipeline.create(engine)

@@ -78,12 +78,12 @@ class Worker:
 def run_round(work: Path, guarantee: str, rng: random.Random, point: str) -> str:
     """One run killed at `point` (a crash point name, or "timed"); what killed it, or "" if the
     work was done before the kill landed (such a kill is not counted)."""
-    crash_at = f"{point}:{rng.randint(1, 6)}" if point != "timed" else ""
+    crash_at = f"{point}:{rng.randint(2, 6)}" if point != "timed" else ""
     worker = Worker(work, guarantee, crash_at)
     try:
         assert worker.wait_for("ready", STARTUP_TIMEOUT) or worker.process.returncode == -9, worker.failure()
         if point == "timed":
-            delay = rng.uniform(0.3, 1.2)
+            delay = rng.uniform(0.5, 1.5)
             worker.wait_for("done", delay)
         else:
             worker.wait_for("done", STARTUP_TIMEOUT)

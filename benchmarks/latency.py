@@ -84,8 +84,8 @@ def run(url: str, rate: float, seconds: float, batch: int) -> dict:
 
 
 def start_server(data: str):
-    from engine.engine import Engine
-    from shell.server import ServerThread
+    from pyksqlite.facade.engine import Engine
+    from pyksqlite.shell.server import ServerThread
     engine = Engine(data, properties={"ksqlite.log.flush": "none"})
     return engine, ServerThread(engine, port=0).start()
 

@@ -118,13 +118,13 @@ WORKLOADS["avro_filter"] = Workload(name="avro_filter", statements=AVRO_FILTER, 
 def run_avro_filter(events: int, work_dir: Path, bids: pa.Table, repeat: int = 1) -> dict:
     import io
     import fastavro
-    from engine.engine import Engine
-    from engine.log.api import HEADER_TYPE, PRODUCE_SCHEMA, TopicConfig
-    from engine.schema import Column
-    from engine.serde.api import FormatInfo
-    from engine.serde.avro_format import AvroSerde
-    from engine.serde.schema_translate import avro_schema
-    from engine.types import BIGINT, DOUBLE, STRING
+    from pyksqlite.facade.engine import Engine
+    from pyksqlite.log.api import HEADER_TYPE, PRODUCE_SCHEMA, TopicConfig
+    from pyksqlite.common.schema import Column
+    from pyksqlite.serde.api import FormatInfo
+    from pyksqlite.serde.avro_format import AvroSerde
+    from pyksqlite.serde.schema_translate import avro_schema
+    from pyksqlite.common.types import BIGINT, DOUBLE, STRING
     names = ("AUCTION", "BIDDER", "PRICE", "CHANNEL", "DATE_TIME", "EXTRA")
     columns = [Column(n, STRING if n in ("CHANNEL", "URL", "EXTRA") else BIGINT) for n in names]
     bid_schema = fastavro.parse_schema(avro_schema(columns, True))
@@ -185,10 +185,10 @@ def run_avro_filter(events: int, work_dir: Path, bids: pa.Table, repeat: int = 1
 
 def _read_avro_sink(engine, serde) -> pa.Table:
     """The sink's AVRO values decoded through the engine's registry (the writer schema by id)."""
-    from engine.schema import Column
-    from engine.serde.api import FormatInfo
-    from engine.serde.avro_format import AvroSerde
-    from engine.types import BIGINT, DOUBLE
+    from pyksqlite.common.schema import Column
+    from pyksqlite.serde.api import FormatInfo
+    from pyksqlite.serde.avro_format import AvroSerde
+    from pyksqlite.common.types import BIGINT, DOUBLE
     columns = [Column("AUCTION", BIGINT), Column("BIDDER", BIGINT), Column("PRICE_EUR", DOUBLE),
                Column("DATE_TIME", BIGINT)]
     reader = AvroSerde(FormatInfo("AVRO", properties=serde.fmt.properties), columns, False, True)
@@ -211,7 +211,7 @@ AUCTIONS_TABLE = ("CREATE TABLE auctions (id BIGINT PRIMARY KEY, seller BIGINT, 
 
 def load_auctions(engine, work_dir: Path) -> dict[str, str]:
     """The `auctions` table (ids 1000-10999), produced before every bid, and its JSON lines for DuckDB."""
-    from engine.log.api import HEADER_TYPE, PRODUCE_SCHEMA, TopicConfig
+    from pyksqlite.log.api import HEADER_TYPE, PRODUCE_SCHEMA, TopicConfig
     rng = np.random.default_rng(SEED + 1)
     count = 10_000
     auctions = pa.table({
@@ -285,7 +285,7 @@ def write_json_lines(values: pa.Array, path: Path) -> None:
 
 
 def produce_bids(log, bids: pa.Table, values: pa.Array) -> None:
-    from engine.log.api import HEADER_TYPE, PRODUCE_SCHEMA, TopicConfig
+    from pyksqlite.log.api import HEADER_TYPE, PRODUCE_SCHEMA, TopicConfig
     log.create_topic("bids", TopicConfig(partitions=PARTITIONS))
     keys = big_endian_keys(bids["auction"])
     timestamps = bids["date_time"].combine_chunks()
@@ -426,14 +426,14 @@ def _kafka_log():
     if not BOOTSTRAP_SERVERS:
         return None
     import uuid
-    from engine.log.kafka import KafkaLog
+    from pyksqlite.log.kafka.log import KafkaLog
     return KafkaLog(BOOTSTRAP_SERVERS, topic_prefix=f"bench-{uuid.uuid4().hex[:8]}.", delete_topics_on_close=True)
 
 
 def _time_ksqlite(workload: Workload, data_dir: Path, bids: pa.Table, values: pa.Array,
                   properties: dict = ENGINE_PROPERTIES):
     """(seconds, the sink's rows, the DuckDB tables the workload's setup wrote)."""
-    from engine.engine import Engine
+    from pyksqlite.facade.engine import Engine
     engine = Engine(str(data_dir), properties=dict(properties), log=_kafka_log())
     try:
         produce_bids(engine.log, bids, values)

@@ -1,6 +1,6 @@
 """The typed AST of ksqlDB's SQL: one frozen dataclass per construct.
 
-The parser (`grammar.parser`) builds these nodes from text; the engine's planner reads them and
+The parser (`pyksqlite.grammar.parser`) builds these nodes from text; the engine's planner reads them and
 never mutates them. Every node is immutable and hashable, so a planner can use expressions as
 dictionary keys (for example to find a GROUP BY expression again in the projection).
 
@@ -25,7 +25,7 @@ class Position:
 
 
 # --------------------------------------------------------------------------------------------
-# Types (shared with the engine, which adds Arrow mapping and coercion in engine/types.py)
+# Types (shared with the engine, which adds Arrow mapping and coercion in engine/common/types.py)
 # --------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Turn lark parse trees of `ksql.lark` into the frozen AST nodes of `grammar.ast`.
+"""Turn lark parse trees of `ksql.lark` into the frozen AST nodes of `pyksqlite.grammar.ast`.
 
 One method per grammar rule (or rule alias), named like it. Besides building nodes, the builder
 applies the rules ksqlDB's own AstBuilder applies after parsing: identifier case folding, numeric
@@ -12,8 +12,8 @@ from typing import Any, Optional
 
 from lark import Token, Transformer, v_args
 
-from grammar import ast
-from grammar.errors import ParseError, semantic_error
+from pyksqlite.grammar import ast
+from pyksqlite.grammar.errors import ParseError, semantic_error
 
 _LONG_MIN, _LONG_MAX = -(2 ** 63), 2 ** 63 - 1
 
@@ -60,7 +60,7 @@ def _flag(*_children) -> bool:
 
 @v_args(inline=True)
 class AstBuilder(Transformer):
-    """Lark transformer producing `grammar.ast` nodes from a tree of one parse."""
+    """Lark transformer producing `pyksqlite.grammar.ast` nodes from a tree of one parse."""
 
     def __init__(self, text: str):
         super().__init__()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from functools import singledispatch
 
-from grammar import ast as a
+from pyksqlite.grammar import ast as a
 
 _PLAIN_IDENTIFIER = re.compile(r"^[A-Z_][A-Z0-9_@$]*$")
 

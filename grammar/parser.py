@@ -1,8 +1,8 @@
-"""Parse ksqlDB SQL text into the typed AST of `grammar.ast`.
+"""Parse ksqlDB SQL text into the typed AST of `pyksqlite.grammar.ast`.
 
 The pipeline: `split_statements` cuts a script on `;`, `substitute_variables` expands `${name}`,
-lark parses one statement with the LALR grammar in `ksql.lark`, and `grammar.builder.AstBuilder`
-turns the tree into frozen AST nodes. Syntax errors become `grammar.errors.ParseError` worded like
+lark parses one statement with the LALR grammar in `ksql.lark`, and `pyksqlite.grammar.builder.AstBuilder`
+turns the tree into frozen AST nodes. Syntax errors become `pyksqlite.grammar.errors.ParseError` worded like
 ksqlDB's.
 """
 from __future__ import annotations
@@ -19,9 +19,9 @@ import lark
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 
-from grammar import ast
-from grammar.builder import AstBuilder
-from grammar.errors import ParseError, display_expected, syntax_error
+from pyksqlite.grammar import ast
+from pyksqlite.grammar.builder import AstBuilder
+from pyksqlite.grammar.errors import ParseError, display_expected, syntax_error
 
 _GRAMMAR_PATH = Path(__file__).with_name("ksql.lark")
 

@@ -49,7 +49,7 @@ def _add_qtt(subparsers) -> None:
 
 
 def _run_qtt(args) -> int:
-    from shell.runners import qtt, rest_qtt
+    from pyksqlite.shell.runners import qtt, rest_qtt
     files = qtt.discover_files(args.paths)
     rest_files = [str(f) for f in files if rest_qtt.is_rest_file(f)]
     if not rest_files:
@@ -116,8 +116,8 @@ def engine_properties(args) -> dict:
 
 
 def _run_run(args) -> int:
-    from engine.engine import Engine
-    from engine.errors import KsqlException
+    from pyksqlite.facade.engine import Engine
+    from pyksqlite.common.errors import KsqlException
     with open(args.file) as handle:
         text = handle.read()
     with tempfile.TemporaryDirectory(prefix="ksqlite-run-") as scratch:
@@ -180,7 +180,7 @@ def _add_serve(subparsers) -> None:
 
 
 def _run_serve(args) -> int:
-    from shell import server
+    from pyksqlite.shell import server
     properties = engine_properties(args)
     return server.serve(args.host, args.port, args.data_dir, args.auth_file, properties)
 
@@ -203,7 +203,7 @@ def _repl_arguments(parser) -> None:
 
 
 def _run_repl(args) -> int:
-    from shell import repl
+    from pyksqlite.shell import repl
     return repl.main(server=args.server, file=args.file, execute=args.execute, data_dir=args.data_dir,
                      user=args.user, password=args.password, defines=args.define)
 
@@ -216,7 +216,7 @@ def _add_test(subparsers) -> None:
 
 
 def _run_test(args) -> int:
-    from shell.runners import sqltest
+    from pyksqlite.shell.runners import sqltest
     return sqltest.run_command(args.paths, junit_xml=args.junit_xml, temp_folder=args.temp_folder)
 
 
@@ -229,7 +229,7 @@ def _add_test_runner(subparsers) -> None:
 
 
 def _run_test_runner(args) -> int:
-    from shell.runners import test_runner
+    from pyksqlite.shell.runners import test_runner
     return test_runner.run_command(args.sql_file, args.input_file, args.output_file, args.extension_dir)
 
 
@@ -263,7 +263,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.print_help()
         return 2 if argv[0] not in ("-h", "--help") else 0
     args = parser.parse_args(argv)
-    from engine.log.api import LogLockedError
+    from pyksqlite.log.api import LogLockedError
     try:
         return SUBCOMMANDS[args.command][1](args)
     except LogLockedError as error:  # the data directory belongs to another process

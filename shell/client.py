@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional
 
-from shell import server_formats as fmt
+from pyksqlite.shell import server_formats as fmt
 
 
 class BackendError(Exception):
@@ -77,7 +77,7 @@ class LocalBackend:
         self.target = "embedded engine"
 
     def execute(self, sql: str, properties: dict) -> list[dict]:
-        from engine.errors import KsqlException, ParseFailedException
+        from pyksqlite.common.errors import KsqlException, ParseFailedException
         try:
             return [r.entity for r in self.engine.execute(sql, properties=properties)]
         except ParseFailedException as exc:
@@ -86,7 +86,7 @@ class LocalBackend:
             raise BackendError(exc.message, exc.statement_text or sql) from None
 
     def query(self, sql: str, properties: dict, push: bool) -> QueryStream:
-        from engine.errors import KsqlException
+        from pyksqlite.common.errors import KsqlException
         try:
             if push:
                 return _LocalPush(self.engine.push_query(sql, properties))
@@ -96,7 +96,7 @@ class LocalBackend:
         return _Rows([c.name for c in result.columns], result.rows)
 
     def print_topic(self, statement) -> Iterator[str]:
-        from shell.server_streams import print_line
+        from pyksqlite.shell.server_streams import print_line
         if not self.engine.log.topic_exists(statement.topic):
             raise BackendError(f"Could not find topic '{statement.topic}'. Topic names are case-sensitive.")
         seen: dict[int, int] = {}
@@ -128,7 +128,7 @@ class LocalBackend:
 
 def _function_names() -> list[str]:
     try:
-        from engine.expressions.functions import default_registry
+        from pyksqlite.expressions.functions import default_registry
         return sorted({name for name, *_ in default_registry().list_functions()})
     except Exception:  # noqa: BLE001 - completion is best effort
         return []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Optional
 
-from shell.server_formats import dumps, json_value
+from pyksqlite.shell.server_formats import dumps, json_value
 
 
 def cell(value: Any) -> str:

@@ -17,12 +17,12 @@ import sys
 from pathlib import Path
 from typing import Optional, TextIO
 
-from grammar import ast
-from grammar.errors import ParseError
-from grammar.formatter import format_string
-from grammar.parser import parse_statement, split_statements
-from shell import render
-from shell.client import BackendError
+from pyksqlite.grammar import ast
+from pyksqlite.grammar.errors import ParseError
+from pyksqlite.grammar.formatter import format_string
+from pyksqlite.grammar.parser import parse_statement, split_statements
+from pyksqlite.shell import render
+from pyksqlite.shell.client import BackendError
 
 HISTORY_FILE = Path(os.environ.get("KSQLITE_HISTORY", str(Path.home() / ".ksqlite_history")))
 CLI_COMMANDS = ("exit", "quit", "help", "clear", "version", "history")
@@ -148,7 +148,7 @@ class Shell:
                      "SHOW STREAMS|TABLES|TOPICS|QUERIES|PROPERTIES|FUNCTIONS; DESCRIBE x; EXPLAIN q;\n"
                      "SET 'prop'='value'; UNSET 'prop'; RUN SCRIPT 'file.sql'; PRINT 'topic' FROM BEGINNING;")
         elif command == "version":
-            from shell.server import VERSION
+            from pyksqlite.shell.server import VERSION
             self.say(f"Version: {VERSION} (ksqlite)")
         elif command == "clear":
             self.out.write("\033[2J\033[H")
@@ -241,11 +241,11 @@ def interactive(shell: Shell) -> int:
 def main(server: Optional[str] = None, file: Optional[str] = None, execute: Optional[str] = None,
          data_dir: Optional[str] = None, user: Optional[str] = None, password: Optional[str] = None,
          defines: Optional[list[str]] = None) -> int:
-    from shell.client import LocalBackend, RemoteBackend
+    from pyksqlite.shell.client import LocalBackend, RemoteBackend
     if server:
         backend = RemoteBackend(server, (user, password or "") if user else None)
     else:
-        from engine.engine import Engine
+        from pyksqlite.facade.engine import Engine
         engine = Engine(data_dir or str(Path.home() / ".ksqlite" / "data"))
         engine.start()
         backend = LocalBackend(engine)

@@ -3,7 +3,7 @@
 Starlette routes the requests; Hypercorn serves them over HTTP/1.1 and HTTP/2 (h2c with prior
 knowledge, as the Java client uses, and h2c upgrade), so no HTTP is written by hand here. Engine
 calls block, so they run in the thread pool; push query rows are streamed by `server_streams`.
-Persistent queries run in the engine's background scheduler (`engine.start()`), between requests
+Persistent queries run in the engine's background scheduler (`pyksqlite.start()`), between requests
 and, since the engine replays its command log, across a restart on the same data directory.
 
     app = create_app(engine, auth=None)          # an ASGI app (tests may drive it directly)
@@ -29,12 +29,12 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 
-from engine.errors import KsqlException, LogWriteException
-from grammar import ast
-from grammar.errors import ParseError
-from grammar.parser import parse_statement, split_statements, substitute_variables
-from shell import server_formats as fmt
-from shell import server_streams
+from pyksqlite.common.errors import KsqlException, LogWriteException
+from pyksqlite.grammar import ast
+from pyksqlite.grammar.errors import ParseError
+from pyksqlite.grammar.parser import parse_statement, split_statements, substitute_variables
+from pyksqlite.shell import server_formats as fmt
+from pyksqlite.shell import server_streams
 
 logger = logging.getLogger("ksqlite.server")
 
@@ -520,7 +520,7 @@ def serve(host: str = "127.0.0.1", port: int = 8088, data_dir: Optional[str] = N
           auth_file: Optional[str] = None, properties: Optional[dict] = None) -> int:
     """`ksqlite serve`: run until Ctrl-C / SIGTERM."""
     import signal
-    from engine.engine import Engine
+    from pyksqlite.facade.engine import Engine
     from hypercorn.asyncio import serve as hypercorn_serve
     data_dir = data_dir or str(Path.home() / ".ksqlite" / "data")
     engine = Engine(data_dir, properties=properties)

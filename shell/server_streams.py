@@ -18,8 +18,8 @@ from typing import Any, Optional
 
 from starlette.concurrency import run_in_threadpool
 
-from grammar.formatter import format_identifier, format_string
-from shell import server_formats as fmt
+from pyksqlite.grammar.formatter import format_identifier, format_string
+from pyksqlite.shell import server_formats as fmt
 
 logger = logging.getLogger("ksqlite.server")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shell.runners import qtt
+from pyksqlite.shell.runners import qtt
 
 HOW_TO_GET_THEM = (
     "ksqlDB's query-validation tests were not found at {path}. Put a checkout of ksqlDB's "

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from shell.runners import qtt, rest_qtt
+from pyksqlite.shell.runners import qtt, rest_qtt
 from tests.reference import qtt_root
 
 BASELINE = Path(__file__).parent / "conformance" / "baseline.txt"

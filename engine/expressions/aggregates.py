@@ -23,10 +23,10 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from engine.errors import KsqlStatementException
-from engine.expressions.casts import wrap_int32, wrap_int64
-from engine.expressions.typing_rules import duckdb_type
-from grammar.ast import BIGINT, DOUBLE, STRING, SqlType, array, map_of, struct
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.expressions.casts import wrap_int32, wrap_int64
+from pyksqlite.expressions.typing_rules import duckdb_type
+from pyksqlite.grammar.ast import BIGINT, DOUBLE, STRING, SqlType, array, map_of, struct
 
 AGGREGATE_NAMES = ("AVG", "COLLECT_LIST", "COLLECT_SET", "CORRELATION", "COUNT", "COUNT_DISTINCT",
                    "EARLIEST_BY_OFFSET", "HISTOGRAM", "LATEST_BY_OFFSET", "MAX", "MIN", "STDDEV_SAMP",
@@ -486,7 +486,7 @@ def bind_aggregate(name: str, arg_types: list[Optional[SqlType]], literals: list
         if n_args != 1:
             raise _reject(name, all_types)
         return BoundAggregate(name, t, 1, complex_intermediate=True, accumulator=Attr)
-    from engine.expressions.python_udf import bind_python_aggregate  # user-defined (Python) UDAFs
+    from pyksqlite.expressions.python_udf import bind_python_aggregate  # user-defined (Python) UDAFs
     bound = bind_python_aggregate(name, arg_types, literals)
     if bound is not None:
         return bound
@@ -497,7 +497,7 @@ def bind_aggregate(name: str, arg_types: list[Optional[SqlType]], literals: list
 def column_arg_count(name: str, total: int, types_of: Optional[Callable[[], list]] = None) -> int:
     """`types_of()` gives every argument's type: a Python UDAF's split depends on its variant."""
     name = name.upper()
-    from engine.expressions.python_udf import is_python_aggregate, udaf_column_count
+    from pyksqlite.expressions.python_udf import is_python_aggregate, udaf_column_count
     if types_of is not None and is_python_aggregate(name):
         return udaf_column_count(name, types_of())
     if name in ("TOPK",):

@@ -5,14 +5,14 @@ translated to strftime formats when the pattern is a literal.
 """
 from __future__ import annotations
 
-from engine.timestamps import java_to_strftime
-from engine.duck import quote_string
-from engine.errors import KsqlStatementException
-from engine.expressions.builtins_common import literal_string
-from engine.expressions.functions import FunctionRegistry
-from engine.expressions.functions_lambda import register_lambda_functions
-from engine.expressions.typing_rules import duckdb_type, widest_numeric
-from grammar.ast import BIGINT, BOOLEAN, DOUBLE, INTEGER, STRING, TIMESTAMP, SqlType, decimal
+from pyksqlite.common.timestamps import java_to_strftime
+from pyksqlite.common.duck import quote_string
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.expressions.builtins_common import literal_string
+from pyksqlite.expressions.functions import FunctionRegistry
+from pyksqlite.expressions.functions_lambda import register_lambda_functions
+from pyksqlite.expressions.typing_rules import duckdb_type, widest_numeric
+from pyksqlite.grammar.ast import BIGINT, BOOLEAN, DOUBLE, INTEGER, STRING, TIMESTAMP, SqlType, decimal
 
 ANY_DECIMAL = SqlType("DECIMAL")
 NUMERICS = (INTEGER, BIGINT, DOUBLE, ANY_DECIMAL)
@@ -87,19 +87,19 @@ def _fill_descriptions(registry: FunctionRegistry) -> None:
 
 def register_extended_builtins(registry: FunctionRegistry) -> None:
     """The function families that live in their own `builtins_*` modules."""
-    from engine.expressions.builtins_bytes import register_bytes
-    from engine.expressions.builtins_math import register_math
-    from engine.expressions.builtins_string import register_strings
+    from pyksqlite.expressions.builtins_bytes import register_bytes
+    from pyksqlite.expressions.builtins_math import register_math
+    from pyksqlite.expressions.builtins_string import register_strings
     register_math(registry)
     register_strings(registry)
     register_bytes(registry)
-    from engine.expressions.builtins_collections import register_collections
+    from pyksqlite.expressions.builtins_collections import register_collections
     register_collections(registry)
-    from engine.expressions.builtins_json import register_json
+    from pyksqlite.expressions.builtins_json import register_json
     register_json(registry)
-    from engine.expressions.builtins_url import register_url
+    from pyksqlite.expressions.builtins_url import register_url
     register_url(registry)
-    from engine.expressions.builtins_datetime import register_datetime
+    from pyksqlite.expressions.builtins_datetime import register_datetime
     register_datetime(registry)
 
 
@@ -202,5 +202,5 @@ def _register_aggregate_names(registry: FunctionRegistry) -> None:
                  "EARLIEST_BY_OFFSET", "HISTOGRAM", "LATEST_BY_OFFSET", "MAX", "MIN",
                  "STDDEV_SAMP", "STDDEV_SAMPLE", "SUM", "TOPK", "TOPKDISTINCT", "ATTR", "SUM_LIST"):
         registry.register_kind(name, "aggregate")
-    from engine.expressions.table_functions import register_table_functions
+    from pyksqlite.expressions.table_functions import register_table_functions
     register_table_functions(registry)

@@ -6,10 +6,10 @@ numeric readers parse that text as an unsigned integer and reinterpret it as Jav
 """
 from __future__ import annotations
 
-from engine.errors import KsqlStatementException
-from engine.expressions.builtins_common import fail_sql, required_literal
-from engine.expressions.casts import bind_once, fresh_lambda_param
-from grammar.ast import BIGINT, BYTES, DOUBLE, INTEGER, STRING
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.expressions.builtins_common import fail_sql, required_literal
+from pyksqlite.expressions.casts import bind_once, fresh_lambda_param
+from pyksqlite.grammar.ast import BIGINT, BYTES, DOUBLE, INTEGER, STRING
 
 CATEGORY = dict(category="BYTES")
 ENCODINGS = ("hex", "utf8", "ascii", "base64")

@@ -6,12 +6,12 @@ positions. ARRAY_JOIN prints elements as Java's `toString` does.
 """
 from __future__ import annotations
 
-from engine.duck import quote_string
-from engine.errors import KsqlStatementException
-from engine.expressions.builtins_common import fail_sql, literal_string
-from engine.expressions.casts import bind_once, fresh_lambda_param, to_string_sql
-from engine.expressions.typing_rules import duckdb_type
-from grammar.ast import BIGINT, BOOLEAN, INTEGER, STRING, array, map_of, struct
+from pyksqlite.common.duck import quote_string
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.expressions.builtins_common import fail_sql, literal_string
+from pyksqlite.expressions.casts import bind_once, fresh_lambda_param, to_string_sql
+from pyksqlite.expressions.typing_rules import duckdb_type
+from pyksqlite.grammar.ast import BIGINT, BOOLEAN, INTEGER, STRING, array, map_of, struct
 
 CATEGORY = dict(category="ARRAY")
 MAP_CATEGORY = dict(category="MAP")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from engine.duck import quote_string
-from engine.errors import KsqlStatementException
+from pyksqlite.common.duck import quote_string
+from pyksqlite.common.errors import KsqlStatementException
 
 _STRING_LITERAL = re.compile(r"'((?:[^']|'')*)'")
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 
-from engine.duck import quote_string
-from engine.expressions.builtins_common import literal_string
-from engine.expressions.casts import fresh_lambda_param
-from engine.timestamps import JAVA_PATTERN_TOKENS, java_to_strftime
-from grammar.ast import BIGINT, DATE, INTEGER, STRING, TIME, TIMESTAMP
+from pyksqlite.common.duck import quote_string
+from pyksqlite.expressions.builtins_common import literal_string
+from pyksqlite.expressions.casts import fresh_lambda_param
+from pyksqlite.common.timestamps import JAVA_PATTERN_TOKENS, java_to_strftime
+from pyksqlite.grammar.ast import BIGINT, DATE, INTEGER, STRING, TIME, TIMESTAMP
 
 CATEGORY = dict(category="DATE / TIME")
 # Java pattern runs -> strftime codes, longest first for each letter.
@@ -144,8 +144,8 @@ def _format_timestamp(args, types):
     pattern = literal_string(args[1])
     if pattern is not None and "%Z" in java_to_strftime(pattern):
         # `z` is the zone's abbreviation at that instant (PDT, BST): DuckDB has no such field.
-        from engine.expressions.java_time import zone_abbreviations
-        from engine.expressions.python_udf import register_kernel
+        from pyksqlite.expressions.java_time import zone_abbreviations
+        from pyksqlite.expressions.python_udf import register_kernel
         kernel = register_kernel("__ksql_zone_abbrev", zone_abbreviations, [TIMESTAMP, STRING], STRING)
         zone = args[2] if len(args) >= 3 else "'UTC'"
         marked = quote_string(java_to_strftime(pattern).replace("%Z", "\x01"))
@@ -158,11 +158,11 @@ def _parse_java(text: str, pattern: str) -> str:
     """A TIMESTAMP parsed with a Java pattern by the vectorized kernel of `java_time`, which
     parses as java.time does (case-insensitive, 'Z' offsets, defaulted fields) and takes
     patterns from columns; DuckDB's strptime for a literal pattern the kernel does not know."""
-    from engine.expressions.java_time import compile_pattern, parse_epoch_millis
+    from pyksqlite.expressions.java_time import compile_pattern, parse_epoch_millis
     literal = literal_string(pattern)
     if literal is not None and compile_pattern(literal) is None:
         return f"strptime({text}, {strftime_format_sql(pattern)})"
-    from engine.expressions.python_udf import register_kernel
+    from pyksqlite.expressions.python_udf import register_kernel
     kernel = register_kernel("__ksql_parse_java", parse_epoch_millis, [STRING, STRING], BIGINT)
     return f"CAST(epoch_ms({kernel}({text}, {pattern})) AS TIMESTAMP)"
 
@@ -231,7 +231,7 @@ def _millis_of(unit_sql: str, amount: str) -> str:
     if unit is not None:
         factor = _UNIT_MILLIS.get(unit.upper().rstrip("S"))
         if factor is None:
-            from engine.errors import KsqlStatementException
+            from pyksqlite.common.errors import KsqlStatementException
             raise KsqlStatementException(f"Unsupported time unit: {unit}")
         return f"(CAST({amount} AS BIGINT) * {factor})"
     cases = " ".join(f"WHEN {quote_string(name)} THEN {factor}" for name, factor in _UNIT_MILLIS.items())

@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from engine.expressions.builtins_collections import distinct_sql
-from engine.duck import quote_string
-from engine.expressions.builtins_common import literal_string
-from engine.expressions.casts import bind_once, fresh_lambda_param, java_double_string
-from grammar.ast import BIGINT, BOOLEAN, DOUBLE, INTEGER, STRING, SqlType, array, map_of
+from pyksqlite.expressions.builtins_collections import distinct_sql
+from pyksqlite.common.duck import quote_string
+from pyksqlite.expressions.builtins_common import literal_string
+from pyksqlite.expressions.casts import bind_once, fresh_lambda_param, java_double_string
+from pyksqlite.grammar.ast import BIGINT, BOOLEAN, DOUBLE, INTEGER, STRING, SqlType, array, map_of
 
 CATEGORY = dict(category="JSON")
 _PATH_TOKEN = re.compile(r"\.([^.\[\]]+)|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\]|\[\s*(-?\d+)\s*\]")

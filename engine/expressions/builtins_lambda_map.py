@@ -7,12 +7,12 @@ lambda over `map_entries(...)`. A TRANSFORM producing duplicate keys fails (the 
 """
 from __future__ import annotations
 
-from engine.errors import KsqlStatementException
-from engine.expressions.casts import fresh_lambda_param
-from engine.expressions.scope import ColumnBinding
-from engine.expressions.typing_rules import duckdb_type
-from grammar import ast as a
-from grammar.ast import BOOLEAN, STRING, SqlType, map_of
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.expressions.casts import fresh_lambda_param
+from pyksqlite.expressions.scope import ColumnBinding
+from pyksqlite.expressions.typing_rules import duckdb_type
+from pyksqlite.grammar import ast as a
+from pyksqlite.grammar.ast import BOOLEAN, STRING, SqlType, map_of
 
 
 def _lambdas(call: a.FunctionCall, count: int, params: int) -> list[a.Lambda]:
@@ -30,7 +30,7 @@ def _lambdas(call: a.FunctionCall, count: int, params: int) -> list[a.Lambda]:
 
 def _compile_body(compiler, fn: a.Lambda, bindings: list[tuple[str, SqlType]]):
     """The lambda's body with its parameters read from the given SQL expressions."""
-    from engine.expressions.compiler import ExpressionCompiler
+    from pyksqlite.expressions.compiler import ExpressionCompiler
     scope = compiler.scope.with_lambda_params(
         {name: ColumnBinding(sql, typ) for name, (sql, typ) in zip(fn.params, bindings)})
     inner = ExpressionCompiler(scope, compiler.functions)
@@ -40,7 +40,7 @@ def _compile_body(compiler, fn: a.Lambda, bindings: list[tuple[str, SqlType]]):
 
 
 def transform_map(compiler, call: a.FunctionCall, collection):
-    from engine.expressions.compiler import TypedSql
+    from pyksqlite.expressions.compiler import TypedSql
     key_fn, value_fn = _lambdas(call, 2, 2)
     entry = fresh_lambda_param()
     fields = [(f"{entry}.key", STRING), (f"{entry}.value", collection.type.value)]
@@ -55,7 +55,7 @@ def transform_map(compiler, call: a.FunctionCall, collection):
 
 
 def filter_map(compiler, call: a.FunctionCall, collection):
-    from engine.expressions.compiler import TypedSql
+    from pyksqlite.expressions.compiler import TypedSql
     (condition_fn,) = _lambdas(call, 1, 2)
     entry = fresh_lambda_param()
     fields = [(f"{entry}.key", STRING), (f"{entry}.value", collection.type.value)]
@@ -67,7 +67,7 @@ def filter_map(compiler, call: a.FunctionCall, collection):
 
 
 def reduce_map(compiler, call: a.FunctionCall, collection):
-    from engine.expressions.compiler import TypedSql
+    from pyksqlite.expressions.compiler import TypedSql
     (step_fn,) = _lambdas(call, 1, 3)
     initial = compiler.compile(call.args[1])
     if initial.type is None:

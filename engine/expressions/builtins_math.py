@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from engine.duck import quote_string
-from engine.errors import KsqlStatementException
-from engine.expressions.builtins_common import fail_sql
-from engine.expressions.typing_rules import duckdb_type
-from grammar import ast as a
-from grammar.ast import (BIGINT, BYTES, DATE, DOUBLE, INTEGER, STRING, TIME, TIMESTAMP, SqlType,
+from pyksqlite.common.duck import quote_string
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.expressions.builtins_common import fail_sql
+from pyksqlite.expressions.typing_rules import duckdb_type
+from pyksqlite.grammar import ast as a
+from pyksqlite.grammar.ast import (BIGINT, BYTES, DATE, DOUBLE, INTEGER, STRING, TIME, TIMESTAMP, SqlType,
                          decimal)
 
 ANY_DECIMAL = SqlType("DECIMAL")
@@ -175,8 +175,8 @@ _TEMPORAL = ("DATE", "TIME", "TIMESTAMP")
 def _compile_extreme(name: str):
     """GREATEST/LEAST: string literals adapt to temporal peers, then normal overload resolution."""
     def compile_call(compiler, call: a.FunctionCall):
-        from engine.expressions.casts import cast_sql
-        from engine.expressions.compiler import TypedSql
+        from pyksqlite.expressions.casts import cast_sql
+        from pyksqlite.expressions.compiler import TypedSql
         args = [compiler.compile(arg) for arg in call.args]
         temporal = {t.type.base for t in args if t.type is not None and t.type.base in _TEMPORAL}
         if len(temporal) == 1:
@@ -200,8 +200,8 @@ def _register_greatest_least(registry) -> None:
 
 
 def _widest_of(types):
-    from engine.expressions.typing_rules import widest_numeric
-    from engine.types import is_numeric
+    from pyksqlite.expressions.typing_rules import widest_numeric
+    from pyksqlite.common.types import is_numeric
     present = [t for t in types if t is not None]
     return widest_numeric(present) if all(is_numeric(t) for t in present) else present[0]
 

@@ -7,11 +7,11 @@ BYTES variants, which work on the hex text of the bytes so that the byte boundar
 """
 from __future__ import annotations
 
-from engine.expressions.builtins_bytes import decode_string_sql, encode_bytes_sql
-from engine.duck import quote_string
-from engine.expressions.builtins_common import literal_string
-from engine.expressions.casts import bind_once, fresh_lambda_param
-from grammar.ast import BYTES, INTEGER, STRING, array, map_of
+from pyksqlite.expressions.builtins_bytes import decode_string_sql, encode_bytes_sql
+from pyksqlite.common.duck import quote_string
+from pyksqlite.expressions.builtins_common import literal_string
+from pyksqlite.expressions.casts import bind_once, fresh_lambda_param
+from pyksqlite.grammar.ast import BYTES, INTEGER, STRING, array, map_of
 
 CATEGORY = dict(category="STRING")
 
@@ -307,7 +307,7 @@ def _register_splits(registry) -> None:
 def _encode(args, types):
     source, target = literal_string(args[1]), literal_string(args[2])
     if source is None or target is None:
-        from engine.errors import KsqlStatementException
+        from pyksqlite.common.errors import KsqlStatementException
         raise KsqlStatementException("ENCODE's encodings must be string literals in ksqlite.")
     return encode_bytes_sql(decode_string_sql(args[0], source, "encode"), target, "encode",
                             upper_hex=False)

@@ -6,7 +6,7 @@ A component that is absent is NULL. PATH, QUERY and FRAGMENT are percent-decoded
 """
 from __future__ import annotations
 
-from grammar.ast import INTEGER, STRING
+from pyksqlite.grammar.ast import INTEGER, STRING
 
 CATEGORY = dict(category="URL")
 # Groups: 2 scheme, 3 '//' + authority, 4 authority, 5 path, 6 '?' + query, 7 query,

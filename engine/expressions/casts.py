@@ -7,11 +7,11 @@ from __future__ import annotations
 from itertools import count
 from typing import Optional
 
-from engine.duck import quote_identifier, quote_string
-from engine.errors import KsqlStatementException
-from engine.expressions.typing_rules import duckdb_type
-from engine.types import is_numeric
-from grammar.ast import SqlType
+from pyksqlite.common.duck import quote_identifier, quote_string
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.expressions.typing_rules import duckdb_type
+from pyksqlite.common.types import is_numeric
+from pyksqlite.grammar.ast import SqlType
 
 _fresh_names = count()
 

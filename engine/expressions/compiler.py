@@ -9,18 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from engine.duck import quote_string
-from engine.errors import KsqlStatementException
-from engine.expressions import structures
-from engine.expressions.casts import cast_sql, fresh_lambda_param, wrap_int32, wrap_int64
-from grammar.formatter import format_expression
-from engine.expressions.functions import FunctionRegistry, default_registry
-from engine.expressions.scope import ColumnBinding, Scope, UnresolvedColumnException
-from engine.expressions.typing_rules import (arithmetic_type, comparable, decimal_literal_type,
+from pyksqlite.common.duck import quote_string
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.expressions import structures
+from pyksqlite.expressions.casts import cast_sql, fresh_lambda_param, wrap_int32, wrap_int64
+from pyksqlite.grammar.formatter import format_expression
+from pyksqlite.expressions.functions import FunctionRegistry, default_registry
+from pyksqlite.expressions.scope import ColumnBinding, Scope, UnresolvedColumnException
+from pyksqlite.expressions.typing_rules import (arithmetic_type, comparable, decimal_literal_type,
                                              duckdb_type, integer_literal_type)
-from engine.types import is_numeric
-from grammar import ast as a
-from grammar.ast import BOOLEAN, DOUBLE, STRING, SqlType
+from pyksqlite.common.types import is_numeric
+from pyksqlite.grammar import ast as a
+from pyksqlite.grammar.ast import BOOLEAN, DOUBLE, STRING, SqlType
 
 
 @dataclass(frozen=True)
@@ -323,5 +323,5 @@ def coerce_sql(typed: TypedSql, target: SqlType) -> TypedSql:
 
 def evaluate_constant(expr: a.Expr) -> tuple[Any, Optional[SqlType]]:
     """A constant expression evaluated once: a Python value matching `to_arrow(type)`."""
-    from engine.expressions.constants import evaluate
+    from pyksqlite.expressions.constants import evaluate
     return evaluate(expr)

@@ -7,11 +7,11 @@ from typing import Any, Optional
 
 import pyarrow as pa
 
-from engine.duck import connection
-from engine.expressions.scope import Scope
-from engine.types import to_arrow
-from grammar import ast as a
-from grammar.ast import SqlType
+from pyksqlite.common.duck import connection
+from pyksqlite.expressions.scope import Scope
+from pyksqlite.common.types import to_arrow
+from pyksqlite.grammar import ast as a
+from pyksqlite.grammar.ast import SqlType
 
 
 def conform_array(values: pa.Array, sql_type: SqlType) -> pa.Array:
@@ -22,7 +22,7 @@ def conform_array(values: pa.Array, sql_type: SqlType) -> pa.Array:
 
 def evaluate(expr: a.Expr) -> tuple[Any, Optional[SqlType]]:
     """(value, type) of a constant expression; (None, None) for an untyped NULL."""
-    from engine.expressions.compiler import ExpressionCompiler
+    from pyksqlite.expressions.compiler import ExpressionCompiler
     if isinstance(expr, a.NullLiteral):
         return None, None
     compiler = ExpressionCompiler(Scope({}))

@@ -22,9 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Union
 
-from engine.errors import FunctionException, KsqlStatementException
-from engine.expressions.typing_rules import can_widen
-from grammar.ast import SqlType
+from pyksqlite.common.errors import FunctionException, KsqlStatementException
+from pyksqlite.expressions.typing_rules import can_widen
+from pyksqlite.grammar.ast import SqlType
 
 ParamType = Union[SqlType, str]
 ReturnType = Union[SqlType, Callable[[list[Optional[SqlType]]], SqlType]]
@@ -348,7 +348,7 @@ def default_registry() -> FunctionRegistry:
     """The shared registry with every built-in function."""
     global _DEFAULT
     if _DEFAULT is None:
-        from engine.expressions.builtins import register_builtins
+        from pyksqlite.expressions.builtins import register_builtins
         _DEFAULT = FunctionRegistry()
         register_builtins(_DEFAULT)
     return _DEFAULT

@@ -5,10 +5,10 @@ list_transform / list_filter / list_reduce; over a MAP they run on its entries
 """
 from __future__ import annotations
 
-from engine.errors import KsqlStatementException
-from grammar import ast as a
-from engine.expressions.typing_rules import duckdb_type
-from grammar.ast import BOOLEAN, array
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.grammar import ast as a
+from pyksqlite.expressions.typing_rules import duckdb_type
+from pyksqlite.grammar.ast import BOOLEAN, array
 
 
 def _array_and_lambda(compiler, call: a.FunctionCall, arity: int):
@@ -42,14 +42,14 @@ def _over_maps(array_form, map_form):
 
 
 def compile_transform(compiler, call: a.FunctionCall):
-    from engine.expressions.compiler import TypedSql
+    from pyksqlite.expressions.compiler import TypedSql
     items, body = _array_and_lambda(compiler, call, 2)
     fn = compiler.compile_lambda(body, [items.type.element])
     return TypedSql(f"list_transform({items.sql}, {fn.sql})", array(fn.type))
 
 
 def compile_filter(compiler, call: a.FunctionCall):
-    from engine.expressions.compiler import TypedSql
+    from pyksqlite.expressions.compiler import TypedSql
     items, body = _array_and_lambda(compiler, call, 2)
     fn = compiler.compile_lambda(body, [items.type.element])
     if fn.type != BOOLEAN:
@@ -58,7 +58,7 @@ def compile_filter(compiler, call: a.FunctionCall):
 
 
 def compile_reduce(compiler, call: a.FunctionCall):
-    from engine.expressions.compiler import TypedSql
+    from pyksqlite.expressions.compiler import TypedSql
     items, body = _array_and_lambda(compiler, call, 3)
     initial = compiler.compile(call.args[1])
     fn = compiler.compile_lambda(body, [initial.type, items.type.element])
@@ -71,7 +71,7 @@ def compile_reduce(compiler, call: a.FunctionCall):
 
 
 def register_lambda_functions(registry) -> None:
-    from engine.expressions import builtins_lambda_map as over_map
+    from pyksqlite.expressions import builtins_lambda_map as over_map
     for name, handler in (("TRANSFORM", _over_maps(compile_transform, over_map.transform_map)),
                           ("FILTER", _over_maps(compile_filter, over_map.filter_map)),
                           ("REDUCE", _over_maps(compile_reduce, over_map.reduce_map))):

@@ -1,10 +1,10 @@
 """Python user-defined functions: scalar (UDF), table (UDTF) and aggregate (UDAF).
 
 ksqlDB loads Java UDFs from jars; ksqlite loads Python ones. A function is declared with a
-decorator (`engine.udf`) and lands in the shared function registry with its signature, so it
+decorator (`pyksqlite.udf`) and lands in the shared function registry with its signature, so it
 resolves, type-checks, lists (SHOW FUNCTIONS) and describes (DESCRIBE FUNCTION) like a built-in:
 
-    from engine.udf import udf
+    from pyksqlite.udf import udf
 
     @udf(params=["STRING"], returns="STRING", description="The domain of an e-mail address.")
     def email_domain(emails: pa.Array) -> pa.Array:        # vectorized: whole Arrow arrays
@@ -42,16 +42,16 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable, Optional, Sequence
 
-from engine.errors import KsqlException
-from engine.state import tagged_json
-from engine.expressions.aggregates import Accumulator, BoundAggregate
-from engine.expressions import python_udf_duck as duck
-from engine.expressions.functions import FunctionRegistry, default_registry, has_generics, substitute
-from engine.expressions.python_udf_loading import (ENTRY_POINT_GROUP, EXTENSION_DIR_PROPERTY,
+from pyksqlite.common.errors import KsqlException
+from pyksqlite.state import tagged_json
+from pyksqlite.expressions.aggregates import Accumulator, BoundAggregate
+from pyksqlite.expressions import python_udf_duck as duck
+from pyksqlite.expressions.functions import FunctionRegistry, default_registry, has_generics, substitute
+from pyksqlite.expressions.python_udf_loading import (ENTRY_POINT_GROUP, EXTENSION_DIR_PROPERTY,
                                                    load_configured, load_entry_points, load_extension_dir)
-from engine.expressions.python_udf_types import ReturnSpec, TypeSpec, parse_params, parse_return, to_python
-from engine.expressions.typing_rules import decimal_literal_type, integer_literal_type
-from grammar.ast import BOOLEAN, DOUBLE, STRING, SqlType
+from pyksqlite.expressions.python_udf_types import ReturnSpec, TypeSpec, parse_params, parse_return, to_python
+from pyksqlite.expressions.typing_rules import decimal_literal_type, integer_literal_type
+from pyksqlite.grammar.ast import BOOLEAN, DOUBLE, STRING, SqlType
 
 __all__ = ["udf", "udtf", "udaf", "udf_class", "udf_method", "udtf_method", "PythonFunction",
            "register_function", "unregister_function", "register_kernel", "bind_python_aggregate",

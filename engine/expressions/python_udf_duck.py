@@ -31,10 +31,10 @@ from typing import Any, Callable, Iterator, Optional
 
 import pyarrow as pa
 
-from engine.expressions.python_udf_types import column_to_python
-from engine.expressions.typing_rules import duckdb_type
-from engine.types import to_arrow
-from grammar.ast import STRING, SqlType
+from pyksqlite.expressions.python_udf_types import column_to_python
+from pyksqlite.expressions.typing_rules import duckdb_type
+from pyksqlite.common.types import to_arrow
+from pyksqlite.grammar.ast import STRING, SqlType
 
 logger = logging.getLogger("ksqlite.udf")
 
@@ -124,7 +124,7 @@ def new_owner(cls: type) -> int:
 
 
 def _ensure_hook() -> None:
-    from engine.duck import on_connection
+    from pyksqlite.common.duck import on_connection
     on_connection(install)
 
 

@@ -26,7 +26,7 @@ import sys
 import threading
 from pathlib import Path
 
-from engine.errors import KsqlException
+from pyksqlite.common.errors import KsqlException
 
 ENTRY_POINT_GROUP = "ksqlite.udfs"
 EXTENSION_DIR_PROPERTY = "ksql.extension.dir"
@@ -84,12 +84,12 @@ def _still_loaded(resolved: str, version: tuple) -> bool:
     previous = _imported.get(resolved)
     if previous is None or previous[0] != version:
         return False
-    from engine.expressions.functions import default_registry
+    from pyksqlite.expressions.functions import default_registry
     return all(default_registry().exists(name) for name in previous[1])
 
 
 def _names_from(resolved: str) -> frozenset[str]:
-    from engine.expressions.python_udf import python_functions
+    from pyksqlite.expressions.python_udf import python_functions
     return frozenset(f.name for f in python_functions() if f.path == resolved)
 
 
@@ -123,7 +123,7 @@ def load_entry_points(group: str = ENTRY_POINT_GROUP) -> list[str]:
     _entry_points_loaded = True
     from importlib.metadata import entry_points
 
-    from engine.expressions.functions import default_registry
+    from pyksqlite.expressions.functions import default_registry
     loaded = []
     for entry in entry_points(group=group):
         target = entry.load()

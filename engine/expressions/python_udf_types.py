@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Union
 
-from engine.errors import KsqlException
-from engine.expressions.functions import TypeVariable, has_generics
-from grammar.ast import SqlType
+from pyksqlite.common.errors import KsqlException
+from pyksqlite.expressions.functions import TypeVariable, has_generics
+from pyksqlite.grammar.ast import SqlType
 
 TypeSpec = Union[str, SqlType]
 ReturnSpec = Union[TypeSpec, Callable[[list], SqlType]]
@@ -69,7 +69,7 @@ def parse_return(spec: ReturnSpec):
 
 
 def _parse(text: str) -> SqlType:
-    from grammar.parser import parse_type
+    from pyksqlite.grammar.parser import parse_type
     return parse_type(text)
 
 

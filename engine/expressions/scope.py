@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from engine.duck import quote_identifier
-from engine.errors import KsqlStatementException
-from grammar.ast import ColumnRef, SqlType
+from pyksqlite.common.duck import quote_identifier
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.grammar.ast import ColumnRef, SqlType
 
 
 class UnresolvedColumnException(KsqlStatementException):

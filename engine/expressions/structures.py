@@ -10,18 +10,18 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Optional
 
-from engine.errors import KsqlStatementException
-from engine.duck import quote_identifier, quote_string
-from engine.expressions.casts import cast_sql, struct_field_sql
-from grammar.formatter import format_expression
-from engine.expressions.typing_rules import can_widen, duckdb_type, widest_numeric
-from engine.types import is_numeric
-from grammar import ast as a
-from grammar.ast import BOOLEAN, STRING, SqlType, array, map_of, struct
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.common.duck import quote_identifier, quote_string
+from pyksqlite.expressions.casts import cast_sql, struct_field_sql
+from pyksqlite.grammar.formatter import format_expression
+from pyksqlite.expressions.typing_rules import can_widen, duckdb_type, widest_numeric
+from pyksqlite.common.types import is_numeric
+from pyksqlite.grammar import ast as a
+from pyksqlite.grammar.ast import BOOLEAN, STRING, SqlType, array, map_of, struct
 
 
 def _typed(sql, typ):
-    from engine.expressions.compiler import TypedSql
+    from pyksqlite.expressions.compiler import TypedSql
     return TypedSql(sql, typ)
 
 

@@ -8,8 +8,8 @@ lists padded with NULLs, as ksqlDB does.
 """
 from __future__ import annotations
 
-from engine.expressions.functions import FunctionRegistry
-from grammar.ast import SqlType
+from pyksqlite.expressions.functions import FunctionRegistry
+from pyksqlite.grammar.ast import SqlType
 
 ANY_DECIMAL = SqlType("DECIMAL")
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-from engine.duck import quote_identifier
-from engine.errors import KsqlStatementException
-from engine.types import NUMERIC_RANK, is_numeric
-from grammar.ast import BIGINT, DOUBLE, INTEGER, SqlType, decimal
+from pyksqlite.common.duck import quote_identifier
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.common.types import NUMERIC_RANK, is_numeric
+from pyksqlite.grammar.ast import BIGINT, DOUBLE, INTEGER, SqlType, decimal
 
 INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
@@ -24,7 +24,7 @@ _DUCKDB_PRIMITIVES = {
 
 
 def duckdb_type(t: SqlType) -> str:
-    """The DuckDB type whose Arrow output is `engine.types.to_arrow(t)` (TIME excepted: DuckDB has
+    """The DuckDB type whose Arrow output is `pyksqlite.common.types.to_arrow(t)` (TIME excepted: DuckDB has
     only microsecond TIME, converted back by `arrow_conform`)."""
     if t.base in _DUCKDB_PRIMITIVES:
         return _DUCKDB_PRIMITIVES[t.base]

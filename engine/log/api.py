@@ -3,7 +3,7 @@
 Kafka's model: topics of N partitions, records (key bytes, value bytes, timestamp, headers) at
 consecutive offsets per partition, consumer groups with committed offsets. Records move in Arrow
 record batches, never one Python object per record. The embedded implementation
-(`engine.log.embedded.EmbeddedLog`) keeps them in local files; an Apache Kafka implementation
+(`pyksqlite.log.embedded.log.EmbeddedLog`) keeps them in local files; an Apache Kafka implementation
 can be put behind the same two Protocols without touching the engine.
 """
 from __future__ import annotations
@@ -154,7 +154,7 @@ class Consumer(Protocol):
 @runtime_checkable
 class Transaction(Protocol):
     """A transactional writer (exactly-once), from `log.transaction(name)` on the logs that have
-    transactions (the embedded log: `engine.log.transactions`; Kafka: `kafka_transactions`).
+    transactions (the embedded log: `pyksqlite.log.embedded.transactions`; Kafka: `kafka_transactions`).
     Appends of a thread inside `log.transactional(transaction)` belong to its open transaction:
     no reader sees them before `commit`."""
     log: "Log"

@@ -9,7 +9,7 @@ Per batch, vectorized:
    in the batch, across all keys).
 2. running values: each vectorized aggregate is partials combined by SUM/MIN/MAX; DuckDB window
    functions give, for every delta, the running partials of its group within the batch, which
-   are merged with the group's state (`engine.state.keyed.KeyedTable`, an Arrow table joined in
+   are merged with the group's state (`pyksqlite.state.keyed.KeyedTable`, an Arrow table joined in
    the same statement). Accumulator aggregates (collections) are updated in Python once per
    delta, which is the named per-row exception.
 3. output: `AggregateOutput` computes results, the projection and HAVING.
@@ -24,7 +24,7 @@ nothing is emitted until stream time passes a window's end + grace; then its fin
 emitted once (timestamp: the largest record timestamp in the window) and its state dropped.
 
 Coalesced aggregations of a stream on one integer grouping column with numeric partials only (no
-HAVING, no EMIT FINAL) run in numpy instead (`engine.operators.aggregate_fast`): same windows,
+HAVING, no EMIT FINAL) run in numpy instead (`pyksqlite.operators.aggregate_fast`): same windows,
 late-record dropping and window expiry, state in numpy fragments.
 """
 from __future__ import annotations
@@ -36,16 +36,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.duck import connection
-from engine.expressions.aggregates import BoundAggregate, _freeze, partial_sql_for
-from engine.operators.aggregate_fast import NumpyAggregation, integer_keyed, partial_specs
-from engine.operators.aggregate_output import (EMIT, LAST, PASSED, SEQ, STATE_PASSED, AggregateOutput,
+from pyksqlite.common.duck import connection
+from pyksqlite.expressions.aggregates import BoundAggregate, _freeze, partial_sql_for
+from pyksqlite.operators.aggregate_fast import NumpyAggregation, integer_keyed, partial_specs
+from pyksqlite.operators.aggregate_output import (EMIT, LAST, PASSED, SEQ, STATE_PASSED, AggregateOutput,
                                                conform, python_results_table)
-from engine.operators.aggregate_table_input import TableDeltas
-from engine.operators.base import ROWTIME_COL, TOMBSTONE_COL, WINDOWEND_COL, WINDOWSTART_COL, BatchLayout
-from engine.state.accumulator_state import accumulator_tables, argument_types, load_accumulators
-from engine.state.keyed import ALIVE, ROWID, KeyedTable
-from engine.state.snapshot import Snapshot, SnapshotError
+from pyksqlite.operators.aggregate_table_input import TableDeltas
+from pyksqlite.operators.base import ROWTIME_COL, TOMBSTONE_COL, WINDOWEND_COL, WINDOWSTART_COL, BatchLayout
+from pyksqlite.state.accumulator_state import accumulator_tables, argument_types, load_accumulators
+from pyksqlite.state.keyed import ALIVE, ROWID, KeyedTable
+from pyksqlite.state.snapshot import Snapshot, SnapshotError
 
 NO_TIME = -(2 ** 62)
 OLD_ROW = "__old_row"       # the state row a merged row replaces
@@ -462,7 +462,7 @@ FROM (SELECT * FROM r {only_last}) r LEFT JOIN {state_sql} s ON {on}"""
         return conform(evaluated, self.layout)
 
     def _empty(self) -> pa.Table:
-        from engine.types import to_arrow
+        from pyksqlite.common.types import to_arrow
         fields = [pa.field(f.sql_name, to_arrow(f.type)) for f in self.layout.fields]
         fields += [pa.field(ROWTIME_COL, pa.int64()), pa.field(TOMBSTONE_COL, pa.bool_()),
                    pa.field(WINDOWSTART_COL, pa.int64()), pa.field(WINDOWEND_COL, pa.int64())]

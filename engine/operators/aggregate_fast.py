@@ -15,7 +15,7 @@ aggregates whose partials are numbers (COUNT, SUM, AVG, MIN/MAX of numbers, STDD
    (selecting only the columns the sink reads).
 
 A fragment's columns never change once built, only its `alive` mask: checkpoints write the
-columns once (`engine.state.checkpoint_store.Stored`) and the mask as bits each time.
+columns once (`pyksqlite.state.checkpoint_store.Stored`) and the mask as bits each time.
 
 SUM of INTEGER/BIGINT keeps its running sum as a wrapping int64: ksqlDB's result is the sum
 narrowed to the result type, which depends only on the sum modulo 2^64.
@@ -28,12 +28,12 @@ from typing import Optional
 import numpy as np
 import pyarrow as pa
 
-from engine.expressions.aggregates import partial_sql_for
-from engine.expressions.casts import wrap_int64
-from engine.operators.aggregate_output import conform
-from engine.operators.base import ENCODED_VALUE_COL, ROWTIME_COL, TOMBSTONE_COL, WINDOWEND_COL, WINDOWSTART_COL
-from engine.state.snapshot import Snapshot, SnapshotError, Stored
-from engine.state.pair_index import PairIndex
+from pyksqlite.expressions.aggregates import partial_sql_for
+from pyksqlite.expressions.casts import wrap_int64
+from pyksqlite.operators.aggregate_output import conform
+from pyksqlite.operators.base import ENCODED_VALUE_COL, ROWTIME_COL, TOMBSTONE_COL, WINDOWEND_COL, WINDOWSTART_COL
+from pyksqlite.state.snapshot import Snapshot, SnapshotError, Stored
+from pyksqlite.state.pair_index import PairIndex
 
 _DTYPES = {"BIGINT": np.int64, "HUGEINT": np.int64, "INTEGER": np.int32, "DOUBLE": np.float64}
 _INTEGER_TYPES = (pa.int8(), pa.int16(), pa.int32(), pa.int64())

@@ -16,10 +16,10 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from engine.expressions.aggregates import BoundAggregate
-from engine.operators.base import ROWTIME_COL, TOMBSTONE_COL, WINDOWEND_COL, WINDOWSTART_COL, BatchLayout
-from engine.operators.select import OutputColumn
-from engine.types import to_arrow
+from pyksqlite.expressions.aggregates import BoundAggregate
+from pyksqlite.operators.base import ROWTIME_COL, TOMBSTONE_COL, WINDOWEND_COL, WINDOWSTART_COL, BatchLayout
+from pyksqlite.operators.select import OutputColumn
+from pyksqlite.common.types import to_arrow
 
 SEQ, EMIT, LAST, STATE_PASSED, PASSED = "__seq", "__emit", "__last", "__spassed", "__pass"
 

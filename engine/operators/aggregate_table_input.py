@@ -16,9 +16,9 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-from engine.operators.base import ROWTIME_COL, TOMBSTONE_COL
-from engine.state.keyed import KeyedTable
-from engine.state.snapshot import Snapshot, SnapshotError
+from pyksqlite.operators.base import ROWTIME_COL, TOMBSTONE_COL
+from pyksqlite.state.keyed import KeyedTable
+from pyksqlite.state.snapshot import Snapshot, SnapshotError
 
 SEQ, EMIT = "__seq", "__emit"
 

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Optional, Protocol
 
 import pyarrow as pa
 
-from engine.expressions.scope import ColumnBinding, Scope
-from engine.schema import KEY, Column
-from engine.types import BIGINT, INTEGER, SqlType
+from pyksqlite.expressions.scope import ColumnBinding, Scope
+from pyksqlite.common.schema import KEY, Column
+from pyksqlite.common.types import BIGINT, INTEGER, SqlType
 
 if TYPE_CHECKING:
-    from engine.state.snapshot import Snapshot
+    from pyksqlite.state.snapshot import Snapshot
 
 ROWTIME_COL = "__rowtime"
 PARTITION_COL = "__partition"

@@ -1,7 +1,7 @@
 """FusedJsonProjection: decode + WHERE + projection + encode of a JSON stream in one DuckDB statement.
 
 Operator fusion, as query engines do it: for a projection over a JSON source whose columns suit
-the fast decode path (`engine.serde.json_fast`), parsing the value, filtering, projecting and
+the fast decode path (`pyksqlite.serde.json_fast`), parsing the value, filtering, projecting and
 encoding the sink's value happen in a single statement per batch, with no Arrow copy of the
 decoded columns in between. The fast path flags rows it cannot vouch for; if a batch has any, or
 if the statement fails in any way (invalid UTF-8, a number out of range, a DuckDB error...), the
@@ -16,15 +16,15 @@ from typing import Optional
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.expressions.typing_rules import duckdb_type
-from engine.log.arrays import contiguous
-from engine.operators.base import (HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, SUSPECT_COL,
+from pyksqlite.expressions.typing_rules import duckdb_type
+from pyksqlite.log.arrays import contiguous
+from pyksqlite.operators.base import (HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, SUSPECT_COL,
                                    TOMBSTONE_COL, BatchLayout, Operator)
-from engine.operators.planned import PlannedStatement
-from engine.operators.select import Select
-from engine.operators.source import SourceDecode
-from engine.schema import KEY, VALUE
-from engine.serde import json_fast
+from pyksqlite.operators.planned import PlannedStatement
+from pyksqlite.operators.select import Select
+from pyksqlite.operators.source import SourceDecode
+from pyksqlite.common.schema import KEY, VALUE
+from pyksqlite.serde import json_fast
 
 
 class FusedJsonProjection:

@@ -13,11 +13,11 @@ from typing import Callable, Optional
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.duck import run_sql
-from engine.log.api import HEADER_TYPE
-from engine.operators.base import HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL
-from engine.state.snapshot import Snapshot
-from engine.types import to_arrow
+from pyksqlite.common.duck import run_sql
+from pyksqlite.log.api import HEADER_TYPE
+from pyksqlite.operators.base import HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL
+from pyksqlite.state.snapshot import Snapshot
+from pyksqlite.common.types import to_arrow
 
 JOIN_KEY_COL = "__jkey"
 HASH_COL = "__jh"

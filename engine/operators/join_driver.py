@@ -1,7 +1,7 @@
 """JoinOperators: the physical side of a join relation.
 
 A batch mixes records of every joined topic, already in the order Kafka Streams processes a
-task's partitions in (`engine.partition_group` merges them: lowest timestamp first). Each
+task's partitions in (`pyksqlite.runtime.partition_group` merges them: lowest timestamp first). Each
 source's records are decoded by its own `SourceDecode`, then cut, in that order, into runs of
 consecutive records from the same source. A run goes, whole, to the join it feeds (its left or
 right side); that join's output run goes on as the left side of the next join. Inside a run every
@@ -21,14 +21,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.catalog import TABLE
-from engine.operators.base import (HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL,
+from pyksqlite.catalog.metastore import TABLE
+from pyksqlite.operators.base import (HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL,
                                    WINDOW_BOUNDS, Operator)
-from engine.operators.join_common import JOIN_KEY_COL, SideSpec, key_evaluator
-from engine.operators.source import SourceDecode
-from engine.planner.joins import STREAM_STREAM, STREAM_TABLE, TABLE_TABLE, JoinRelation
-from engine.processing_log import ProcessingLog
-from engine.types import to_arrow
+from pyksqlite.operators.join_common import JOIN_KEY_COL, SideSpec, key_evaluator
+from pyksqlite.operators.source import SourceDecode
+from pyksqlite.planner.joins import STREAM_STREAM, STREAM_TABLE, TABLE_TABLE, JoinRelation
+from pyksqlite.common.processing_log import ProcessingLog
+from pyksqlite.common.types import to_arrow
 
 SEQ_COL = "__seq"
 
@@ -59,8 +59,8 @@ class JoinOperators:
     # --- RelationOperators ---
     def fused_with(self, select):
         """This relation and the projection's `select` as one operator, when they can run fused
-        (`engine.operators.join_fused`); else None."""
-        from engine.operators.join_fused import FusedStreamTableJoin
+        (`pyksqlite.operators.join_fused`); else None."""
+        from pyksqlite.operators.join_fused import FusedStreamTableJoin
         return FusedStreamTableJoin(self, select) if FusedStreamTableJoin.applies_to(self) else None
 
     def operators(self) -> list[Operator]:
@@ -206,12 +206,12 @@ def _result_window_bounds(relation: JoinRelation) -> dict[str, list[str]]:
 
 
 def _result_filter(relation: JoinRelation):
-    """The change filter of a table result with a WHERE (see `engine.operators.join_filter`)."""
+    """The change filter of a table result with a WHERE (see `pyksqlite.operators.join_filter`)."""
     if relation.where is None or relation.result_kind != TABLE:
         return None
-    from engine.expressions.compiler import ExpressionCompiler
-    from engine.operators.join_filter import JoinResultFilter
-    from grammar.formatter import format_expression
+    from pyksqlite.expressions.compiler import ExpressionCompiler
+    from pyksqlite.operators.join_filter import JoinResultFilter
+    from pyksqlite.grammar.formatter import format_expression
     predicate = ExpressionCompiler(relation.layout.scope()).compile_predicate(relation.where, clause="WHERE")
     if relation.foreign_key_columns:
         fields = [relation._field(ref) for ref in relation.foreign_key_columns]
@@ -229,13 +229,13 @@ def _leaf_schema(leaf, is_table: bool) -> list[tuple[str, pa.DataType]]:
 
 def _make_join(step, left: SideSpec, right: SideSpec):
     if step.join_type == STREAM_TABLE:
-        from engine.operators.join_stream_table import StreamTableJoin
+        from pyksqlite.operators.join_stream_table import StreamTableJoin
         return StreamTableJoin(step, left, right)
     if step.join_type == STREAM_STREAM:
-        from engine.operators.join_stream_stream import StreamStreamJoin
+        from pyksqlite.operators.join_stream_stream import StreamStreamJoin
         return StreamStreamJoin(step, left, right)
     if step.join_type == TABLE_TABLE:
-        from engine.operators.join_table_table import TableTableJoin
+        from pyksqlite.operators.join_table_table import TableTableJoin
         return TableTableJoin(step, left, right)
-    from engine.operators.join_foreign_key import ForeignKeyJoin
+    from pyksqlite.operators.join_foreign_key import ForeignKeyJoin
     return ForeignKeyJoin(step, left, right)

@@ -13,12 +13,12 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.duck import run_sql
-from engine.operators.base import TOMBSTONE_COL
-from engine.operators.join_common import HASH_COL
-from engine.operators.join_table_table import previous_alive
-from engine.state.join_state import KeyedRows
-from engine.state.snapshot import Snapshot
+from pyksqlite.common.duck import run_sql
+from pyksqlite.operators.base import TOMBSTONE_COL
+from pyksqlite.operators.join_common import HASH_COL
+from pyksqlite.operators.join_table_table import previous_alive
+from pyksqlite.state.join_state import KeyedRows
+from pyksqlite.state.snapshot import Snapshot
 
 
 class JoinResultFilter:

@@ -14,11 +14,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.operators.base import ROWTIME_COL, TOMBSTONE_COL
-from engine.operators.join_common import (hash_type, TwoSidedJoinStep, HASH_COL, JOIN_KEY_COL, SideSpec, empty_output, max_time, meta_from,
+from pyksqlite.operators.base import ROWTIME_COL, TOMBSTONE_COL
+from pyksqlite.operators.join_common import (hash_type, TwoSidedJoinStep, HASH_COL, JOIN_KEY_COL, SideSpec, empty_output, max_time, meta_from,
                                           output_schema, output_table, run_sql, take_columns)
-from engine.operators.join_table_table import previous_alive
-from engine.state.join_state import KeyedRows
+from pyksqlite.operators.join_table_table import previous_alive
+from pyksqlite.state.join_state import KeyedRows
 
 FK_COL = "__fk"
 

@@ -1,10 +1,10 @@
 """FusedStreamTableJoin: a stream-table join with its projection in two DuckDB statements.
 
 Operator fusion for the most common join: a JSON stream enriched from a table. A task runs it in
-the two halves of its step (`engine.planner.physical`): as records are buffered, the stream's
-values are parsed in one statement (the fast path of `engine.serde.json_fast`, only the columns
+the two halves of its step (`pyksqlite.planner.physical`): as records are buffered, the stream's
+values are parsed in one statement (the fast path of `pyksqlite.serde.json_fast`, only the columns
 the query reads), which gives each record its event time for the merge of the task's partitions
-(`engine.partition_group`); the table's records are decoded exactly. Then, in processing order,
+(`pyksqlite.runtime.partition_group`); the table's records are decoded exactly. Then, in processing order,
 each table run updates the state through the unfused join, and each run of stream rows is probed
 against the table's state (a hash join against the state's Arrow table), filtered, projected and
 encoded for the sink in one statement, prepared once per connection (`PlannedStatement`).
@@ -24,17 +24,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.duck import connection
-from engine.log.api import HEADER_TYPE
-from engine.log.arrays import contiguous
-from engine.operators.base import (HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, SUSPECT_COL,
+from pyksqlite.common.duck import connection
+from pyksqlite.log.api import HEADER_TYPE
+from pyksqlite.log.arrays import contiguous
+from pyksqlite.operators.base import (HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, SUSPECT_COL,
                                    BatchLayout, Operator)
-from engine.operators.fused import FusedJsonProjection, decoded_select_list
-from engine.operators.join_common import HASH_COL, JOIN_KEY_COL
-from engine.operators.join_driver import SEQ_COL, processing_runs
-from engine.operators.planned import PlannedStatement
-from engine.operators.select import Select
-from engine.serde import json_fast
+from pyksqlite.operators.fused import FusedJsonProjection, decoded_select_list
+from pyksqlite.operators.join_common import HASH_COL, JOIN_KEY_COL
+from pyksqlite.operators.join_driver import SEQ_COL, processing_runs
+from pyksqlite.operators.planned import PlannedStatement
+from pyksqlite.operators.select import Select
+from pyksqlite.serde import json_fast
 
 # Key types whose equality is the same in DuckDB's hash join and in Arrow's `index_in`.
 FUSABLE_KEY_TYPES = ("BIGINT", "INTEGER", "STRING", "BOOLEAN")

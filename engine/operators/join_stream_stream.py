@@ -20,12 +20,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.operators.base import ROWTIME_COL
-from engine.operators.join_common import (hash_type, JoinStep, HASH_COL, JOIN_KEY_COL, SideSpec, empty_output,
+from pyksqlite.operators.base import ROWTIME_COL
+from pyksqlite.operators.join_common import (hash_type, JoinStep, HASH_COL, JOIN_KEY_COL, SideSpec, empty_output,
                                           meta_from, output_schema, output_table)
-from engine.state.join_state import WindowedRows
-from engine.state.snapshot import Snapshot, SnapshotError
-from engine.types import to_arrow
+from pyksqlite.state.join_state import WindowedRows
+from pyksqlite.state.snapshot import Snapshot, SnapshotError
+from pyksqlite.common.types import to_arrow
 
 KEY_COL = "__jk"
 # A held outer row's place in `held`, in its snapshot table: (time, side order, key hash, position).

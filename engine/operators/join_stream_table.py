@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from engine.operators.base import ROWTIME_COL, TOMBSTONE_COL
-from engine.operators.join_common import (JoinStep, HASH_COL, hash_type, JOIN_KEY_COL, SideSpec, empty_output,
+from pyksqlite.operators.base import ROWTIME_COL, TOMBSTONE_COL
+from pyksqlite.operators.join_common import (JoinStep, HASH_COL, hash_type, JOIN_KEY_COL, SideSpec, empty_output,
                                           meta_from, output_schema, output_table, take_columns)
-from engine.state.join_state import KeyedRows
-from engine.state.snapshot import Snapshot
+from pyksqlite.state.join_state import KeyedRows
+from pyksqlite.state.snapshot import Snapshot
 
 
 class StreamTableJoin(JoinStep):

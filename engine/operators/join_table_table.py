@@ -14,10 +14,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.operators.base import ROWTIME_COL, TOMBSTONE_COL
-from engine.operators.join_common import (TwoSidedJoinStep, HASH_COL, hash_type, JOIN_KEY_COL, SideSpec, empty_output, max_time, meta_from,
+from pyksqlite.operators.base import ROWTIME_COL, TOMBSTONE_COL
+from pyksqlite.operators.join_common import (TwoSidedJoinStep, HASH_COL, hash_type, JOIN_KEY_COL, SideSpec, empty_output, max_time, meta_from,
                                           output_schema, output_table, take_columns)
-from engine.state.join_state import KeyedRows
+from pyksqlite.state.join_state import KeyedRows
 
 
 def previous_alive(hashes: pa.Array, tombstones: np.ndarray, state: KeyedRows) -> np.ndarray:

@@ -1,6 +1,6 @@
 """PlannedStatement: one SQL statement run per batch, prepared once per DuckDB connection.
 
-`engine.duck.run_sql` parses and binds a statement on every call before DuckDB plans and runs it.
+`pyksqlite.common.duck.run_sql` parses and binds a statement on every call before DuckDB plans and runs it.
 An operator that runs the same statement on every batch (the fused JSON projection) keeps the
 relation DuckDB returns for it instead: the relation reads its input table by name each time it
 runs, so only the batch registered under that name changes between runs. The relation belongs to
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from engine.duck import connection
+from pyksqlite.common.duck import connection
 
 
 class PlannedStatement:

@@ -15,11 +15,11 @@ from typing import Optional
 
 import pyarrow as pa
 
-from engine.operators.base import (ENCODED_VALUE_COL, HEADERS_COL, OFFSET_COL, PARTITION_COL,
+from pyksqlite.operators.base import (ENCODED_VALUE_COL, HEADERS_COL, OFFSET_COL, PARTITION_COL,
                                    ROWTIME_COL, SUSPECT_COL, TOMBSTONE_COL, WINDOW_BOUNDS,
                                    BatchLayout, StatelessOperator)
-from engine.operators.sql_batch import run_isolating_errors
-from engine.processing_log import ProcessingLog
+from pyksqlite.operators.sql_batch import run_isolating_errors
+from pyksqlite.common.processing_log import ProcessingLog
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,13 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from engine.duck import connection
-from engine.expressions.aggregates import BoundAggregate, _freeze, partial_sql_for
-from engine.operators.aggregate_output import (EMIT, LAST, PASSED, SEQ, STATE_PASSED, AggregateOutput, conform,
+from pyksqlite.common.duck import connection
+from pyksqlite.expressions.aggregates import BoundAggregate, _freeze, partial_sql_for
+from pyksqlite.operators.aggregate_output import (EMIT, LAST, PASSED, SEQ, STATE_PASSED, AggregateOutput, conform,
                                                python_results_table)
-from engine.operators.base import ROWTIME_COL, TOMBSTONE_COL, WINDOWEND_COL, WINDOWSTART_COL, BatchLayout
-from engine.state.accumulator_state import accumulator_tables, argument_types, load_accumulators
-from engine.state.snapshot import Snapshot, SnapshotError
+from pyksqlite.operators.base import ROWTIME_COL, TOMBSTONE_COL, WINDOWEND_COL, WINDOWSTART_COL, BatchLayout
+from pyksqlite.state.accumulator_state import accumulator_tables, argument_types, load_accumulators
+from pyksqlite.state.snapshot import Snapshot, SnapshotError
 
 NO_TIME = -(2 ** 62)
 
@@ -268,7 +268,7 @@ class SessionAggregate:
         return self._output(con, closed)
 
     def _empty(self) -> pa.Table:
-        from engine.types import to_arrow
+        from pyksqlite.common.types import to_arrow
         fields = [pa.field(f.sql_name, to_arrow(f.type)) for f in self.layout.fields]
         fields += [pa.field(ROWTIME_COL, pa.int64()), pa.field(TOMBSTONE_COL, pa.bool_()),
                    pa.field(WINDOWSTART_COL, pa.int64()), pa.field(WINDOWEND_COL, pa.int64())]

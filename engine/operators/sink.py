@@ -4,7 +4,7 @@
 sink topic (partitioned by the serialized key, as Kafka's default partitioner does). An append
 that fails leaves nothing in the log; the sink keeps its records for `retry_unwritten`.
 `drop_outputs` (set by a task replaying records whose outputs are in the log already, see
-`engine.runtime`) makes it encode nothing and append nothing.
+`pyksqlite.runtime.query_task`) makes it encode nothing and append nothing.
 `RowSink` hands rows to a transient push query's client instead.
 """
 from __future__ import annotations
@@ -16,17 +16,17 @@ from typing import Any, Optional
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.catalog import DataSource
-from engine.log.api import HEADER_TYPE, Log, LogAppendError
-from engine.log.arrays import contiguous
-from engine.log.partitioner import partitions_for_keys
-from engine.operators.base import (ENCODED_VALUE_COL, HEADERS_COL, OFFSET_COL, ROWTIME_COL,
+from pyksqlite.catalog.metastore import DataSource
+from pyksqlite.log.api import HEADER_TYPE, Log, LogAppendError
+from pyksqlite.log.arrays import contiguous
+from pyksqlite.log.partitioner import partitions_for_keys
+from pyksqlite.operators.base import (ENCODED_VALUE_COL, HEADERS_COL, OFFSET_COL, ROWTIME_COL,
                                    TOMBSTONE_COL, WINDOW_BOUNDS, BatchLayout, StatelessOperator)
-from engine.operators.source import key_serde_for
-from engine.processing_log import ProcessingLog
-from engine.schema import KEY, VALUE
-from engine.serde.factory import create_serde
-from engine.timestamps import to_epoch_millis
+from pyksqlite.operators.source import key_serde_for
+from pyksqlite.common.processing_log import ProcessingLog
+from pyksqlite.common.schema import KEY, VALUE
+from pyksqlite.serde.factory import create_serde
+from pyksqlite.common.timestamps import to_epoch_millis
 
 
 class TopicSink(StatelessOperator):

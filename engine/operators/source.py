@@ -13,14 +13,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.catalog import DataSource
-from engine.operators.base import (HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL,
+from pyksqlite.catalog.metastore import DataSource
+from pyksqlite.operators.base import (HEADERS_COL, OFFSET_COL, PARTITION_COL, ROWTIME_COL, TOMBSTONE_COL,
                                    WINDOW_BOUNDS, BatchLayout, Field, StatelessOperator, layout_for_columns)
-from engine.processing_log import ProcessingLog
-from engine.schema import HEADER, HEADERS, KEY, VALUE
-from engine.serde.factory import create_serde
-from engine.timestamps import to_epoch_millis
-from engine.types import BIGINT, to_arrow
+from pyksqlite.common.processing_log import ProcessingLog
+from pyksqlite.common.schema import HEADER, HEADERS, KEY, VALUE
+from pyksqlite.serde.factory import create_serde
+from pyksqlite.common.timestamps import to_epoch_millis
+from pyksqlite.common.types import BIGINT, to_arrow
 
 
 class SourceDecode(StatelessOperator):
@@ -50,7 +50,7 @@ class SourceDecode(StatelessOperator):
 
     @property
     def value_serde_is_wrapped(self) -> bool:
-        from engine.serde.factory import is_wrapped
+        from pyksqlite.serde.factory import is_wrapped
         return is_wrapped(self.source.value_format, self._value_columns, False)
 
     def describe(self) -> str:
@@ -82,7 +82,7 @@ class SourceDecode(StatelessOperator):
 
     # --- steps ---
     def _decode_values(self, records: pa.Table):
-        from engine.serde.api import DecodeResult
+        from pyksqlite.serde.api import DecodeResult
         if self._value_serde is None:
             return DecodeResult(pa.table({}), {})
         return self._value_serde.deserialize(records.column("value").combine_chunks())
@@ -168,7 +168,7 @@ def key_serde_for(source: DataSource):
     serde = create_serde(source.key_format, key_columns, is_key=True)
     if source.window is None:
         return serde
-    from engine.serde.windowed import SessionWindowedSerde, TimeWindowedSerde
+    from pyksqlite.serde.windowed import SessionWindowedSerde, TimeWindowedSerde
     if source.window.is_session:
         return SessionWindowedSerde(serde)
     return TimeWindowedSerde(serde, source.window.size_ms or 0)

@@ -11,9 +11,9 @@ from typing import Optional
 
 import pyarrow as pa
 
-from engine.duck import run_sql
-from engine.operators.base import OFFSET_COL
-from engine.processing_log import ProcessingLog
+from pyksqlite.common.duck import run_sql
+from pyksqlite.operators.base import OFFSET_COL
+from pyksqlite.common.processing_log import ProcessingLog
 
 
 def run_isolating_errors(sql: str, batch: pa.Table, processing_log: ProcessingLog,

@@ -15,9 +15,9 @@ from typing import Optional
 
 import pyarrow as pa
 
-from engine.operators.base import TOMBSTONE_COL, BatchLayout, StatelessOperator
-from engine.operators.sql_batch import run_isolating_errors
-from engine.processing_log import ProcessingLog
+from pyksqlite.operators.base import TOMBSTONE_COL, BatchLayout, StatelessOperator
+from pyksqlite.operators.sql_batch import run_isolating_errors
+from pyksqlite.common.processing_log import ProcessingLog
 
 
 class TableFunctionFlatten(StatelessOperator):

@@ -5,8 +5,8 @@ An aggregation runs in three stages, each compiled once here:
 1. *input*: over the relation's rows, WHERE, the GROUP BY expressions (`g0..`) and the column
    arguments of every aggregate call (`a0..`); a table source also carries its key (`k0..`) so
    an update can retract the row's previous contribution.
-2. *aggregate*: per group (and window) the running aggregates (`engine.operators.aggregate` for
-   no window / TUMBLING / HOPPING, `engine.operators.session_aggregate` for SESSION).
+2. *aggregate*: per group (and window) the running aggregates (`pyksqlite.operators.aggregate` for
+   no window / TUMBLING / HOPPING, `pyksqlite.operators.session_aggregate` for SESSION).
 3. *output*: the SELECT list and HAVING, rewritten so that GROUP BY expressions and aggregate
    calls read the aggregate stage's columns; a row that stops matching HAVING is a tombstone.
 
@@ -19,19 +19,19 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from engine.catalog import TABLE, WindowInfo
-from engine.errors import KsqlStatementException
-from engine.expressions.aggregates import BoundAggregate, bind_aggregate, column_arg_count
-from engine.expressions.compiler import ExpressionCompiler
-from engine.expressions.functions import default_registry
-from engine.operators.base import (WINDOWEND_COL, WINDOWSTART_COL, BatchLayout, Field)
-from engine.planner.logical import OutputExpr, PlanOverRelation, _GeneratedNames, _natural_name
-from engine.planner.relation import RelationPlan, SourceRelation
-from engine.planner.rewrite import referenced_columns
-from engine.schema import KEY, VALUE, WINDOWEND, WINDOWSTART, Column, LogicalSchema
-from engine.types import BIGINT, SqlType
-from grammar import ast
-from grammar.formatter import format_expression, quote_identifier
+from pyksqlite.catalog.metastore import TABLE, WindowInfo
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.expressions.aggregates import BoundAggregate, bind_aggregate, column_arg_count
+from pyksqlite.expressions.compiler import ExpressionCompiler
+from pyksqlite.expressions.functions import default_registry
+from pyksqlite.operators.base import (WINDOWEND_COL, WINDOWSTART_COL, BatchLayout, Field)
+from pyksqlite.planner.logical import OutputExpr, PlanOverRelation, _GeneratedNames, _natural_name
+from pyksqlite.planner.relation import RelationPlan, SourceRelation
+from pyksqlite.planner.rewrite import referenced_columns
+from pyksqlite.common.schema import KEY, VALUE, WINDOWEND, WINDOWSTART, Column, LogicalSchema
+from pyksqlite.common.types import BIGINT, SqlType
+from pyksqlite.grammar import ast
+from pyksqlite.grammar.formatter import format_expression, quote_identifier
 
 DEFAULT_GRACE_BASE_MS = 24 * 3600 * 1000
 DEFAULT_RETENTION_MS = 24 * 3600 * 1000
@@ -316,7 +316,7 @@ def _collect_aggregates(items, having, registry, compiler: ExpressionCompiler, c
 
 
 def _bind_call(node: ast.FunctionCall, compiler: ExpressionCompiler, config, index: int) -> AggregateCall:
-    from engine.expressions.compiler import evaluate_constant
+    from pyksqlite.expressions.compiler import evaluate_constant
     args = list(node.args)
     if node.name == "COUNT" and (node.star or not args):
         bound = bind_aggregate("COUNT", [], [], config)
@@ -487,10 +487,10 @@ class _Rewriter:
 
 def build_aggregation(plan: AggregationPlan, sink_factory, processing_log, query_id):
     """relation -> input Select (k*, g*, a*) -> Aggregate / SessionAggregate -> sink."""
-    from engine.operators.aggregate import Aggregate
-    from engine.operators.aggregate_output import AggregateOutput
-    from engine.operators.select import OutputColumn, Select
-    from engine.planner.physical import PhysicalPlan
+    from pyksqlite.operators.aggregate import Aggregate
+    from pyksqlite.operators.aggregate_output import AggregateOutput
+    from pyksqlite.operators.select import OutputColumn, Select
+    from pyksqlite.planner.physical import PhysicalPlan
 
     relation_ops = plan.relation.build(processing_log, query_id)
     layout = plan.input_layout
@@ -547,7 +547,7 @@ def build_aggregation(plan: AggregationPlan, sink_factory, processing_log, query
     sink_reads = {sink_source.timestamp_column} if sink_source is not None and sink_source.timestamp_column else set()
     dropped = tuple(f.sql_name for f in out_layout.value_fields if f.name not in sink_reads) if encoding else ()
     if plan.window_plan is not None and plan.window_plan.kind == "SESSION":
-        from engine.operators.session_aggregate import SessionAggregate
+        from pyksqlite.operators.session_aggregate import SessionAggregate
         operator = SessionAggregate(bound, arg_columns, len(plan.group_by), plan.window_plan, output,
                                     plan.emit == "FINAL", per_record)
     else:

@@ -7,7 +7,7 @@ key, and per-source ROWTIME (`a.ROWTIME`). Naming follows ksqlDB's join schema: 
 qualified reference to a name several sources share give `<ALIAS>_<NAME>`; the key is the join
 column, or a synthetic `ROWKEY` for FULL OUTER joins and joins on expressions.
 
-The physical side is `engine.operators.join_driver.JoinOperators`: one decoder per source and one
+The physical side is `pyksqlite.operators.join_driver.JoinOperators`: one decoder per source and one
 join operator per JOIN clause (stream-table, stream-stream, table-table, foreign-key).
 """
 from __future__ import annotations
@@ -16,17 +16,17 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Optional
 
-from engine.catalog import STREAM, TABLE, Catalog, DataSource, WindowInfo
-from engine.errors import KsqlStatementException
-from engine.expressions.compiler import ExpressionCompiler
-from engine.expressions.scope import ColumnBinding, Scope, UnresolvedColumnException
-from engine.operators.base import PSEUDO_BINDINGS, WINDOW_BOUNDS, BatchLayout, Field
-from engine.operators.source import source_layout
-from engine.processing_log import ProcessingLog
-from engine.schema import KEY, Column
-from engine.types import BIGINT
-from grammar import ast
-from grammar.formatter import format_expression
+from pyksqlite.catalog.metastore import STREAM, TABLE, Catalog, DataSource, WindowInfo
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.expressions.compiler import ExpressionCompiler
+from pyksqlite.expressions.scope import ColumnBinding, Scope, UnresolvedColumnException
+from pyksqlite.operators.base import PSEUDO_BINDINGS, WINDOW_BOUNDS, BatchLayout, Field
+from pyksqlite.operators.source import source_layout
+from pyksqlite.common.processing_log import ProcessingLog
+from pyksqlite.common.schema import KEY, Column
+from pyksqlite.common.types import BIGINT
+from pyksqlite.grammar import ast
+from pyksqlite.grammar.formatter import format_expression
 
 JOIN_KEY_COL = "__jkey"          # the result's join key (the value of ROWKEY or the key column)
 HIDDEN_KEY = "$JOINKEY"          # a name no query can spell: the join key, for key outputs
@@ -144,7 +144,7 @@ class JoinRelation:
 
     def filtered_by(self, where: Optional[ast.Expr]) -> "JoinRelation":
         """This relation, knowing the WHERE applied to it: a table result then drops the changes
-        of keys it never emitted (`engine.operators.join_filter`)."""
+        of keys it never emitted (`pyksqlite.operators.join_filter`)."""
         return dataclasses.replace(self, where=where)
 
     def reading_only(self, columns: set[str]) -> "JoinRelation":
@@ -204,7 +204,7 @@ class JoinRelation:
         return self.leaves[0].source.window
 
     def build(self, processing_log: ProcessingLog, query_id: Optional[str]):
-        from engine.operators.join_driver import JoinOperators
+        from pyksqlite.operators.join_driver import JoinOperators
         return JoinOperators(self, processing_log, query_id)
 
     def explain(self) -> list[str]:
@@ -231,7 +231,7 @@ class JoinRelation:
         return None
 
     def expand_star(self, item: ast.SelectAll) -> list:
-        from engine.planner.logical import OutputExpr
+        from pyksqlite.planner.logical import OutputExpr
         items = []
         if item.source is None and self.synthetic_key:
             items.append(OutputExpr(self.synthetic_key, ast.ColumnRef(self.synthetic_key), self.key_type))
@@ -345,7 +345,7 @@ def _synthetic_missing(sink_name: Optional[str], name: str) -> str:
 # ------------------------------------------------------------------------------------------ planning
 
 def plan_join(catalog: Catalog, query: ast.Query) -> JoinRelation:
-    from engine.planner.relation import resolve_source
+    from pyksqlite.planner.relation import resolve_source
     refs = [query.from_] + [j.source for j in query.joins]
     sources = [resolve_source(catalog, ref) for ref in refs]
     _check_sources(refs, sources)
@@ -403,7 +403,7 @@ def plan_join(catalog: Catalog, query: ast.Query) -> JoinRelation:
         fields += [Field(f"${name}", BIGINT, sql_name, KEY, None) for name, sql_name in WINDOW_BOUNDS]
     layout = JoinLayout(fields, leaves, key_ref if not synthetic else None, key_binding,
                         has_tombstones=left_kind == TABLE)
-    from engine.planner.rewrite import referenced_columns
+    from pyksqlite.planner.rewrite import referenced_columns
     join_columns = frozenset().union(*(referenced_columns(c.on) for c in query.joins))
     return JoinRelation(leaves, steps, layout, left_kind, synthetic_name, key_ref if not synthetic else None,
                         viable, fk_columns, key_type, join_columns)

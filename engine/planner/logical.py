@@ -11,17 +11,17 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
-from engine.catalog import TABLE, Catalog, DataSource
-from engine.errors import KsqlStatementException
-from engine.expressions.compiler import ExpressionCompiler
-from engine.operators.base import BatchLayout
-from engine.planner.rewrite import convert_timestamp_literals, referenced_columns
-from engine.planner.relation import RelationPlan, SourceRelation, plan_relation
-from engine.planner.table_functions import FlattenPlan, is_synthetic, plan_flatten, uses_table_functions
-from engine.schema import KEY, VALUE, WINDOWEND, WINDOWSTART, Column, LogicalSchema
-from engine.types import SqlType
-from grammar import ast
-from grammar.formatter import format_expression, quote_identifier
+from pyksqlite.catalog.metastore import TABLE, Catalog, DataSource
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.expressions.compiler import ExpressionCompiler
+from pyksqlite.operators.base import BatchLayout
+from pyksqlite.planner.rewrite import convert_timestamp_literals, referenced_columns
+from pyksqlite.planner.relation import RelationPlan, SourceRelation, plan_relation
+from pyksqlite.planner.table_functions import FlattenPlan, is_synthetic, plan_flatten, uses_table_functions
+from pyksqlite.common.schema import KEY, VALUE, WINDOWEND, WINDOWSTART, Column, LogicalSchema
+from pyksqlite.common.types import SqlType
+from pyksqlite.grammar import ast
+from pyksqlite.grammar.formatter import format_expression, quote_identifier
 
 RESERVED_NAMES = ("ROWTIME", "ROWPARTITION", "ROWOFFSET", WINDOWSTART, WINDOWEND)
 
@@ -97,7 +97,7 @@ class LogicalPlan(PlanOverRelation):
         return "\n".join("  " * i + "> " + line for i, line in enumerate(lines))
 
     def build_physical(self, sink_factory, processing_log, query_id):
-        from engine.planner.physical import build_projection
+        from pyksqlite.planner.physical import build_projection
         return build_projection(self, sink_factory, processing_log, query_id)
 
 
@@ -122,7 +122,7 @@ class LogicalPlanner:
         if _is_aggregation(query):
             if uses_table_functions(query.select):
                 raise KsqlStatementException("Table functions cannot be used with aggregations.")
-            from engine.planner.aggregation import plan_aggregation
+            from pyksqlite.planner.aggregation import plan_aggregation
             return plan_aggregation(self, relation, query, sink_name)
         return self.plan_projection(relation, query, sink_name)
 
@@ -304,7 +304,7 @@ def _is_aggregation(query: ast.Query) -> bool:
     """GROUP BY, WINDOW, HAVING or an aggregate function call in the SELECT list."""
     if query.group_by or query.window is not None or query.having is not None:
         return True
-    from engine.expressions.functions import default_registry
+    from pyksqlite.expressions.functions import default_registry
     registry = default_registry()
     return any(isinstance(item, ast.SelectExpr) and _calls_aggregate(item.expr, registry)
                for item in query.select)

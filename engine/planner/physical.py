@@ -5,7 +5,7 @@ A physical plan is a chain: the relation's operators (decode, joins) -> the plan
 compiled here, once, to DuckDB SQL; EXPLAIN prints the chain, sink first.
 
 A task runs a plan in two halves around the merge of its input partitions
-(`engine.partition_group`): `prepare` does the stateless work as records are buffered (decoding,
+(`pyksqlite.runtime.partition_group`): `prepare` does the stateless work as records are buffered (decoding,
 which gives each row its event time; for a stateless plan, everything but the sink), and
 `process_runs` the rest, on the rows in processing order.
 """
@@ -17,18 +17,18 @@ from typing import Optional
 
 import pyarrow as pa
 
-from engine.expressions.compiler import ExpressionCompiler
-from engine.expressions.python_udf_duck import has_side_effects, reporting_errors
-from engine.operators.base import TOMBSTONE_COL, BatchLayout, Field, Operator
-from engine.operators.fused import FusedJsonProjection
-from engine.operators.select import OutputColumn, Select
-from engine.operators.source import SourceDecode
-from engine.operators.table_function import TableFunctionFlatten
-from engine.planner.relation import RelationOperators
-from engine.planner.rewrite import referenced_columns
-from engine.processing_log import ProcessingLog
-from engine.schema import KEY, VALUE
-from grammar.formatter import format_expression
+from pyksqlite.expressions.compiler import ExpressionCompiler
+from pyksqlite.expressions.python_udf_duck import has_side_effects, reporting_errors
+from pyksqlite.operators.base import TOMBSTONE_COL, BatchLayout, Field, Operator
+from pyksqlite.operators.fused import FusedJsonProjection
+from pyksqlite.operators.select import OutputColumn, Select
+from pyksqlite.operators.source import SourceDecode
+from pyksqlite.operators.table_function import TableFunctionFlatten
+from pyksqlite.planner.relation import RelationOperators
+from pyksqlite.planner.rewrite import referenced_columns
+from pyksqlite.common.processing_log import ProcessingLog
+from pyksqlite.common.schema import KEY, VALUE
+from pyksqlite.grammar.formatter import format_expression
 
 
 @dataclass

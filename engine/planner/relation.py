@@ -3,7 +3,7 @@
 A relation plan knows the columns it exposes (`layout`, the scope expressions are resolved in),
 the topics it reads, and whether its result is a stream or a table. `build()` gives the physical
 side: `process(records)` turns a batch of raw log records (from any of its topics) into rows of
-that layout. A single source is `SourceRelation`; joins (`engine.planner.joins`) are relations
+that layout. A single source is `SourceRelation`; joins (`pyksqlite.planner.joins`) are relations
 too, so the projection and aggregation on top do not care which they read.
 """
 from __future__ import annotations
@@ -13,13 +13,13 @@ from typing import Optional, Protocol
 
 import pyarrow as pa
 
-from engine.catalog import STREAM, TABLE, Catalog, DataSource, WindowInfo
-from engine.errors import KsqlStatementException
-from engine.operators.base import BatchLayout, Operator
-from engine.operators.source import SourceDecode, source_layout
-from engine.processing_log import ProcessingLog
-from engine.schema import Column
-from grammar import ast
+from pyksqlite.catalog.metastore import STREAM, TABLE, Catalog, DataSource, WindowInfo
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.operators.base import BatchLayout, Operator
+from pyksqlite.operators.source import SourceDecode, source_layout
+from pyksqlite.common.processing_log import ProcessingLog
+from pyksqlite.common.schema import Column
+from pyksqlite.grammar import ast
 
 
 class RelationOperators(Protocol):
@@ -136,7 +136,7 @@ def resolve_source(catalog: Catalog, ref: ast.SourceRef) -> DataSource:
 def plan_relation(catalog: Catalog, query: ast.Query) -> RelationPlan:
     """The relation of a query's FROM clause (and JOINs)."""
     if query.joins:
-        from engine.planner.joins import plan_join
+        from pyksqlite.planner.joins import plan_join
         return plan_join(catalog, query)
     source = resolve_source(catalog, query.from_)
     alias = query.from_.effective_name

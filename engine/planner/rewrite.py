@@ -12,8 +12,8 @@ import datetime as dt
 import re
 from typing import Optional
 
-from engine.errors import KsqlStatementException
-from grammar import ast
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.grammar import ast
 
 TIME_COLUMNS = ("ROWTIME", "WINDOWSTART", "WINDOWEND")
 _TIMESTAMP = re.compile(

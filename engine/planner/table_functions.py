@@ -13,15 +13,15 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
-from engine.errors import KsqlException, KsqlStatementException
-from engine.expressions.compiler import ExpressionCompiler
-from engine.expressions.functions import FunctionRegistry, default_registry
-from engine.expressions.table_functions import DISPLAY_SIGNATURES
-from engine.operators.base import BatchLayout, Field
-from engine.schema import VALUE
-from engine.types import SqlType
-from grammar import ast
-from grammar.formatter import format_expression
+from pyksqlite.common.errors import KsqlException, KsqlStatementException
+from pyksqlite.expressions.compiler import ExpressionCompiler
+from pyksqlite.expressions.functions import FunctionRegistry, default_registry
+from pyksqlite.expressions.table_functions import DISPLAY_SIGNATURES
+from pyksqlite.operators.base import BatchLayout, Field
+from pyksqlite.common.schema import VALUE
+from pyksqlite.common.types import SqlType
+from pyksqlite.grammar import ast
+from pyksqlite.grammar.formatter import format_expression
 
 SYNTH_PREFIX = "KSQL_SYNTH_"
 

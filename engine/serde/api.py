@@ -13,7 +13,7 @@ from typing import Optional, Protocol
 
 import pyarrow as pa
 
-from engine.schema import Column
+from pyksqlite.common.schema import Column
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ import fastavro
 import numpy as np
 import pyarrow as pa
 
-from engine.schema import Column
-from engine.serde.schema_translate import (AvroNames, avro_arrow_type, avro_columns, avro_schema, load_avro,
+from pyksqlite.common.schema import Column
+from pyksqlite.serde.schema_translate import (AvroNames, avro_arrow_type, avro_columns, avro_schema, load_avro,
                                            reshape)
-from engine.serde import avro_vector
-from engine.serde.sr_base import Codec, RegistrySerde
-from engine.types import SqlType
+from pyksqlite.serde import avro_vector
+from pyksqlite.serde.sr_base import Codec, RegistrySerde
+from pyksqlite.common.types import SqlType
 
 
 class AvroCodec(Codec):

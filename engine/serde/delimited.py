@@ -14,11 +14,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from engine.schema import Column
-from engine.serde.api import DecodeResult
-from engine.duck import quote_string, run_sql
-from engine.serde.json_format import cast_decoded, json_ready_sql
-from engine.types import SqlType
+from pyksqlite.common.schema import Column
+from pyksqlite.serde.api import DecodeResult
+from pyksqlite.common.duck import quote_string, run_sql
+from pyksqlite.serde.json_format import cast_decoded, json_ready_sql
+from pyksqlite.common.types import SqlType
 
 _NUMERIC_SQL = {"INTEGER": "INTEGER", "BIGINT": "BIGINT", "DOUBLE": "DOUBLE", "DATE": "INTEGER",
                 "TIME": "INTEGER", "TIMESTAMP": "BIGINT"}

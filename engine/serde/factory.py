@@ -4,14 +4,14 @@ Validation messages follow ksqlDB's (FormatFactory and the formats' supported-ty
 """
 from __future__ import annotations
 
-from engine.errors import KsqlException
-from engine.schema import Column
-from engine.serde.api import FormatInfo, Serde
-from engine.serde.delimited import DelimitedSerde
-from engine.serde.json_format import JsonSerde
-from engine.serde.kafka_format import SUPPORTED_TYPES as KAFKA_TYPES, KafkaSerde
-from engine.serde.none_format import NoneSerde
-from engine.types import SqlType
+from pyksqlite.common.errors import KsqlException
+from pyksqlite.common.schema import Column
+from pyksqlite.serde.api import FormatInfo, Serde
+from pyksqlite.serde.delimited import DelimitedSerde
+from pyksqlite.serde.json_format import JsonSerde
+from pyksqlite.serde.kafka_format import SUPPORTED_TYPES as KAFKA_TYPES, KafkaSerde
+from pyksqlite.serde.none_format import NoneSerde
+from pyksqlite.common.types import SqlType
 
 NOT_YET_SUPPORTED: tuple[str, ...] = ()
 SCHEMA_REGISTRY_FORMATS = ("AVRO", "PROTOBUF", "PROTOBUF_NOSR", "JSON_SR")
@@ -58,7 +58,7 @@ def validate_format(fmt: FormatInfo, columns: list[Column], is_key: bool) -> Non
 
 
 def _validate_schema_registry_format(name: str, fmt: FormatInfo, columns: list[Column], is_key: bool) -> None:
-    from engine.serde.schema_translate import check_avro_names
+    from pyksqlite.serde.schema_translate import check_avro_names
     has_map_key = any(_contains(c.type, lambda t: t.base == "MAP" and t.key.base != "STRING") for c in columns)
     if name == "AVRO":
         if has_map_key:
@@ -99,12 +99,12 @@ def create_serde(fmt: FormatInfo, columns: list[Column], is_key: bool) -> Serde:
     if name == "DELIMITED":
         return DelimitedSerde(columns, fmt.delimiter)
     if name == "AVRO":
-        from engine.serde.avro_format import AvroSerde
+        from pyksqlite.serde.avro_format import AvroSerde
         return AvroSerde(fmt, columns, is_key, is_wrapped(fmt, columns, is_key))
     if name == "JSON_SR":
-        from engine.serde.json_sr_format import JsonSrSerde
+        from pyksqlite.serde.json_sr_format import JsonSrSerde
         return JsonSrSerde(fmt, columns, is_key, is_wrapped(fmt, columns, is_key))
     if name in ("PROTOBUF", "PROTOBUF_NOSR"):
-        from engine.serde.protobuf_format import ProtobufSerde
+        from pyksqlite.serde.protobuf_format import ProtobufSerde
         return ProtobufSerde(fmt, columns, is_key, True)
     return KafkaSerde(columns[0])

@@ -8,7 +8,7 @@ record, and flags the rows it cannot vouch for (any NULL, a fractional or too la
 an integer column, an array read as a string) so the exact path decodes those.
 
 `decode_sql` gives the SQL, so a query can decode inside its own statement (see
-`engine.operators.fused`); `decode` runs it on its own.
+`pyksqlite.operators.fused`); `decode` runs it on its own.
 """
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.duck import quote_string
-from engine.schema import Column
-from engine.types import to_arrow
+from pyksqlite.common.duck import quote_string
+from pyksqlite.common.schema import Column
+from pyksqlite.common.types import to_arrow
 
 # Column types whose lax json_transform result equals ksqlDB's for a non-null result. Integers
 # are read as DOUBLE so that fractional values can be recognized and left to the exact path.

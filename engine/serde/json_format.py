@@ -16,11 +16,11 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.duck import quote_identifier, quote_string, run_sql
-from engine.schema import Column
-from engine.serde import json_fast
-from engine.serde.api import DecodeResult
-from engine.types import SqlType, to_arrow
+from pyksqlite.common.duck import quote_identifier, quote_string, run_sql
+from pyksqlite.common.schema import Column
+from pyksqlite.serde import json_fast
+from pyksqlite.serde.api import DecodeResult
+from pyksqlite.common.types import SqlType, to_arrow
 
 
 

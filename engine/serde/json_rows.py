@@ -14,7 +14,7 @@ from typing import Any, Optional
 import orjson
 import pyarrow as pa
 
-from engine.serde.json_format import JsonSerde
+from pyksqlite.serde.json_format import JsonSerde
 
 _INT_RANGE = {"INTEGER": (-2 ** 31, 2 ** 31 - 1), "BIGINT": (-2 ** 63, 2 ** 63 - 1)}
 _SIMPLE = {"STRING", "INTEGER", "BIGINT", "BOOLEAN", "DOUBLE"}

@@ -9,13 +9,13 @@ from typing import Any, Optional
 import numpy as np
 import pyarrow as pa
 
-from engine.errors import KsqlException
-from engine.schema import Column
-from engine.serde import confluent_wire as wire
-from engine.serde.api import DecodeResult
-from engine.serde.json_format import JsonSerde
-from engine.serde.sr_base import Codec, RegistrySerde
-from engine.types import (BIGINT, BOOLEAN, BYTES, DOUBLE, INTEGER, STRING, SqlType, array, decimal, map_of,
+from pyksqlite.common.errors import KsqlException
+from pyksqlite.common.schema import Column
+from pyksqlite.serde import confluent_wire as wire
+from pyksqlite.serde.api import DecodeResult
+from pyksqlite.serde.json_format import JsonSerde
+from pyksqlite.serde.sr_base import Codec, RegistrySerde
+from pyksqlite.common.types import (BIGINT, BOOLEAN, BYTES, DOUBLE, INTEGER, STRING, SqlType, array, decimal, map_of,
                           struct)
 
 
@@ -74,13 +74,13 @@ def json_sql_type(schema: Any) -> SqlType:
         params = schema.get("connect.parameters", {})
         return decimal(int(params.get("connect.decimal.precision", 64)), int(params.get("scale", 0)))
     if title.endswith("connect.data.Date"):
-        from engine.types import DATE
+        from pyksqlite.common.types import DATE
         return DATE
     if title.endswith("connect.data.Time"):
-        from engine.types import TIME
+        from pyksqlite.common.types import TIME
         return TIME
     if title.endswith("connect.data.Timestamp"):
-        from engine.types import TIMESTAMP
+        from pyksqlite.common.types import TIMESTAMP
         return TIMESTAMP
     if kind == "boolean":
         return BOOLEAN

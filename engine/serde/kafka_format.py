@@ -10,8 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.schema import Column
-from engine.serde.api import DecodeResult
+from pyksqlite.common.schema import Column
+from pyksqlite.serde.api import DecodeResult
 
 # Big-endian numpy dtypes and Kafka's deserializer names (they name the wrong-size error).
 FIXED_WIDTH = {

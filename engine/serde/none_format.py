@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from engine.serde.api import DecodeResult
+from pyksqlite.serde.api import DecodeResult
 
 
 class NoneSerde:

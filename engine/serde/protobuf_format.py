@@ -21,12 +21,12 @@ import pyarrow as pa
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf import timestamp_pb2, wrappers_pb2  # noqa: F401 - registers their files
 
-from engine.errors import KsqlException
-from engine.schema import Column
-from engine.serde.protobuf_parser import BUILTIN_FILES, F, parse_proto, resolve_type_names
-from engine.serde.schema_translate import reshape
-from engine.serde.sr_base import Codec, RegistrySerde
-from engine.types import (BIGINT, BOOLEAN, BYTES, DATE, DOUBLE, INTEGER, STRING, TIME, TIMESTAMP, SqlType,
+from pyksqlite.common.errors import KsqlException
+from pyksqlite.common.schema import Column
+from pyksqlite.serde.protobuf_parser import BUILTIN_FILES, F, parse_proto, resolve_type_names
+from pyksqlite.serde.schema_translate import reshape
+from pyksqlite.serde.sr_base import Codec, RegistrySerde
+from pyksqlite.common.types import (BIGINT, BOOLEAN, BYTES, DATE, DOUBLE, INTEGER, STRING, TIME, TIMESTAMP, SqlType,
                           array, decimal, map_of, struct, to_arrow)
 
 _INT32 = {F.TYPE_INT32, F.TYPE_SINT32, F.TYPE_SFIXED32}

@@ -17,9 +17,9 @@ from typing import Any, Optional
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.errors import KsqlException
-from engine.schema import Column
-from engine.types import (BIGINT, BOOLEAN, BYTES, DATE, DOUBLE, INTEGER, STRING, TIME, TIMESTAMP, SqlType,
+from pyksqlite.common.errors import KsqlException
+from pyksqlite.common.schema import Column
+from pyksqlite.common.types import (BIGINT, BOOLEAN, BYTES, DATE, DOUBLE, INTEGER, STRING, TIME, TIMESTAMP, SqlType,
                           array, decimal, map_of, struct, to_arrow)
 
 AVRO_NAMESPACE = "io.confluent.ksql.avro_schemas"

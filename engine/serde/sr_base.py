@@ -1,7 +1,7 @@
 """What the schema-registry formats (AVRO, PROTOBUF, JSON_SR) share.
 
 A serde knows its columns and, through `FormatInfo.properties`, its registry (a token for
-`engine.registry.lookup`), its subject and the schema id it writes with (`schemaId`, when a
+`pyksqlite.serde.registry.lookup`), its subject and the schema id it writes with (`schemaId`, when a
 CREATE or a sink fixed it). Writing uses that schema, else the subject's latest, else the schema
 generated from the columns (registered on first use, as Confluent's serializers auto-register).
 Reading uses each record's writer schema (the id in its header), decoded by the format's codec
@@ -15,12 +15,12 @@ from typing import Optional
 import numpy as np
 import pyarrow as pa
 
-from engine.errors import KsqlException
-from engine.schema import Column
-from engine.serde import confluent_wire as wire
-from engine.serde.api import DecodeResult, FormatInfo
-from engine.serde.schema_translate import coerce, find_field
-from engine.types import to_arrow
+from pyksqlite.common.errors import KsqlException
+from pyksqlite.common.schema import Column
+from pyksqlite.serde import confluent_wire as wire
+from pyksqlite.serde.api import DecodeResult, FormatInfo
+from pyksqlite.serde.schema_translate import coerce, find_field
+from pyksqlite.common.types import to_arrow
 
 
 class Codec:
@@ -50,7 +50,7 @@ class RegistrySerde:
         self.full_name = props.get("fullSchemaName")
         self.registry = None
         if self.uses_registry and props.get("registry"):
-            from engine.registry import lookup
+            from pyksqlite.serde.registry import lookup
             self.registry = lookup(props["registry"])
         self._writer: Optional[tuple[Optional[int], Codec]] = None
         self._readers: dict[int, Codec] = {}

@@ -14,8 +14,8 @@ import struct
 from decimal import Decimal
 from typing import Any, Optional
 
-from engine.schema import Column
-from engine.serde.api import FormatInfo
+from pyksqlite.common.schema import Column
+from pyksqlite.serde.api import FormatInfo
 
 _KAFKA_PACKING = {"INTEGER": ">i", "BIGINT": ">q", "DOUBLE": ">d"}
 _WINDOW_BYTES = struct.Struct(">q")
@@ -58,8 +58,8 @@ def _encode_with_schema(value: Any, fmt: FormatInfo, columns: list[Column], is_k
     registered schema if any), as ksqlDB's harness serializes test data: JSON -> columns of the
     writer schema -> the format's bytes."""
     import pyarrow as pa
-    from engine.serde.factory import create_serde
-    from engine.serde.json_format import JsonSerde
+    from pyksqlite.serde.factory import create_serde
+    from pyksqlite.serde.json_format import JsonSerde
     serde = create_serde(fmt, columns, is_key)
     writer_columns, wrapped = serde.writer_columns()
     decoded = JsonSerde(writer_columns, wrapped).deserialize(pa.array([dump_json(value).encode()], pa.binary()))
@@ -74,8 +74,8 @@ def _encode_with_schema(value: Any, fmt: FormatInfo, columns: list[Column], is_k
 
 def _decode_with_schema(data: bytes, fmt: FormatInfo, columns: list[Column], is_key: bool) -> Any:
     import pyarrow as pa
-    from engine.serde.factory import create_serde
-    from engine.serde.json_format import JsonSerde
+    from pyksqlite.serde.factory import create_serde
+    from pyksqlite.serde.json_format import JsonSerde
     serde = create_serde(fmt, columns, is_key)
     decoded = serde.deserialize(pa.array([data], pa.binary()))
     if decoded.errors:
@@ -118,7 +118,7 @@ def decode_test_value(data: Optional[bytes], fmt: FormatInfo, columns: list[Colu
 def _doubles_as_floats(value: Any, columns: list[Column], is_key: bool, fmt: FormatInfo) -> Any:
     """DOUBLE members as floats (compared with a tolerance, as ksqlDB's harness does); exact
     decimals stay Decimal."""
-    from engine.serde.factory import is_wrapped
+    from pyksqlite.serde.factory import is_wrapped
     if not is_wrapped(fmt, columns, is_key):
         return _typed(value, columns[0].type)
     if not isinstance(value, dict):

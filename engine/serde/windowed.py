@@ -11,9 +11,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.schema import WINDOWEND, WINDOWSTART
-from engine.serde.api import DecodeResult, Serde
-from engine.serde.kafka_format import decode_fixed_width, encode_fixed_width
+from pyksqlite.common.schema import WINDOWEND, WINDOWSTART
+from pyksqlite.serde.api import DecodeResult, Serde
+from pyksqlite.serde.kafka_format import decode_fixed_width, encode_fixed_width
 
 _EPOCH_MS = np.dtype(">i8")
 

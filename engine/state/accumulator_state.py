@@ -14,7 +14,7 @@ from typing import Callable
 
 import pyarrow as pa
 
-from engine.state.snapshot import SnapshotError
+from pyksqlite.state.snapshot import SnapshotError
 
 OWNER = "__owner"
 _FIXED_TYPES = {"seq": pa.int64(), "count": pa.int64(), "json": pa.string()}

@@ -1,6 +1,6 @@
 """Checkpoint files, verified, whose large immutable parts are written once, not at every checkpoint.
 
-A checkpoint is one snapshot container (`engine.state.snapshot`: a JSON header and Arrow/raw
+A checkpoint is one snapshot container (`pyksqlite.state.snapshot`: a JSON header and Arrow/raw
 sections, CRC-checked; no pickle) of the operators' state and the consumer positions it covers,
 written to a temporary file, fsynced and renamed over the previous one. State that does not change
 once built (a fragment's columns: only its `alive` mask changes) is a `Stored` value. The first
@@ -12,7 +12,7 @@ checkpoint no longer names (dropped or merged fragments, leftovers of a crash mi
 deleted once it is in place.
 
 Under exactly-once a checkpoint is written in two steps around the transaction that commits it
-(`engine.runtime`): `write_next` puts it beside the installed one (`<name>.next`, fsynced) and
+(`pyksqlite.runtime.query_task`): `write_next` puts it beside the installed one (`<name>.next`, fsynced) and
 returns its identity (CRC and size), which the transaction's commit record keeps; `install_next`
 renames it into place once the transaction committed (and only then deletes the blobs that only
 the previous checkpoint named). `read(expected=...)` accepts only the checkpoint with that
@@ -33,7 +33,7 @@ import uuid
 from pathlib import Path
 from typing import Optional
 
-from engine.state.snapshot import BLOB_NAME, Snapshot, SnapshotError, Stored, container_crc, decode, encode
+from pyksqlite.state.snapshot import BLOB_NAME, Snapshot, SnapshotError, Stored, container_crc, decode, encode
 
 
 class CheckpointError(Exception):

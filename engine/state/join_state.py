@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.state.snapshot import Snapshot, Stored
+from pyksqlite.state.snapshot import Snapshot, Stored
 
 HASH_COL = "__jh"
 TIME_COL = "__rowtime"
@@ -127,7 +127,7 @@ class WindowedRows:
         probe order, then buffered time, then insertion order (a window store fetch's order)."""
         if self.rows.num_rows == 0 or len(hashes) == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        from engine.operators.join_common import run_sql
+        from pyksqlite.operators.join_common import run_sql
         floor = self.observed_time - self.retention_ms + 1
         probe = pa.table({"i": pa.array(np.arange(len(hashes), dtype=np.int64)), "h": hashes,
                           "lo": pa.array(np.maximum(lower, floor)), "hi": pa.array(upper)})

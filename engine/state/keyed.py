@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.state.snapshot import Snapshot, SnapshotError, Stored
+from pyksqlite.state.snapshot import Snapshot, SnapshotError, Stored
 
 ROWID, ALIVE = "__rowid", "__alive"
 MAX_FRAGMENTS = 8

@@ -20,9 +20,9 @@ import logging
 from pathlib import Path
 from typing import Callable, Optional
 
-from engine.log.api import Consumer, LogError
-from engine.state.checkpoint_store import CheckpointError, CheckpointFile
-from engine.state.snapshot import Snapshot, SnapshotError
+from pyksqlite.log.api import Consumer, LogError
+from pyksqlite.state.checkpoint_store import CheckpointError, CheckpointFile
+from pyksqlite.state.snapshot import Snapshot, SnapshotError
 
 logger = logging.getLogger("ksqlite.runtime")
 

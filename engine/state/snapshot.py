@@ -16,7 +16,7 @@ The CRC (zlib's CRC-32) covers every byte before it. The header is {"v": 1, "bod
 "a" an array (dtype "d"), "b" bytes (each with offset "o" and length "n" into the body), "s" a
 nested snapshot ("v": name -> node), "l" a list of them, "i" a `Stored` value inline ("v": its
 snapshot) and "r" a `Stored` value in a blob file of a checkpoint ("b" its name, "c" its CRC, "n"
-its size; see `engine.state.checkpoint_store`).
+its size; see `pyksqlite.state.checkpoint_store`).
 """
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ class Stored:
 
 
 class BlobStore(Protocol):
-    """Where `Stored` values of a checkpoint live (`engine.state.checkpoint_store.CheckpointFile`)."""
+    """Where `Stored` values of a checkpoint live (`pyksqlite.state.checkpoint_store.CheckpointFile`)."""
 
     def blob_for(self, stored: Stored) -> Stored:
         """`stored` with its blob name, CRC and size, writing the blob file if needed."""

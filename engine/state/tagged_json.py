@@ -15,7 +15,7 @@ import json
 from decimal import Decimal
 from typing import Any, Callable
 
-from engine.state.snapshot import SnapshotError, check_json_data
+from pyksqlite.state.snapshot import SnapshotError, check_json_data
 
 _ENCODERS: dict[type, tuple[str, Callable[[Any], str]]] = {
     Decimal: ("$decimal", str),

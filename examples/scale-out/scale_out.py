@@ -41,9 +41,9 @@ from confluent_kafka.admin import AdminClient
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from engine.engine import Engine  # noqa: E402
-from engine.log.api import HEADER_TYPE, PRODUCE_SCHEMA, TopicConfig  # noqa: E402
-from engine.log.kafka import KafkaLog  # noqa: E402
+from pyksqlite.facade.engine import Engine  # noqa: E402
+from pyksqlite.log.api import HEADER_TYPE, PRODUCE_SCHEMA, TopicConfig  # noqa: E402
+from pyksqlite.log.kafka.log import KafkaLog  # noqa: E402
 
 PARTITIONS = 4
 AUCTIONS = 1000
@@ -145,7 +145,7 @@ class Worker:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.log_file = open(data_dir / "server.log", "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "shell.cli", "serve", "--port", "0", "--data-dir", str(data_dir),
+            [sys.executable, "-m", "pyksqlite.shell.cli", "serve", "--port", "0", "--data-dir", str(data_dir),
              "--bootstrap-servers", bootstrap, "-p", f"ksql.service.id={service_id}",
              "-p", "processing.guarantee=exactly_once_v2", "-p", "ksql.streams.auto.offset.reset=earliest"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log_file, text=True)

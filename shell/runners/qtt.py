@@ -25,8 +25,8 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 import orjson
 
-from shell.runners import qtt_compare
-from shell.runners.production_order import ProductionOrder
+from pyksqlite.shell.runners import qtt_compare
+from pyksqlite.shell.runners.production_order import ProductionOrder
 
 # TestExecutor.BASE_CONFIG, as ksqlite property names.
 BASE_CONFIG: dict[str, Any] = {
@@ -210,7 +210,7 @@ def discover_files(paths: Iterable[str | Path]) -> list[Path]:
 # --- driving the engine -------------------------------------------------------------------------
 
 def default_engine_factory(data_dir: str, properties: dict) -> Any:
-    from engine.engine import Engine
+    from pyksqlite.facade.engine import Engine
     return Engine(data_dir, properties=properties)
 
 
@@ -219,8 +219,8 @@ def kafka_engine_factory(bootstrap_servers: str) -> Callable:
     topics deleted when its engine closes."""
     def factory(data_dir: str, properties: dict) -> Any:
         import uuid
-        from engine.engine import Engine
-        from engine.log.kafka import KafkaLog
+        from pyksqlite.facade.engine import Engine
+        from pyksqlite.log.kafka.log import KafkaLog
         log = KafkaLog(bootstrap_servers, topic_prefix=f"qtt-{uuid.uuid4().hex[:12]}.",
                        delete_topics_on_close=True)
         return Engine(data_dir, properties=properties, log=log)
@@ -254,7 +254,7 @@ def topics_to_create(spec: dict) -> list[tuple[str, int]]:
 
 def record_class() -> type:
     """The engine's TestRecord (imported late so loading and judging work without the engine)."""
-    from engine.engine import TestRecord
+    from pyksqlite.facade.engine import TestRecord
     return TestRecord
 
 

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 import httpx
 
-from shell.runners import qtt, qtt_compare
+from pyksqlite.shell.runners import qtt, qtt_compare
 
 _QUERY = re.compile(r"^\s*(SELECT|PRINT)\s", re.IGNORECASE)
 QUERY_READ_TIMEOUT = 8.0
@@ -58,8 +58,8 @@ def run_case(case: qtt.QttCase, options: qtt.RunOptions = qtt.RunOptions()) -> q
 def _observe_and_judge(spec: dict, data_dir: str, options: qtt.RunOptions, seen: dict) -> Optional[str]:
     """Run the case on a server; None if it did what it expects, else why not. `seen` gets the
     error the server answered with (`error`, `error_type`), if any."""
-    from engine.engine import Engine
-    from shell.server import ServerThread
+    from pyksqlite.facade.engine import Engine
+    from pyksqlite.shell.server import ServerThread
     properties = {**qtt.BASE_CONFIG, **SERVER_PROPERTIES, **(spec.get("properties") or {}),
                   **options.engine_properties()}
     engine = Engine(data_dir, properties=properties)

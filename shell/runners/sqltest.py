@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any, Optional
 from xml.sax.saxutils import escape, quoteattr
 
-from grammar import ast
-from grammar.parser import parse_statement, split_statements
-from shell.runners.production_order import ProductionOrder
-from shell.server_formats import json_value
+from pyksqlite.grammar import ast
+from pyksqlite.grammar.parser import parse_statement, split_statements
+from pyksqlite.shell.runners.production_order import ProductionOrder
+from pyksqlite.shell.server_formats import json_value
 
 _DIRECTIVE = re.compile(r"^\s*--@([\w.]+):\s*(.*?)\s*$")
 
@@ -73,7 +73,7 @@ def load_tests(path: Path) -> list[SqlTest]:
 
 
 def run_test(test: SqlTest, temp_folder: Optional[str] = None) -> TestOutcome:
-    from engine.engine import Engine
+    from pyksqlite.facade.engine import Engine
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ksqlite-test-", dir=temp_folder, ignore_cleanup_errors=True) as data:
         engine = Engine(data, properties={"ksqlite.log.flush": "none", "auto.offset.reset": "earliest"})
@@ -177,7 +177,7 @@ def _assert_source(engine, statement) -> None:
     description = engine.describe_source(statement.name)
     if description["type"] != statement.kind:
         raise AssertionFailed(f"Expected {statement.name} to be a {statement.kind}, it is a {description['type']}")
-    from shell.render import _schema_text
+    from pyksqlite.shell.render import _schema_text
     actual = [(f["name"], _normalize(_schema_text(f["schema"])), f.get("type") == "KEY")
               for f in description["fields"]]
     expected = [(c.name, _normalize(str(c.type)), bool(c.constraint)) for c in statement.columns]

@@ -9,14 +9,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Optional
 
-from shell.runners import qtt, qtt_compare
-from shell.runners.production_order import ProductionOrder
+from pyksqlite.shell.runners import qtt, qtt_compare
+from pyksqlite.shell.runners.production_order import ProductionOrder
 
 
 def run(statements: str, inputs: list[dict], outputs: list[dict],
         extension_dir: Optional[str] = None) -> Optional[str]:
     """None if the outputs match, else why not. `extension_dir`: Python UDFs to load."""
-    from engine.engine import Engine
+    from pyksqlite.facade.engine import Engine
     with tempfile.TemporaryDirectory(prefix="ksqlite-test-runner-", ignore_cleanup_errors=True) as data:
         spec = {"statements": [statements], "inputs": inputs}
         properties = dict(qtt.BASE_CONFIG, **({"ksql.extension.dir": extension_dir} if extension_dir else {}))
@@ -49,7 +49,7 @@ def run(statements: str, inputs: list[dict], outputs: list[dict],
 
 
 def _split(statements: str) -> list[str]:
-    from grammar.parser import split_statements
+    from pyksqlite.grammar.parser import split_statements
     return split_statements(statements)
 
 

@@ -7,7 +7,7 @@ worker inserts the rows itself: a data dir belongs to one process at a time.)
 import sys
 import time
 
-from engine.engine import Engine
+from pyksqlite.facade.engine import Engine
 
 ROWS = [(f"k{i % 7}", i) for i in range(400)]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.engine import Engine
-from engine.pull import _read_all
+from pyksqlite.facade.engine import Engine
+from pyksqlite.facade.pull import _read_all
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,10 +7,10 @@ import os
 import numpy as np
 import pyarrow as pa
 
-from engine.engine import Engine
-from engine.log.api import TopicConfig
-from engine.state.checkpoint_store import CheckpointFile
-from engine.state.snapshot import Snapshot, Stored, decode, to_bytes
+from pyksqlite.facade.engine import Engine
+from pyksqlite.log.api import TopicConfig
+from pyksqlite.state.checkpoint_store import CheckpointFile
+from pyksqlite.state.snapshot import Snapshot, Stored, decode, to_bytes
 
 from tests.aggregation.test_numpy_aggregation import STREAM, _chunks
 from tests.aggregation.test_aggregation import _read_all

@@ -7,9 +7,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from engine.engine import Engine
-from engine.log.api import HEADER_TYPE, PRODUCE_SCHEMA, TopicConfig
-from engine.state.pair_index import PairIndex
+from pyksqlite.facade.engine import Engine
+from pyksqlite.log.api import HEADER_TYPE, PRODUCE_SCHEMA, TopicConfig
+from pyksqlite.state.pair_index import PairIndex
 
 from tests.aggregation.test_aggregation import _read_all
 

@@ -4,10 +4,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from engine.duck import connection
-from engine.engine import Engine
-from engine.state.keyed import KeyedTable
-from engine.state.snapshot import decode, to_bytes
+from pyksqlite.common.duck import connection
+from pyksqlite.facade.engine import Engine
+from pyksqlite.state.keyed import KeyedTable
+from pyksqlite.state.snapshot import decode, to_bytes
 
 from tests.aggregation.test_aggregation import changelog
 

@@ -10,9 +10,9 @@ import json
 
 import pytest
 
-from engine.engine import Engine, TestRecord
-from engine.expressions import python_udf
-from engine.udf import udaf
+from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite.expressions import python_udf
+from pyksqlite.udf import udaf
 
 PROPERTIES = {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.log.flush": "none"}
 STREAMS = [

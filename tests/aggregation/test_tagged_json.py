@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from engine.state import tagged_json
-from engine.state.snapshot import SnapshotError
+from pyksqlite.state import tagged_json
+from pyksqlite.state.snapshot import SnapshotError
 
 VALUES = [
     [Decimal("6.1"), Decimal("-0.00"), None],

@@ -2,7 +2,7 @@
 how many records each step consumed; the test kills it (SIGKILL) part of the way through."""
 import sys
 
-from engine.engine import Engine
+from pyksqlite.facade.engine import Engine
 
 data_dir, checkpoint_ms = sys.argv[1], int(sys.argv[2])
 engine = Engine(data_dir, {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.log.flush": "none",

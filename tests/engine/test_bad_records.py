@@ -8,8 +8,8 @@ import struct
 import pyarrow as pa
 import pytest
 
-from engine.engine import Engine
-from engine.log.api import HEADER_TYPE, PRODUCE_SCHEMA
+from pyksqlite.facade.engine import Engine
+from pyksqlite.log.api import HEADER_TYPE, PRODUCE_SCHEMA
 
 PROPS = {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.log.flush": "none"}
 

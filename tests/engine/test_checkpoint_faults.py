@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.engine import Engine, TestRecord
-from engine.log.api import TopicConfig
+from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite.log.api import TopicConfig
 
 PROPERTIES = {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.log.flush": "none",
               "ksqlite.checkpoint.interval.ms": 0}

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from engine.engine import Engine, TestRecord
-from engine.errors import KsqlException
-from grammar.errors import ParseError
-from grammar.parser import parse
-from shell.runners.rest_qtt import _query_mismatch
+from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite.common.errors import KsqlException
+from pyksqlite.grammar.errors import ParseError
+from pyksqlite.grammar.parser import parse
+from pyksqlite.shell.runners.rest_qtt import _query_mismatch
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import threading
 import pyarrow as pa
 import pytest
 
-from engine.engine import Engine, TestRecord
-from engine.log.api import CONSUME_SCHEMA
-from engine.operators.fused import FusedJsonProjection
-from engine.operators.planned import PlannedStatement
+from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite.log.api import CONSUME_SCHEMA
+from pyksqlite.operators.fused import FusedJsonProjection
+from pyksqlite.operators.planned import PlannedStatement
 
 
 @pytest.fixture

@@ -8,15 +8,15 @@ import time
 import pyarrow as pa
 import pytest
 
-from engine.engine import Engine, TestRecord
-from engine.errors import KsqlException
-from engine.insert_values import InsertShapeCache
-from engine.schema import Column
-from engine.serde import json_rows
-from engine.serde.json_format import JsonSerde
-from engine import types as T
-from engine.wakeup import AppendSignal
-from grammar.parser import parse_statement
+from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite.common.errors import KsqlException
+from pyksqlite.facade.insert_values import InsertShapeCache
+from pyksqlite.common.schema import Column
+from pyksqlite.serde import json_rows
+from pyksqlite.serde.json_format import JsonSerde
+from pyksqlite.common import types as T
+from pyksqlite.runtime.wakeup import AppendSignal
+from pyksqlite.grammar.parser import parse_statement
 
 STREAM = ("CREATE STREAM s (id BIGINT KEY, name STRING, score DOUBLE, n INT, ok BOOLEAN) "
           "WITH (kafka_topic='s', partitions=1, value_format='JSON');")

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from engine.log import EmbeddedLog, TopicConfig
-from engine.partition_group import PartitionGroup, topics_in_tie_order
+from pyksqlite.log import EmbeddedLog, TopicConfig
+from pyksqlite.runtime.partition_group import PartitionGroup, topics_in_tie_order
 from tests.log.log_test_data import records
 
 # Per partition, the records' timestamps in offset order: partition 0 has a late record (5 after 10).
@@ -124,7 +124,7 @@ def test_prepared_rows_of_several_kinds_come_out_as_runs_in_order(tmp_path):
         log.append(topic, records(["k"] * 2, [f"{topic}{t}" for t in times], times))
 
     def prepare(batch: pa.Table):
-        from engine.partition_group import raw_records
+        from pyksqlite.runtime.partition_group import raw_records
         return [(0 if topic == "left" else 1, topic, rows) for _, topic, rows in raw_records(batch)]
     group = PartitionGroup(log.consumer("g", ["left", "right"]), ["left", "right"], prepare=prepare)
     runs, _ = group.poll(10)

@@ -3,7 +3,7 @@ plan per partition with state snapshots in a changelog topic, and repartition to
 aggregations grouped by other columns; the results equal those of one task, also after a restart."""
 from __future__ import annotations
 
-from engine.engine import Engine, TestRecord
+from pyksqlite.facade.engine import Engine, TestRecord
 
 PROPERTIES = {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.partitioned.tasks": True}
 STREAM = ("CREATE STREAM bids (auction BIGINT KEY, bidder STRING, price BIGINT) "

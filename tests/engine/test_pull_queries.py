@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.engine import Engine, TestRecord
-from engine.errors import KsqlException
-from engine.log.partitioner import partition_for_key
+from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite.common.errors import KsqlException
+from pyksqlite.log.partitioner import partition_for_key
 
 
 @pytest.fixture

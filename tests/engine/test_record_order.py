@@ -10,8 +10,8 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 import pytest
 
-from engine.engine import Engine, TestRecord
-from engine.log.api import HEADER_TYPE, PRODUCE_SCHEMA
+from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite.log.api import HEADER_TYPE, PRODUCE_SCHEMA
 
 PROPS = {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.log.flush": "none"}
 USERS, EVENTS = 1_000, 200_000

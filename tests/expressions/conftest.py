@@ -6,12 +6,12 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from engine.duck import run_sql
-from engine.expressions.compiler import ExpressionCompiler
-from engine.expressions.constants import conform_array
-from engine.expressions.scope import scope_of_columns
-from engine.types import from_arrow, to_arrow
-from grammar.parser import parse_expression
+from pyksqlite.common.duck import run_sql
+from pyksqlite.expressions.compiler import ExpressionCompiler
+from pyksqlite.expressions.constants import conform_array
+from pyksqlite.expressions.scope import scope_of_columns
+from pyksqlite.common.types import from_arrow, to_arrow
+from pyksqlite.grammar.parser import parse_expression
 
 BATCH = pa.table({
     "I": pa.array([7, -7, None], pa.int32()),

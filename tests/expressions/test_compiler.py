@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from grammar.ast import (BIGINT, BOOLEAN, DOUBLE, INTEGER, STRING, TIMESTAMP, array, decimal,
+from pyksqlite.grammar.ast import (BIGINT, BOOLEAN, DOUBLE, INTEGER, STRING, TIMESTAMP, array, decimal,
                          map_of, struct)
 
 CASES = [

@@ -1,10 +1,10 @@
 """ksqlDB's error messages for invalid expressions (texts taken from its QTT cases)."""
 import pytest
 
-from engine.errors import KsqlException
-from engine.expressions.compiler import ExpressionCompiler
-from engine.expressions.scope import ColumnBinding, Scope
-from grammar.parser import parse_expression
+from pyksqlite.common.errors import KsqlException
+from pyksqlite.expressions.compiler import ExpressionCompiler
+from pyksqlite.expressions.scope import ColumnBinding, Scope
+from pyksqlite.grammar.parser import parse_expression
 from tests.expressions.conftest import SCOPE
 
 PROJECTION_ERRORS = [

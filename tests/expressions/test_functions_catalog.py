@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from engine.errors import KsqlStatementException
-from grammar.ast import (BIGINT, BOOLEAN, BYTES, DATE, DOUBLE, INTEGER, STRING, TIME, TIMESTAMP,
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.grammar.ast import (BIGINT, BOOLEAN, BYTES, DATE, DOUBLE, INTEGER, STRING, TIME, TIMESTAMP,
                          array, decimal, map_of)
 
 NAN = float("nan")

@@ -5,9 +5,9 @@ parameters (type variables inside ARRAY, MAP, STRUCT) bind one type per call and
 return type."""
 import pytest
 
-from engine.errors import KsqlStatementException
-from engine.expressions.functions import FunctionRegistry, TypeVariable
-from grammar.ast import BIGINT, DOUBLE, INTEGER, STRING, SqlType, array, decimal, map_of, struct
+from pyksqlite.common.errors import KsqlStatementException
+from pyksqlite.expressions.functions import FunctionRegistry, TypeVariable
+from pyksqlite.grammar.ast import BIGINT, DOUBLE, INTEGER, STRING, SqlType, array, decimal, map_of, struct
 
 T, K, V = TypeVariable("T"), TypeVariable("K"), TypeVariable("V")
 

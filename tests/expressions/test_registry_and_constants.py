@@ -3,11 +3,11 @@ from decimal import Decimal
 
 import pytest
 
-from engine.errors import KsqlException
-from engine.expressions.compiler import TypedSql, coerce_sql, evaluate_constant
-from engine.expressions.functions import FunctionRegistry, default_registry
-from grammar.ast import BIGINT, DOUBLE, INTEGER, STRING, decimal
-from grammar.parser import parse_expression
+from pyksqlite.common.errors import KsqlException
+from pyksqlite.expressions.compiler import TypedSql, coerce_sql, evaluate_constant
+from pyksqlite.expressions.functions import FunctionRegistry, default_registry
+from pyksqlite.grammar.ast import BIGINT, DOUBLE, INTEGER, STRING, decimal
+from pyksqlite.grammar.parser import parse_expression
 
 
 def test_listing_and_describe():

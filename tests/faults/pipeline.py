@@ -28,8 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
-from engine.log.api import HEADER_TYPE, PRODUCE_SCHEMA
-from engine.log.partitioner import partitions_for_keys
+from pyksqlite.log.api import HEADER_TYPE, PRODUCE_SCHEMA
+from pyksqlite.log.partitioner import partitions_for_keys
 
 SEED = 1313
 USERS, VERSIONS, EVENTS, PARTITIONS = 400, 3, 200_000, 2

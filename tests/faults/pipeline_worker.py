@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from engine.engine import Engine
+from pyksqlite.facade.engine import Engine
 from tests.faults import pipeline
 
 CHUNK = 500           # events per partition per append
@@ -71,7 +71,7 @@ class Markers:
 
 
 def wait_until_done(engine: Engine) -> None:
-    from engine.runtime import RUNNING
+    from pyksqlite.runtime.query_task import RUNNING
     while True:
         failed = [f"{t.query_id}: {t.error}" for t in engine.scheduler.tasks.values() if t.state != RUNNING]
         if failed:

@@ -3,7 +3,7 @@ stream-table join over 200k records, restarted each time; then its outputs again
 independent DuckDB computation over the inputs.
 
 Each round starts the worker (tests/faults/pipeline_worker.py) and kills it: at a named crash
-point inside the engine (KSQLITE_CRASH_AT, engine/log/crash_points.py) at a random pass, which
+point inside the engine (KSQLITE_CRASH_AT, engine/common/crash_points.py) at a random pass, which
 reaches every step of the commit protocol, or with SIGKILL from here after a random delay. After
 the rounds a last run finishes the work. Then: the final table must be exact, the streams must
 lose nothing, and under exactly_once_v2 hold nothing twice. The figures go to the summary.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.log import EmbeddedLog
+from pyksqlite.log import EmbeddedLog
 from tests.faults import pipeline
 
 ROOT = Path(__file__).resolve().parents[2]

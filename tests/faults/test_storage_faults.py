@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.engine import Engine
-from engine.log import EmbeddedLog
-from engine.log.api import CorruptRecordError
-from engine.log.groups import OffsetStore
-from engine.runtime import ERROR, PAUSED, RUNNING
+from pyksqlite.facade.engine import Engine
+from pyksqlite.log import EmbeddedLog
+from pyksqlite.log.api import CorruptRecordError
+from pyksqlite.log.embedded.groups import OffsetStore
+from pyksqlite.runtime.query_task import ERROR, PAUSED, RUNNING
 from tests.faults import pipeline
 from tests.log.small_disk import SmallDisk
 

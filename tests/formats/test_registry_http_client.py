@@ -12,8 +12,8 @@ import pytest
 sr = pytest.importorskip("confluent_kafka.schema_registry")
 uvicorn = pytest.importorskip("uvicorn")
 
-from engine.registry import SchemaRegistry  # noqa: E402
-from engine.registry.http import registry_app  # noqa: E402
+from pyksqlite.serde.registry import SchemaRegistry  # noqa: E402
+from pyksqlite.serde.registry.http import registry_app  # noqa: E402
 
 
 @pytest.fixture

@@ -10,16 +10,16 @@ import fastavro
 import pyarrow as pa
 import pytest
 
-from engine.engine import Engine, TestRecord
-from engine.errors import KsqlException
-from engine.registry import SchemaRegistry, SchemaRegistryError, register_handle
-from engine.schema import Column
-from engine.serde import avro_vector
-from engine.serde.api import FormatInfo
-from engine.serde.avro_format import AvroCodec
-from engine.serde.factory import create_serde
-from engine.serde.testing import decode_test_value, encode_test_value
-from engine.types import BIGINT, BOOLEAN, DOUBLE, INTEGER, STRING, TIMESTAMP, array, decimal, map_of, struct
+from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite.common.errors import KsqlException
+from pyksqlite.serde.registry import SchemaRegistry, SchemaRegistryError, register_handle
+from pyksqlite.common.schema import Column
+from pyksqlite.serde import avro_vector
+from pyksqlite.serde.api import FormatInfo
+from pyksqlite.serde.avro_format import AvroCodec
+from pyksqlite.serde.factory import create_serde
+from pyksqlite.serde.testing import decode_test_value, encode_test_value
+from pyksqlite.common.types import BIGINT, BOOLEAN, DOUBLE, INTEGER, STRING, TIMESTAMP, array, decimal, map_of, struct
 
 COLUMNS = [Column("ID", BIGINT), Column("NAME", STRING), Column("PRICE", decimal(6, 2)),
            Column("TAGS", array(STRING)), Column("ATTRS", map_of(STRING, INTEGER)),
@@ -87,7 +87,7 @@ def test_vectorized_avro_matches_fastavro():
         payloads.append(out.getvalue())
     assert codec.encode(pa.array(rows, codec.arrow_type)).to_pylist() == payloads
     data = pa.array(payloads + [b"\x05"])
-    from engine.serde.confluent_wire import binary_parts
+    from pyksqlite.serde.confluent_wire import binary_parts
     offsets, buffer, _ = binary_parts(data)
     decoded, errors = codec.decode_batch(buffer, offsets[:-1], offsets[1:])
     assert decoded.to_pylist()[:3] == rows and list(errors) == [3]

@@ -9,16 +9,16 @@ import textwrap
 import httpx
 import pytest
 
-from engine.engine import Engine
-from engine.errors import KsqlException
-from engine.expressions import python_udf
-from engine.expressions.functions import default_registry
-from shell.server import ServerThread
+from pyksqlite.facade.engine import Engine
+from pyksqlite.common.errors import KsqlException
+from pyksqlite.expressions import python_udf
+from pyksqlite.expressions.functions import default_registry
+from pyksqlite.shell.server import ServerThread
 
 PROPERTIES = {"ksqlite.log.flush": "none"}
 
 MODULE = '''
-from engine.udf import udf
+from pyksqlite.udf import udf
 from _shared import SUFFIX
 
 with open({log!r}, "a") as log:

@@ -8,11 +8,11 @@ from decimal import Decimal
 
 import pytest
 
-from engine.engine import Engine, TestRecord
-from engine.errors import KsqlException
-from engine.expressions import python_udf
-from engine.udf import udaf
-from grammar.ast import BIGINT, DOUBLE, INTEGER, STRING, decimal
+from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite.common.errors import KsqlException
+from pyksqlite.expressions import python_udf
+from pyksqlite.udf import udaf
+from pyksqlite.grammar.ast import BIGINT, DOUBLE, INTEGER, STRING, decimal
 
 PROPERTIES = {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.log.flush": "none",
               "ksql.streams.cache.max.bytes.buffering": 0}

@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from engine.engine import Engine, TestRecord
-from engine.expressions import python_udf
-from engine.udf import udf, udf_class, udf_method, udtf
-from grammar.ast import decimal
+from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite.expressions import python_udf
+from pyksqlite.udf import udf, udf_class, udf_method, udtf
+from pyksqlite.grammar.ast import decimal
 
 PROPERTIES = {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.log.flush": "none"}
 

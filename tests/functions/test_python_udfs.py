@@ -8,11 +8,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from engine.engine import Engine, TestRecord
-from engine.errors import KsqlException
-from engine.expressions import python_udf
-from engine.udf import udaf, udf, udtf
-from grammar.ast import BIGINT, INTEGER, STRING
+from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite.common.errors import KsqlException
+from pyksqlite.expressions import python_udf
+from pyksqlite.udf import udaf, udf, udtf
+from pyksqlite.grammar.ast import BIGINT, INTEGER, STRING
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ def test_extension_dir_and_describe_function(tmp_path, cleanup):
     ext.mkdir()
     (ext / "mine.py").write_text(textwrap.dedent('''
         import pyarrow.compute as pc
-        from engine.udf import udf
+        from pyksqlite.udf import udf
 
         @udf(params=["BIGINT", "BIGINT"], returns="BIGINT", description="Adds two numbers.")
         def t_plus(left, right):

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.engine import Engine, TestRecord
-from engine.errors import KsqlException
+from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite.common.errors import KsqlException
 
 
 @pytest.fixture

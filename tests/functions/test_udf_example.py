@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.engine import Engine
-from engine.expressions import python_udf
+from pyksqlite.facade.engine import Engine
+from pyksqlite.expressions import python_udf
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "udf"
 

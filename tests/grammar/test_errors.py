@@ -1,8 +1,8 @@
 """Syntax errors: position, offending token, expected tokens and ksqlDB's wording."""
 import pytest
 
-from grammar.errors import ParseError
-from grammar.parser import parse, parse_statement
+from pyksqlite.grammar.errors import ParseError
+from pyksqlite.grammar.parser import parse, parse_statement
 
 ERRORS = [
     # text, line, column, token, a token that must be expected (or None), message fragment

@@ -1,8 +1,8 @@
 """Table-driven: expression text in, expected expression AST out; and types."""
 import pytest
 
-from grammar import ast
-from grammar.parser import parse_expression, parse_type
+from pyksqlite.grammar import ast
+from pyksqlite.grammar.parser import parse_expression, parse_type
 
 col = ast.ColumnRef
 lit = ast.IntegerLiteral

@@ -1,6 +1,6 @@
 """Every statement of ksqlDB's own query-validation tests parses, unless its case expects an error."""
-from grammar.errors import ParseError
-from grammar.parser import parse
+from pyksqlite.grammar.errors import ParseError
+from pyksqlite.grammar.parser import parse
 from tests.grammar.qtt_statements import qtt_statements
 
 

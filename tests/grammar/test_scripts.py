@@ -1,5 +1,5 @@
 """Splitting scripts into statements and substituting ${variables}."""
-from grammar.parser import parse, split_statements, substitute_variables
+from pyksqlite.grammar.parser import parse, split_statements, substitute_variables
 
 
 def test_split_respects_strings_identifiers_and_comments():

@@ -1,8 +1,8 @@
 """Table-driven: statement text in, expected AST (or its key parts) out."""
 import pytest
 
-from grammar import ast
-from grammar.parser import parse_statement
+from pyksqlite.grammar import ast
+from pyksqlite.grammar.parser import parse_statement
 
 col = ast.ColumnRef
 lit = ast.IntegerLiteral

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.engine import Engine, TestRecord
-from engine.operators.join_fused import FusedStreamTableJoin
+from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite.operators.join_fused import FusedStreamTableJoin
 
 PROPS = {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.log.flush": "none"}
 

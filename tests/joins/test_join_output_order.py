@@ -4,8 +4,8 @@ stream-stream or table-table result takes the later of its two rows' timestamps,
 can differ)."""
 from __future__ import annotations
 
-from engine.engine import Engine, TestRecord
-from shell.runners import test_runner
+from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite.shell.runners import test_runner
 
 PROPS = {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.log.flush": "none",
          "cache.max.bytes.buffering": 0}

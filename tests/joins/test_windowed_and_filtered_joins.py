@@ -3,7 +3,7 @@ join result (tombstones only for keys emitted before), and the fused stream-tabl
 rows as the unfused operators), on the real engine and log."""
 from __future__ import annotations
 
-from engine.engine import Engine, TestRecord
+from pyksqlite.facade.engine import Engine, TestRecord
 
 PROPS = {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.log.flush": "none"}
 
@@ -152,7 +152,7 @@ BID_RECORDS = [
 
 
 def _enriched_rows(path, fused: bool, monkeypatch) -> list[tuple]:
-    from engine.operators.join_fused import FusedStreamTableJoin
+    from pyksqlite.operators.join_fused import FusedStreamTableJoin
     if not fused:
         monkeypatch.setattr(FusedStreamTableJoin, "applies_to", staticmethod(lambda joins: False))
     engine = open_engine(path)

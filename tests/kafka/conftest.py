@@ -35,7 +35,7 @@ def unique_prefix(name: str = "test") -> str:
 
 @pytest.fixture
 def kafka_log(bootstrap):
-    from engine.log.kafka import KafkaLog
+    from pyksqlite.log.kafka.log import KafkaLog
     log = KafkaLog(bootstrap, topic_prefix=unique_prefix())
     yield log
     log.close()

@@ -1,9 +1,9 @@
 """The engine on a Kafka log: the same SQL, only the log behind the interface differs."""
 from __future__ import annotations
 
-from engine.commands import command_topic_name
-from engine.engine import Engine, TestRecord
-from engine.log.kafka import KafkaLog
+from pyksqlite.catalog.command_topic import command_topic_name
+from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite.log.kafka.log import KafkaLog
 from tests.kafka.conftest import unique_prefix
 
 
@@ -31,7 +31,7 @@ def test_csas_filter_on_kafka(bootstrap, tmp_path):
 
 
 def test_engine_selects_kafka_from_properties(bootstrap, tmp_path):
-    from engine.log.embedded import EmbeddedLog
+    from pyksqlite.log.embedded.log import EmbeddedLog
     engine = Engine(tmp_path / "a", {"ksql.streams.bootstrap.servers": "localhost:0"})
     assert isinstance(engine.log, EmbeddedLog)   # QTT's placeholder names no broker
     engine.close()

@@ -14,9 +14,9 @@ from pathlib import Path
 import pyarrow as pa
 from confluent_kafka import Consumer, TopicPartition
 
-from engine.engine import Engine
-from engine.log.api import HEADER_TYPE
-from engine.log.kafka import KafkaLog
+from pyksqlite.facade.engine import Engine
+from pyksqlite.log.api import HEADER_TYPE
+from pyksqlite.log.kafka.log import KafkaLog
 from tests.kafka.conftest import unique_prefix, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,8 +31,8 @@ SETUP = ("CREATE STREAM bids (auction BIGINT KEY, price BIGINT) "
 WORKER = """
 import sys, threading
 sys.path.insert(0, {root!r})
-from engine.engine import Engine
-from engine.log.kafka import KafkaLog
+from pyksqlite.facade.engine import Engine
+from pyksqlite.log.kafka.log import KafkaLog
 engine = Engine({data!r}, {properties!r}, log=KafkaLog({bootstrap!r}, topic_prefix={prefix!r}))
 engine.start()
 print("started", flush=True)

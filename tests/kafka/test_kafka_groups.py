@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from engine.log.api import TopicConfig
+from pyksqlite.log.api import TopicConfig
 from tests.log.log_test_data import records, values_of
 
 

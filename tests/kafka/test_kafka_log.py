@@ -4,8 +4,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from engine.log.api import HEADER_TYPE, Consumer, Log, OffsetOutOfRangeError, TopicConfig
-from engine.log.embedded import EmbeddedLog
+from pyksqlite.log.api import HEADER_TYPE, Consumer, Log, OffsetOutOfRangeError, TopicConfig
+from pyksqlite.log.embedded.log import EmbeddedLog
 from tests.log.log_test_data import records, values_of
 
 

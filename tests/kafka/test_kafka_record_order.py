@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.engine import Engine
-from engine.log.kafka import KafkaLog
+from pyksqlite.facade.engine import Engine
+from pyksqlite.log.kafka.log import KafkaLog
 from tests.engine.test_record_order import USERS, append_json, sink_rows
 from tests.kafka.conftest import unique_prefix
 

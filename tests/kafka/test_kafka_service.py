@@ -9,9 +9,9 @@ import time
 import httpx
 import pytest
 
-from engine.engine import Engine, TestRecord
-from engine.log.kafka import KafkaLog
-from shell.server import ServerThread
+from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite.log.kafka.log import KafkaLog
+from pyksqlite.shell.server import ServerThread
 from tests.kafka.conftest import unique_prefix, wait_for
 
 PROPERTIES = {"ksql.streams.auto.offset.reset": "earliest", "ksql.service.id": "svc_",

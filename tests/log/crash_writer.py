@@ -8,7 +8,7 @@ import sys
 
 import pyarrow as pa
 
-from engine.log import EmbeddedLog
+from pyksqlite.log import EmbeddedLog
 
 
 def main() -> None:

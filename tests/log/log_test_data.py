@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from engine.log.api import PRODUCE_SCHEMA
+from pyksqlite.log.api import PRODUCE_SCHEMA
 
 
 def records(keys, values, timestamps=None) -> pa.Table:

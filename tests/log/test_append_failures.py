@@ -9,8 +9,8 @@ import os
 import pyarrow as pa
 import pytest
 
-from engine.log import EmbeddedLog, TopicConfig
-from engine.log.api import LogAppendError
+from pyksqlite.log import EmbeddedLog, TopicConfig
+from pyksqlite.log.api import LogAppendError
 from tests.log.log_test_data import records, values_of
 
 REAL_PWRITEV = os.pwritev

@@ -1,5 +1,5 @@
 """Retention (whole segments only, never the active one) and compaction."""
-from engine.log import EmbeddedLog, TopicConfig
+from pyksqlite.log import EmbeddedLog, TopicConfig
 from tests.log.log_test_data import records, values_of
 
 

@@ -1,7 +1,7 @@
 """Consumer groups: assignment, rebalance on close, commits that survive restarts, seeks."""
 import pytest
 
-from engine.log import Consumer, EmbeddedLog, TopicConfig
+from pyksqlite.log import Consumer, EmbeddedLog, TopicConfig
 from tests.log.log_test_data import records, values_of
 
 

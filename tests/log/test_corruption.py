@@ -8,12 +8,12 @@ import logging
 
 import pytest
 
-from engine.engine import Engine
-from engine.log import EmbeddedLog, TopicConfig
-from engine.log.api import CorruptRecordError, OffsetOutOfRangeError
-from engine.log.scan import scan
-from engine.log.segment import HEADER, base_offset_of
-from engine.runtime import ERROR, RUNNING
+from pyksqlite.facade.engine import Engine
+from pyksqlite.log import EmbeddedLog, TopicConfig
+from pyksqlite.log.api import CorruptRecordError, OffsetOutOfRangeError
+from pyksqlite.log.embedded.scan import scan
+from pyksqlite.log.embedded.segment import HEADER, base_offset_of
+from pyksqlite.runtime.query_task import ERROR, RUNNING
 from tests.log.log_test_data import records, values_of
 
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.log import EmbeddedLog, TopicConfig
-from engine.log.api import CorruptRecordError
-from engine.log.recovery import HighWater
-from engine.log.scan import scan
-from engine.log.segment import base_offset_of
+from pyksqlite.log import EmbeddedLog, TopicConfig
+from pyksqlite.log.api import CorruptRecordError
+from pyksqlite.log.embedded.recovery import HighWater
+from pyksqlite.log.embedded.scan import scan
+from pyksqlite.log.embedded.segment import base_offset_of
 from tests.log.log_test_data import records, values_of
 
 WRITER = Path(__file__).with_name("crash_writer.py")

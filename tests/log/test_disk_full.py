@@ -9,12 +9,12 @@ from collections import Counter
 import httpx
 import pytest
 
-from engine.engine import Engine
-from engine.errors import LogWriteException
-from engine.log import EmbeddedLog, TopicConfig
-from engine.log.api import LogAppendError
-from engine.runtime import PAUSED, RUNNING
-from shell.server import ServerThread
+from pyksqlite.facade.engine import Engine
+from pyksqlite.common.errors import LogWriteException
+from pyksqlite.log import EmbeddedLog, TopicConfig
+from pyksqlite.log.api import LogAppendError
+from pyksqlite.runtime.query_task import PAUSED, RUNNING
+from pyksqlite.shell.server import ServerThread
 from tests.log.log_test_data import records, values_of
 from tests.log.small_disk import small_disk  # noqa: F401 - the fixture
 

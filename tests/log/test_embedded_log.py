@@ -5,8 +5,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from engine.log import CONSUME_SCHEMA, EmbeddedLog, Log, TopicConfig
-from engine.log.partitioner import partition_for_key
+from pyksqlite.log import CONSUME_SCHEMA, EmbeddedLog, Log, TopicConfig
+from pyksqlite.log.partitioner import partition_for_key
 from tests.log.log_test_data import records, values_of
 
 

@@ -5,8 +5,8 @@ import os
 import pyarrow as pa
 import pytest
 
-from engine.log import EmbeddedLog, TopicConfig
-from engine.log.partitioner import partitions_for_keys
+from pyksqlite.log import EmbeddedLog, TopicConfig
+from pyksqlite.log.partitioner import partitions_for_keys
 from tests.log.log_test_data import records, values_of
 
 
@@ -68,7 +68,7 @@ def test_all_keyless_records_go_round_robin_without_hashing():
 
 
 def test_mapped_reads_check_each_batch_the_first_time_it_is_read(tmp_path):
-    from engine.log.api import CorruptRecordError
+    from pyksqlite.log.api import CorruptRecordError
     log = EmbeddedLog(tmp_path, flush="none")
     log.create_topic("t", TopicConfig(segment_bytes=1))  # one batch per segment
     for i in range(3):

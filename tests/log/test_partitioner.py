@@ -3,7 +3,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from engine.log.partitioner import murmur2, murmur2_array, partition_for_key, partitions_for_keys, to_signed
+from pyksqlite.log.partitioner import murmur2, murmur2_array, partition_for_key, partitions_for_keys, to_signed
 
 # Kafka's UtilsTest.testMurmur2 vectors (signed Java ints).
 KAFKA_VECTORS = {

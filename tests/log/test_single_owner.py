@@ -12,14 +12,14 @@ import time
 
 import pytest
 
-from engine.engine import Engine
-from engine.log import EmbeddedLog
-from engine.log.api import LogLockedError
-from shell.cli import build_parser
+from pyksqlite.facade.engine import Engine
+from pyksqlite.log import EmbeddedLog
+from pyksqlite.log.api import LogLockedError
+from pyksqlite.shell.cli import build_parser
 
 HOLD_LOG = """
 import sys, time
-from engine.log import EmbeddedLog
+from pyksqlite.log import EmbeddedLog
 log = EmbeddedLog(sys.argv[1])
 print("holding", flush=True)
 time.sleep(120)
@@ -27,8 +27,8 @@ time.sleep(120)
 
 OPEN_LOG = """
 import sys
-from engine.log import EmbeddedLog
-from engine.log.api import LogLockedError
+from pyksqlite.log import EmbeddedLog
+from pyksqlite.log.api import LogLockedError
 try:
     EmbeddedLog(sys.argv[1]).close()
     print("opened")
@@ -84,19 +84,19 @@ def test_an_insert_from_a_second_ksqlite_is_refused_not_lost(tmp_path):
     script = tmp_path / "setup.sql"
     script.write_text(SCRIPT)
     data = tmp_path / "data"
-    running = python("-m", "shell.cli", "run", str(script), "--data-dir", str(data), stderr=subprocess.PIPE)
+    running = python("-m", "pyksqlite.shell.cli", "run", str(script), "--data-dir", str(data), stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
         while "running" not in running.stderr.readline():
             assert time.monotonic() < deadline
-        second = run_python("-m", "shell.cli", "--data-dir", str(data), "-e", "INSERT INTO s (id, v) VALUES (1, 'a');")
+        second = run_python("-m", "pyksqlite.shell.cli", "--data-dir", str(data), "-e", "INSERT INTO s (id, v) VALUES (1, 'a');")
         assert second.returncode == 1
         assert "Inserted" not in second.stdout
         assert f"in use by process {running.pid}" in second.stderr and "shell.cli run" in second.stderr
     finally:
         running.send_signal(signal.SIGINT)
         running.wait(timeout=60)
-    again = run_python("-m", "shell.cli", "--data-dir", str(data), "-e", "INSERT INTO s (id, v) VALUES (2, 'b');")
+    again = run_python("-m", "pyksqlite.shell.cli", "--data-dir", str(data), "-e", "INSERT INTO s (id, v) VALUES (2, 'b');")
     assert again.returncode == 0, again.stderr
     engine = Engine(data)
     assert [r.key for r in engine.read_topic_records("s")] == [2]

@@ -4,7 +4,7 @@ import time
 import numpy as np
 import pyarrow as pa
 
-from engine.log import EmbeddedLog, TopicConfig
+from pyksqlite.log import EmbeddedLog, TopicConfig
 
 RECORDS, BATCH = 1_000_000, 50_000
 

@@ -1,7 +1,7 @@
 """Transactions on the embedded log: outputs, offsets and metadata visible together or not at all.
 
 A transaction's appends are staged until it commits; readers only ever see committed records.
-A process killed at any step of the commit (see engine/log/transactions.py) leaves either the
+A process killed at any step of the commit (see engine/log/embedded/transactions.py) leaves either the
 whole transaction or nothing of it, and never takes another writer's records with it.
 """
 import errno
@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.log import EmbeddedLog, TopicConfig
-from engine.log.api import OffsetOutOfRangeError
-from engine.log.groups import CorruptGroupFile
-from engine.log.transactions import ProducerFencedError, TransactionCommitError
+from pyksqlite.log import EmbeddedLog, TopicConfig
+from pyksqlite.log.api import OffsetOutOfRangeError
+from pyksqlite.log.embedded.groups import CorruptGroupFile
+from pyksqlite.log.embedded.transactions import ProducerFencedError, TransactionCommitError
 from tests.log.log_test_data import records, values_of
 
 REAL_PWRITEV = os.pwritev
@@ -174,7 +174,7 @@ def test_a_writer_killed_during_a_commit_leaves_all_or_nothing_of_it_and_the_oth
 def test_committed_batches_survive_a_high_water_offset_that_lags_behind_them(tmp_path, log):
     """A power cut may undo the high-water file's last overwrite (it is not fsynced): the commit
     records, which are, still say how far committed transactional batches go."""
-    from engine.log.recovery import HighWater
+    from pyksqlite.log.embedded.recovery import HighWater
     transaction = log.transaction("g")
     with log.transactional(transaction):
         log.append("t", records(["k"] * 5, [str(i) for i in range(5)]), partition=0)

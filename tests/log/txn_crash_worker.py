@@ -7,7 +7,7 @@ returned, so the test knows what was acknowledged before the kill.
 """
 import sys
 
-from engine.log import EmbeddedLog, TopicConfig
+from pyksqlite.log import EmbeddedLog, TopicConfig
 from tests.log.log_test_data import records
 
 

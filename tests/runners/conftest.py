@@ -4,7 +4,7 @@ from typing import Any, Optional
 
 import pytest
 
-from shell.runners import qtt
+from pyksqlite.shell.runners import qtt
 
 
 @dataclass

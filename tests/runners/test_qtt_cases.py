@@ -4,7 +4,7 @@ from pathlib import Path
 
 import orjson
 
-from shell.runners import qtt
+from pyksqlite.shell.runners import qtt
 from tests.reference import qtt_root
 
 AREAS_MD = """# Capability areas

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from shell.runners.qtt_compare import (blacklist_mismatch, parse_schema, record_mismatch,
+from pyksqlite.shell.runners.qtt_compare import (blacklist_mismatch, parse_schema, record_mismatch,
                                        records_mismatch, source_mismatch, values_match)
 
 VALUE_CASES = [

@@ -3,7 +3,7 @@ expected exceptions, crashes, and the process pool."""
 import json
 from pathlib import Path
 
-from shell.runners import qtt
+from pyksqlite.shell.runners import qtt
 
 
 SOURCE = "CREATE STREAM input (K STRING KEY, v INT) WITH (kafka_topic='input', value_format='JSON');"

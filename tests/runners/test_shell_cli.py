@@ -3,7 +3,7 @@ import json
 
 import orjson
 
-from shell import cli
+from pyksqlite.shell import cli
 
 
 def test_help_lists_the_subcommands(capsys):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from engine.engine import Engine
+from pyksqlite.facade.engine import Engine
 
 
 def hostile_texts(canary: Path) -> list[str]:

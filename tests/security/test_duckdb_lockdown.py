@@ -1,7 +1,7 @@
 """Defence in depth: every DuckDB connection the engine runs SQL on is locked down, so that even
 SQL text an attacker wrote could not reach the machine.
 
-The rule: a connection of `engine.duck` (the only place that opens one) reads no file, writes
+The rule: a connection of `pyksqlite.common.duck` (the only place that opens one) reads no file, writes
 none, attaches no database, installs or loads no extension, and refuses every configuration
 change (SET, RESET, PRAGMA), from the first statement the engine runs on it. Checked three ways:
 each attack run straight on engine connections (the layer under the quoting); the connections
@@ -21,8 +21,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from engine import duck
-from engine.engine import Engine, TestRecord
+from pyksqlite.common import duck
+from pyksqlite.facade.engine import Engine, TestRecord
 from tests.security.hostile import ident, lit
 from tests.shell.conftest import http, ksql, server  # noqa: F401 (the real server on a loopback port)
 

@@ -16,12 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from engine.engine import Engine, TestRecord
-from engine.errors import KsqlException, KsqlStatementException
-from engine.log.api import HEADER_TYPE
-from engine.names import inside
-from engine.registry.store import SchemaRegistryError
-from shell.server import ServerThread
+from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite.common.errors import KsqlException, KsqlStatementException
+from pyksqlite.log.api import HEADER_TYPE
+from pyksqlite.common.names import inside
+from pyksqlite.serde.registry.store import SchemaRegistryError
+from pyksqlite.shell.server import ServerThread
 
 ROOT = Path(__file__).resolve().parents[2]
 PROPERTIES = {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.log.flush": "none",

@@ -15,8 +15,8 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from engine.state.checkpoint_store import CheckpointError, CheckpointFile
-from engine.state.snapshot import MAGIC, Snapshot, SnapshotError, Stored, decode, to_bytes
+from pyksqlite.state.checkpoint_store import CheckpointError, CheckpointFile
+from pyksqlite.state.snapshot import MAGIC, Snapshot, SnapshotError, Stored, decode, to_bytes
 
 
 def container(header, body: bytes = b"") -> bytes:

@@ -13,8 +13,8 @@ import json
 
 import pytest
 
-from engine.engine import Engine, TestRecord
-from engine.errors import KsqlException
+from pyksqlite.facade.engine import Engine, TestRecord
+from pyksqlite.common.errors import KsqlException
 from tests.security.hostile import Hostile, create_source, ident, lit, records
 
 PROPS = {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.log.flush": "none"}
@@ -428,7 +428,7 @@ def test_timestamp_column_and_format_with_hostile_text(engine, hostile):
 
 def test_inserts_stream_with_hostile_names(tmp_path, hostile):
     import httpx
-    from shell.server import ServerThread
+    from pyksqlite.shell.server import ServerThread
     texts, columns = hostile.texts, hostile.names("c")
     engine = Engine(tmp_path / "rest", dict(PROPS))
     try:

@@ -1,4 +1,4 @@
-"""No code in engine/ or shell/ pastes text inside SQL quotes itself: `engine.duck`'s
+"""No code in engine/ or shell/ pastes text inside SQL quotes itself: `pyksqlite.common.duck`'s
 `quote_identifier` and `quote_string` are the only way a name or a text enters a quoted SQL token.
 
 The scan reads every module's syntax tree and flags:
@@ -23,17 +23,17 @@ QUOTES = ("'", '"')
 
 # (path, a fragment of the flagged source) -> why it is not SQL built from outside text.
 ALLOWED = {
-    ("engine/duck.py", "name.replace('\"', '\"\"')"): "the identifier quoting function itself",
-    ("engine/duck.py", "text.replace(\"'\", \"''\")"): "the string literal quoting function itself",
-    ("engine/duck.py", "shown"): "an error message's rendering of a name",
-    ("engine/executor.py", "Did you mean"): "an error message (ksqlDB's hint)",
+    ("engine/common/duck.py", "name.replace('\"', '\"\"')"): "the identifier quoting function itself",
+    ("engine/common/duck.py", "text.replace(\"'\", \"''\")"): "the string literal quoting function itself",
+    ("engine/common/duck.py", "shown"): "an error message's rendering of a name",
+    ("engine/runtime/executor.py", "Did you mean"): "an error message (ksqlDB's hint)",
     ("engine/expressions/structures.py", "Invalid Case expression"): "an error message, raised by the caller",
     ("engine/expressions/builtins_json.py", "name.replace('\"', '\\\\\"')"):
         "a key in JSONPath text, which then enters SQL through quote_string",
-    ("engine/insert_values.py", "(?:[^']|'')*"): "a regular expression matching ksqlDB literals, not SQL",
+    ("engine/facade/insert_values.py", "(?:[^']|'')*"): "a regular expression matching ksqlDB literals, not SQL",
     ("engine/serde/delimited.py", "Failed to parse"): "a processing-log message",
-    ("engine/log/partition.py", "partition {self.index}"): "a partition's label in log messages",
-    ("engine/log/recovery.py", "acknowledged records missing"): "a damaged range's description",
+    ("engine/log/embedded/partition.py", "partition {self.index}"): "a partition's label in log messages",
+    ("engine/log/embedded/recovery.py", "acknowledged records missing"): "a damaged range's description",
     ("engine/serde/protobuf_format.py", "import "): "protobuf schema text (.proto), not SQL",
     ("engine/serde/protobuf_format.py", "confluent.field_meta"): "protobuf schema text, numbers only",
     ("shell/runners/sqltest.py", "testcase"): "JUnit XML report; attributes go through quoteattr",
@@ -168,7 +168,7 @@ def test_the_scan_catches_the_known_shapes(tmp_path):
 def test_only_the_boundary_connects_to_duckdb():
     connects = [f"{path.relative_to(ROOT)}" for top in SCANNED for path in (ROOT / top).rglob("*.py")
                 if "duckdb.connect(" in path.read_text()]
-    assert connects == ["engine/duck.py"]
+    assert connects == ["engine/common/duck.py"]
 
 
 if __name__ == "__main__":

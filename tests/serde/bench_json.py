@@ -4,10 +4,10 @@ import time
 import duckdb
 import pyarrow as pa
 
-from engine.schema import Column
-from engine.duck import run_sql
-from engine.serde.json_format import JsonSerde
-from engine.types import BIGINT, BOOLEAN, DOUBLE, INTEGER, STRING, TIMESTAMP, decimal
+from pyksqlite.common.schema import Column
+from pyksqlite.common.duck import run_sql
+from pyksqlite.serde.json_format import JsonSerde
+from pyksqlite.common.types import BIGINT, BOOLEAN, DOUBLE, INTEGER, STRING, TIMESTAMP, decimal
 
 N = 1_000_000
 COLUMNS = [Column("ID", BIGINT), Column("NAME", STRING), Column("AMOUNT", DOUBLE),

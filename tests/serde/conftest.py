@@ -1,9 +1,9 @@
 """Helpers shared by the serde tests."""
 import pyarrow as pa
 
-from engine.schema import KEY, Column
-from engine.serde.api import FormatInfo
-from engine.serde.factory import create_serde
+from pyksqlite.common.schema import KEY, Column
+from pyksqlite.serde.api import FormatInfo
+from pyksqlite.serde.factory import create_serde
 
 
 def serde(fmt: str, *columns: Column, key: bool = False, **options):

@@ -5,8 +5,8 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from engine.schema import Column
-from engine.types import BIGINT, BOOLEAN, BYTES, DOUBLE, INTEGER, STRING, decimal
+from pyksqlite.common.schema import Column
+from pyksqlite.common.types import BIGINT, BOOLEAN, BYTES, DOUBLE, INTEGER, STRING, decimal
 from tests.serde.conftest import decode, key_column, serde
 
 

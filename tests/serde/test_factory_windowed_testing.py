@@ -5,13 +5,13 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from engine.errors import KsqlException
-from engine.schema import Column
-from engine.serde.api import FormatInfo
-from engine.serde.testing import (decode_test_value, decode_windowed_test_key, encode_test_value,
+from pyksqlite.common.errors import KsqlException
+from pyksqlite.common.schema import Column
+from pyksqlite.serde.api import FormatInfo
+from pyksqlite.serde.testing import (decode_test_value, decode_windowed_test_key, encode_test_value,
                                   encode_windowed_test_key)
-from engine.serde.windowed import SessionWindowedSerde, TimeWindowedSerde
-from engine.types import (BIGINT, BOOLEAN, BYTES, DOUBLE, INTEGER, STRING, array, decimal, map_of,
+from pyksqlite.serde.windowed import SessionWindowedSerde, TimeWindowedSerde
+from pyksqlite.common.types import (BIGINT, BOOLEAN, BYTES, DOUBLE, INTEGER, STRING, array, decimal, map_of,
                           struct as struct_of)
 from tests.serde.conftest import key_column, serde
 

@@ -4,8 +4,8 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from engine.schema import Column
-from engine.types import (BIGINT, BOOLEAN, BYTES, DATE, DOUBLE, INTEGER, STRING, TIME, TIMESTAMP,
+from pyksqlite.common.schema import Column
+from pyksqlite.common.types import (BIGINT, BOOLEAN, BYTES, DATE, DOUBLE, INTEGER, STRING, TIME, TIMESTAMP,
                           array, decimal, map_of, struct)
 from tests.serde.conftest import decode, key_column, serde
 

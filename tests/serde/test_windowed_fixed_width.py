@@ -5,9 +5,9 @@ import struct
 import numpy as np
 import pyarrow as pa
 
-from engine.log.partitioner import murmur2, murmur2_array
-from engine.serde.windowed import TimeWindowedSerde
-from engine.types import BIGINT, STRING
+from pyksqlite.log.partitioner import murmur2, murmur2_array
+from pyksqlite.serde.windowed import TimeWindowedSerde
+from pyksqlite.common.types import BIGINT, STRING
 from tests.serde.conftest import key_column, serde
 
 

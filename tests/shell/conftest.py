@@ -4,8 +4,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from engine.engine import Engine
-from shell.server import ServerThread
+from pyksqlite.facade.engine import Engine
+from pyksqlite.shell.server import ServerThread
 
 
 @pytest.fixture

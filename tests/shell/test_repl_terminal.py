@@ -18,7 +18,7 @@ PROMPT = "ksql>"  # prompt-toolkit draws the space as a cursor move
 
 def spawn(args, tmp_path):
     env = {**os.environ, "HOME": str(tmp_path), "TERM": "xterm", "KSQLITE_HISTORY": str(tmp_path / "history")}
-    child = pexpect.spawn(sys.executable, ["-m", "shell.cli", *args], env=env, encoding="utf-8",
+    child = pexpect.spawn(sys.executable, ["-m", "pyksqlite.shell.cli", *args], env=env, encoding="utf-8",
                           timeout=30, dimensions=(40, 160), cwd=os.getcwd())
     child.expect_exact(PROMPT)
     return child
@@ -67,7 +67,7 @@ def test_repl_embedded_engine_noninteractive(tmp_path):
     script.write_text("CREATE STREAM s (id INT KEY, v STRING) WITH (kafka_topic='s', partitions=1, value_format='JSON');\n"
                       "INSERT INTO s (id, v) VALUES (1, 'a');\n")
     env = {**os.environ, "HOME": str(tmp_path)}
-    out = pexpect.run(f"{sys.executable} -m shell.cli --data-dir {tmp_path / 'd'} -e "
+    out = pexpect.run(f"{sys.executable} -m pyksqlite.shell.cli --data-dir {tmp_path / 'd'} -e "
                       f"\"RUN SCRIPT '{script}'; SET 'auto.offset.reset'='earliest'; "
                       "SELECT * FROM s EMIT CHANGES LIMIT 1;\"", env=env, encoding="utf-8", timeout=60)
     assert "Stream created" in out and "|1" in out and "Limit Reached" in out

@@ -42,7 +42,7 @@ def test_a_failed_insert_in_a_request_reports_the_ones_before_it(http):
 
 
 def test_a_table_push_query_shows_a_tombstone_with_its_key(server, http, engine):
-    from engine.engine import TestRecord
+    from pyksqlite.facade.engine import TestRecord
     ksql(http, "CREATE TABLE t (k INT PRIMARY KEY, id INT) WITH (kafka_topic='t', partitions=1, value_format='JSON');")
     engine.produce_test_records([TestRecord("t", 10, {"id": 110}, 1), TestRecord("t", 10, None, 2)])
     response = http.post("/query", json={"ksql": "SELECT * FROM t EMIT CHANGES LIMIT 2;",

@@ -156,7 +156,7 @@ def test_close_query_ends_a_push_query(server, http):
 
 
 def test_basic_auth(engine, tmp_path):
-    from shell.server import ServerThread, load_auth_file
+    from pyksqlite.shell.server import ServerThread, load_auth_file
     auth_file = tmp_path / "passwords"
     auth_file.write_text("# users\nalice: secret,admin\n")
     with ServerThread(engine, port=0, auth=load_auth_file(auth_file)) as server:
@@ -168,8 +168,8 @@ def test_basic_auth(engine, tmp_path):
 
 
 def test_persistent_queries_survive_a_restart(tmp_path):
-    from engine.engine import Engine
-    from shell.server import ServerThread
+    from pyksqlite.facade.engine import Engine
+    from pyksqlite.shell.server import ServerThread
     data = tmp_path / "data"
     engine = Engine(data)
     with ServerThread(engine, port=0) as server:

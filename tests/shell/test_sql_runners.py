@@ -10,7 +10,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "ci"
 
 
 def ksqlite(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "shell.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "pyksqlite.shell.cli", *args], capture_output=True, text=True,
                           timeout=120, cwd=cwd or Path(__file__).resolve().parents[2])
 
 
@@ -49,7 +49,7 @@ def test_test_runner_passes_and_fails(tmp_path):
 
 
 def test_rest_qtt_response_matching():
-    from shell.runners.rest_qtt import partial_mismatch
+    from pyksqlite.shell.runners.rest_qtt import partial_mismatch
     got = {"header": {"queryId": "transient_X_1", "schema": "`ID` STRING KEY"}}
     assert partial_mismatch({"header": {"schema": "`ID` STRING KEY"}}, got, "", "r") is None
     assert partial_mismatch({"header": {"queryId|startsWith": "transient_"}}, got, "", "r") is None

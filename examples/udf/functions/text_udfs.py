@@ -5,7 +5,7 @@ import re
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from engine.udf import udf, udtf
+from pyksqlite.udf import udf, udtf
 
 
 @udf(params=["STRING"], returns="STRING", description="The lower-cased domain of an e-mail address.")

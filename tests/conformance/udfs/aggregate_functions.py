@@ -18,7 +18,7 @@
 A NULL number counts 0 and a NULL string length 0. Accumulators are plain data (ints, lists,
 dicts) so checkpoints can keep them.
 """
-from engine.udf import udaf
+from pyksqlite.udf import udaf
 
 
 def _length(value) -> int:

@@ -11,7 +11,7 @@ What each does is what the QTT cases expect of it:
 * WHENCONDITION / WHENRESULT return their first argument, and throw when their second says they
   should not have been evaluated (CASE evaluates its branches lazily).
 """
-from engine.udf import udf, udf_class, udf_method
+from pyksqlite.udf import udf, udf_class, udf_method
 
 
 @udf(name="test_udf", params=["INT", "STRING"], returns="STRING", per_row=True, null_on_null=False)

@@ -7,8 +7,8 @@ them, it returns each value's Java `toString`: the element of each array, the va
 """
 from _java_text import java_string, java_struct
 
-from engine.udf import udtf
-from grammar.ast import decimal
+from pyksqlite.udf import udtf
+from pyksqlite.grammar.ast import decimal
 
 SCALARS = ["INT", "BIGINT", "DOUBLE", "BOOLEAN", "STRING"]
 STRUCT = "STRUCT<A STRING>"

@@ -1,0 +1,2 @@
+"""The embedded log: Kafka's model (topics, partitions, segments, consumer groups)
+on crash-safe local files."""

@@ -5,6 +5,10 @@ The same N bids (deterministic) go to a JSON-lines file for DuckDB and into a 4-
 creation until `run_until_idle()` returns; DuckDB (one thread) runs the equivalent batch query end to
 end, JSON in and JSON out. Both outputs are then compared as multisets. A workload is one
 `Workload` entry: ksqlite statements, DuckDB SQL, the sink topic and the columns to compare.
+
+Each workload also runs under `processing.guarantee=exactly_once_v2` (commit.interval.ms 100, as
+Kafka Streams commits under exactly-once), alternating with the default at-least-once runs:
+`eos_ratio` is its throughput over at-least-once's (1.0: exactly-once costs nothing).
 """
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ BIDS_STREAM = ("CREATE STREAM bids (auction BIGINT, bidder BIGINT, price BIGINT,
 # Like DuckDB's COPY, the log leaves flushing to the OS (flush="none"): the same durability.
 ENGINE_PROPERTIES = {"ksql.streams.auto.offset.reset": "earliest", "ksqlite.threads": 1,
                      "ksqlite.log.flush": "none"}
+EXACTLY_ONCE_PROPERTIES = {**ENGINE_PROPERTIES, "processing.guarantee": "exactly_once_v2"}
 
 
 @dataclass(frozen=True)
@@ -126,9 +131,12 @@ def run_avro_filter(events: int, work_dir: Path, bids: pa.Table, repeat: int = 1
     out_schema = fastavro.parse_schema(avro_schema(
         [Column("AUCTION", BIGINT), Column("BIDDER", BIGINT), Column("PRICE_EUR", DOUBLE), Column("DATE_TIME", BIGINT)], True))
     renamed = bids.rename_columns([c.upper() for c in bids.column_names]).select(list(names))
-    best_engine = best_reference = (float("inf"), float("inf"))
-    for attempt in range(repeat):
-        engine = Engine(str(work_dir / f"avro-{attempt}"), properties=dict(ENGINE_PROPERTIES))
+    best_engine = best_reference = best_eos = (float("inf"), float("inf"))
+    eos_rows = None
+
+    def time_engine(directory: str, properties: dict):
+        """(seconds, the sink's rows, the payloads of the bids for the reference)."""
+        engine = Engine(str(work_dir / directory), properties=dict(properties))
         try:
             engine.log.create_topic("bids", TopicConfig(partitions=PARTITIONS))
             fmt = FormatInfo("AVRO", properties=(("registry", engine._executor.schema_registry_token),
@@ -144,11 +152,16 @@ def run_avro_filter(events: int, work_dir: Path, bids: pa.Table, repeat: int = 1
                                                          for s in range(0, len(bids), CHUNK)]).to_pylist()]
             engine.execute(AVRO_BIDS_STREAM)
             seconds = run_ksqlite(engine, WORKLOADS["avro_filter"])
-            best_engine = tuple(map(min, best_engine, seconds))
-            sink = engine.read_topic_records("HI") if events <= 20000 else None
-            rows = _read_avro_sink(engine, serde)
+            return seconds, _read_avro_sink(engine, serde), payloads
         finally:
             engine.close()
+
+    for attempt in range(repeat):
+        seconds, rows, payloads = time_engine(f"avro-{attempt}", ENGINE_PROPERTIES)
+        best_engine = tuple(map(min, best_engine, seconds))
+        if EXACTLY_ONCE:
+            seconds, eos_rows, _ = time_engine(f"avro-eos-{attempt}", EXACTLY_ONCE_PROPERTIES)
+            best_eos = tuple(map(min, best_eos, seconds))
         started, cpu = time.perf_counter(), time.process_time()
         reference = []
         for payload in payloads:
@@ -160,12 +173,14 @@ def run_avro_filter(events: int, work_dir: Path, bids: pa.Table, repeat: int = 1
                                                              "DATE_TIME": bid["DATE_TIME"]})
                 reference.append(out.getvalue())
         best_reference = tuple(map(min, best_reference, (time.perf_counter() - started, time.process_time() - cpu)))
-        del sink
     expected = pa.Table.from_pylist([fastavro.schemaless_reader(io.BytesIO(b), out_schema, None) for b in reference])
-    return {"ksqlite_eps": round(events / best_engine[0]), "fastavro_eps": round(events / best_reference[0]),
-            "ratio": round(best_reference[0] / best_engine[0], 4),
-            "results_equal": results_equal(rows, expected, WORKLOADS["avro_filter"]),
-            "cpu_ratio": round(best_reference[1] / best_engine[1], 4)}
+    result = {"ksqlite_eps": round(events / best_engine[0]), "fastavro_eps": round(events / best_reference[0]),
+              "ratio": round(best_reference[0] / best_engine[0], 4),
+              "results_equal": results_equal(rows, expected, WORKLOADS["avro_filter"]),
+              "cpu_ratio": round(best_reference[1] / best_engine[1], 4)}
+    if eos_rows is not None:
+        result.update(exactly_once_figures(events, best_engine, best_eos, eos_rows, expected, WORKLOADS["avro_filter"]))
+    return result
 
 
 def _read_avro_sink(engine, serde) -> pa.Table:
@@ -368,23 +383,42 @@ def run_workload(workload: Workload, events: int, work_dir: Path, bids: pa.Table
                  bids_path: Path, repeat: int = 1) -> dict:
     """Time ksqlite and DuckDB on the workload `repeat` times, alternating, and keep each one's
     best run: on a shared machine the fastest run is the one least disturbed by others."""
-    ksqlite_best = duckdb_best = (float("inf"), float("inf"))
+    ksqlite_best = duckdb_best = eos_best = (float("inf"), float("inf"))
+    eos_rows = None
     for attempt in range(repeat):
         seconds, ksqlite_rows, tables = _time_ksqlite(
             workload, work_dir / f"ksqlite-{workload.name}-{attempt}", bids, values)
         ksqlite_best = tuple(map(min, ksqlite_best, seconds))
+        if EXACTLY_ONCE:
+            seconds, eos_rows, _ = _time_ksqlite(workload, work_dir / f"ksqlite-eos-{workload.name}-{attempt}",
+                                                 bids, values, EXACTLY_ONCE_PROPERTIES)
+            eos_best = tuple(map(min, eos_best, seconds))
         seconds, duckdb_rows = run_duckdb(workload, bids_path, work_dir / f"{workload.name}.jsonl", tables)
         duckdb_best = tuple(map(min, duckdb_best, seconds))
     (ksqlite_wall, ksqlite_cpu), (duckdb_wall, duckdb_cpu) = ksqlite_best, duckdb_best
     # Wall time is the measure; CPU time (both engines run on one thread) is reported beside it
     # because it holds steady when other processes share the machine.
-    return {"ksqlite_eps": round(events / ksqlite_wall), "duckdb_eps": round(events / duckdb_wall),
-            "ratio": round(duckdb_wall / ksqlite_wall, 4),
-            "results_equal": results_equal(ksqlite_rows, duckdb_rows, workload),
-            "cpu_ratio": round(duckdb_cpu / ksqlite_cpu, 4)}
+    result = {"ksqlite_eps": round(events / ksqlite_wall), "duckdb_eps": round(events / duckdb_wall),
+              "ratio": round(duckdb_wall / ksqlite_wall, 4),
+              "results_equal": results_equal(ksqlite_rows, duckdb_rows, workload),
+              "cpu_ratio": round(duckdb_cpu / ksqlite_cpu, 4)}
+    if eos_rows is not None:
+        result.update(exactly_once_figures(events, ksqlite_best, eos_best, eos_rows, duckdb_rows, workload))
+    return result
+
+
+def exactly_once_figures(events: int, at_least_once: tuple[float, float], exactly_once: tuple[float, float],
+                         rows: pa.Table, duckdb_rows: pa.Table, workload: Workload) -> dict:
+    """exactly_once_v2 beside at-least-once: its throughput, and the ratio of the two (wall and
+    CPU); its results must equal DuckDB's too (results_equal covers both)."""
+    return {"eos_eps": round(events / exactly_once[0]),
+            "eos_ratio": round(at_least_once[0] / exactly_once[0], 4),
+            "eos_cpu_ratio": round(at_least_once[1] / exactly_once[1], 4),
+            "eos_results_equal": results_equal(rows, duckdb_rows, workload)}
 
 
 BOOTSTRAP_SERVERS: Optional[str] = None   # --bootstrap-servers: the log is this Kafka cluster
+EXACTLY_ONCE = True                       # --no-exactly-once: skip the exactly_once_v2 runs
 
 
 def _kafka_log():
@@ -396,10 +430,11 @@ def _kafka_log():
     return KafkaLog(BOOTSTRAP_SERVERS, topic_prefix=f"bench-{uuid.uuid4().hex[:8]}.", delete_topics_on_close=True)
 
 
-def _time_ksqlite(workload: Workload, data_dir: Path, bids: pa.Table, values: pa.Array):
+def _time_ksqlite(workload: Workload, data_dir: Path, bids: pa.Table, values: pa.Array,
+                  properties: dict = ENGINE_PROPERTIES):
     """(seconds, the sink's rows, the DuckDB tables the workload's setup wrote)."""
     from pyksqlite import Engine
-    engine = Engine(str(data_dir), properties=dict(ENGINE_PROPERTIES), log=_kafka_log())
+    engine = Engine(str(data_dir), properties=dict(properties), log=_kafka_log())
     try:
         produce_bids(engine.log, bids, values)
         engine.execute(BIDS_STREAM)
@@ -419,9 +454,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="runs per engine; the best counts")
     parser.add_argument("--bootstrap-servers", metavar="HOST:PORT",
                         help="run ksqlite on this Apache Kafka cluster instead of the embedded log")
+    parser.add_argument("--no-exactly-once", action="store_true",
+                        help="skip the exactly_once_v2 runs (and their eos_* figures)")
     args = parser.parse_args(argv)
-    global BOOTSTRAP_SERVERS
+    global BOOTSTRAP_SERVERS, EXACTLY_ONCE
     BOOTSTRAP_SERVERS = args.bootstrap_servers
+    EXACTLY_ONCE = not args.no_exactly_once
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
     names = [n.strip() for n in args.workloads.split(",") if n.strip()]
@@ -446,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: {results[name]}", file=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(orjson.dumps(results).decode())
-    return 0 if all(r["results_equal"] for r in results.values()) else 1
+    return 0 if all(r["results_equal"] and r.get("eos_results_equal", True) for r in results.values()) else 1
 
 
 if __name__ == "__main__":

@@ -152,6 +152,26 @@ class Consumer(Protocol):
 
 
 @runtime_checkable
+class Transaction(Protocol):
+    """A transactional writer (exactly-once), from `log.transaction(name)` on the logs that have
+    transactions (the embedded log: `pyksqlite.log.embedded.transactions`; Kafka: `kafka_transactions`).
+    Appends of a thread inside `log.transactional(transaction)` belong to its open transaction:
+    no reader sees them before `commit`."""
+    log: "Log"
+
+    def commit(self, offsets: dict[tuple[str, int], int], consumer: Consumer,
+               metadata: Optional[dict] = None) -> None:
+        """Make what was appended since the last commit visible together with the consumed
+        `offsets` (committed for the consumer's group) and `metadata` (a small JSON object
+        committed with them), or none of it (raising)."""
+
+    def abort(self) -> None:
+        """Drop the open transaction: nothing of it is ever visible."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
 class Log(Protocol):
     """Topics, producing and consumer groups."""
 

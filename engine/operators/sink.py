@@ -3,6 +3,8 @@
 `TopicSink` encodes key and value columns with the sink's serdes and appends the records to the
 sink topic (partitioned by the serialized key, as Kafka's default partitioner does). An append
 that fails leaves nothing in the log; the sink keeps its records for `retry_unwritten`.
+`drop_outputs` (set by a task replaying records whose outputs are in the log already, see
+`pyksqlite.runtime.query_task`) makes it encode nothing and append nothing.
 `RowSink` hands rows to a transient push query's client instead.
 """
 from __future__ import annotations
@@ -46,6 +48,7 @@ class TopicSink(StatelessOperator):
         value_columns = [c for c in sink.schema.columns if c.namespace == VALUE]
         self._value_serde = create_serde(sink.value_format, value_columns, is_key=False)
         self.records_written = 0
+        self.drop_outputs = False
         self.unwritten: Optional[tuple[pa.Table, Optional[pa.Array]]] = None
         # A key passed through unchanged stays null when it was null (ksqlDB's null GenericKey).
         self._keeps_input_key = keeps_input_key
@@ -78,7 +81,7 @@ class TopicSink(StatelessOperator):
         return columns
 
     def process(self, batch: pa.Table) -> pa.Table:
-        if batch.num_rows == 0:
+        if batch.num_rows == 0 or self.drop_outputs:
             return batch
         timestamps = self._timestamps(batch)
         invalid = pc.fill_null(pc.less(timestamps, 0), True)

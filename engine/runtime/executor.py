@@ -323,13 +323,15 @@ class Executor:
             task = self._partitioned_task(query_id, group, plan, self._plan_builder(query_id, plan, sink))
         else:
             state_dir = inside(self.state_root, query_id) if self.state_root else None
+            transaction = self._transaction(group)
             consumer = self._consumer(group, plan.topics)
             build_plan = self._plan_builder(query_id, plan, sink)
             task = QueryTask(query_id, build_plan(), consumer, state_dir=state_dir,
-                             checkpoint_interval=self._checkpoint_interval(), build_plan=build_plan,
+                             checkpoint_interval=self._checkpoint_interval(transaction is not None),
+                             build_plan=build_plan,
                              report=lambda message: self.processing_log.record(query_id, "STATE", message),
                              topics=topics_in_tie_order(plan.relation.sources),
-                             max_task_idle_ms=self._max_task_idle_ms())
+                             max_task_idle_ms=self._max_task_idle_ms(), transaction=transaction)
         self.scheduler.add(task)
         self.catalog.queries[query_id] = PersistentQuery(query_id, text, sink.name, sources)
 
@@ -365,8 +367,29 @@ class Executor:
         partitions known to have unread records; see `pyksqlite.runtime.partition_group`)."""
         return int(self.config.get("max.task.idle.ms", 0))
 
-    def _checkpoint_interval(self) -> float:
+    def _checkpoint_interval(self, exactly_once: bool = False) -> float:
+        """Seconds between commits: under exactly-once Kafka Streams' `commit.interval.ms` (100 by
+        default there), else how often state is checkpointed (`ksqlite.checkpoint.interval.ms`)."""
+        if exactly_once:
+            return float(self.config.get("commit.interval.ms", 100)) / 1000
         return float(self.config.get("ksqlite.checkpoint.interval.ms", 1000)) / 1000
+
+    def _exactly_once(self) -> bool:
+        guarantee = str(self.config.get("processing.guarantee", "at_least_once")).lower()
+        if guarantee in _EXACTLY_ONCE:
+            return True
+        if guarantee != "at_least_once":
+            raise KsqlStatementException(f"Invalid value {guarantee} for configuration processing.guarantee: "
+                                         "String must be one of: at_least_once, exactly_once, exactly_once_v2")
+        return False
+
+    def _transaction(self, group: str):
+        """The query's transactional writer under exactly-once (None: at-least-once)."""
+        if not self._exactly_once():
+            return None
+        if not hasattr(self.log, "transaction"):
+            raise KsqlStatementException("processing.guarantee=exactly_once_v2 needs a log with transactions.")
+        return self.log.transaction(group)
 
     def _start_repartition(self, query_id: str, group: str, query: ast.Query, plan: LogicalPlan,
                            sink: DataSource) -> Optional[LogicalPlan]:
@@ -435,13 +458,7 @@ class Executor:
                           build_plan: Callable[[], Any]) -> PartitionedQueryTask:
         consumer = self._consumer(group, plan.topics)
         partitions = max(self.log.topic_config(t).partitions for t in plan.topics)
-        guarantee = str(self.config.get("processing.guarantee", "at_least_once")).lower()
-        transaction = None
-        if guarantee in ("exactly_once", "exactly_once_v2", "exactly_once_beta"):
-            if not hasattr(self.log, "transaction"):
-                raise KsqlStatementException(f"processing.guarantee={guarantee} needs a log with "
-                                             "transactions (Apache Kafka: --bootstrap-servers).")
-            transaction = self.log.transaction(group)
+        transaction = self._transaction(group)
         return PartitionedQueryTask(query_id, build_plan, consumer, self.log, changelog_topic_name(group, plan),
                                     transaction, checkpoint_interval=self._checkpoint_interval(),
                                     partitions=partitions, topics=topics_in_tie_order(plan.relation.sources),
@@ -738,6 +755,7 @@ def _insertable(result: LogicalSchema, sink: LogicalSchema) -> bool:
 
 
 _REGISTRY_FREE_FORMATS = {"JSON", "KAFKA", "DELIMITED", "NONE"}
+_EXACTLY_ONCE = ("exactly_once", "exactly_once_v2", "exactly_once_beta")
 _NOT_INSERTABLE = {"ROWPARTITION", "ROWOFFSET"}   # pseudo columns the log assigns
 
 

@@ -24,6 +24,12 @@ existing data, restarted, or far behind gives what a query that ran all along gi
 
 Records fetched but not processed stay buffered here, so the offsets to commit are the
 `positions()` of this group (the next record to process per partition), never the consumer's.
+
+A task rebuilding lost state replays its inputs from the start, but the outputs of the records
+before its committed offsets are in the log already: `hold_back_until(offsets)` makes the group
+hand out only rows below those offsets (a partition that reached its limit no longer holds the
+others up) until `release_if_reached()` says every partition got there; the task drops the
+outputs of what it processed meanwhile.
 """
 from __future__ import annotations
 
@@ -110,6 +116,11 @@ class PartitionBuffer:
                 counts[tag] = count
         return counts
 
+    def counts_below(self, limit: int, counts: dict[int, int]) -> dict[int, int]:
+        """`counts` cut to the rows whose offset is below `limit`."""
+        cut = {tag: min(count, int(np.searchsorted(self.offsets[tag], limit))) for tag, count in counts.items()}
+        return {tag: count for tag, count in cut.items() if count}
+
     def take(self, tag: int, count: int) -> pa.Table:
         """The first `count` rows of `tag`, removed from the buffer."""
         tables, taken, remaining = self.tables[tag], [], count
@@ -144,6 +155,7 @@ class PartitionGroup:
         self._buffers: dict[TP, PartitionBuffer] = {}
         self._paused: set[TP] = set()
         self._restored_times: dict[TP, int] = {}
+        self._limits: dict[TP, int] = {}        # hold_back_until
 
     # --- the task's loop ---
     def poll(self, max_records: int) -> tuple[list[Run], int]:
@@ -181,6 +193,8 @@ class PartitionGroup:
         ready = {}
         for tp, buffer in self._buffers.items():
             counts = buffer.ready_counts(next((b for other, b in bounds if other != tp), None))
+            if tp in self._limits:
+                counts = buffer.counts_below(self._limits[tp], counts)
             if counts:
                 ready[tp] = counts
         if not ready:
@@ -221,6 +235,32 @@ class PartitionGroup:
         else:
             self._restored_times[tp] = time_
 
+    # --- holding back a replay ---
+    def hold_back_until(self, limits: dict[TP, int]) -> None:
+        """Hand out only rows below these offsets until every partition reaches its own."""
+        self._limits = {tp: int(offset) for tp, offset in limits.items()}
+
+    @property
+    def holding_back(self) -> bool:
+        return bool(self._limits)
+
+    def release_if_reached(self) -> bool:
+        """True (and no more holding back) once every partition's next row is at its limit."""
+        if not self._limits:
+            return False
+        positions = self.positions()
+        if any(positions.get(tp, limit) < limit for tp, limit in self._limits.items()):
+            return False
+        self._limits = {}
+        return True
+
+    def _reached_limit(self, tp: TP, buffer: PartitionBuffer) -> bool:
+        limit = self._limits.get(tp)
+        if limit is None:
+            return False
+        first = buffer.first_offset()
+        return (first if first is not None else self.consumer.position(*tp)) >= limit
+
     def buffered(self) -> int:
         return sum(len(b) for b in self._buffers.values())
 
@@ -258,6 +298,8 @@ class PartitionGroup:
             return {}
         bounds, now = {}, None
         for tp, buffer in self._buffers.items():
+            if self._limits and self._reached_limit(tp, buffer):
+                continue                         # it delivers nothing more while holding back
             lag = self.consumer.current_lag(*tp)
             if lag is None or lag > 0:
                 buffer.idle_deadline = None

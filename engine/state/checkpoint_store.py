@@ -11,6 +11,14 @@ what changed since the previous one rather than the whole state. Blob files that
 checkpoint no longer names (dropped or merged fragments, leftovers of a crash mid-checkpoint) are
 deleted once it is in place.
 
+Under exactly-once a checkpoint is written in two steps around the transaction that commits it
+(`pyksqlite.runtime.query_task`): `write_next` puts it beside the installed one (`<name>.next`, fsynced) and
+returns its identity (CRC and size), which the transaction's commit record keeps; `install_next`
+renames it into place once the transaction committed (and only then deletes the blobs that only
+the previous checkpoint named). `read(expected=...)` accepts only the checkpoint with that
+identity: the installed file, or `<name>.next` when a crash came between the commit and the
+rename (it is installed then).
+
 Reading verifies everything before any state is built: the checkpoint's CRC, then each named
 blob's (its own CRC, and the one and size the checkpoint recorded for it). Blob names are 32 hex
 digits, so a checkpoint cannot point outside its blob directory. Any mismatch is a
@@ -48,35 +56,56 @@ class CheckpointFile:
     def exists(self) -> bool:
         return self.path.exists()
 
+    @property
+    def next_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".next")
+
     def write(self, snapshot: Snapshot) -> None:
         """Atomically replace the checkpoint with `snapshot`; its new blobs are durable first."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._referenced, self._written = set(), []
-        pieces, _ = encode(snapshot, self)
         temporary = self.path.with_name(self.path.name + ".tmp")
-        with open(temporary, "wb") as handle:
-            for piece in pieces:
-                handle.write(piece)
-            handle.flush()
-            self._sync_blobs()
-            os.fsync(handle.fileno())
+        self._write_file(snapshot, temporary)
         # Not fsyncing the directory after the rename: if a power loss undoes it, the previous
         # checkpoint may name blobs deleted below, which reading detects (the query rebuilds).
         os.replace(temporary, self.path)
         self._delete_unreferenced()
 
-    def read(self) -> Snapshot:
-        """The verified checkpoint, its blobs included; CheckpointError if it cannot be used."""
-        try:
-            data = _read_all(self.path)
-        except FileNotFoundError:
-            raise CheckpointError(self.path, "missing") from None
-        except OSError as error:
-            raise CheckpointError(self.path, f"unreadable ({error.strerror or error})") from None
-        try:
-            return decode(data, self)
-        except SnapshotError as error:
-            raise CheckpointError(self.path, str(error)) from None
+    def write_next(self, snapshot: Snapshot) -> dict:
+        """Write `snapshot` as the next checkpoint, durably, beside the installed one; its
+        identity ({"crc", "size"}) for the commit that makes it the checkpoint."""
+        return self._write_file(snapshot, self.next_path)
+
+    def install_next(self) -> None:
+        """Make the next checkpoint the checkpoint (its transaction committed)."""
+        os.replace(self.next_path, self.path)
+        self._delete_unreferenced()
+
+    def _write_file(self, snapshot: Snapshot, path: Path) -> dict:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._referenced, self._written = set(), []
+        pieces, crc = encode(snapshot, self)
+        with open(path, "wb") as handle:
+            for piece in pieces:
+                handle.write(piece)
+            handle.flush()
+            self._sync_blobs()
+            os.fsync(handle.fileno())
+        return {"crc": crc, "size": sum(memoryview(p).nbytes for p in pieces)}
+
+    def read(self, expected: Optional[dict] = None) -> Snapshot:
+        """The verified checkpoint, its blobs included; CheckpointError if it cannot be used.
+        With `expected` (an identity from `write_next`), only that checkpoint will do: the
+        installed one, or the next one, which is installed then."""
+        if expected is None:
+            return decode_checkpoint(self.path, _read_checkpoint(self.path), self)
+        data = _read_checkpoint(self.path, missing_ok=True)
+        if data is None or not _has_identity(data, expected):
+            pending = _read_checkpoint(self.next_path, missing_ok=True)
+            if pending is None or not _has_identity(pending, expected):
+                what = "missing" if data is None else "not the one the last committed transaction names"
+                raise CheckpointError(self.path, what)
+            os.replace(self.next_path, self.path)   # its blobs are the ones it names: none to delete
+            data = pending
+        return decode_checkpoint(self.path, data, self)
 
     def set_aside(self) -> Optional[Path]:
         """Move an unusable checkpoint to `<name>.corrupt` (kept for inspection, one at a time)."""
@@ -145,6 +174,31 @@ class CheckpointFile:
             except FileNotFoundError:
                 pass
         self._on_disk &= self._referenced
+
+
+def decode_checkpoint(path: Path, data: bytearray, blobs: "CheckpointFile") -> Snapshot:
+    try:
+        return decode(data, blobs)
+    except SnapshotError as error:
+        raise CheckpointError(path, str(error)) from None
+
+
+def _read_checkpoint(path: Path, missing_ok: bool = False) -> Optional[bytearray]:
+    try:
+        return _read_all(path)
+    except FileNotFoundError:
+        if missing_ok:
+            return None
+        raise CheckpointError(path, "missing") from None
+    except OSError as error:
+        raise CheckpointError(path, f"unreadable ({error.strerror or error})") from None
+
+
+def _has_identity(data: bytearray, identity: dict) -> bool:
+    try:
+        return len(data) == identity.get("size") and container_crc(data) == identity.get("crc")
+    except SnapshotError:
+        return False
 
 
 def _read_all(path: Path) -> bytearray:

@@ -1,6 +1,9 @@
 """A query task's checkpoint: its operators' state and the input positions that state covers.
 
 `save` writes both in one `CheckpointFile` (the task commits those offsets only afterwards).
+Under exactly-once, `prepare` writes it beside the installed one and returns its identity, which
+the task's transaction commits with the outputs and offsets; `install` then puts it in place, and
+`restore(expected=...)` accepts only the checkpoint the last committed transaction names.
 `restore` reads it back, checks it against the plan (the same operators, in the same order) and
 restores every operator, then seeks the consumer to the positions. It reports a checkpoint that
 cannot be used instead of raising, so that the task can rebuild: a checkpoint that is corrupt
@@ -40,6 +43,19 @@ class QueryCheckpoint:
              partition_times: Optional[dict[tuple[str, int], int]] = None) -> None:
         """`partition_times`: per input partition, the time the task's record order had reached
         (see engine.partition_group), so that a restored task orders what follows the same way."""
+        self.file.write(self._snapshot(operators, positions, partition_times))
+
+    def prepare(self, operators: list, positions: dict[tuple[str, int], int],
+                partition_times: Optional[dict[tuple[str, int], int]] = None) -> dict:
+        """Write the checkpoint beside the installed one; its identity, for the commit record."""
+        return self.file.write_next(self._snapshot(operators, positions, partition_times))
+
+    def install(self) -> None:
+        """The checkpoint `prepare` wrote becomes the checkpoint (its transaction committed)."""
+        self.file.install_next()
+
+    def _snapshot(self, operators: list, positions: dict[tuple[str, int], int],
+                  partition_times: Optional[dict[tuple[str, int], int]]) -> Snapshot:
         snapshot = Snapshot()
         snapshot.put("positions", [[topic, partition, int(offset)]
                                    for (topic, partition), offset in sorted(positions.items())])
@@ -47,21 +63,23 @@ class QueryCheckpoint:
                                          for (topic, partition), time_ in sorted((partition_times or {}).items())])
         snapshot.put("operators", [type(operator).__name__ for operator in operators])
         snapshot.put_children("states", [operator.snapshot() for operator in operators])
-        self.file.write(snapshot)
+        return snapshot
 
     def restore(self, operators: list, consumer: Consumer,
-                seek: Optional[Callable[[str, int, int, Optional[int]], None]] = None) -> Optional[str]:
+                seek: Optional[Callable[[str, int, int, Optional[int]], None]] = None,
+                expected: Optional[dict] = None) -> Optional[str]:
         """Restore the operators and seek the inputs (`seek(topic, partition, offset,
         partition_time)`, by default the consumer's seek). None when done (or when there is nothing
         to restore: a new query); else why the state must be rebuilt (the checkpoint file, if any,
-        is set aside as `<name>.corrupt`). Operators may be partly restored then."""
-        if not self.file.exists():
+        is set aside as `<name>.corrupt`). Operators may be partly restored then. `expected`: the
+        identity of the checkpoint the last committed transaction names (exactly-once)."""
+        if expected is None and not self.file.exists():
             if not consumer.committed():
                 return None
             legacy = " (a pickled checkpoint of an older version is never read)" if self.legacy.exists() else ""
             return f"checkpoint {self.path} is missing although the query committed offsets{legacy}"
         try:
-            states, positions, times = self._read(operators)
+            states, positions, times = self._read(operators, expected)
             for operator, state in zip(operators, states):
                 if state is not None:
                     operator.restore(state)
@@ -79,9 +97,9 @@ class QueryCheckpoint:
                                   f"({type(error).__name__}: {error})")
         return None
 
-    def _read(self, operators: list) -> tuple[list[Optional[Snapshot]], dict[tuple[str, int], int],
-                                              dict[tuple[str, int], int]]:
-        snapshot = self.file.read()
+    def _read(self, operators: list, expected: Optional[dict]) -> tuple[
+            list[Optional[Snapshot]], dict[tuple[str, int], int], dict[tuple[str, int], int]]:
+        snapshot = self.file.read(expected)
         try:
             kinds = snapshot.get("operators", list)
             states = snapshot.children("states")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from pyksqlite.log.api import HEADER_TYPE, Consumer, Log, TopicConfig
+from pyksqlite.log.api import HEADER_TYPE, Consumer, Log, OffsetOutOfRangeError, TopicConfig
 from pyksqlite.log.embedded.log import EmbeddedLog
 from tests.log.log_test_data import records, values_of
 
@@ -132,3 +132,5 @@ def test_seek_position_and_seek_to_timestamp(kafka_log):
     assert len(values_of(consumer.poll())) == 10
     with pytest.raises(ValueError):
         consumer.seek("other", 0, 1)
+    with pytest.raises(OffsetOutOfRangeError, match="position 11 of topic 's' partition 0 is past the end"):
+        consumer.seek("s", 0, 11)   # a restored position the log does not reach: never a silent reset

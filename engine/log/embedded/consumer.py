@@ -137,9 +137,17 @@ class GroupConsumer:
 
     # --- positions ---
     def seek(self, topic: str, partition: int, offset: int) -> None:
+        """Read `partition` from `offset` next. A position past the partition's end (one restored
+        from a checkpoint of records the log no longer has) is OffsetOutOfRangeError, never a
+        silent wait for the end to catch up; one before its start reads from the start."""
         self._rebalance_if_needed()
         if (topic, partition) not in self._positions:
             raise ValueError(f"{topic}-{partition} is not assigned to this consumer")
+        if offset < 0:
+            raise ValueError(f"cannot seek {topic}-{partition} to the negative offset {offset}")
+        end = self._log.partition(topic, partition).end_offset
+        if offset > end:
+            raise OffsetOutOfRangeError(topic, partition, offset, end)
         self._positions[(topic, partition)] = offset
 
     def seek_to_beginning(self) -> None:

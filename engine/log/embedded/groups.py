@@ -6,6 +6,10 @@ directory is checked to be inside the log's: `pyksqlite.common.names`):
   an flock on `offsets.lock`, so commits from several processes merge and survive a crash. A
   file that is not valid JSON of that shape is an error naming it (`CorruptGroupFile`), never
   read as "no offsets" (which would silently restart the group elsewhere);
+- `transaction`: the commit record of the group's transactional writer (exactly-once; see
+  `transactions` and `transaction_record`). Its offsets are the group's committed offsets: they
+  win over `offsets.json`'s, which a non-transactional commit then takes over (the record keeps
+  only where the writer's batches end);
 - `members/<member id>`: one file per live member holding its pid and subscribed topics. A
   member is live while its file exists and its process runs, so the members a crashed process
   left behind drop out at once. (One process at a time has a log directory open, see `owner`;
@@ -24,12 +28,15 @@ from __future__ import annotations
 import fcntl
 import itertools
 import json
+import logging
 import os
 import time
 import weakref
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
+from pyksqlite.log.embedded.transaction_record import (TransactionRecord, decode_record, encode_record, nest_offsets,
+                                           parse_offsets)
 from pyksqlite.common.names import check_group_name, inside
 
 TopicPartition = tuple[str, int]
@@ -47,73 +54,126 @@ def group_directory(log_directory: Path, group: str) -> Path:
 
 
 class OffsetStore:
-    """A group's committed offsets in one JSON file."""
+    """A group's committed offsets: `offsets.json`, overridden by its commit record's, if any."""
 
     def __init__(self, directory: Path, durable: bool = True):
         self.path = directory / "offsets.json"
         self.lock_path = directory / "offsets.lock"
+        self.record_path = directory / "transaction"
         self.durable = durable  # fsync each commit (the log's flush policy "batch")
 
     def load(self) -> dict[TopicPartition, int]:
+        offsets = self._load_plain()
+        record = self.transaction_record()
+        if record is not None:
+            offsets.update(record.offsets)
+        return offsets
+
+    def _load_plain(self) -> dict[TopicPartition, int]:
         try:
             text = self.path.read_bytes()
         except FileNotFoundError:
             return {}
         try:
-            return _offsets(json.loads(text))
+            return parse_offsets(json.loads(text))
         except (ValueError, TypeError, AttributeError) as error:
             raise CorruptGroupFile(f"consumer group offsets {self.path} are corrupt ({error}); move the "
                                    "file away to let the group start from auto.offset.reset") from None
 
+    def transaction_record(self) -> Optional[TransactionRecord]:
+        """The commit record of the group's transactional writer, None if there is none."""
+        try:
+            data = self.record_path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            return decode_record(data)
+        except (ValueError, TypeError) as error:
+            raise CorruptGroupFile(f"the transaction commit record {self.record_path} is corrupt ({error}): "
+                                   "the group's committed offsets and outputs are unknown") from None
+
     def commit(self, offsets: dict[TopicPartition, int]) -> None:
         """Merge `offsets` into the file durably, serialized with other processes' commits."""
-        with open(self.lock_path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with self._locked():
             merged = self.load()
             merged.update(offsets)
-            write_json_durably(self.path, _nest(merged), fsync=self.durable)
+            write_json_durably(self.path, nest_offsets(merged), fsync=self.durable)
+            record = self.transaction_record()
+            if record is not None and record.offsets:   # offsets.json has them now
+                self._replace_record(TransactionRecord(record.sequence, {}, record.ends, record.metadata))
+
+    def commit_transaction(self, record: TransactionRecord) -> None:
+        """Replace the commit record (the commit point of a transaction): written, synced with a
+        durable store, then renamed into place. OSError if it was not replaced."""
+        with self._locked():
+            self._replace_record(record)
 
     def forget_topic(self, topic: str) -> None:
-        with open(self.lock_path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            kept = {tp: o for tp, o in self.load().items() if tp[0] != topic}
-            write_json_durably(self.path, _nest(kept))
+        with self._locked():
+            kept = {tp: o for tp, o in self._load_plain().items() if tp[0] != topic}
+            write_json_durably(self.path, nest_offsets(kept))
+            try:
+                record = self.transaction_record()
+            except CorruptGroupFile:
+                return
+            if record is not None:
+                self._replace_record(record.without_topic(topic))
+
+    def _locked(self):
+        return _FileLock(self.lock_path)
+
+    def _replace_record(self, record: TransactionRecord) -> None:
+        replace_durably(self.record_path, encode_record(record), fsync=self.durable)
 
 
-def _offsets(raw) -> dict[TopicPartition, int]:
-    """{topic: {partition: offset}} as read, checked."""
-    offsets = {}
-    for topic, parts in raw.items():
-        for partition, offset in parts.items():
-            if not isinstance(topic, str) or type(offset) is not int or offset < 0 or int(partition) < 0:
-                raise ValueError(f"invalid entry {topic!r}/{partition!r}: {offset!r}")
-            offsets[(topic, int(partition))] = offset
-    return offsets
+class _FileLock:
+    """An exclusive flock on a lock file for the duration of a `with` block."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        self._file = open(self.path, "a")
+        fcntl.flock(self._file, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        self._file.close()   # releases the lock
 
 
-def _nest(offsets: dict[TopicPartition, int]) -> dict[str, dict[str, int]]:
-    nested: dict[str, dict[str, int]] = {}
-    for (topic, partition), offset in sorted(offsets.items()):
-        nested.setdefault(topic, {})[str(partition)] = int(offset)
-    return nested
+def replace_durably(path: Path, data: bytes, fsync: bool = True) -> None:
+    """Replace `path` with `data` atomically (temp file + rename); with `fsync`, durably. Raises
+    OSError if `path` was not replaced; once it is, a failure to sync the directory is only
+    logged (the new content is in place for every reader of this system)."""
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as f:
+            f.write(data)
+            f.flush()
+            if fsync:
+                os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    if fsync:
+        try:
+            _fsync_directory(path.parent)
+        except OSError as error:
+            logging.getLogger("ksqlite.log").warning("cannot sync the directory of %s: %s", path, error)
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def write_json_durably(path: Path, data, fsync: bool = True) -> None:
     """Replace `path` atomically (temp file + rename); with `fsync`, durably too."""
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "w") as f:
-        json.dump(data, f)
-        f.flush()
-        if fsync:
-            os.fsync(f.fileno())
-    os.replace(temporary, path)
-    if not fsync:
-        return
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    replace_durably(path, json.dumps(data).encode(), fsync=fsync)
 
 
 class Membership:

@@ -5,7 +5,8 @@ Layout under the log directory:
     topics/<topic>/config.json          the TopicConfig
     topics/<topic>/<partition>/<base offset>.log   segments (see `segment`)
     topics/<topic>/<partition>/high-water          the end offset acknowledged last (see `recovery`)
-    groups/<group>/...                  committed offsets and members (see `groups`)
+    groups/<group>/...                  committed offsets and members (see `groups`), the commit
+                                        record of a transactional writer (see `transactions`)
 
 `flush="batch"` fsyncs every append before it returns (acknowledged = durable);
 `flush="none"` leaves writing back to the OS (fast; for tests and benchmarks): a process crash
@@ -14,6 +15,7 @@ loses nothing, a power loss may lose the last appends.
 An append is all-or-nothing over its partitions: every partition's batches are written (and
 synced) under the partitions' locks, taken in index order, before any of them is shown to
 readers; if one partition's write fails, the others are cut back and LogAppendError is raised.
+Appends inside `transactional(txn)` are staged by the transaction until it commits (exactly-once).
 """
 from __future__ import annotations
 
@@ -32,16 +34,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 
+from pyksqlite.common import crash_points
 from pyksqlite.log.api import HEADER_TYPE, LogError, TopicConfig
 from pyksqlite.log.embedded.cleanup import apply_retention, compact
 from pyksqlite.log.embedded.consumer import GroupConsumer
-from pyksqlite.log.embedded.groups import OffsetStore, write_json_durably
+from pyksqlite.log.embedded.groups import CorruptGroupFile, OffsetStore, write_json_durably
 from pyksqlite.log.embedded.owner import DirectoryLock
 from pyksqlite.log.embedded.partition import Partition, PendingAppend
 from pyksqlite.log.partitioner import partitions_for_keys
 from pyksqlite.log.embedded.segment import STORED_SCHEMA
+from pyksqlite.log.embedded.transactions import EmbeddedTransaction
 from pyksqlite.common.names import inside
 
 LEGAL_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
@@ -73,11 +77,14 @@ class EmbeddedLog:
         self._admin_lock = threading.RLock()
         self._topics: dict[str, Topic] = {}
         self._consumers: "weakref.WeakSet[GroupConsumer]" = weakref.WeakSet()
+        self._transactions: "weakref.WeakValueDictionary[str, EmbeddedTransaction]" = weakref.WeakValueDictionary()
+        self._scope = threading.local()
         (self.directory / "topics").mkdir(parents=True, exist_ok=True)
         (self.directory / "groups").mkdir(parents=True, exist_ok=True)
+        committed_ends = self._committed_ends()
         for topic_dir in sorted((self.directory / "topics").iterdir()):
             if (topic_dir / "config.json").exists():
-                self._open_topic(topic_dir.name, _read_config(topic_dir / "config.json"))
+                self._open_topic(topic_dir.name, _read_config(topic_dir / "config.json"), committed_ends)
 
     # --- admin ---
     def create_topic(self, name: str, config: TopicConfig = TopicConfig(), exist_ok: bool = False) -> None:
@@ -95,8 +102,11 @@ class EmbeddedLog:
             _write_config(topic_dir / "config.json", config, fsync=self.sync)
             self._open_topic(name, config)
 
-    def _open_topic(self, name: str, config: TopicConfig) -> None:
-        partitions = [Partition.open(self._topic_dir(name) / str(i), name, i, config.segment_bytes, self.sync)
+    def _open_topic(self, name: str, config: TopicConfig,
+                    committed_ends: Optional[dict[tuple[str, int], int]] = None) -> None:
+        ends = committed_ends or {}
+        partitions = [Partition.open(self._topic_dir(name) / str(i), name, i, config.segment_bytes, self.sync,
+                                     ends.get((name, i)))
                       for i in range(config.partitions)]
         self._topics[name] = Topic(name, config, partitions)
         self.topics_version += 1
@@ -110,7 +120,7 @@ class EmbeddedLog:
                 partition.close()
             shutil.rmtree(self._topic_dir(name), ignore_errors=True)
             for group_dir in (self.directory / "groups").iterdir():
-                if (group_dir / "offsets.json").exists():
+                if (group_dir / "offsets.json").exists() or (group_dir / "transaction").exists():
                     OffsetStore(group_dir).forget_topic(name)
 
     def topic_exists(self, name: str) -> bool:
@@ -136,17 +146,66 @@ class EmbeddedLog:
     # --- produce ---
     def append(self, topic: str, records: pa.RecordBatch | pa.Table,
                partition: Optional[int] | pa.Array = None) -> None:
+        parts = self._parts(topic, records, partition)
+        if not parts:
+            return
+        transaction = getattr(self._scope, "transaction", None)
+        if transaction is not None:   # visible when the transaction commits
+            transaction.stage(parts)
+            return
+        _append_all_or_nothing(parts)
+
+    def _parts(self, topic: str, records: pa.RecordBatch | pa.Table,
+               partition: Optional[int] | pa.Array) -> list[tuple[Partition, pa.RecordBatch]]:
+        """The records as STORED_SCHEMA batches, one per destination partition, in index order."""
         target = self._topic(topic)
         stored = _to_stored(records)
         if stored.num_rows == 0:
-            return
+            return []
         if isinstance(partition, (int, np.integer)):
-            _append_all_or_nothing([(self.partition(topic, int(partition)), stored)])
-            return
+            return [(self.partition(topic, int(partition)), stored)]
         destinations = self._destinations(target, stored, partition)
-        _append_all_or_nothing([
-            (target.partitions[index], stored.take(pa.array(rows)) if len(rows) < stored.num_rows else stored)
-            for index, rows in _group_rows_by_partition(destinations, len(target.partitions))])
+        return [(target.partitions[index], stored.take(pa.array(rows)) if len(rows) < stored.num_rows else stored)
+                for index, rows in _group_rows_by_partition(destinations, len(target.partitions))]
+
+    # --- transactions (exactly-once, see `transactions`) ---
+    def transaction(self, name: str) -> EmbeddedTransaction:
+        """The transactional writer of consumer group `name`; an older one of it is fenced."""
+        with self._admin_lock:
+            previous = self._transactions.get(name)
+            if previous is not None:
+                previous.fenced = True
+            transaction = EmbeddedTransaction(self, name)
+            self._transactions[name] = transaction
+            return transaction
+
+    @contextmanager
+    def transactional(self, transaction: Optional[EmbeddedTransaction]):
+        """Appends of this thread go into `transaction` inside the block (None: no change)."""
+        previous = getattr(self._scope, "transaction", None)
+        self._scope.transaction = transaction if transaction is not None else previous
+        try:
+            yield
+        finally:
+            self._scope.transaction = previous
+
+    def _committed_ends(self) -> dict[tuple[str, int], int]:
+        """Per partition, where the batches of committed transactions end (the furthest of every
+        writer's commit record): recovery keeps transactional batches up to there."""
+        ends: dict[tuple[str, int], int] = {}
+        for group_dir in sorted((self.directory / "groups").iterdir()):
+            if not (group_dir / "transaction").exists():
+                continue
+            try:
+                record = OffsetStore(group_dir).transaction_record()
+            except CorruptGroupFile as error:
+                logger.error("%s; its batches past the high-water offsets of their partitions are cut", error)
+                continue
+            if record is None:
+                continue
+            for tp, end in record.ends.items():
+                ends[tp] = max(end, ends.get(tp, 0))
+        return ends
 
     def _destinations(self, topic: Topic, stored: pa.RecordBatch, partition) -> np.ndarray:
         if partition is None:
@@ -235,6 +294,8 @@ def _append_all_or_nothing(parts: list[tuple[Partition, pa.RecordBatch]]) -> Non
             for partition, pending in prepared:
                 partition.abort(pending)
             raise
+        if crash_points.ARMED:
+            crash_points.reach("log.append.written")
         for partition, pending in prepared:
             partition.publish(pending)
 

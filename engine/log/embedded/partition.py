@@ -62,14 +62,16 @@ class Partition:
         self.tombstones_pending = False
 
     @classmethod
-    def open(cls, directory: Path, topic: str, index: int, segment_bytes: int, sync: bool) -> "Partition":
-        """Open (or create) the partition directory, recovering after a crash (see `recovery`)."""
+    def open(cls, directory: Path, topic: str, index: int, segment_bytes: int, sync: bool,
+             committed_end: Optional[int] = None) -> "Partition":
+        """Open (or create) the partition directory, recovering after a crash (see `recovery`;
+        `committed_end`: where committed transactions' batches end in it)."""
         directory.mkdir(parents=True, exist_ok=True)
         partition = cls(directory, topic, index, segment_bytes, sync)
         for leftover in directory.glob("*" + SUFFIX + ".*"):
             leftover.unlink()  # an unfinished compaction rewrite; the original is intact
         high_water = HighWater(directory)
-        recovered = recover(directory, partition.label, high_water.read())
+        recovered = recover(directory, partition.label, high_water.read(), committed_end)
         segments = [_opened(s, writable=False, verified=False) for s in recovered.closed]
         if recovered.active is not None:
             segments.append(_opened(recovered.active, writable=True, verified=True))
@@ -117,10 +119,11 @@ class Partition:
         with self.lock:
             self.publish(self.prepare(encoded))
 
-    def encode(self, batch: pa.RecordBatch) -> list[EncodedBatch]:
+    def encode(self, batch: pa.RecordBatch, transactional: bool = False) -> list[EncodedBatch]:
         pieces = max(1, -(-batch.nbytes // MAX_BATCH_BYTES))
         rows = -(-batch.num_rows // pieces)
-        return [encode_batch(batch.slice(start, rows)) for start in range(0, batch.num_rows, rows)]
+        return [encode_batch(batch.slice(start, rows), transactional=transactional)
+                for start in range(0, batch.num_rows, rows)]
 
     def prepare(self, encoded: list[EncodedBatch]) -> PendingAppend:
         """Write (and with flush "batch", sync) the batches, unseen by readers. Holds the lock.

@@ -10,7 +10,12 @@ Every segment is scanned (see `segment.scan`); the last one is CRC-checked whole
   disk end before it, records that were acknowledged are missing: that range is reported and
   kept in `lost-offsets.json` (so later opens report it too), the damaged tail (if any) stays
   on disk for inspection, and appends go on at the high-water offset in a new segment: the end
-  offset never moves backwards and no offset is handed out twice.
+  offset never moves backwards and no offset is handed out twice;
+- batches a transaction wrote (`pyksqlite.log.embedded.transactions`) at the end of the partition, past both
+  the high-water offset and the end the committed transactions reached in it, belong to a
+  transaction that never committed (a crash between writing them and its commit record): they are
+  cut off, so readers never see them. Nothing else can follow them: a transaction holds the
+  partition's lock from writing its batches until they are published.
 """
 from __future__ import annotations
 
@@ -99,10 +104,16 @@ class HighWater:
             self.close()
 
 
-def recover(directory: Path, label: str, high_water: Optional[int]) -> Recovered:
+def recover(directory: Path, label: str, high_water: Optional[int],
+            committed_end: Optional[int] = None) -> Recovered:
     """Scan the segments of a partition directory (see the module docstring). `label` names
-    the partition in messages ("topic 't' partition 0")."""
+    the partition in messages ("topic 't' partition 0"); `committed_end` is where the committed
+    transactions' batches end in it (None: no transaction wrote to it)."""
+    if committed_end is not None and (high_water is None or committed_end > high_water):
+        high_water = committed_end
     paths = sorted(directory.glob("*" + SUFFIX))
+    if _cut_uncommitted(paths, high_water or 0, label):
+        paths = sorted(directory.glob("*" + SUFFIX))
     scanned = [ScannedSegment(p, base_offset_of(p), scan(p, verify_crc=(i == len(paths) - 1),
                                                           base_offset=base_offset_of(p)))
                for i, p in enumerate(paths)]
@@ -130,6 +141,35 @@ def recover(directory: Path, label: str, high_water: Optional[int]) -> Recovered
         cut_tail(last.path, last.whole_size)
         last = last._replace(scan=last.scan._replace(damaged=[], file_size=last.whole_size))
     return Recovered(scanned[:-1], last, end, _prune(damaged, scanned))
+
+
+def _cut_uncommitted(paths: list[Path], acknowledged: int, label: str) -> bool:
+    """Cut the batches of an uncommitted transaction off the end of the partition: the trailing
+    transactional batches at or past `acknowledged` (and any torn bytes after them); segments
+    left empty are deleted, but the first. True if anything was cut."""
+    cut = False
+    for index in range(len(paths) - 1, -1, -1):
+        path = paths[index]
+        base = base_offset_of(path)
+        segment = scan(path, verify_crc=False, base_offset=base)
+        position = segment.file_size
+        for entry in reversed(segment.entries):
+            if not (entry.transactional and entry.base_offset >= acknowledged):
+                break
+            position = entry.position
+        if position == segment.file_size:
+            return cut
+        first = next(e.base_offset for e in segment.entries if e.position >= position)
+        logger.warning("%s: cut the batches of a transaction that never committed from offset %d "
+                       "(%d bytes of %s)", label, first, segment.file_size - position, path.name)
+        if position == 0 and index > 0:
+            path.unlink()
+        else:
+            cut_tail(path, position)
+        cut = True
+        if position > 0:
+            return cut
+    return cut
 
 
 def _ranges_of(segment: ScannedSegment, regions: list[DamagedRegion], next_base: Optional[int],

@@ -12,7 +12,7 @@ import zlib
 from pathlib import Path
 from typing import NamedTuple, Optional
 
-from pyksqlite.log.embedded.segment import CRC_FIELDS_AT, HEADER, MAGIC, BatchEntry
+from pyksqlite.log.embedded.segment import CRC_FIELDS_AT, HEADER, MAGIC, MAGICS, TRANSACTIONAL_MAGIC, BatchEntry
 
 _RESYNC_CHUNK = 4 * 1024 * 1024
 
@@ -64,7 +64,7 @@ def _read_entry(fd: int, position: int, file_size: int, min_offset: int,
     header = os.pread(fd, HEADER.size, position)
     magic, length, crc, base, last_delta, count, _min_ts, max_ts = HEADER.unpack(header)
     end = position + HEADER.size + length
-    if magic != MAGIC:
+    if magic not in MAGICS:
         return None, "no batch header"
     if end > file_size:
         return None, "batch cut short"
@@ -74,7 +74,8 @@ def _read_entry(fd: int, position: int, file_size: int, min_offset: int,
         payload = os.pread(fd, length, position + HEADER.size)
         if zlib.crc32(payload, zlib.crc32(header[CRC_FIELDS_AT:])) != crc:
             return None, "checksum mismatch"
-    return BatchEntry(base, base + last_delta, position, end - position, count, max_ts), ""
+    return BatchEntry(base, base + last_delta, position, end - position, count, max_ts,
+                      magic == TRANSACTIONAL_MAGIC), ""
 
 
 def _next_whole_batch(fd: int, start: int, file_size: int, min_offset: int) -> Optional[int]:
@@ -83,14 +84,20 @@ def _next_whole_batch(fd: int, start: int, file_size: int, min_offset: int) -> O
     position = start
     while position < file_size:
         chunk = os.pread(fd, min(_RESYNC_CHUNK, file_size - position), position)
-        found = chunk.find(MAGIC)
+        found = _find_magic(chunk, 0)
         while found >= 0:
             entry, _ = _read_entry(fd, position + found, file_size, min_offset, verify_crc=True)
             if entry is not None:
                 return position + found
-            found = chunk.find(MAGIC, found + 1)
+            found = _find_magic(chunk, found + 1)
         position += max(1, len(chunk) - len(MAGIC) + 1)
     return None
+
+
+def _find_magic(chunk: bytes, start: int) -> int:
+    """The position of the first batch magic (of either kind) in `chunk` from `start`, or -1."""
+    found = [p for p in (chunk.find(m, start) for m in MAGICS) if p >= 0]
+    return min(found) if found else -1
 
 
 def cut_tail(path: Path, size: int) -> None:

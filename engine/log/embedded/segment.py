@@ -8,7 +8,9 @@ headers, and - only in batches rewritten by compaction, where offsets have gaps 
     | record count i32 | min timestamp i64 | max timestamp i64
 
 The CRC covers the header fields after it plus the payload. Without an offset column, row i has
-offset base + i.
+offset base + i. The magic is `KSL1`, or `KSLT` for a batch a transaction wrote (see
+`pyksqlite.log.embedded.transactions`): recovery cuts such batches off the end of a partition unless a
+committed transaction covers them.
 
 The in-memory index (one `BatchEntry` per batch) is built on open from the headers (see
 `scan`). The active segment is CRC-checked on open; the batches of the others are checked when
@@ -37,6 +39,8 @@ import pyarrow as pa
 from pyksqlite.log.api import HEADER_TYPE
 
 MAGIC = b"KSL1"
+TRANSACTIONAL_MAGIC = b"KSLT"     # a batch written by a transaction (see the module docstring)
+MAGICS = (MAGIC, TRANSACTIONAL_MAGIC)
 HEADER = struct.Struct("<4sIIqiiqq")
 CRC_FIELDS_AT = 12  # the crc covers the header from here on, then the payload
 SUFFIX = ".log"
@@ -58,6 +62,7 @@ class BatchEntry(NamedTuple):
     size: int            # header + payload
     record_count: int
     max_timestamp: int
+    transactional: bool = False   # written by a transaction (magic KSLT)
 
 
 class EncodedBatch(NamedTuple):
@@ -67,9 +72,11 @@ class EncodedBatch(NamedTuple):
     record_count: int
     min_timestamp: int
     max_timestamp: int
+    transactional: bool = False
 
 
-def encode_batch(batch: pa.RecordBatch, last_offset_delta: Optional[int] = None) -> EncodedBatch:
+def encode_batch(batch: pa.RecordBatch, last_offset_delta: Optional[int] = None,
+                 transactional: bool = False) -> EncodedBatch:
     """Serialize a STORED_SCHEMA (or COMPACTED_SCHEMA) batch with non-null timestamps."""
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, batch.schema) as writer:
@@ -82,11 +89,13 @@ def encode_batch(batch: pa.RecordBatch, last_offset_delta: Optional[int] = None)
         record_count=count,
         min_timestamp=int(timestamps.min()) if count else 0,
         max_timestamp=int(timestamps.max()) if count else -1,
+        transactional=transactional,
     )
 
 
 def frame_header(encoded: EncodedBatch, base_offset: int) -> bytes:
-    fields = HEADER.pack(MAGIC, encoded.payload.size, 0, base_offset, encoded.last_offset_delta,
+    magic = TRANSACTIONAL_MAGIC if encoded.transactional else MAGIC
+    fields = HEADER.pack(magic, encoded.payload.size, 0, base_offset, encoded.last_offset_delta,
                          encoded.record_count, encoded.min_timestamp, encoded.max_timestamp)
     crc = zlib.crc32(encoded.payload, zlib.crc32(fields[CRC_FIELDS_AT:]))
     return fields[:8] + struct.pack("<I", crc) + fields[CRC_FIELDS_AT:]
@@ -166,7 +175,8 @@ class Segment:
             self._truncate(position)
             raise
         entry = BatchEntry(base_offset, base_offset + encoded.last_offset_delta, position,
-                           len(header) + encoded.payload.size, encoded.record_count, encoded.max_timestamp)
+                           len(header) + encoded.payload.size, encoded.record_count, encoded.max_timestamp,
+                           encoded.transactional)
         self._written += entry.size
         self._unpublished.append(entry)
         self._verified.add(position)
@@ -251,7 +261,7 @@ class Segment:
 def _checksum_holds(framed: pa.Buffer) -> bool:
     view = memoryview(framed)
     magic, _length, crc = struct.unpack_from("<4sII", view)
-    return magic == MAGIC and zlib.crc32(view[CRC_FIELDS_AT:]) == crc
+    return magic in MAGICS and zlib.crc32(view[CRC_FIELDS_AT:]) == crc
 
 
 class _Mapping:

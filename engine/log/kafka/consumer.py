@@ -28,7 +28,7 @@ import pyarrow as pa
 from confluent_kafka import OFFSET_BEGINNING, Consumer as RdConsumer, KafkaError, \
     KafkaException, TopicPartition
 
-from pyksqlite.log.api import TopicConfig
+from pyksqlite.log.api import OffsetOutOfRangeError, TopicConfig
 from pyksqlite.log.kafka.records import messages_to_batch
 
 
@@ -245,6 +245,9 @@ class KafkaGroupConsumer:
         tp = (topic, partition)
         if tp not in self._assigned:
             raise ValueError(f"{topic}-{partition} is not assigned to this consumer")
+        end = self._log.end_offsets(topic)[partition]
+        if offset > end:   # Kafka would reset it per auto.offset.reset: a silent skip or replay
+            raise OffsetOutOfRangeError(topic, partition, offset, end)
         self._seek(tp, offset)
         self._positions[tp] = offset
 

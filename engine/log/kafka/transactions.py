@@ -10,6 +10,7 @@ aborts it, and read-committed consumers never see its records.
 """
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Optional, Protocol
 
@@ -58,15 +59,17 @@ class KafkaTransaction:
                 produce(wire, value, key, partition, timestamp=timestamp, headers=header)
         self.touched.update((wire, p) for p in set(partitions))
 
-    def commit(self, offsets: dict[tuple[str, int], int], consumer) -> None:
-        """Commit everything appended since `begin` together with the consumed `offsets`."""
+    def commit(self, offsets: dict[tuple[str, int], int], consumer, metadata: Optional[dict] = None) -> None:
+        """Commit everything appended since `begin` together with the consumed `offsets` (and
+        `metadata`, as the offsets' metadata string: Kafka's OffsetAndMetadata)."""
         if not self.open and not offsets:
             return
         self.begin()
         if offsets:
             wire = self.log.wire_name
+            extra = {"metadata": json.dumps(metadata)} if metadata is not None else {}
             self.producer.send_offsets_to_transaction(
-                [TopicPartition(wire(t), p, o) for (t, p), o in offsets.items()],
+                [TopicPartition(wire(t), p, o, **extra) for (t, p), o in offsets.items()],
                 consumer.group_metadata(), self.log.timeout)
         self.producer.commit_transaction(self.log.timeout)
         self.open = False

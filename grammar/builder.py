@@ -13,6 +13,7 @@ from typing import Any, Optional
 from lark import Token, Transformer, v_args
 
 from pyksqlite.grammar import ast
+from pyksqlite.grammar.connector_statements import ConnectorRules
 from pyksqlite.grammar.errors import ParseError, semantic_error
 
 _LONG_MIN, _LONG_MAX = -(2 ** 63), 2 ** 63 - 1
@@ -64,7 +65,7 @@ def _flag(*_children) -> bool:
 
 
 @v_args(inline=True)
-class AstBuilder(Transformer):
+class AstBuilder(ConnectorRules):
     """Lark transformer producing `pyksqlite.grammar.ast` nodes from a tree of one parse."""
 
     def __init__(self, text: str):

@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Optional
 
-from pyksqlite.facade import metadata, pull, records as testrecords
+from pyksqlite.facade import connectors, metadata, pull, records as testrecords
 from pyksqlite.facade.push_query import PushQuery
 from pyksqlite.facade.results import PullResult, QueryColumn, StatementResult, TestRecord
 from pyksqlite.catalog.metastore import Catalog
@@ -40,6 +40,7 @@ from pyksqlite.runtime.partition_group import topics_in_tie_order
 from pyksqlite.runtime.query_task import QueryTask, Scheduler
 from pyksqlite.runtime.wakeup import UncommittedConsumer
 from pyksqlite.grammar import ast
+from pyksqlite.grammar.connector_statements import CONNECTOR_STATEMENTS
 from pyksqlite.grammar.errors import ParseError
 from pyksqlite.grammar.parser import parse_statement, split_statements_at, substitute_variables
 
@@ -107,6 +108,8 @@ class Engine:
                                             self.data_dir / "schema-registry")
         self._executor.schema_registry = self.schema_registry
         self._executor.schema_registry_token = register_handle(self.schema_registry)
+        # Connectors: the embedded worker, or the Kafka Connect worker at ksql.connect.url.
+        self.connect = connectors.connect_client(self)
         self._replay_commands()
 
     # ------------------------------------------------------------------ Python UDFs
@@ -222,6 +225,8 @@ class Engine:
             handler = getattr(metadata, "handle_" + type(statement).__name__, None)
             if handler is not None:
                 return handler(self, statement)
+            if isinstance(statement, CONNECTOR_STATEMENTS):
+                return connectors.handle(self, statement, self._record_command)
             previous = dict(self.properties)
             self.properties.update(overrides)
             try:
@@ -255,7 +260,11 @@ class Engine:
                 saved = dict(self.properties)
                 self.properties.update(entry.get("properties") or {})
                 try:
-                    self._executor.execute(parse_statement(entry["statement"], client_statements=False))
+                    statement = parse_statement(entry["statement"], client_statements=False)
+                    if isinstance(statement, CONNECTOR_STATEMENTS):
+                        connectors.replay(self, statement)
+                    else:
+                        self._executor.execute(statement)
                 except KsqlException as error:  # a command that no longer applies is skipped
                     self._processing_log.record(None, "COMMAND_REPLAY", error.message)
                 finally:
@@ -350,6 +359,7 @@ class Engine:
         for handle in list(self._push_queries.values()):
             handle.close()
         self.scheduler.close()
+        self.connect.close()
         self.log.close()
 
     # ------------------------------------------------------------------ topics and test records

@@ -40,8 +40,11 @@ class WorkerContext:
     def ensure_topic(self, topic: str, config: dict[str, str]) -> None:
         """Create `topic` if it is missing, as a broker's auto-creation or Connect's topic
         creation does (`topic.creation.default.partitions`, default 1)."""
-        from pyksqlite.common.names import check_topic_name
-        check_topic_name(topic)
+        from pyksqlite.common.names import InvalidNameError, check_topic_name
+        try:
+            check_topic_name(topic)
+        except InvalidNameError as error:
+            raise ConnectError(400, error.message) from None
         if not self.log.topic_exists(topic):
             partitions = int(config.get("topic.creation.default.partitions", 1) or 1)
             self.log.create_topic(topic, TopicConfig(partitions=max(1, partitions)), exist_ok=True)

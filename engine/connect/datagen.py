@@ -69,11 +69,13 @@ class DatagenSource:
         self.value_format = format_of(config, "value", "JSON")
         self.config = config
         self.count = 0
-        self._writers: Optional[tuple[RecordWriter, RecordWriter]] = None
+        self._started = False
         self._block: Optional[tuple[int, pa.Table]] = None
         self._next_due = time.monotonic()
         self._pacing = np.random.default_rng()
-        context.ensure_topic(self.topic, config)   # now, so that a stream can be declared on it
+        # Now, so that a stream can be declared on the topic (its schema found in the registry).
+        context.ensure_topic(self.topic, config)
+        self._writers = self._make_writers()
 
     # ------------------------------------------------------------------ the task
     def start(self) -> None:
@@ -83,15 +85,17 @@ class DatagenSource:
             self.seed = int(stored.get("random.seed", self.seed or 0))
         elif self.seed is None:
             self.seed = secrets.randbits(63)
+        self._started = True
+
+    def _make_writers(self) -> tuple[RecordWriter, RecordWriter]:
         columns = [Column(name, sql_type) for name, sql_type in self.generator.columns]
-        self._writers = (
-            RecordWriter(self.key_format, [Column(self.key_field or "key", STRING)], True, self.topic,
-                         self.context.registry, self.context.registry_token),
-            RecordWriter(self.value_format, columns, False, self.topic, self.context.registry,
-                         self.context.registry_token))
+        return (RecordWriter(self.key_format, [Column(self.key_field or "key", STRING)], True, self.topic,
+                             self.context.registry, self.context.registry_token),
+                RecordWriter(self.value_format, columns, False, self.topic, self.context.registry,
+                             self.context.registry_token))
 
     def poll(self) -> int:
-        if self._writers is None:
+        if not self._started:
             self.start()
         count = self._due()
         if count == 0:

@@ -64,8 +64,12 @@ class RecordWriter:
         info = registry_sources.attach(FormatInfo(fmt), registry_token, topic, part, {})
         self.serde = create_serde(info, columns, is_key)
         if fmt in _REGISTRY_TYPES and registry is not None:
-            schema_id = registry.register(f"{topic}-{part.lower()}", self.serde.generated_schema(),
-                                          _REGISTRY_TYPES[fmt])
+            try:
+                schema_id = registry.register(f"{topic}-{part.lower()}", self.serde.generated_schema(),
+                                              _REGISTRY_TYPES[fmt])
+            except Exception as error:  # noqa: BLE001 - incompatible or unreachable: the config's error
+                raise ConnectError(400, f"Could not register the {part.lower()} schema of topic {topic}: "
+                                        f"{getattr(error, 'message', error)}") from None
             info = replace(info, properties=tuple(sorted({**dict(info.properties),
                                                           "schemaId": str(schema_id)}.items())))
             self.serde = create_serde(info, columns, is_key)

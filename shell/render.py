@@ -170,7 +170,11 @@ def _connector_plugins(entity: dict) -> str:
 
 
 def _drop_connector(entity: dict) -> str:
-    return message(f"Dropped connector \"{entity.get('connectorName', '')}\"")
+    return message(_dropped_message(entity.get("connectorName", "")))
+
+
+def _dropped_message(name: str) -> str:
+    return f"Dropped connector \"{name}\""
 
 
 _CONNECTOR_RENDERERS = {"connector_info": _connector_info, "connector_list": _connector_list,

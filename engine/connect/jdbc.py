@@ -133,5 +133,5 @@ def _sqlite_connect(path):
 
 
 def _duckdb_connect(path):
-    import duckdb
-    return duckdb.connect(str(path))
+    from pyksqlite.common.duck import open_database_file
+    return open_database_file(str(path))

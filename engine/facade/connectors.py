@@ -94,7 +94,7 @@ def _drop(engine, client: ConnectClient, stmt: DropConnector, record_command) ->
         client.delete(stmt.name)
     except ConnectError as error:
         if error.status == 404 and stmt.if_exists:
-            return _warning(text, f"Connector '{stmt.name}' does not exist.")
+            return _warning(text, _missing_message(stmt.name))
         raise KsqlStatementException(f"Failed to drop connector: {error.body()}", text) from None
     if _embedded(client):
         record_command(stmt.text)
@@ -166,6 +166,10 @@ def _call(function, what: str):
         return function()
     except ConnectError as error:
         raise KsqlStatementException(f"{what}: {error.body()}") from None
+
+
+def _missing_message(name: str) -> str:
+    return f"Connector '{name}' does not exist."
 
 
 def _warning(text: str, message: str) -> dict[str, Any]:

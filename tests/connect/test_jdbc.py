@@ -39,9 +39,9 @@ class Database:
     def _connect(self):
         if self.kind == "sqlite":
             return sqlite3.connect(self.url.removeprefix("jdbc:sqlite:"))
-        if self.kind == "duckdb":
-            import duckdb
-            return duckdb.connect(self.url.removeprefix("jdbc:duckdb:"))
+        if self.kind == "duckdb":   # in this process, the same database file opens with one config
+            from pyksqlite.common.duck import open_database_file
+            return open_database_file(self.url.removeprefix("jdbc:duckdb:"))
         import psycopg
         return psycopg.connect(host="127.0.0.1", port=int(self.url.split(":")[3].split("/")[0]),
                                dbname="postgres", user="postgres")

@@ -165,6 +165,12 @@ def describe_result(entity: dict) -> str:
     status = entity.get("commandStatus") or {}
     if status.get("message"):
         return status["message"]
+    if entity.get("@type") == "connector_info":
+        return f"Created connector {(entity.get('info') or {}).get('name', '')}"
+    if entity.get("@type") == "drop_connector":
+        return f"Dropped connector {entity.get('connectorName', '')}"
+    if entity.get("@type") == "warning_entity":
+        return entity.get("message", "")
     kind = entity.get("@type", "result")
     return f"{kind}: {entity.get('statementText', '')}".strip().rstrip(":")
 

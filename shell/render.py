@@ -124,7 +124,62 @@ def render_entity(entity: dict[str, Any]) -> str:
         return ""
     if kind == "warning_entity":
         return entity.get("message", "")
+    if kind in _CONNECTOR_RENDERERS:
+        return _CONNECTOR_RENDERERS[kind](entity)
     return dumps(entity).decode()
+
+
+# ---------------------------------------------------------------------- connectors, as ksqlDB's CLI
+def _connector_info(entity: dict) -> str:
+    return message(f"Created connector {(entity.get('info') or {}).get('name', '')}")
+
+
+def _connector_list(entity: dict) -> str:
+    rows = [[c.get("name"), str(c.get("type") or "").upper(), c.get("className") or "", c.get("state") or ""]
+            for c in entity.get("connectors") or []]
+    text = table(["Connector Name", "Type", "Class", "Status"], rows)
+    warnings = [w.get("message", "") for w in entity.get("warnings") or []]
+    return "\n".join([text, *warnings])
+
+
+def _connector_description(entity: dict) -> str:
+    status = entity.get("status") or {}
+    connector = status.get("connector") or {}
+    lines = [f"Name                 : {status.get('name', '')}",
+             f"Class                : {entity.get('connectorClass', '')}",
+             f"Type                 : {status.get('type', '')}",
+             f"State                : {connector.get('state', '')}",
+             f"WorkerId             : {connector.get('worker_id', '')}"]
+    if connector.get("trace"):
+        lines.append(f"Trace                : {connector['trace']}")
+    lines += ["", table(["Task ID", "State", "Error Trace"],
+                        [[t.get("id"), t.get("state"), t.get("trace") or ""] for t in status.get("tasks") or []])]
+    sources = entity.get("sources") or []
+    if sources:
+        lines += ["", table(["ksqlDB Source Name", "Kafka Topic", "Type"],
+                            [[s.get("name"), s.get("topic"), s.get("type")] for s in sources])]
+    if entity.get("topics"):
+        lines += ["", table(["Related Topics"], [[t] for t in entity["topics"]])]
+    return "\n".join(lines)
+
+
+def _connector_plugins(entity: dict) -> str:
+    return table(["Connector Plugin", "Type", "Version"],
+                 [[p.get("className"), str(p.get("type") or "").upper(), p.get("version") or ""]
+                  for p in entity.get("connectorsPlugins") or []])
+
+
+def _drop_connector(entity: dict) -> str:
+    return message(_dropped_message(entity.get("connectorName", "")))
+
+
+def _dropped_message(name: str) -> str:
+    return f"Dropped connector \"{name}\""
+
+
+_CONNECTOR_RENDERERS = {"connector_info": _connector_info, "connector_list": _connector_list,
+                        "connector_description": _connector_description,
+                        "connector_plugins_list": _connector_plugins, "drop_connector": _drop_connector}
 
 
 def _status(query: dict) -> str:

@@ -65,6 +65,18 @@ def _open_locked_down() -> duckdb.DuckDBPyConnection:
     return con
 
 
+def open_database_file(path: str) -> duckdb.DuckDBPyConnection:
+    """A connection to a user's DuckDB database file (the JDBC connectors'): it reads and writes
+    that file, and nothing else of the machine (no other files, no extensions, configuration
+    locked), like the engine's own connections."""
+    con = duckdb.connect(str(path), config=LOCKED_DOWN_CONFIG)
+    try:
+        con.execute("SET lock_configuration=true")
+    except duckdb.InvalidInputException:   # the file is open already, its configuration locked
+        pass
+    return con
+
+
 def run_sql(sql: str, **tables: pa.Table) -> pa.Table:
     """Run `sql` over the given Arrow tables (registered under their keyword names)."""
     con = connection()

@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Optional
 
-from pyksqlite.facade import metadata, pull, records as testrecords
+from pyksqlite.facade import connectors, metadata, pull, records as testrecords
 from pyksqlite.facade.push_query import PushQuery
 from pyksqlite.facade.results import PullResult, QueryColumn, StatementResult, TestRecord
 from pyksqlite.catalog.metastore import Catalog
@@ -40,6 +40,7 @@ from pyksqlite.runtime.partition_group import topics_in_tie_order
 from pyksqlite.runtime.query_task import QueryTask, Scheduler
 from pyksqlite.runtime.wakeup import UncommittedConsumer
 from pyksqlite.grammar import ast
+from pyksqlite.grammar.ast.connectors import CONNECTOR_STATEMENTS
 from pyksqlite.grammar.errors import ParseError
 from pyksqlite.grammar.limits import Limits
 from pyksqlite.grammar.parser import parse_statement, split_statements_at, substitute_variables, substitution_enabled
@@ -113,6 +114,8 @@ class Engine:
         self._executor.schema_registry = self.schema_registry
         self._executor.schema_registry_token = register_handle(self.schema_registry)
         self._set_up_processing_log()
+        # Connectors: the embedded worker, or the Kafka Connect worker at ksql.connect.url.
+        self.connect = connectors.connect_client(self)
         self._replay_commands()
         self._executor.limits = self.limits   # new sources' column types, from here on
 
@@ -249,6 +252,8 @@ class Engine:
             handler = getattr(metadata, "handle_" + type(statement).__name__, None)
             if handler is not None:
                 return handler(self, statement)
+            if isinstance(statement, CONNECTOR_STATEMENTS):
+                return connectors.handle(self, statement, self._record_command)
             previous = dict(self.properties)
             self.properties.update(overrides)
             try:
@@ -283,8 +288,11 @@ class Engine:
                 saved = dict(self.properties)
                 self.properties.update(entry.get("properties") or {})
                 try:
-                    self._executor.execute(parse_statement(entry["statement"], client_statements=False,
-                                                           limits=REPLAY_LIMITS))
+                    statement = parse_statement(entry["statement"], client_statements=False, limits=REPLAY_LIMITS)
+                    if isinstance(statement, CONNECTOR_STATEMENTS):
+                        connectors.replay(self, statement)
+                    else:
+                        self._executor.execute(statement)
                 except (KsqlException, ParseError) as error:  # a command that no longer applies is skipped
                     self._processing_log.record(None, "COMMAND_REPLAY", error.message)
                 finally:
@@ -389,6 +397,7 @@ class Engine:
         for handle in list(self._push_queries.values()):
             handle.close()
         self.scheduler.close()
+        self.connect.close()
         self._processing_log.close()
         self.log.close()
 

@@ -335,12 +335,21 @@ class Scheduler:
         return sum(task.step() for task in tasks)
 
     def run_until_idle(self, timeout: Optional[float] = None) -> bool:
-        """Step every task until none makes progress; False if the timeout ran out first."""
+        """Step every task until none makes progress and none is a bounded source still due to
+        write (a connector with records left, `pending()`); False if the timeout ran out first."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.step_all():
+        while True:
+            if not self.step_all():
+                if not self._sources_pending():
+                    return True
+                time.sleep(self.idle_sleep)
             if deadline is not None and time.monotonic() > deadline:
                 return False
-        return True
+
+    def _sources_pending(self) -> bool:
+        with self._lock:
+            tasks = list(self.tasks.values())
+        return any(getattr(task, "pending", None) is not None and task.pending() for task in tasks)
 
     def start(self) -> None:
         if self._thread is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from lark import Transformer_NonRecursive, v_args
 
 from pyksqlite.grammar import ast
+from pyksqlite.grammar.builder.connectors import ConnectorRules
 from pyksqlite.grammar.builder.expressions import ExpressionRules
 from pyksqlite.grammar.builder.queries import QueryRules
 from pyksqlite.grammar.builder.statements import StatementRules
@@ -23,7 +24,7 @@ def _flag(*_children) -> bool:
 
 
 @v_args(inline=True)
-class AstBuilder(StatementRules, QueryRules, ExpressionRules, Transformer_NonRecursive):
+class AstBuilder(StatementRules, QueryRules, ExpressionRules, ConnectorRules, Transformer_NonRecursive):
     """Lark transformer producing `pyksqlite.grammar.ast` nodes from a tree of one parse (bottom-up
     without recursion, so a deeply nested statement fails on its limit, never on Python's stack)."""
 

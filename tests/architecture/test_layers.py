@@ -15,8 +15,10 @@ ROOT = Path(__file__).resolve().parents[2]
 FOLDERS = {"engine": "pyksqlite", "grammar": "pyksqlite.grammar", "shell": "pyksqlite.shell"}
 
 # Lowest first. A module of layer i may import modules of layers 0..i.
+# connect (connectors) sits on the runtime, whose scheduler runs its tasks beside the queries,
+# and under the facade, whose statements create and describe them.
 LAYERS = ["grammar", "common", "log", "serde", "state", "expressions", "catalog", "operators",
-          "planner", "runtime", "facade", "udf", "shell"]
+          "planner", "runtime", "connect", "facade", "udf", "shell"]
 
 
 def modules() -> dict[str, Path]:

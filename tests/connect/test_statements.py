@@ -101,8 +101,7 @@ def test_a_failing_connector_reports_failed_with_its_error_and_the_engine_runs_o
     (tmp_path / "not-a-db").mkdir()
     engine.execute(f"CREATE SINK CONNECTOR bad WITH ('connector.class'='JdbcSinkConnector', "
                    f"'connection.url'='jdbc:sqlite:{tmp_path / 'not-a-db'}', 'topics'='t', 'auto.create'='true');")
-    engine.execute("CREATE STREAM copy AS SELECT * FROM t EMIT CHANGES;".replace("STREAM copy AS SELECT * FROM t EMIT CHANGES",
-                   "TABLE copy AS SELECT id, v FROM t"))
+    engine.execute("CREATE TABLE copy AS SELECT id, v FROM t;", properties={"auto.offset.reset": "earliest"})
     engine.run_until_idle(timeout=10)
     status = entity(engine, "DESCRIBE CONNECTOR bad;")["status"]
     assert status["tasks"][0]["state"] == "FAILED"

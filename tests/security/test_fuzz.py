@@ -180,7 +180,7 @@ class Checker:
                 self._found(f"the response holds {what}", item, _around(text, text.index(literal)))
         for what, pattern in INTERNAL_TEXT:
             for match in pattern.finditer(text):
-                if match.group(0) not in sent:
+                if match.group(0).lower() not in sent.lower():   # an echo of the input (names are upper-cased)
                     self._found(f"the response holds {what}: {match.group(0)!r}", item,
                                 _around(text, match.start()))
                     break
